@@ -1,0 +1,324 @@
+//! Parse stage: turns attribute arguments and items into typed values, keeping the original
+//! syntax nodes so that later checks can point at the offending token.
+//!
+//! Parsing records errors for malformed input (wrong literal kind, unknown key); rule checks
+//! (naming, SQL, duplicates) belong to [`crate::valid`] and [`crate::check`].
+
+use syn::{Expr, FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, ItemStruct, LitInt, LitStr, Type};
+
+use crate::attr::{self, Args, lit_str};
+use crate::ctxt::Ctxt;
+
+/// `#[flovyn_plugin(…)]` with the struct it is on.
+pub(crate) struct PluginDef {
+    pub(crate) item: ItemStruct,
+    pub(crate) name: Option<LitStr>,
+    pub(crate) version: Option<LitStr>,
+    pub(crate) description: Option<String>,
+    pub(crate) depends_on: Vec<LitStr>,
+    pub(crate) config: Option<Type>,
+    pub(crate) migrations: Vec<MigrationDef>,
+}
+
+/// Where a migration's SQL comes from.
+pub(crate) enum SqlSource {
+    /// Inline string literal.
+    Inline(LitStr),
+    /// A file relative to the crate's manifest directory.
+    File(LitStr),
+}
+
+impl SqlSource {
+    pub(crate) fn lit(&self) -> &LitStr {
+        match self {
+            SqlSource::Inline(l) | SqlSource::File(l) => l,
+        }
+    }
+}
+
+/// One `#[migration(…)]`.
+pub(crate) struct MigrationDef {
+    pub(crate) attr: syn::Attribute,
+    pub(crate) version: Option<LitInt>,
+    pub(crate) name: Option<LitStr>,
+    pub(crate) postgres: Option<SqlSource>,
+    pub(crate) sqlite: Option<SqlSource>,
+}
+
+pub(crate) fn parse_plugin(args: proc_macro2::TokenStream, mut item: ItemStruct, cx: &mut Ctxt) -> PluginDef {
+    let mut def = PluginDef {
+        name: None,
+        version: None,
+        description: attr::doc_comment(&item.attrs),
+        depends_on: Vec::new(),
+        config: None,
+        migrations: Vec::new(),
+        item: item.clone(),
+    };
+    if let Some(args) = Args::parse_into(args, cx) {
+        for p in &args.positional {
+            cx.error_spanned_by(
+                p,
+                format!("unexpected argument: `#[flovyn_plugin]` takes keys: {}", attr::list(attr::PLUGIN_KEYS)),
+            );
+        }
+        args.check_keys(attr::FLOVYN_PLUGIN, attr::PLUGIN_KEYS, cx);
+        match args.value(attr::NAME, cx) {
+            Some(v) => def.name = lit_str(v, "the plugin name", cx),
+            None => cx.error_at(
+                attr::call_site(),
+                "missing plugin name: write `#[flovyn_plugin(name = \"my-plugin\")]`",
+            ),
+        }
+        if let Some(v) = args.value(attr::VERSION, cx) {
+            def.version = lit_str(v, "the plugin version", cx);
+        }
+        if let Some(v) = args.value(attr::DESCRIPTION, cx) {
+            def.description = lit_str(v, "the description", cx).map(|s| s.value());
+        }
+        if let Some(v) = args.value(attr::DEPENDS_ON, cx) {
+            match v {
+                Expr::Array(a) => {
+                    for e in &a.elems {
+                        if let Some(s) = lit_str(e, "a plugin name", cx) {
+                            def.depends_on.push(s);
+                        }
+                    }
+                }
+                other => cx.error_spanned_by(
+                    other,
+                    "expected a list of plugin names: `depends_on = [\"other-plugin\"]`",
+                ),
+            }
+        }
+        if let Some(v) = args.value(attr::CONFIG, cx) {
+            match syn::parse2::<Type>(quote::quote!(#v)) {
+                Ok(t) => def.config = Some(t),
+                Err(_) => cx.error_spanned_by(v, "expected a type: `config = MyConfig`"),
+            }
+        }
+    }
+
+    // Take the `#[migration]` attributes off the struct; the rest stay.
+    let mut kept = Vec::new();
+    for a in item.attrs.drain(..) {
+        if attr::is_attr(&a, attr::MIGRATION) {
+            def.migrations.push(parse_migration(a, cx));
+        } else if attr::is_attr(&a, attr::FLOVYN_PLUGIN) {
+            cx.error_spanned_by(&a, "`#[flovyn_plugin]` is given twice on this struct");
+        } else {
+            kept.push(a);
+        }
+    }
+    item.attrs = kept;
+    def.item = item;
+    def
+}
+
+fn parse_migration(a: syn::Attribute, cx: &mut Ctxt) -> MigrationDef {
+    let mut def = MigrationDef { attr: a.clone(), version: None, name: None, postgres: None, sqlite: None };
+    let tokens = match attr::attr_args(&a) {
+        Ok(t) => t,
+        Err(e) => {
+            cx.syn_error(e);
+            return def;
+        }
+    };
+    let usage = "write `#[migration(1, \"create_things\", file = \"migrations/001_create_things.sql\")]`";
+    let Some(args) = Args::parse_into(tokens, cx) else { return def };
+    args.check_keys(attr::MIGRATION, attr::MIGRATION_KEYS, cx);
+    let mut pos = args.positional.iter();
+    match pos.next() {
+        Some(Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. })) => def.version = Some(i.clone()),
+        Some(other) => cx.error_spanned_by(other, format!("expected the migration version as an integer literal: {usage}")),
+        None => cx.error_spanned_by(&a, format!("missing migration version and name: {usage}")),
+    }
+    match pos.next() {
+        Some(e) => def.name = lit_str(e, "the migration name", cx),
+        None if def.version.is_some() => cx.error_spanned_by(&a, format!("missing migration name: {usage}")),
+        None => {}
+    }
+    for extra in pos {
+        cx.error_spanned_by(extra, format!("unexpected argument: {usage}"));
+    }
+
+    let mut get = |key: &str| args.value(key, cx).and_then(|v| lit_str(v, "a string", cx));
+    let sql = get(attr::SQL).map(SqlSource::Inline);
+    let file = get(attr::FILE).map(SqlSource::File);
+    let pg = get(attr::POSTGRES).map(SqlSource::Inline);
+    let lite = get(attr::SQLITE).map(SqlSource::Inline);
+    let pg_file = get(attr::POSTGRES_FILE).map(SqlSource::File);
+    let lite_file = get(attr::SQLITE_FILE).map(SqlSource::File);
+
+    let both: Vec<SqlSource> = sql.into_iter().chain(file).collect();
+    let pgs: Vec<SqlSource> = pg.into_iter().chain(pg_file).collect();
+    let lites: Vec<SqlSource> = lite.into_iter().chain(lite_file).collect();
+    let conflict = "give the SQL once: either `sql = …` / `file = …` for both databases, or `postgres = …` / `postgres_file = …` together with `sqlite = …` / `sqlite_file = …`";
+    if both.len() + pgs.len().max(lites.len()) > 1 || pgs.len() > 1 || lites.len() > 1 {
+        cx.error_spanned_by(&a, format!("migration has more than one SQL source: {conflict}"));
+        return def;
+    }
+    match (both.into_iter().next(), pgs.into_iter().next(), lites.into_iter().next()) {
+        (Some(s), None, None) => {
+            def.sqlite = Some(match &s {
+                SqlSource::Inline(l) => SqlSource::Inline(l.clone()),
+                SqlSource::File(l) => SqlSource::File(l.clone()),
+            });
+            def.postgres = Some(s);
+        }
+        (None, Some(p), Some(l)) => {
+            def.postgres = Some(p);
+            def.sqlite = Some(l);
+        }
+        (None, Some(_), None) => cx.error_spanned_by(&a, "migration has PostgreSQL SQL but no SQLite variant: add `sqlite = …` or `sqlite_file = …`"),
+        (None, None, Some(_)) => cx.error_spanned_by(&a, "migration has SQLite SQL but no PostgreSQL variant: add `postgres = …` or `postgres_file = …`"),
+        (None, None, None) if def.version.is_some() => {
+            cx.error_spanned_by(&a, format!("migration has no SQL: add `sql = \"…\"` or `file = \"…\"`, e.g. {usage}"))
+        }
+        _ => {}
+    }
+    def
+}
+
+// ---- #[plugin_impl] ----
+
+/// A `#[plugin_impl]` block.
+pub(crate) struct ImplDef {
+    pub(crate) item: ItemImpl,
+    pub(crate) routes: Vec<RouteDef>,
+    pub(crate) on_start: Vec<Ident>,
+    pub(crate) on_stop: Vec<Ident>,
+    pub(crate) init: Vec<Ident>,
+}
+
+/// One `#[route(…)]` handler.
+pub(crate) struct RouteDef {
+    pub(crate) attr: syn::Attribute,
+    pub(crate) method: Option<Ident>,
+    pub(crate) path: Option<LitStr>,
+    pub(crate) public: Option<Ident>,
+    pub(crate) permission: Option<LitStr>,
+    pub(crate) status: Option<LitInt>,
+    pub(crate) func: ImplItemFn,
+    pub(crate) doc: Option<String>,
+}
+
+impl RouteDef {
+    /// Whether the handler takes `&self`.
+    pub(crate) fn has_receiver(&self) -> bool {
+        matches!(self.func.sig.inputs.first(), Some(FnArg::Receiver(_)))
+    }
+
+    /// The handler's extractor arguments (without the receiver), as (pattern, type).
+    pub(crate) fn extractors(&self) -> Vec<&syn::PatType> {
+        self.func
+            .sig
+            .inputs
+            .iter()
+            .filter_map(|a| match a {
+                FnArg::Typed(t) => Some(t),
+                FnArg::Receiver(_) => None,
+            })
+            .collect()
+    }
+}
+
+pub(crate) fn parse_impl(args: proc_macro2::TokenStream, mut item: ItemImpl, cx: &mut Ctxt) -> ImplDef {
+    if !args.is_empty() {
+        cx.error_spanned_by(&args, "`#[plugin_impl]` takes no arguments");
+    }
+    let mut def = ImplDef { item: item.clone(), routes: Vec::new(), on_start: Vec::new(), on_stop: Vec::new(), init: Vec::new() };
+    for member in &mut item.items {
+        let ImplItem::Fn(func) = member else { continue };
+        let mut kept = Vec::new();
+        for a in func.attrs.drain(..) {
+            if attr::is_attr(&a, attr::ROUTE) {
+                let original = func.clone();
+                if let Some(r) = parse_route(a, original, cx) {
+                    def.routes.push(r);
+                }
+            } else if attr::is_attr(&a, attr::ON_START) {
+                no_args(&a, cx);
+                def.on_start.push(func.sig.ident.clone());
+            } else if attr::is_attr(&a, attr::ON_STOP) {
+                no_args(&a, cx);
+                def.on_stop.push(func.sig.ident.clone());
+            } else if attr::is_attr(&a, attr::INIT) {
+                no_args(&a, cx);
+                def.init.push(func.sig.ident.clone());
+            } else {
+                kept.push(a);
+            }
+        }
+        func.attrs = kept;
+    }
+    // Route handlers keep the author's other attributes (doc comments, allow…).
+    for r in &mut def.routes {
+        r.func.attrs.retain(|a| !attr::is_attr(a, attr::ROUTE));
+    }
+    def.item = item;
+    def
+}
+
+fn no_args(a: &syn::Attribute, cx: &mut Ctxt) {
+    if !matches!(a.meta, syn::Meta::Path(_)) {
+        let name = a.path().segments.last().map(|s| s.ident.to_string()).unwrap_or_default();
+        cx.error_spanned_by(a, format!("`#[{name}]` takes no arguments"));
+    }
+}
+
+fn parse_route(a: syn::Attribute, func: ImplItemFn, cx: &mut Ctxt) -> Option<RouteDef> {
+    let usage = "write `#[route(GET, \"/things/{id}\")]`";
+    let tokens = match attr::attr_args(&a) {
+        Ok(t) => t,
+        Err(e) => {
+            cx.syn_error(e);
+            return None;
+        }
+    };
+    let doc = attr::doc_comment(&func.attrs);
+    let mut def = RouteDef { attr: a.clone(), method: None, path: None, public: None, permission: None, status: None, func, doc };
+    let args = Args::parse_into(tokens, cx)?;
+    args.check_keys(attr::ROUTE, attr::ROUTE_KEYS, cx);
+    let mut pos = args.positional.iter();
+    match pos.next() {
+        Some(Expr::Path(p)) if p.path.get_ident().is_some() => def.method = p.path.get_ident().cloned(),
+        Some(other) => cx.error_spanned_by(other, format!("expected an HTTP method such as `GET` or `POST`: {usage}")),
+        None => cx.error_spanned_by(&a, format!("missing HTTP method and path: {usage}")),
+    }
+    match pos.next() {
+        Some(e) => def.path = lit_str(e, "the route path", cx),
+        None if def.method.is_some() => cx.error_spanned_by(&a, format!("missing route path: {usage}")),
+        None => {}
+    }
+    for extra in pos {
+        if let Expr::Path(p) = extra {
+            if let Some(i) = p.path.get_ident() {
+                if attr::ROUTE_KEYS.contains(&i.to_string().as_str()) {
+                    continue;
+                }
+                cx.error_spanned_by(i, format!("unknown key `{i}` in `#[route]`: expected one of: {}", attr::list(attr::ROUTE_KEYS)));
+                continue;
+            }
+        }
+        cx.error_spanned_by(extra, format!("unexpected argument: {usage}"));
+    }
+    // `public` may also appear among the leading bare identifiers (`#[route(GET, "/", public)]`
+    // parses it as a flag; `#[route(GET, public)]` would not have a path anyway).
+    def.public = args.flag(attr::PUBLIC, cx).cloned().or_else(|| {
+        args.positional.iter().skip(2).find_map(|e| match e {
+            Expr::Path(p) if p.path.is_ident(attr::PUBLIC) => p.path.get_ident().cloned(),
+            _ => None,
+        })
+    });
+    if let Some(v) = args.value(attr::PERMISSION, cx) {
+        def.permission = lit_str(v, "the permission", cx);
+    }
+    if let Some(v) = args.value(attr::STATUS, cx) {
+        match v {
+            Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) => def.status = Some(i.clone()),
+            other => cx.error_spanned_by(other, "expected an HTTP status code as an integer literal: `status = 201`"),
+        }
+    }
+    Some(def)
+}

@@ -1,0 +1,421 @@
+//! Expand stage: the code each macro generates.
+//!
+//! Generated code names the SDK only through `::flovyn_sdk::__private`, so a plugin depends
+//! on `flovyn-sdk` alone. On error the author's item is still emitted next to the errors
+//! (with a stub where that avoids a cascade of secondary errors), so IDEs keep working.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::visit_mut::VisitMut;
+use syn::{ItemImpl, ItemStruct, ReturnType, Type};
+
+use crate::ast::{self, ImplDef, PluginDef, RouteDef};
+use crate::attr;
+use crate::check;
+use crate::ctxt::Ctxt;
+use crate::valid::{self, Access, Route};
+
+// ---- #[flovyn_plugin] ----
+
+pub(crate) fn plugin(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut cx = Ctxt::default();
+    let item: ItemStruct = match syn::parse2(item.clone()) {
+        Ok(s) => s,
+        Err(_) => {
+            let msg = "`#[flovyn_plugin]` goes on a struct: `#[flovyn_plugin(name = \"my-plugin\")] pub struct MyPlugin;`";
+            let err = syn::Error::new(Span::call_site(), msg).to_compile_error();
+            return quote!(#err #item);
+        }
+    };
+    let def = ast::parse_plugin(args, item, &mut cx);
+    let out = expand_plugin(&def, &mut cx);
+    let item = &def.item;
+    match out {
+        Some(out) if !cx.has_errors() => quote!(#item #out),
+        _ => {
+            let errors = cx.into_compile_errors();
+            quote!(#item #errors)
+        }
+    }
+}
+
+fn expand_plugin(def: &PluginDef, cx: &mut Ctxt) -> Option<TokenStream> {
+    let ident = &def.item.ident;
+    if !def.item.generics.params.is_empty() {
+        cx.error_spanned_by(&def.item.generics, "a plugin struct cannot be generic: the server builds exactly one of each plugin");
+    }
+    let name_ok = def.name.as_ref().is_some_and(|n| valid::plugin_name(n, cx));
+    let name = def.name.as_ref().map(|n| n.value());
+    let plugin = if name_ok { name.as_deref() } else { None };
+    if let Some(v) = &def.version {
+        valid::version(v, cx);
+    }
+    for dep in &def.depends_on {
+        valid::dependency(dep, name.as_deref(), cx);
+    }
+    let migrations: Vec<_> = def.migrations.iter().map(|m| valid::migration(m, plugin, cx)).collect();
+    check::migration_order(&def.migrations, &migrations, cx);
+    if cx.has_errors() {
+        return None;
+    }
+
+    let name = name?;
+    let version = match &def.version {
+        Some(v) => quote!(#v),
+        None => quote!(::core::env!("CARGO_PKG_VERSION")),
+    };
+    let description = def.description.clone().unwrap_or_default();
+    let prefix = flovyn_naming::plugin::table_prefix(&name);
+    let deps = &def.depends_on;
+    let migrations = migrations.into_iter().flatten().map(|m| {
+        let (v, n, pg, lite) = (m.version, &m.name, &m.postgres.tokens, &m.sqlite.tokens);
+        quote!(__fp::MigrationDescriptor::__new(#v, #n, #pg, #lite))
+    });
+    let config = match &def.config {
+        Some(ty) => quote_spanned! {ty.span()=>
+            ::core::option::Option::Some(&__fp::ConfigDescriptor {
+                schema: <#ty as __fp::utoipa::PartialSchema>::schema,
+                validate: __fp::validate_config::<#ty>,
+            })
+        },
+        None => quote!(::core::option::Option::None),
+    };
+    Some(quote! {
+        const _: () = {
+            use ::flovyn_sdk::__private as __fp;
+            #[allow(unused_imports)]
+            use __fp::probe::{ViaDefault as _, ViaPluginImpl as _};
+
+            static __FLOVYN_DESCRIPTOR: __fp::PluginDescriptor = __fp::PluginDescriptor::__new(
+                #name,
+                #version,
+                #description,
+                &[#(#deps),*],
+                &[#(#migrations),*],
+                ::core::env!("CARGO_PKG_NAME"),
+                || (&&__fp::Probe::<#ident>::new()).parts(),
+                #config,
+            );
+
+            __fp::register_plugin!(__FLOVYN_DESCRIPTOR);
+
+            impl __fp::Plugin for #ident {
+                const NAME: &'static str = #name;
+                const VERSION: &'static str = #version;
+                const TABLE_PREFIX: &'static str = #prefix;
+                fn descriptor() -> &'static __fp::PluginDescriptor {
+                    &__FLOVYN_DESCRIPTOR
+                }
+            }
+        };
+    })
+}
+
+/// `#[migration]` runs on its own only when written above `#[flovyn_plugin]`: move it below,
+/// so that `#[flovyn_plugin]` sees every migration; anywhere else it is an error.
+pub(crate) fn stray_migration(args: TokenStream, item: TokenStream) -> TokenStream {
+    let Ok(mut st) = syn::parse2::<ItemStruct>(item.clone()) else {
+        let err = syn::Error::new(Span::call_site(), "`#[migration]` goes on a `#[flovyn_plugin]` struct").to_compile_error();
+        return quote!(#err #item);
+    };
+    let Some(pos) = st.attrs.iter().position(|a| attr::is_attr(a, attr::FLOVYN_PLUGIN)) else {
+        let err = syn::Error::new(
+            Span::call_site(),
+            "`#[migration]` goes on a struct with `#[flovyn_plugin(name = \"…\")]`; add that attribute above the migrations",
+        )
+        .to_compile_error();
+        return quote!(#err #st);
+    };
+    let plugin_attr = st.attrs.remove(pos);
+    let migration: syn::Attribute = syn::parse_quote!(#[::flovyn_sdk::migration(#args)]);
+    st.attrs.insert(0, migration);
+    st.attrs.insert(0, plugin_attr);
+    quote!(#st)
+}
+
+/// `#[route]`, `#[on_start]`, `#[on_stop]`, `#[init]` reached on their own: they are not
+/// inside a `#[plugin_impl]` block.
+pub(crate) fn stray_member(name: &str, _args: TokenStream, item: TokenStream) -> TokenStream {
+    let msg = format!(
+        "`#[{name}]` only works on a method inside a `#[plugin_impl]` block: put `#[plugin_impl]` on the `impl` block of the plugin struct"
+    );
+    let err = syn::Error::new(Span::call_site(), msg).to_compile_error();
+    quote!(#err #item)
+}
+
+// ---- #[plugin_impl] ----
+
+pub(crate) fn plugin_impl(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut cx = Ctxt::default();
+    let item: ItemImpl = match syn::parse2(item.clone()) {
+        Ok(i) => i,
+        Err(_) => {
+            let err = syn::Error::new(Span::call_site(), "`#[plugin_impl]` goes on the `impl` block of a plugin struct: `#[plugin_impl] impl MyPlugin { … }`").to_compile_error();
+            return quote!(#err #item);
+        }
+    };
+    if let Some((_, path, _)) = &item.trait_ {
+        cx.error_spanned_by(path, "`#[plugin_impl]` goes on an inherent `impl MyPlugin { … }` block, not a trait impl");
+    }
+    if !item.generics.params.is_empty() {
+        cx.error_spanned_by(&item.generics, "a plugin's `impl` block cannot be generic");
+    }
+    let def = ast::parse_impl(args, item, &mut cx);
+    let routes: Vec<Option<Route>> = def.routes.iter().map(|r| valid::route(r, &mut cx)).collect();
+    check::routes(&def.routes, &routes, &mut cx);
+    for (r, route) in def.routes.iter().zip(&routes) {
+        if let Some(route) = route {
+            check::path_params(r, route, &mut cx);
+        }
+    }
+    check::hooks(&def, &mut cx);
+    hook_signatures(&def, &mut cx);
+
+    let item = &def.item;
+    if cx.has_errors() {
+        let errors = cx.into_compile_errors();
+        let stub = stub_impl(&def.item.self_ty);
+        return quote!(#item #errors #stub);
+    }
+    let routes: Vec<Route> = routes.into_iter().flatten().collect();
+    let generated = expand_impl(&def, &routes);
+    quote!(#item #generated)
+}
+
+fn hook_signatures(def: &ImplDef, cx: &mut Ctxt) {
+    for member in &def.item.items {
+        let syn::ImplItem::Fn(f) = member else { continue };
+        let id = &f.sig.ident;
+        let receiver = matches!(f.sig.inputs.first(), Some(syn::FnArg::Receiver(_)));
+        if def.on_start.contains(id) || def.on_stop.contains(id) {
+            valid::signature(f, "a lifecycle hook", cx);
+            if !receiver || f.sig.inputs.len() != 2 {
+                cx.error_spanned_by(&f.sig, format!("lifecycle hook `{id}` must be `async fn {id}(&self, ctx: &PluginContext) -> Result<(), PluginError>`"));
+            }
+        }
+        if def.init.contains(id) {
+            valid::signature(f, "the constructor", cx);
+            if receiver || f.sig.inputs.len() != 1 {
+                cx.error_spanned_by(&f.sig, format!("constructor `{id}` must be `async fn {id}(ctx: &PluginContext) -> Result<Self, PluginError>`"));
+            }
+        }
+    }
+}
+
+/// Parts for a block that failed to expand, so the struct's descriptor still type-checks.
+fn stub_impl(self_ty: &Type) -> TokenStream {
+    quote! {
+        const _: () = {
+            use ::flovyn_sdk::__private as __fp;
+            impl __fp::PluginImpl for #self_ty {
+                const PARTS: &'static __fp::PluginParts = &__fp::PluginParts {
+                    routes: &[],
+                    operations: |_| ::std::vec::Vec::new(),
+                    construct: |_| ::std::boxed::Box::pin(async {
+                        ::core::result::Result::Err(__fp::PluginError::new("this plugin failed to compile"))
+                    }),
+                };
+            }
+        };
+    }
+}
+
+/// Replaces `Self` in types copied out of the impl block into free functions.
+struct ReplaceSelf<'a>(&'a Type);
+
+impl VisitMut for ReplaceSelf<'_> {
+    fn visit_type_mut(&mut self, ty: &mut Type) {
+        if let Type::Path(p) = ty {
+            if p.qself.is_none() && p.path.is_ident("Self") {
+                *ty = self.0.clone();
+                return;
+            }
+        }
+        syn::visit_mut::visit_type_mut(self, ty);
+    }
+}
+
+fn expand_impl(def: &ImplDef, routes: &[Route]) -> TokenStream {
+    let self_ty = &*def.item.self_ty;
+    let state = quote!(__fp::Arc<#self_ty>);
+    let mut handlers = Vec::new();
+    let mut checks = Vec::new();
+    let mut router_calls = Vec::new();
+    let mut descriptors = Vec::new();
+    let mut operations = Vec::new();
+
+    for (r, route) in def.routes.iter().zip(routes) {
+        let fn_name = &r.func.sig.ident;
+        let wrapper = format_ident!("__flovyn_route_{}", fn_name);
+        let mut types: Vec<Type> = r.extractors().iter().map(|a| (*a.ty).clone()).collect();
+        for t in &mut types {
+            ReplaceSelf(self_ty).visit_type_mut(t);
+        }
+        let args: Vec<_> = (0..types.len()).map(|i| format_ident!("__arg{}", i)).collect();
+        let call = if r.has_receiver() {
+            quote!(<#self_ty>::#fn_name(&*__this, #(#args),*).await)
+        } else {
+            quote!({ let _ = __this; <#self_ty>::#fn_name(#(#args),*).await })
+        };
+        handlers.push(quote! {
+            #[allow(non_snake_case, clippy::used_underscore_binding)]
+            async fn #wrapper(
+                __fp::axum::extract::State(__this): __fp::axum::extract::State<#state>,
+                #(#args: #types),*
+            ) -> __fp::axum::response::Response {
+                __fp::axum::response::IntoResponse::into_response(#call)
+            }
+        });
+
+        // Type errors land on the author's tokens, not on the router.
+        let last = types.len().saturating_sub(1);
+        for (i, ty) in types.iter().enumerate() {
+            let span = ty.span();
+            checks.push(if i == last {
+                quote_spanned!(span=> __fp::assert_from_request::<#ty, #state, _>();)
+            } else {
+                quote_spanned!(span=> __fp::assert_from_request_parts::<#ty, #state>();)
+            });
+        }
+        let ret = match &r.func.sig.output {
+            ReturnType::Default => Some(syn::parse_quote!(())),
+            ReturnType::Type(_, ty) if matches!(**ty, Type::ImplTrait(_)) => None,
+            ReturnType::Type(_, ty) => {
+                let mut ty = (**ty).clone();
+                ReplaceSelf(self_ty).visit_type_mut(&mut ty);
+                Some(ty)
+            }
+        };
+        if let Some(ret) = &ret {
+            checks.push(quote_spanned!(ret.span()=> __fp::assert_into_response::<#ret>();));
+        }
+
+        let path = route.path.as_str();
+        let routing = format_ident!("{}", route.method.as_str().to_ascii_lowercase());
+        router_calls.push(quote!(.route(#path, __fp::axum::routing::#routing(#wrapper))));
+
+        let method = format_ident!("{}", variant(route.method.as_str()));
+        let handler_name = fn_name.to_string();
+        let access = match &route.access {
+            Access::Public => quote!(__fp::Access::Public),
+            Access::Authenticated => quote!(__fp::Access::Authenticated),
+            Access::Permission(p) => quote!(__fp::Access::Permission(#p)),
+        };
+        descriptors.push(quote!(__fp::RouteDescriptor::__new(__fp::Method::#method, #path, #handler_name, #access)));
+
+        operations.push(operation(r, route, &types, ret.as_ref()));
+    }
+
+    let hook = |list: &[syn::Ident], name: &str| {
+        let method = format_ident!("{}", name);
+        list.first().map(|h| quote! {
+            fn #method<'a>(&'a self, ctx: &'a __fp::PluginContext) -> __fp::BoxFuture<'a, ::core::result::Result<(), __fp::PluginError>> {
+                ::std::boxed::Box::pin(<#self_ty>::#h(self, ctx))
+            }
+        })
+    };
+    let on_start = hook(&def.on_start, "on_start");
+    let on_stop = hook(&def.on_stop, "on_stop");
+    let construct = match def.init.first() {
+        Some(init) => quote!(<#self_ty>::#init(&ctx).await?),
+        None => quote_spanned!(self_ty.span()=> <#self_ty as __fp::DefaultConstruct>::construct()),
+    };
+
+    quote! {
+        const _: () = {
+            use ::flovyn_sdk::__private as __fp;
+
+            #(#handlers)*
+
+            #[allow(dead_code, clippy::let_unit_value)]
+            fn __flovyn_checks() {
+                #(#checks)*
+            }
+
+            fn __flovyn_operations(__ctx: &mut __fp::DocContext) -> ::std::vec::Vec<__fp::utoipa::openapi::path::Operation> {
+                #[allow(unused_imports)]
+                use __fp::{DocumentArg as _, DocumentResponse as _};
+                let mut __ops = ::std::vec::Vec::new();
+                #(#operations)*
+                __ops
+            }
+
+            fn __flovyn_construct(ctx: __fp::PluginContext) -> __fp::BoxFuture<'static, ::core::result::Result<__fp::Arc<dyn __fp::PluginInstance>, __fp::PluginError>> {
+                ::std::boxed::Box::pin(async move {
+                    let _ = &ctx;
+                    let __plugin: #self_ty = #construct;
+                    let __instance: __fp::Arc<dyn __fp::PluginInstance> = __fp::Arc::new(__plugin);
+                    ::core::result::Result::Ok(__instance)
+                })
+            }
+
+            impl __fp::PluginInstance for #self_ty {
+                fn router(self: __fp::Arc<Self>) -> __fp::axum::Router {
+                    __fp::axum::Router::new()
+                        #(#router_calls)*
+                        .with_state(self)
+                }
+                #on_start
+                #on_stop
+            }
+
+            impl __fp::PluginImpl for #self_ty {
+                const PARTS: &'static __fp::PluginParts = &__fp::PluginParts {
+                    routes: &[#(#descriptors),*],
+                    operations: __flovyn_operations,
+                    construct: __flovyn_construct,
+                };
+            }
+        };
+    }
+}
+
+fn variant(method: &str) -> String {
+    let lower = method.to_ascii_lowercase();
+    let mut chars = lower.chars();
+    chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+}
+
+/// The code documenting one route: each argument type and the return type describe
+/// themselves; the doc comment gives summary (first line) and description (the rest).
+fn operation(r: &RouteDef, route: &Route, types: &[Type], ret: Option<&Type>) -> TokenStream {
+    let params: Vec<String> = route.path.params().iter().map(|p| p.to_string()).collect();
+    let (summary, description) = match &r.doc {
+        Some(doc) => {
+            let mut parts = doc.splitn(2, '\n');
+            let summary = parts.next().unwrap_or_default().trim().to_owned();
+            let rest = parts.next().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+            (Some(summary), rest)
+        }
+        None => (None, None),
+    };
+    let summary = opt_str(summary.as_deref());
+    let description = opt_str(description.as_deref());
+    let status = route.status.map(|s| quote!(__op.set_declared_status(#s);));
+    let args = types.iter().map(|ty| quote_spanned!(ty.span()=> <#ty as __fp::DocumentArg>::document(&mut __op);));
+    let response = match ret {
+        Some(ret) => quote_spanned!(ret.span()=> <#ret as __fp::DocumentResponse>::document(&mut __op);),
+        // `impl IntoResponse` cannot be named: document the status alone.
+        None => {
+            let s = route.status.unwrap_or(200);
+            quote!(__op.response(#s, "Success", ::core::option::Option::None);)
+        }
+    };
+    quote! {
+        {
+            let mut __op = __ctx.operation(&[#(#params),*]);
+            #status
+            #(#args)*
+            #response
+            __ops.push(__op.finish(#summary, #description));
+        }
+    }
+}
+
+fn opt_str(s: Option<&str>) -> TokenStream {
+    match s {
+        Some(s) => quote!(::core::option::Option::Some(#s)),
+        None => quote!(::core::option::Option::None),
+    }
+}

@@ -1,0 +1,60 @@
+//! Procedural macros of the Flovyn plugin SDK.
+//!
+//! Use them through `flovyn-sdk`, where they are re-exported and documented. Each entry
+//! point only converts token streams and calls into the stages:
+//! [`attr`] (argument lists) → [`ast`] (parse) → [`valid`] / [`check`] (validate, one item
+//! and across items) → [`expand`] (generate), with errors collected in [`ctxt`].
+
+mod ast;
+mod attr;
+mod check;
+mod ctxt;
+mod expand;
+mod valid;
+
+#[cfg(test)]
+mod snapshots;
+
+use proc_macro::TokenStream;
+
+/// `#[flovyn_plugin(name = "…", …)]` on a struct. Documented in `flovyn_sdk`.
+#[proc_macro_attribute]
+pub fn flovyn_plugin(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::plugin(args.into(), item.into()).into()
+}
+
+/// `#[migration(version, "name", sql = "…" | file = "…")]`. Documented in `flovyn_sdk`.
+#[proc_macro_attribute]
+pub fn migration(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::stray_migration(args.into(), item.into()).into()
+}
+
+/// `#[plugin_impl]` on a plugin's impl block. Documented in `flovyn_sdk`.
+#[proc_macro_attribute]
+pub fn plugin_impl(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::plugin_impl(args.into(), item.into()).into()
+}
+
+/// `#[route(METHOD, "/path", …)]`, valid only inside `#[plugin_impl]`.
+#[proc_macro_attribute]
+pub fn route(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::stray_member(attr::ROUTE, args.into(), item.into()).into()
+}
+
+/// `#[on_start]`, valid only inside `#[plugin_impl]`.
+#[proc_macro_attribute]
+pub fn on_start(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::stray_member(attr::ON_START, args.into(), item.into()).into()
+}
+
+/// `#[on_stop]`, valid only inside `#[plugin_impl]`.
+#[proc_macro_attribute]
+pub fn on_stop(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::stray_member(attr::ON_STOP, args.into(), item.into()).into()
+}
+
+/// `#[init]`, valid only inside `#[plugin_impl]`.
+#[proc_macro_attribute]
+pub fn init(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::stray_member(attr::INIT, args.into(), item.into()).into()
+}

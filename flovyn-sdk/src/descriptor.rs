@@ -1,0 +1,203 @@
+//! The static description of a plugin that `#[flovyn_plugin]` emits, one per plugin crate.
+//!
+//! A [`PluginDescriptor`] is plain `'static` data plus function pointers: everything the
+//! server needs to list, check, migrate, document and construct a plugin without running
+//! any of the plugin's code first. This module owns the shape of that data; it does not
+//! decide how plugins are collected (see [`crate::registry`]) or served (the server does).
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::instance::{BoxFuture, PluginContext, PluginInstance};
+use crate::PluginError;
+
+pub use flovyn_naming::route::Method;
+pub use flovyn_naming::sql::Dialect;
+
+/// Everything the server knows about one linked plugin before it is constructed.
+///
+/// Emitted by `#[flovyn_plugin]`; never written by hand.
+#[non_exhaustive]
+pub struct PluginDescriptor {
+    /// Kebab-case plugin name, unique in a server (`worker-token`).
+    pub name: &'static str,
+    /// Semantic version of the plugin (defaults to the crate version).
+    pub version: &'static str,
+    /// One-line description (defaults to the struct's doc comment).
+    pub description: &'static str,
+    /// Names of the plugins this one depends on.
+    pub depends_on: &'static [&'static str],
+    /// Migrations in ascending version order (checked at compile time).
+    pub migrations: &'static [MigrationDescriptor],
+    /// The Rust crate that defined the plugin, for diagnostics.
+    pub crate_name: &'static str,
+    /// Routes, OpenAPI and construction, from the plugin's `#[plugin_impl]` block.
+    #[doc(hidden)]
+    pub parts: fn() -> &'static PluginParts,
+    /// The typed configuration the plugin declared with `config = Type`, if any.
+    #[doc(hidden)]
+    pub config: Option<&'static ConfigDescriptor>,
+}
+
+impl PluginDescriptor {
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    pub const fn __new(
+        name: &'static str,
+        version: &'static str,
+        description: &'static str,
+        depends_on: &'static [&'static str],
+        migrations: &'static [MigrationDescriptor],
+        crate_name: &'static str,
+        parts: fn() -> &'static PluginParts,
+        config: Option<&'static ConfigDescriptor>,
+    ) -> Self {
+        Self { name, version, description, depends_on, migrations, crate_name, parts, config }
+    }
+
+    /// The routes the plugin serves, relative to its prefix.
+    pub fn routes(&self) -> &'static [RouteDescriptor] {
+        (self.parts)().routes
+    }
+
+    /// The prefix every table of this plugin carries (`p_worker_token__`).
+    pub fn table_prefix(&self) -> String {
+        flovyn_naming::plugin::table_prefix(self.name)
+    }
+
+    /// The prefix all of this plugin's routes are served under (`/api/v1/p/worker-token`).
+    pub fn route_prefix(&self) -> String {
+        format!("{}/{}", flovyn_naming::route::PLUGIN_API_PREFIX, self.name)
+    }
+
+    /// This plugin's OpenAPI document: every route with the full served path, namespaced
+    /// operation ids and the plugin's tag. Needs no database and no running server.
+    pub fn openapi(&self) -> utoipa::openapi::OpenApi {
+        crate::openapi::plugin_document(self)
+    }
+
+    /// Builds the plugin's instance (its constructor runs here).
+    pub fn construct(
+        &self,
+        ctx: PluginContext,
+    ) -> BoxFuture<'static, Result<Arc<dyn PluginInstance>, PluginError>> {
+        ((self.parts)().construct)(ctx)
+    }
+
+    /// The JSON schema of the plugin's typed configuration, if it declared one.
+    pub fn config_schema(&self) -> Option<utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>> {
+        self.config.map(|c| (c.schema)())
+    }
+}
+
+impl fmt::Debug for PluginDescriptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PluginDescriptor")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("description", &self.description)
+            .field("depends_on", &self.depends_on)
+            .field("migrations", &self.migrations)
+            .field("routes", &self.routes())
+            .field("crate_name", &self.crate_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One versioned SQL migration of a plugin.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct MigrationDescriptor {
+    /// Positive, strictly increasing per plugin; the ledger key is (plugin, version).
+    pub version: u32,
+    /// Short snake_case name (`create_tokens`).
+    pub name: &'static str,
+    /// SQL run on PostgreSQL.
+    pub postgres: &'static str,
+    /// SQL run on SQLite (the same text unless the plugin gave a `sqlite = …` variant).
+    pub sqlite: &'static str,
+}
+
+impl MigrationDescriptor {
+    #[doc(hidden)]
+    pub const fn __new(
+        version: u32,
+        name: &'static str,
+        postgres: &'static str,
+        sqlite: &'static str,
+    ) -> Self {
+        Self { version, name, postgres, sqlite }
+    }
+
+    /// The SQL to run on `dialect`.
+    pub fn sql(&self, dialect: Dialect) -> &'static str {
+        match dialect {
+            Dialect::Postgres => self.postgres,
+            Dialect::Sqlite => self.sqlite,
+        }
+    }
+
+    /// SHA-256 of the SQL run on `dialect`, as recorded in the migration ledger.
+    pub fn checksum(&self, dialect: Dialect) -> String {
+        flovyn_naming::checksum::checksum(self.sql(dialect))
+    }
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without credentials (`#[route(GET, "/x", public)]`).
+    Public,
+    /// Any authenticated caller (`#[route(GET, "/x")]`).
+    Authenticated,
+    /// An authenticated caller granted this permission (`permission = "hello:write"`).
+    Permission(&'static str),
+}
+
+/// One route of a plugin, as declared with `#[route]`.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct RouteDescriptor {
+    /// HTTP method.
+    pub method: Method,
+    /// Path relative to the plugin prefix (`/tokens/{id}`).
+    pub path: &'static str,
+    /// The Rust handler's name (`create`); the operationId is `<plugin_underscored>.<handler>`.
+    pub handler: &'static str,
+    /// Who may call it.
+    pub access: Access,
+}
+
+impl RouteDescriptor {
+    #[doc(hidden)]
+    pub const fn __new(
+        method: Method,
+        path: &'static str,
+        handler: &'static str,
+        access: Access,
+    ) -> Self {
+        Self { method, path, handler, access }
+    }
+}
+
+/// The parts of a plugin that its `#[plugin_impl]` block contributes.
+///
+/// A plugin without a `#[plugin_impl]` block gets [`PluginParts`] with no routes, built
+/// with `Default`.
+#[doc(hidden)]
+#[allow(missing_debug_implementations)]
+pub struct PluginParts {
+    pub routes: &'static [RouteDescriptor],
+    /// One operation per route, in the order of `routes`.
+    pub operations: fn(&mut crate::openapi::DocContext) -> Vec<utoipa::openapi::path::Operation>,
+    pub construct: fn(PluginContext) -> BoxFuture<'static, Result<Arc<dyn PluginInstance>, PluginError>>,
+}
+
+/// A plugin's typed configuration (`#[flovyn_plugin(config = MyConfig)]`).
+#[doc(hidden)]
+#[allow(missing_debug_implementations)]
+pub struct ConfigDescriptor {
+    pub schema: fn() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+    /// Deserializes the raw section to check it; the error names the offending key.
+    pub validate: fn(&serde_json::Value) -> Result<(), String>,
+}

@@ -1,0 +1,72 @@
+//! A constructed plugin: the object the server holds while it runs, and the context handed
+//! to its constructor and lifecycle hooks.
+//!
+//! The descriptor ([`crate::descriptor`]) says what a plugin is; an instance is the plugin
+//! running. Instances are built by the server in dependency order and dropped at shutdown.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use crate::PluginError;
+
+/// A boxed, `Send` future, as returned by the object-safe plugin hooks.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a plugin receives when it is constructed and when its hooks run.
+#[derive(Debug, Clone)]
+pub struct PluginContext {
+    plugin: &'static str,
+    config: Arc<serde_json::Value>,
+}
+
+impl PluginContext {
+    /// A context for `plugin` with its raw configuration section (`[plugins.<name>]`,
+    /// without the `enabled` key). The server builds these; tests may too.
+    pub fn new(plugin: &'static str, config: serde_json::Value) -> Self {
+        Self { plugin, config: Arc::new(config) }
+    }
+
+    /// The plugin's name.
+    pub fn plugin_name(&self) -> &'static str {
+        self.plugin
+    }
+
+    /// The plugin's configuration section, deserialized into `T`.
+    ///
+    /// The server has already validated the section against the plugin's declared config
+    /// type at start-up, so for that type this only fails if the plugin asks for another.
+    pub fn config<T: DeserializeOwned>(&self) -> Result<T, PluginError> {
+        T::deserialize(&*self.config).map_err(|e| {
+            PluginError::new(format!("invalid configuration for plugin `{}`: {e}", self.plugin))
+        })
+    }
+}
+
+/// A constructed plugin, as the server drives it.
+///
+/// Implemented by the code `#[plugin_impl]` generates: routes become the router, and the
+/// `#[on_start]` / `#[on_stop]` methods become the hooks. Every hook has a default that does
+/// nothing, so a plugin declares only the ones it needs.
+pub trait PluginInstance: Send + Sync + 'static {
+    /// The plugin's routes, relative to its prefix; the server nests them under
+    /// `/api/v1/p/<name>` behind the auth layer.
+    fn router(self: Arc<Self>) -> axum::Router {
+        axum::Router::new()
+    }
+
+    /// Runs after every plugin is constructed and migrated, in dependency order.
+    /// An error stops start-up and names the plugin.
+    fn on_start<'a>(&'a self, ctx: &'a PluginContext) -> BoxFuture<'a, Result<(), PluginError>> {
+        let _ = ctx;
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Runs at shutdown, after in-flight requests drained, in reverse dependency order.
+    fn on_stop<'a>(&'a self, ctx: &'a PluginContext) -> BoxFuture<'a, Result<(), PluginError>> {
+        let _ = ctx;
+        Box::pin(async { Ok(()) })
+    }
+}

@@ -1,0 +1,103 @@
+//! # flovyn-sdk
+//!
+//! The one dependency a Flovyn plugin needs. A plugin is one crate:
+//!
+//! ```
+//! use flovyn_sdk::prelude::*;
+//!
+//! /// Greets people.
+//! #[flovyn_plugin(name = "greeter", version = "0.1.0")]
+//! #[migration(1, "create_greetings", sql = "CREATE TABLE p_greeter__greetings (id INTEGER PRIMARY KEY, text TEXT NOT NULL)")]
+//! #[derive(Default)]
+//! pub struct Greeter;
+//!
+//! #[plugin_impl]
+//! impl Greeter {
+//!     /// Say hello.
+//!     #[route(GET, "/hello", public)]
+//!     async fn hello(&self) -> Json<String> {
+//!         Json("hello".to_owned())
+//!     }
+//! }
+//!
+//! let plugin = flovyn_sdk::registry::find("greeter").unwrap();
+//! assert_eq!(plugin.routes()[0].path, "/hello");
+//! assert!(plugin.openapi().paths.paths.contains_key("/api/v1/p/greeter/hello"));
+//! ```
+//!
+//! Adding the crate to the server's dependencies is the whole install: the server finds
+//! every linked plugin through [`registry::plugins`].
+//!
+//! The macros are documented where they are re-exported: [`flovyn_plugin`], [`migration`],
+//! [`plugin_impl`] and [`route`]. The plugin development guide lives in `docs/guide/`.
+
+pub mod descriptor;
+mod error;
+mod identity;
+pub mod instance;
+pub mod openapi;
+pub mod registry;
+
+pub use descriptor::{
+    Access, Dialect, Method, MigrationDescriptor, PluginDescriptor, RouteDescriptor,
+};
+pub use error::{ApiError, ErrorBody, ErrorDetail, PluginError};
+pub use identity::{Identity, PrincipalType};
+pub use instance::{BoxFuture, PluginContext, PluginInstance};
+pub use openapi::{Created, NoContent};
+
+/// The naming rules (plugin names, table prefixes, route paths, migration SQL), shared with
+/// the macros and the server.
+pub use flovyn_naming as naming;
+
+/// Implemented by `#[flovyn_plugin]` for the plugin's struct.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a Flovyn plugin",
+    note = "put `#[flovyn_plugin(name = \"…\")]` on the struct `{Self}`"
+)]
+pub trait Plugin: Send + Sync + 'static {
+    /// The plugin's name (`worker-token`).
+    const NAME: &'static str;
+    /// The plugin's version.
+    const VERSION: &'static str;
+    /// The prefix of every table the plugin owns (`p_worker_token__`).
+    const TABLE_PREFIX: &'static str;
+    /// The plugin's registered descriptor.
+    fn descriptor() -> &'static PluginDescriptor;
+}
+
+#[doc = include_str!("../docs/flovyn_plugin.md")]
+pub use flovyn_macros::flovyn_plugin;
+#[doc = include_str!("../docs/migration.md")]
+pub use flovyn_macros::migration;
+#[doc = include_str!("../docs/plugin_impl.md")]
+pub use flovyn_macros::plugin_impl;
+#[doc = include_str!("../docs/route.md")]
+pub use flovyn_macros::route;
+/// Marks a method of a `#[plugin_impl]` block as the start-up hook. See [`plugin_impl`].
+pub use flovyn_macros::on_start;
+/// Marks a method of a `#[plugin_impl]` block as the shutdown hook. See [`plugin_impl`].
+pub use flovyn_macros::on_stop;
+/// Marks an `async fn(ctx: &PluginContext) -> Result<Self, PluginError>` of a
+/// `#[plugin_impl]` block as the plugin's constructor. See [`plugin_impl`].
+pub use flovyn_macros::init;
+
+/// What a plugin file usually needs: `use flovyn_sdk::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        ApiError, Created, Identity, NoContent, Plugin, PluginContext, PluginError,
+        PrincipalType, flovyn_plugin, init, migration, on_start, on_stop, plugin_impl, route,
+    };
+    pub use axum::Json;
+    pub use axum::extract::{Path, Query};
+    pub use axum::http::StatusCode;
+    pub use utoipa::{IntoParams, ToSchema};
+    /// In scope so that `#[derive(ToSchema)]` / `#[derive(IntoParams)]` work without a
+    /// direct `utoipa` dependency (their generated code names `utoipa::…`).
+    pub use utoipa;
+}
+
+/// Re-exports for generated code. Not public API: names here change without notice.
+#[doc(hidden)]
+#[path = "private/mod.rs"]
+pub mod __private;

@@ -1,0 +1,68 @@
+//! Re-exports and helpers for the code the macros generate. Not public API.
+
+pub use crate::__register_plugin as register_plugin;
+pub use crate::descriptor::{ConfigDescriptor, PluginParts};
+pub use crate::openapi::{DocContext, DocumentArg, DocumentResponse};
+pub use crate::{
+    Access, BoxFuture, Method, MigrationDescriptor, Plugin, PluginContext, PluginDescriptor,
+    PluginError, PluginInstance, RouteDescriptor,
+};
+pub use axum;
+pub use inventory;
+#[cfg(feature = "linkme")]
+pub use linkme;
+pub use serde;
+pub use serde_json;
+pub use utoipa;
+pub use std::sync::Arc;
+
+pub mod probe;
+pub use probe::Probe;
+
+/// Implemented by `#[plugin_impl]`: the parts its block contributes.
+pub trait PluginImpl: Sized + Send + Sync + 'static {
+    /// The parts.
+    const PARTS: &'static PluginParts;
+}
+
+/// `Self: FromRequestParts<S>` check, spanned on a handler argument.
+pub fn assert_from_request_parts<T, S>()
+where
+    T: axum::extract::FromRequestParts<S>,
+    S: Send + Sync,
+{
+}
+
+/// `Self: FromRequest<S>` check, spanned on a handler's last argument.
+pub fn assert_from_request<T, S, M>()
+where
+    T: axum::extract::FromRequest<S, M>,
+    S: Send + Sync,
+{
+}
+
+/// `Self: IntoResponse` check, spanned on a handler's return type.
+pub fn assert_into_response<T: axum::response::IntoResponse>() {}
+
+/// Deserializes `T` from a config section, naming the offending key on error.
+pub fn validate_config<T: serde::de::DeserializeOwned>(
+    value: &serde_json::Value,
+) -> Result<(), String> {
+    T::deserialize(value).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// The plugin has no `#[init]` and must be built with `Default`.
+#[diagnostic::on_unimplemented(
+    message = "plugin `{Self}` has no constructor",
+    note = "derive or implement `Default` for `{Self}`, or add an `#[init] async fn init(ctx: &PluginContext) -> Result<Self, PluginError>` to its `#[plugin_impl]` block"
+)]
+pub trait DefaultConstruct: Sized {
+    /// Builds the plugin.
+    fn construct() -> Self;
+}
+
+impl<T: Default> DefaultConstruct for T {
+    fn construct() -> Self {
+        T::default()
+    }
+}

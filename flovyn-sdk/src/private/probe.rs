@@ -1,0 +1,72 @@
+//! Picks a plugin's parts from its `#[plugin_impl]` block when it has one, and falls back
+//! to "no routes, built with `Default`" when it has none.
+//!
+//! `#[flovyn_plugin]` cannot see whether the crate also has a `#[plugin_impl]` block, so it
+//! emits `(&&Probe::<T>::new()).parts()`. Method resolution tries the receiver `&&Probe<T>`
+//! first, which only [`ViaPluginImpl`] matches, and only when `T: PluginImpl`; otherwise it
+//! auto-derefs to `&Probe<T>`, which [`ViaDefault`] matches. This works because `T` is a
+//! concrete type at the expansion site.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use super::{DefaultConstruct, PluginImpl};
+use crate::descriptor::PluginParts;
+use crate::instance::PluginInstance;
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct Probe<T>(PhantomData<T>);
+
+impl<T> Probe<T> {
+    /// A probe for `T`.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        Probe(PhantomData)
+    }
+}
+
+/// Chosen when the plugin has a `#[plugin_impl]` block.
+pub trait ViaPluginImpl {
+    /// The parts.
+    fn parts(&self) -> &'static PluginParts;
+}
+
+impl<T: PluginImpl> ViaPluginImpl for &Probe<T> {
+    fn parts(&self) -> &'static PluginParts {
+        T::PARTS
+    }
+}
+
+/// Chosen when it has none: no routes, no hooks, built with `Default`.
+pub trait ViaDefault {
+    /// The parts.
+    fn parts(&self) -> &'static PluginParts;
+}
+
+struct Bare<T>(#[allow(dead_code)] T);
+impl<T: Send + Sync + 'static> PluginInstance for Bare<T> {}
+
+impl<T: DefaultConstruct + Send + Sync + 'static> ViaDefault for Probe<T> {
+    fn parts(&self) -> &'static PluginParts {
+        fn operations(_: &mut crate::openapi::DocContext) -> Vec<utoipa::openapi::path::Operation> {
+            Vec::new()
+        }
+        trait Parts {
+            const PARTS: &'static PluginParts;
+        }
+        impl<T: DefaultConstruct + Send + Sync + 'static> Parts for T {
+            const PARTS: &'static PluginParts = &PluginParts {
+                routes: &[],
+                operations,
+                construct: |_ctx| {
+                    Box::pin(async {
+                        let instance: Arc<dyn PluginInstance> = Arc::new(Bare(T::construct()));
+                        Ok(instance)
+                    })
+                },
+            };
+        }
+        <T as Parts>::PARTS
+    }
+}

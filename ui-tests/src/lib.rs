@@ -1,0 +1,1 @@
+//! Fixtures live in `tests/`.

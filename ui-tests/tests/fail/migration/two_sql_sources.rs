@@ -1,0 +1,9 @@
+use flovyn_sdk::prelude::*;
+
+
+#[flovyn_plugin(name = "worker-token")]
+#[migration(1, "create_tokens", sql = "CREATE TABLE p_worker_token__a (id BIGINT)", file = "migrations/a.sql")]
+#[derive(Default)]
+pub struct WorkerToken;
+
+fn main() {}

@@ -1,0 +1,6 @@
+use flovyn_sdk::prelude::*;
+
+#[flovyn_plugin(name = "hello")]
+pub struct Hello<T>(T);
+
+fn main() {}

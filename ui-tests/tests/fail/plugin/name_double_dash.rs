@@ -1,0 +1,6 @@
+use flovyn_sdk::prelude::*;
+
+#[flovyn_plugin(name = "worker--token")]
+pub struct DoubleDash;
+
+fn main() {}

@@ -1,0 +1,6 @@
+use flovyn_sdk::prelude::*;
+
+#[flovyn_plugin(name = "Worker_Token")]
+pub struct WorkerToken;
+
+fn main() {}

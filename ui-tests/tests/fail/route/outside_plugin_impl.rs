@@ -1,0 +1,14 @@
+use flovyn_sdk::prelude::*;
+
+#[flovyn_plugin(name = "hello")]
+#[derive(Default)]
+pub struct Hello;
+
+impl Hello {
+    #[route(GET, "/tokens")]
+    async fn tokens(&self) -> &'static str {
+        "tokens"
+    }
+}
+
+fn main() {}

@@ -38,14 +38,17 @@ impl SqlSource {
 
 /// One `#[migration(…)]`.
 pub(crate) struct MigrationDef {
-    pub(crate) attr: syn::Attribute,
     pub(crate) version: Option<LitInt>,
     pub(crate) name: Option<LitStr>,
     pub(crate) postgres: Option<SqlSource>,
     pub(crate) sqlite: Option<SqlSource>,
 }
 
-pub(crate) fn parse_plugin(args: proc_macro2::TokenStream, mut item: ItemStruct, cx: &mut Ctxt) -> PluginDef {
+pub(crate) fn parse_plugin(
+    args: proc_macro2::TokenStream,
+    mut item: ItemStruct,
+    cx: &mut Ctxt,
+) -> PluginDef {
     let mut def = PluginDef {
         name: None,
         version: None,
@@ -59,7 +62,10 @@ pub(crate) fn parse_plugin(args: proc_macro2::TokenStream, mut item: ItemStruct,
         for p in &args.positional {
             cx.error_spanned_by(
                 p,
-                format!("unexpected argument: `#[flovyn_plugin]` takes keys: {}", attr::list(attr::PLUGIN_KEYS)),
+                format!(
+                    "unexpected argument: `#[flovyn_plugin]` takes keys: {}",
+                    attr::list(attr::PLUGIN_KEYS)
+                ),
             );
         }
         args.check_keys(attr::FLOVYN_PLUGIN, attr::PLUGIN_KEYS, cx);
@@ -116,7 +122,12 @@ pub(crate) fn parse_plugin(args: proc_macro2::TokenStream, mut item: ItemStruct,
 }
 
 fn parse_migration(a: syn::Attribute, cx: &mut Ctxt) -> MigrationDef {
-    let mut def = MigrationDef { attr: a.clone(), version: None, name: None, postgres: None, sqlite: None };
+    let mut def = MigrationDef {
+        version: None,
+        name: None,
+        postgres: None,
+        sqlite: None,
+    };
     let tokens = match attr::attr_args(&a) {
         Ok(t) => t,
         Err(e) => {
@@ -124,18 +135,29 @@ fn parse_migration(a: syn::Attribute, cx: &mut Ctxt) -> MigrationDef {
             return def;
         }
     };
-    let usage = "write `#[migration(1, \"create_things\", file = \"migrations/001_create_things.sql\")]`";
-    let Some(args) = Args::parse_into(tokens, cx) else { return def };
+    let usage =
+        "write `#[migration(1, \"create_things\", file = \"migrations/001_create_things.sql\")]`";
+    let Some(args) = Args::parse_into(tokens, cx) else {
+        return def;
+    };
     args.check_keys(attr::MIGRATION, attr::MIGRATION_KEYS, cx);
     let mut pos = args.positional.iter();
     match pos.next() {
-        Some(Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. })) => def.version = Some(i.clone()),
-        Some(other) => cx.error_spanned_by(other, format!("expected the migration version as an integer literal: {usage}")),
+        Some(Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(i),
+            ..
+        })) => def.version = Some(i.clone()),
+        Some(other) => cx.error_spanned_by(
+            other,
+            format!("expected the migration version as an integer literal: {usage}"),
+        ),
         None => cx.error_spanned_by(&a, format!("missing migration version and name: {usage}")),
     }
     match pos.next() {
         Some(e) => def.name = lit_str(e, "the migration name", cx),
-        None if def.version.is_some() => cx.error_spanned_by(&a, format!("missing migration name: {usage}")),
+        None if def.version.is_some() => {
+            cx.error_spanned_by(&a, format!("missing migration name: {usage}"))
+        }
         None => {}
     }
     for extra in pos {
@@ -155,7 +177,10 @@ fn parse_migration(a: syn::Attribute, cx: &mut Ctxt) -> MigrationDef {
     let lites: Vec<SqlSource> = lite.into_iter().chain(lite_file).collect();
     let conflict = "give the SQL once: either `sql = …` / `file = …` for both databases, or `postgres = …` / `postgres_file = …` together with `sqlite = …` / `sqlite_file = …`";
     if both.len() + pgs.len().max(lites.len()) > 1 || pgs.len() > 1 || lites.len() > 1 {
-        cx.error_spanned_by(&a, format!("migration has more than one SQL source: {conflict}"));
+        cx.error_spanned_by(
+            &a,
+            format!("migration has more than one SQL source: {conflict}"),
+        );
         return def;
     }
     match (both.into_iter().next(), pgs.into_iter().next(), lites.into_iter().next()) {
@@ -193,7 +218,6 @@ pub(crate) struct ImplDef {
 
 /// One `#[route(…)]` handler.
 pub(crate) struct RouteDef {
-    pub(crate) attr: syn::Attribute,
     pub(crate) method: Option<Ident>,
     pub(crate) path: Option<LitStr>,
     pub(crate) public: Option<Ident>,
@@ -223,18 +247,35 @@ impl RouteDef {
     }
 }
 
-pub(crate) fn parse_impl(args: proc_macro2::TokenStream, mut item: ItemImpl, cx: &mut Ctxt) -> ImplDef {
+pub(crate) fn parse_impl(
+    args: proc_macro2::TokenStream,
+    mut item: ItemImpl,
+    cx: &mut Ctxt,
+) -> ImplDef {
     if !args.is_empty() {
         cx.error_spanned_by(&args, "`#[plugin_impl]` takes no arguments");
     }
-    let mut def = ImplDef { item: item.clone(), routes: Vec::new(), on_start: Vec::new(), on_stop: Vec::new(), init: Vec::new() };
+    let mut def = ImplDef {
+        item: item.clone(),
+        routes: Vec::new(),
+        on_start: Vec::new(),
+        on_stop: Vec::new(),
+        init: Vec::new(),
+    };
     for member in &mut item.items {
         let ImplItem::Fn(func) = member else { continue };
         let mut kept = Vec::new();
-        for a in func.attrs.drain(..) {
+        let attrs = std::mem::take(&mut func.attrs);
+        // The handler as written, without its `#[route]` (kept for the route's own checks).
+        let mut original = func.clone();
+        original.attrs = attrs
+            .iter()
+            .filter(|a| !attr::is_attr(a, attr::ROUTE))
+            .cloned()
+            .collect();
+        for a in attrs {
             if attr::is_attr(&a, attr::ROUTE) {
-                let original = func.clone();
-                if let Some(r) = parse_route(a, original, cx) {
+                if let Some(r) = parse_route(a, original.clone(), cx) {
                     def.routes.push(r);
                 }
             } else if attr::is_attr(&a, attr::ON_START) {
@@ -252,17 +293,18 @@ pub(crate) fn parse_impl(args: proc_macro2::TokenStream, mut item: ItemImpl, cx:
         }
         func.attrs = kept;
     }
-    // Route handlers keep the author's other attributes (doc comments, allow…).
-    for r in &mut def.routes {
-        r.func.attrs.retain(|a| !attr::is_attr(a, attr::ROUTE));
-    }
     def.item = item;
     def
 }
 
 fn no_args(a: &syn::Attribute, cx: &mut Ctxt) {
     if !matches!(a.meta, syn::Meta::Path(_)) {
-        let name = a.path().segments.last().map(|s| s.ident.to_string()).unwrap_or_default();
+        let name = a
+            .path()
+            .segments
+            .last()
+            .map(|s| s.ident.to_string())
+            .unwrap_or_default();
         cx.error_spanned_by(a, format!("`#[{name}]` takes no arguments"));
     }
 }
@@ -277,29 +319,50 @@ fn parse_route(a: syn::Attribute, func: ImplItemFn, cx: &mut Ctxt) -> Option<Rou
         }
     };
     let doc = attr::doc_comment(&func.attrs);
-    let mut def = RouteDef { attr: a.clone(), method: None, path: None, public: None, permission: None, status: None, func, doc };
+    let mut def = RouteDef {
+        method: None,
+        path: None,
+        public: None,
+        permission: None,
+        status: None,
+        func,
+        doc,
+    };
     let args = Args::parse_into(tokens, cx)?;
     args.check_keys(attr::ROUTE, attr::ROUTE_KEYS, cx);
     let mut pos = args.positional.iter();
     match pos.next() {
-        Some(Expr::Path(p)) if p.path.get_ident().is_some() => def.method = p.path.get_ident().cloned(),
-        Some(other) => cx.error_spanned_by(other, format!("expected an HTTP method such as `GET` or `POST`: {usage}")),
+        Some(Expr::Path(p)) if p.path.get_ident().is_some() => {
+            def.method = p.path.get_ident().cloned()
+        }
+        Some(other) => cx.error_spanned_by(
+            other,
+            format!("expected an HTTP method such as `GET` or `POST`: {usage}"),
+        ),
         None => cx.error_spanned_by(&a, format!("missing HTTP method and path: {usage}")),
     }
     match pos.next() {
         Some(e) => def.path = lit_str(e, "the route path", cx),
-        None if def.method.is_some() => cx.error_spanned_by(&a, format!("missing route path: {usage}")),
+        None if def.method.is_some() => {
+            cx.error_spanned_by(&a, format!("missing route path: {usage}"))
+        }
         None => {}
     }
     for extra in pos {
-        if let Expr::Path(p) = extra {
-            if let Some(i) = p.path.get_ident() {
-                if attr::ROUTE_KEYS.contains(&i.to_string().as_str()) {
-                    continue;
-                }
-                cx.error_spanned_by(i, format!("unknown key `{i}` in `#[route]`: expected one of: {}", attr::list(attr::ROUTE_KEYS)));
+        if let Expr::Path(p) = extra
+            && let Some(i) = p.path.get_ident()
+        {
+            if attr::ROUTE_KEYS.contains(&i.to_string().as_str()) {
                 continue;
             }
+            cx.error_spanned_by(
+                i,
+                format!(
+                    "unknown key `{i}` in `#[route]`: expected one of: {}",
+                    attr::list(attr::ROUTE_KEYS)
+                ),
+            );
+            continue;
         }
         cx.error_spanned_by(extra, format!("unexpected argument: {usage}"));
     }
@@ -316,8 +379,14 @@ fn parse_route(a: syn::Attribute, func: ImplItemFn, cx: &mut Ctxt) -> Option<Rou
     }
     if let Some(v) = args.value(attr::STATUS, cx) {
         match v {
-            Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) => def.status = Some(i.clone()),
-            other => cx.error_spanned_by(other, "expected an HTTP status code as an integer literal: `status = 201`"),
+            Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Int(i),
+                ..
+            }) => def.status = Some(i.clone()),
+            other => cx.error_spanned_by(
+                other,
+                "expected an HTTP status code as an integer literal: `status = 201`",
+            ),
         }
     }
     Some(def)

@@ -11,7 +11,6 @@ use crate::ctxt::Ctxt;
 // attribute names
 pub(crate) const FLOVYN_PLUGIN: &str = "flovyn_plugin";
 pub(crate) const MIGRATION: &str = "migration";
-pub(crate) const PLUGIN_IMPL: &str = "plugin_impl";
 pub(crate) const ROUTE: &str = "route";
 pub(crate) const ON_START: &str = "on_start";
 pub(crate) const ON_STOP: &str = "on_stop";
@@ -32,7 +31,8 @@ pub(crate) const POSTGRES: &str = "postgres";
 pub(crate) const SQLITE: &str = "sqlite";
 pub(crate) const POSTGRES_FILE: &str = "postgres_file";
 pub(crate) const SQLITE_FILE: &str = "sqlite_file";
-pub(crate) const MIGRATION_KEYS: &[&str] = &[SQL, FILE, POSTGRES, SQLITE, POSTGRES_FILE, SQLITE_FILE];
+pub(crate) const MIGRATION_KEYS: &[&str] =
+    &[SQL, FILE, POSTGRES, SQLITE, POSTGRES_FILE, SQLITE_FILE];
 
 // `#[route(…)]` keys
 pub(crate) const PUBLIC: &str = "public";
@@ -116,7 +116,10 @@ impl Args {
             if !valid.contains(&k.as_str()) {
                 cx.error_spanned_by(
                     key,
-                    format!("unknown key `{k}` in `#[{attr}]`: expected one of: {}", list(valid)),
+                    format!(
+                        "unknown key `{k}` in `#[{attr}]`: expected one of: {}",
+                        list(valid)
+                    ),
                 );
             } else if seen.contains(&k) {
                 cx.error_spanned_by(key, format!("duplicate key `{k}` in `#[{attr}]`"));
@@ -138,7 +141,10 @@ impl Args {
     pub(crate) fn flag(&self, key: &str, cx: &mut Ctxt) -> Option<&Ident> {
         let (ident, value) = self.named.iter().find(|(k, _)| k == key)?;
         if let Some(v) = value {
-            cx.error_spanned_by(v, format!("`{key}` is a flag and takes no value: write `{key}`"));
+            cx.error_spanned_by(
+                v,
+                format!("`{key}` is a flag and takes no value: write `{key}`"),
+            );
         }
         Some(ident)
     }
@@ -146,13 +152,19 @@ impl Args {
 
 /// `` `a`, `b`, `c` ``
 pub(crate) fn list(items: &[&str]) -> String {
-    items.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The string literal in `expr`, or an error naming what was expected.
 pub(crate) fn lit_str(expr: &Expr, what: &str, cx: &mut Ctxt) -> Option<syn::LitStr> {
     match expr {
-        Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) => Some(s.clone()),
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Some(s.clone()),
         other => {
             cx.error_spanned_by(other, format!("expected {what} as a string literal"));
             None
@@ -181,12 +193,13 @@ pub(crate) fn attr_args(attr: &syn::Attribute) -> syn::Result<proc_macro2::Token
 pub(crate) fn doc_comment(attrs: &[syn::Attribute]) -> Option<String> {
     let mut lines = Vec::new();
     for attr in attrs {
-        if let syn::Meta::NameValue(nv) = &attr.meta {
-            if nv.path.is_ident("doc") {
-                if let Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) = &nv.value {
-                    lines.push(s.value().trim().to_owned());
-                }
-            }
+        if let syn::Meta::NameValue(nv) = &attr.meta
+            && nv.path.is_ident("doc")
+            && let Expr::Lit(syn::ExprLit {
+                lit: Lit::Str(s), ..
+            }) = &nv.value
+        {
+            lines.push(s.value().trim().to_owned());
         }
     }
     let text = lines.join("\n").trim().to_owned();

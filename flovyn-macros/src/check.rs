@@ -8,20 +8,32 @@ use crate::ctxt::Ctxt;
 use crate::valid::{Migration, Route};
 
 /// Versions strictly increasing in declaration order, each used once.
-pub(crate) fn migration_order(defs: &[MigrationDef], migrations: &[Option<Migration>], cx: &mut Ctxt) {
+pub(crate) fn migration_order(
+    defs: &[MigrationDef],
+    migrations: &[Option<Migration>],
+    cx: &mut Ctxt,
+) {
     let mut previous: Option<(u32, String)> = None;
     let mut seen: Vec<u32> = Vec::new();
     for (def, m) in defs.iter().zip(migrations) {
-        let (Some(m), Some(lit)) = (m, &def.version) else { continue };
+        let (Some(m), Some(lit)) = (m, &def.version) else {
+            continue;
+        };
         if seen.contains(&m.version) {
-            cx.error_spanned_by(lit, format!("duplicate migration version {}: each version is used once per plugin", m.version));
-        } else if let Some((prev, prev_name)) = &previous {
-            if m.version <= *prev {
-                cx.error_spanned_by(lit, format!(
+            cx.error_spanned_by(
+                lit,
+                format!(
+                    "duplicate migration version {}: each version is used once per plugin",
+                    m.version
+                ),
+            );
+        } else if let Some((prev, prev_name)) = &previous
+            && m.version <= *prev
+        {
+            cx.error_spanned_by(lit, format!(
                     "migration versions must increase in declaration order: {} (`{}`) comes after {} (`{prev_name}`); move it or give it a version above {prev}",
                     m.version, m.name, prev
                 ));
-            }
         }
         seen.push(m.version);
         if previous.as_ref().is_none_or(|(p, _)| m.version > *p) {
@@ -30,9 +42,17 @@ pub(crate) fn migration_order(defs: &[MigrationDef], migrations: &[Option<Migrat
     }
     let mut names: Vec<&str> = Vec::new();
     for (def, m) in defs.iter().zip(migrations) {
-        let (Some(m), Some(lit)) = (m, &def.name) else { continue };
+        let (Some(m), Some(lit)) = (m, &def.name) else {
+            continue;
+        };
         if names.contains(&m.name.as_str()) {
-            cx.error_spanned_by(lit, format!("duplicate migration name `{}`: give each migration its own name", m.name));
+            cx.error_spanned_by(
+                lit,
+                format!(
+                    "duplicate migration name `{}`: give each migration its own name",
+                    m.name
+                ),
+            );
         }
         names.push(&m.name);
     }
@@ -48,12 +68,21 @@ pub(crate) fn routes(defs: &[RouteDef], routes: &[Option<Route>], cx: &mut Ctxt)
             if !conflicts(&route.path, &other.path) {
                 continue;
             }
-            let span = def.path.as_ref().map(|p| p.span()).unwrap_or_else(proc_macro2::Span::call_site);
+            let span = def
+                .path
+                .as_ref()
+                .map(|p| p.span())
+                .unwrap_or_else(proc_macro2::Span::call_site);
             if route.method == other.method {
-                cx.error_at(span, format!(
-                    "duplicate route `{} {}`: handler `{}` already serves it",
-                    route.method, route.path.as_str(), other_def.func.sig.ident
-                ));
+                cx.error_at(
+                    span,
+                    format!(
+                        "duplicate route `{} {}`: handler `{}` already serves it",
+                        route.method,
+                        route.path.as_str(),
+                        other_def.func.sig.ident
+                    ),
+                );
                 break;
             } else if route.path.as_str() != other.path.as_str() {
                 cx.error_at(span, format!(
@@ -84,7 +113,11 @@ pub(crate) fn path_params(def: &RouteDef, route: &Route, cx: &mut Ctxt) {
         .filter(|a| last_segment(&a.ty).is_some_and(|s| s.ident == "Path"))
         .collect();
     let handler = &def.func.sig.ident;
-    let listed = params.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+    let listed = params
+        .iter()
+        .map(|p| format!("`{p}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
     match (params.len(), path_args.as_slice()) {
         (0, []) => {}
         (n, []) => {
@@ -117,14 +150,13 @@ pub(crate) fn path_params(def: &RouteDef, route: &Route, cx: &mut Ctxt) {
                 syn::Type::Path(p) if is_scalar(p) => Some(1),
                 _ => None,
             };
-            if let Some(taken) = taken {
-                if taken != n {
+            if let Some(taken) = taken
+                && taken != n {
                     cx.error_spanned_by(inner, format!(
                         "route `{}` has {n} path parameter{} ({listed}) but `{}` takes {taken}",
                         route.path.as_str(), if n == 1 { "" } else { "s" }, quote::quote!(#inner).to_string().replace(' ', "")
                     ));
                 }
-            }
         }
         (_, [_, second, ..]) => cx.error_spanned_by(&second.ty, format!("handler `{handler}` takes more than one `Path` argument: take all parameters in one `Path<(…)>`")),
     }
@@ -135,14 +167,26 @@ fn is_scalar(p: &syn::TypePath) -> bool {
         "String", "str", "bool", "char", "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16",
         "u32", "u64", "u128", "usize", "Uuid",
     ];
-    p.path.get_ident().is_some_and(|i| SCALARS.contains(&i.to_string().as_str()))
+    p.path
+        .get_ident()
+        .is_some_and(|i| SCALARS.contains(&i.to_string().as_str()))
 }
 
 /// At most one `#[init]`, `#[on_start]` and `#[on_stop]`.
 pub(crate) fn hooks(def: &ImplDef, cx: &mut Ctxt) {
-    for (name, list) in [("init", &def.init), ("on_start", &def.on_start), ("on_stop", &def.on_stop)] {
+    for (name, list) in [
+        ("init", &def.init),
+        ("on_start", &def.on_start),
+        ("on_stop", &def.on_stop),
+    ] {
         for extra in list.iter().skip(1) {
-            cx.error_spanned_by(extra, format!("more than one `#[{name}]` method: `{}` is already the plugin's `#[{name}]`", list[0]));
+            cx.error_spanned_by(
+                extra,
+                format!(
+                    "more than one `#[{name}]` method: `{}` is already the plugin's `#[{name}]`",
+                    list[0]
+                ),
+            );
         }
     }
 }

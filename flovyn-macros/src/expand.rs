@@ -43,7 +43,10 @@ pub(crate) fn plugin(args: TokenStream, item: TokenStream) -> TokenStream {
 fn expand_plugin(def: &PluginDef, cx: &mut Ctxt) -> Option<TokenStream> {
     let ident = &def.item.ident;
     if !def.item.generics.params.is_empty() {
-        cx.error_spanned_by(&def.item.generics, "a plugin struct cannot be generic: the server builds exactly one of each plugin");
+        cx.error_spanned_by(
+            &def.item.generics,
+            "a plugin struct cannot be generic: the server builds exactly one of each plugin",
+        );
     }
     let name_ok = def.name.as_ref().is_some_and(|n| valid::plugin_name(n, cx));
     let name = def.name.as_ref().map(|n| n.value());
@@ -54,7 +57,11 @@ fn expand_plugin(def: &PluginDef, cx: &mut Ctxt) -> Option<TokenStream> {
     for dep in &def.depends_on {
         valid::dependency(dep, name.as_deref(), cx);
     }
-    let migrations: Vec<_> = def.migrations.iter().map(|m| valid::migration(m, plugin, cx)).collect();
+    let migrations: Vec<_> = def
+        .migrations
+        .iter()
+        .map(|m| valid::migration(m, plugin, cx))
+        .collect();
     check::migration_order(&def.migrations, &migrations, cx);
     if cx.has_errors() {
         return None;
@@ -81,6 +88,8 @@ fn expand_plugin(def: &PluginDef, cx: &mut Ctxt) -> Option<TokenStream> {
         },
         None => quote!(::core::option::Option::None),
     };
+    // Spanned on the struct's name: a plugin without a constructor is reported there.
+    let parts = quote_spanned!(ident.span()=> || (&&__fp::Probe::<#ident>::new()).parts());
     Some(quote! {
         const _: () = {
             use ::flovyn_sdk::__private as __fp;
@@ -94,7 +103,7 @@ fn expand_plugin(def: &PluginDef, cx: &mut Ctxt) -> Option<TokenStream> {
                 &[#(#deps),*],
                 &[#(#migrations),*],
                 ::core::env!("CARGO_PKG_NAME"),
-                || (&&__fp::Probe::<#ident>::new()).parts(),
+                #parts,
                 #config,
             );
 
@@ -116,10 +125,18 @@ fn expand_plugin(def: &PluginDef, cx: &mut Ctxt) -> Option<TokenStream> {
 /// so that `#[flovyn_plugin]` sees every migration; anywhere else it is an error.
 pub(crate) fn stray_migration(args: TokenStream, item: TokenStream) -> TokenStream {
     let Ok(mut st) = syn::parse2::<ItemStruct>(item.clone()) else {
-        let err = syn::Error::new(Span::call_site(), "`#[migration]` goes on a `#[flovyn_plugin]` struct").to_compile_error();
+        let err = syn::Error::new(
+            Span::call_site(),
+            "`#[migration]` goes on a `#[flovyn_plugin]` struct",
+        )
+        .to_compile_error();
         return quote!(#err #item);
     };
-    let Some(pos) = st.attrs.iter().position(|a| attr::is_attr(a, attr::FLOVYN_PLUGIN)) else {
+    let Some(pos) = st
+        .attrs
+        .iter()
+        .position(|a| attr::is_attr(a, attr::FLOVYN_PLUGIN))
+    else {
         let err = syn::Error::new(
             Span::call_site(),
             "`#[migration]` goes on a struct with `#[flovyn_plugin(name = \"…\")]`; add that attribute above the migrations",
@@ -156,13 +173,20 @@ pub(crate) fn plugin_impl(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     if let Some((_, path, _)) = &item.trait_ {
-        cx.error_spanned_by(path, "`#[plugin_impl]` goes on an inherent `impl MyPlugin { … }` block, not a trait impl");
+        cx.error_spanned_by(
+            path,
+            "`#[plugin_impl]` goes on an inherent `impl MyPlugin { … }` block, not a trait impl",
+        );
     }
     if !item.generics.params.is_empty() {
         cx.error_spanned_by(&item.generics, "a plugin's `impl` block cannot be generic");
     }
     let def = ast::parse_impl(args, item, &mut cx);
-    let routes: Vec<Option<Route>> = def.routes.iter().map(|r| valid::route(r, &mut cx)).collect();
+    let routes: Vec<Option<Route>> = def
+        .routes
+        .iter()
+        .map(|r| valid::route(r, &mut cx))
+        .collect();
     check::routes(&def.routes, &routes, &mut cx);
     for (r, route) in def.routes.iter().zip(&routes) {
         if let Some(route) = route {
@@ -185,7 +209,9 @@ pub(crate) fn plugin_impl(args: TokenStream, item: TokenStream) -> TokenStream {
 
 fn hook_signatures(def: &ImplDef, cx: &mut Ctxt) {
     for member in &def.item.items {
-        let syn::ImplItem::Fn(f) = member else { continue };
+        let syn::ImplItem::Fn(f) = member else {
+            continue;
+        };
         let id = &f.sig.ident;
         let receiver = matches!(f.sig.inputs.first(), Some(syn::FnArg::Receiver(_)));
         if def.on_start.contains(id) || def.on_stop.contains(id) {
@@ -226,11 +252,12 @@ struct ReplaceSelf<'a>(&'a Type);
 
 impl VisitMut for ReplaceSelf<'_> {
     fn visit_type_mut(&mut self, ty: &mut Type) {
-        if let Type::Path(p) = ty {
-            if p.qself.is_none() && p.path.is_ident("Self") {
-                *ty = self.0.clone();
-                return;
-            }
+        if let Type::Path(p) = ty
+            && p.qself.is_none()
+            && p.path.is_ident("Self")
+        {
+            *ty = self.0.clone();
+            return;
         }
         syn::visit_mut::visit_type_mut(self, ty);
     }
@@ -252,19 +279,28 @@ fn expand_impl(def: &ImplDef, routes: &[Route]) -> TokenStream {
         for t in &mut types {
             ReplaceSelf(self_ty).visit_type_mut(t);
         }
-        let args: Vec<_> = (0..types.len()).map(|i| format_ident!("__arg{}", i)).collect();
+        let args: Vec<_> = (0..types.len())
+            .map(|i| format_ident!("__arg{}", i))
+            .collect();
         let call = if r.has_receiver() {
             quote!(<#self_ty>::#fn_name(&*__this, #(#args),*).await)
         } else {
             quote!({ let _ = __this; <#self_ty>::#fn_name(#(#args),*).await })
         };
+        // Spanned on the return type, so a non-`IntoResponse` type is reported there.
+        let ret_span = match &r.func.sig.output {
+            ReturnType::Type(_, ty) => ty.span(),
+            ReturnType::Default => r.func.sig.ident.span(),
+        };
+        let into_response = quote_spanned!(ret_span=> __fp::axum::response::IntoResponse::into_response(__response));
+        let respond = quote!(let __response = #call; #into_response);
         handlers.push(quote! {
             #[allow(non_snake_case, clippy::used_underscore_binding)]
             async fn #wrapper(
                 __fp::axum::extract::State(__this): __fp::axum::extract::State<#state>,
                 #(#args: #types),*
             ) -> __fp::axum::response::Response {
-                __fp::axum::response::IntoResponse::into_response(#call)
+                #respond
             }
         });
 
@@ -287,9 +323,6 @@ fn expand_impl(def: &ImplDef, routes: &[Route]) -> TokenStream {
                 Some(ty)
             }
         };
-        if let Some(ret) = &ret {
-            checks.push(quote_spanned!(ret.span()=> __fp::assert_into_response::<#ret>();));
-        }
 
         let path = route.path.as_str();
         let routing = format_ident!("{}", route.method.as_str().to_ascii_lowercase());
@@ -334,8 +367,6 @@ fn expand_impl(def: &ImplDef, routes: &[Route]) -> TokenStream {
             }
 
             fn __flovyn_operations(__ctx: &mut __fp::DocContext) -> ::std::vec::Vec<__fp::utoipa::openapi::path::Operation> {
-                #[allow(unused_imports)]
-                use __fp::{DocumentArg as _, DocumentResponse as _};
                 let mut __ops = ::std::vec::Vec::new();
                 #(#operations)*
                 __ops
@@ -374,7 +405,10 @@ fn expand_impl(def: &ImplDef, routes: &[Route]) -> TokenStream {
 fn variant(method: &str) -> String {
     let lower = method.to_ascii_lowercase();
     let mut chars = lower.chars();
-    chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+    chars
+        .next()
+        .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
 }
 
 /// The code documenting one route: each argument type and the return type describe
@@ -385,7 +419,10 @@ fn operation(r: &RouteDef, route: &Route, types: &[Type], ret: Option<&Type>) ->
         Some(doc) => {
             let mut parts = doc.splitn(2, '\n');
             let summary = parts.next().unwrap_or_default().trim().to_owned();
-            let rest = parts.next().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+            let rest = parts
+                .next()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty());
             (Some(summary), rest)
         }
         None => (None, None),
@@ -393,9 +430,13 @@ fn operation(r: &RouteDef, route: &Route, types: &[Type], ret: Option<&Type>) ->
     let summary = opt_str(summary.as_deref());
     let description = opt_str(description.as_deref());
     let status = route.status.map(|s| quote!(__op.set_declared_status(#s);));
-    let args = types.iter().map(|ty| quote_spanned!(ty.span()=> <#ty as __fp::DocumentArg>::document(&mut __op);));
+    let args = types
+        .iter()
+        .map(|ty| quote_spanned!(ty.span()=> <#ty as __fp::DocumentArg>::document(&mut __op);));
     let response = match ret {
-        Some(ret) => quote_spanned!(ret.span()=> <#ret as __fp::DocumentResponse>::document(&mut __op);),
+        Some(ret) => {
+            quote_spanned!(ret.span()=> <#ret as __fp::DocumentResponse>::document(&mut __op);)
+        }
         // `impl IntoResponse` cannot be named: document the status alone.
         None => {
             let s = route.status.unwrap_or(200);

@@ -11,13 +11,19 @@ use quote::quote;
 fn snapshot(name: &str, generated: TokenStream) {
     let file: syn::File = syn::parse2(generated).expect("generated code parses as a file");
     let pretty = prettyplease::unparse(&file);
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/expand").join(format!("{name}.expanded.rs"));
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/expand")
+        .join(format!("{name}.expanded.rs"));
     if std::env::var_os("FLOVYN_BLESS").is_some() {
         std::fs::write(&path, &pretty).expect("write snapshot");
         return;
     }
-    let committed = std::fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("missing snapshot {}; run with FLOVYN_BLESS=1", path.display()));
+    let committed = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "missing snapshot {}; run with FLOVYN_BLESS=1",
+            path.display()
+        )
+    });
     assert!(
         committed == pretty,
         "expansion of `{name}` changed; review and run with FLOVYN_BLESS=1 to accept:\n{pretty}"
@@ -27,7 +33,11 @@ fn snapshot(name: &str, generated: TokenStream) {
 #[test]
 fn plugin_struct_with_migrations() {
     let out = crate::expand::plugin(
-        quote!(name = "worker-token", version = "0.1.0", depends_on = ["audit-log"]),
+        quote!(
+            name = "worker-token",
+            version = "0.1.0",
+            depends_on = ["audit-log"]
+        ),
         quote! {
             /// Issues and verifies worker tokens.
             #[migration(1, "create_tokens", sql = "CREATE TABLE p_worker_token__tokens (id BIGINT PRIMARY KEY)")]
@@ -80,7 +90,9 @@ fn plugin_impl_block() {
 fn errors_are_reported_together_next_to_the_item() {
     let out = crate::expand::plugin(
         quote!(name = "Bad_Name", colour = "red"),
-        quote!(pub struct Bad;),
+        quote!(
+            pub struct Bad;
+        ),
     );
     snapshot("plugin_errors", out);
 }

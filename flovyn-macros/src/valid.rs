@@ -55,7 +55,11 @@ pub(crate) struct Migration {
     pub(crate) sqlite: Sql,
 }
 
-pub(crate) fn migration(def: &MigrationDef, plugin: Option<&str>, cx: &mut Ctxt) -> Option<Migration> {
+pub(crate) fn migration(
+    def: &MigrationDef,
+    plugin: Option<&str>,
+    cx: &mut Ctxt,
+) -> Option<Migration> {
     let version = def.version.as_ref().and_then(|v| match v.base10_parse::<u32>() {
         Ok(0) | Err(_) => {
             cx.error_spanned_by(v, format!("migration version `{v}` must be a positive integer (1, 2, 3…) that fits in 32 bits"));
@@ -78,46 +82,106 @@ pub(crate) fn migration(def: &MigrationDef, plugin: Option<&str>, cx: &mut Ctxt)
     let sqlite = match (&def.postgres, &def.sqlite) {
         // Same source for both: read once.
         (Some(p), Some(l)) if p.lit().value() == l.lit().value() && same_kind(p, l) => {
-            postgres.as_ref().map(|p| Sql { text: p.text.clone(), tokens: p.tokens.clone() })
+            postgres.as_ref().map(|p| Sql {
+                text: p.text.clone(),
+                tokens: p.tokens.clone(),
+            })
         }
         (_, Some(l)) => read_sql(l, cx),
         _ => None,
     };
-    if let (Some(plugin), Some(p)) = (plugin, &postgres) {
-        check_sql(plugin, p, def.postgres.as_ref().map(SqlSource::lit), Dialect::Postgres, cx);
+    if let Some(plugin) = plugin {
+        let pg = postgres
+            .as_ref()
+            .map(|p| sql_violations(plugin, p, Dialect::Postgres))
+            .unwrap_or_default();
+        let lite = sqlite
+            .as_ref()
+            .map(|l| sql_violations(plugin, l, Dialect::Sqlite))
+            .unwrap_or_default();
+        let shared =
+            matches!((&def.postgres, &def.sqlite), (Some(p), Some(l)) if p.lit() == l.lit());
+        report_sql(
+            def.postgres.as_ref().map(SqlSource::lit),
+            &pg,
+            shared.then_some(&lite[..]),
+            "PostgreSQL",
+            cx,
+        );
+        report_sql(
+            def.sqlite.as_ref().map(SqlSource::lit),
+            &lite,
+            shared.then_some(&pg[..]),
+            "SQLite",
+            cx,
+        );
+        if shared {
+            // Reported once, without a database label, when both dialects agree.
+            for (v, _) in pg.iter().filter(|v| lite.contains(v)) {
+                if let Some(lit) = def.postgres.as_ref().map(SqlSource::lit) {
+                    cx.error_spanned_by(lit, format!("migration SQL: {v}"));
+                }
+            }
+        }
     }
-    if let (Some(plugin), Some(l)) = (plugin, &sqlite) {
-        check_sql(plugin, l, def.sqlite.as_ref().map(SqlSource::lit), Dialect::Sqlite, cx);
-    }
-    Some(Migration { version: version?, name: name?, postgres: postgres?, sqlite: sqlite? })
+    Some(Migration {
+        version: version?,
+        name: name?,
+        postgres: postgres?,
+        sqlite: sqlite?,
+    })
 }
 
 fn same_kind(a: &SqlSource, b: &SqlSource) -> bool {
-    matches!((a, b), (SqlSource::Inline(_), SqlSource::Inline(_)) | (SqlSource::File(_), SqlSource::File(_)))
+    matches!(
+        (a, b),
+        (SqlSource::Inline(_), SqlSource::Inline(_)) | (SqlSource::File(_), SqlSource::File(_))
+    )
 }
 
-fn check_sql(plugin: &str, sql: &Sql, lit: Option<&LitStr>, dialect: Dialect, cx: &mut Ctxt) {
+/// Each violation's message, and whether it is a parse error.
+fn sql_violations(plugin: &str, sql: &Sql, dialect: Dialect) -> Vec<(String, bool)> {
+    match flovyn_naming::sql::check_migration(plugin, &sql.text, dialect) {
+        Ok(()) => Vec::new(),
+        Err(violations) => violations
+            .into_iter()
+            .map(|v| {
+                let parse = matches!(v.kind, flovyn_naming::sql::ViolationKind::Parse { .. });
+                (v.to_string(), parse)
+            })
+            .collect(),
+    }
+}
+
+/// Reports the violations found only on `db` (those also in `other` are reported once by
+/// the caller). SQL shared by both databases that parses on one only gets a hint.
+fn report_sql(
+    lit: Option<&LitStr>,
+    found: &[(String, bool)],
+    other: Option<&[(String, bool)]>,
+    db: &str,
+    cx: &mut Ctxt,
+) {
     let Some(lit) = lit else { return };
-    let db = match dialect {
-        Dialect::Postgres => "PostgreSQL",
-        Dialect::Sqlite => "SQLite",
-    };
-    if let Err(violations) = flovyn_naming::sql::check_migration(plugin, &sql.text, dialect) {
-        for v in violations {
-            let hint = match v.kind {
-                flovyn_naming::sql::ViolationKind::Parse { .. } => {
-                    "\n  = help: if the SQL differs between databases, give both: `postgres = …, sqlite = …`"
-                }
-                _ => "",
-            };
-            cx.error_spanned_by(lit, format!("migration SQL ({db}): {v}{hint}"));
-        }
+    for (v, parse) in found
+        .iter()
+        .filter(|v| !other.is_some_and(|o| o.contains(v)))
+    {
+        let hint = if *parse && other.is_some() {
+            "; if the SQL differs between databases, give both: `postgres = …, sqlite = …`"
+        } else {
+            ""
+        };
+        cx.error_spanned_by(lit, format!("migration SQL ({db}): {v}{hint}"));
     }
 }
 
 fn read_sql(source: &SqlSource, cx: &mut Ctxt) -> Option<Sql> {
     match source {
-        SqlSource::Inline(lit) => Some(Sql { text: lit.value(), tokens: quote::quote!(#lit) }),
+        SqlSource::Inline(lit) => Some(Sql {
+            text: lit.value(),
+            tokens: quote::quote!(#lit),
+        }),
         SqlSource::File(lit) => {
             let rel = lit.value();
             if Path::new(&rel).is_absolute() || rel.starts_with('/') || rel.starts_with('\\') {
@@ -134,7 +198,10 @@ fn read_sql(source: &SqlSource, cx: &mut Ctxt) -> Option<Sql> {
                     let abs = full.canonicalize().unwrap_or(full);
                     let abs = abs.to_string_lossy().into_owned();
                     let abs = LitStr::new(&abs, lit.span());
-                    Some(Sql { text, tokens: quote::quote!(::core::include_str!(#abs)) })
+                    Some(Sql {
+                        text,
+                        tokens: quote::quote!(::core::include_str!(#abs)),
+                    })
                 }
                 Err(e) => {
                     cx.error_spanned_by(lit, format!("cannot read migration file `{rel}` (relative to the crate directory, where its Cargo.toml is): {}", io_reason(&e)));
@@ -170,29 +237,43 @@ pub(crate) struct Route {
 }
 
 pub(crate) fn route(def: &RouteDef, cx: &mut Ctxt) -> Option<Route> {
-    let method = def.method.as_ref().and_then(|m| match Method::parse(&m.to_string()) {
-        Ok(method) => Some(method),
-        Err(e) => {
-            cx.error_spanned_by(m, e);
-            None
-        }
-    });
-    let path = def.path.as_ref().and_then(|p| match RoutePath::parse(&p.value()) {
-        Ok(path) => Some(path),
-        Err(e) => {
-            cx.error_spanned_by(p, e);
-            None
-        }
-    });
+    let method = def
+        .method
+        .as_ref()
+        .and_then(|m| match Method::parse(&m.to_string()) {
+            Ok(method) => Some(method),
+            Err(e) => {
+                cx.error_spanned_by(m, e);
+                None
+            }
+        });
+    let path = def
+        .path
+        .as_ref()
+        .and_then(|p| match RoutePath::parse(&p.value()) {
+            Ok(path) => Some(path),
+            Err(e) => {
+                cx.error_spanned_by(p, e);
+                None
+            }
+        });
     let access = match (&def.public, &def.permission) {
         (Some(flag), Some(_)) => {
-            cx.error_spanned_by(flag, "a route is either `public` or guarded by a `permission`, not both");
+            cx.error_spanned_by(
+                flag,
+                "a route is either `public` or guarded by a `permission`, not both",
+            );
             None
         }
         (Some(_), None) => Some(Access::Public),
         (None, Some(p)) => {
             let s = p.value();
-            let ok = !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | ':' | '.' | '-'));
+            let ok = !s.is_empty()
+                && s.chars().all(|c| {
+                    c.is_ascii_lowercase()
+                        || c.is_ascii_digit()
+                        || matches!(c, '_' | ':' | '.' | '-')
+                });
             if ok {
                 Some(Access::Permission(s))
             } else {
@@ -202,15 +283,23 @@ pub(crate) fn route(def: &RouteDef, cx: &mut Ctxt) -> Option<Route> {
         }
         (None, None) => Some(Access::Authenticated),
     };
-    let status = def.status.as_ref().and_then(|s| match s.base10_parse::<u16>() {
-        Ok(n) if (100..=599).contains(&n) => Some(n),
-        _ => {
-            cx.error_spanned_by(s, format!("`{s}` is not an HTTP status code (100–599)"));
-            None
-        }
-    });
+    let status = def
+        .status
+        .as_ref()
+        .and_then(|s| match s.base10_parse::<u16>() {
+            Ok(n) if (100..=599).contains(&n) => Some(n),
+            _ => {
+                cx.error_spanned_by(s, format!("`{s}` is not an HTTP status code (100–599)"));
+                None
+            }
+        });
     signature(&def.func, "a route handler", cx);
-    Some(Route { method: method?, path: path?, access: access?, status })
+    Some(Route {
+        method: method?,
+        path: path?,
+        access: access?,
+        status,
+    })
 }
 
 /// Checks what every handler and hook needs: `async`, no generics, `&self` or no receiver.
@@ -218,21 +307,32 @@ pub(crate) fn signature(func: &syn::ImplItemFn, role: &str, cx: &mut Ctxt) {
     let sig = &func.sig;
     let name = &sig.ident;
     if sig.asyncness.is_none() {
-        cx.error_spanned_by(sig.fn_token, format!("`{name}` is {role} and must be `async fn`"));
+        cx.error_spanned_by(
+            sig.fn_token,
+            format!("`{name}` is {role} and must be `async fn`"),
+        );
     }
     if !sig.generics.params.is_empty() {
-        cx.error_spanned_by(&sig.generics, format!("`{name}` is {role} and cannot be generic"));
+        cx.error_spanned_by(
+            &sig.generics,
+            format!("`{name}` is {role} and cannot be generic"),
+        );
     }
-    if let Some(syn::FnArg::Receiver(r)) = sig.inputs.first() {
-        if r.reference.is_none() || r.mutability.is_some() {
-            cx.error_spanned_by(r, format!("`{name}` is {role}: take `&self` (the plugin is shared between requests), or no receiver"));
-        }
+    if let Some(syn::FnArg::Receiver(r)) = sig.inputs.first()
+        && (r.reference.is_none() || r.mutability.is_some())
+    {
+        cx.error_spanned_by(r, format!("`{name}` is {role}: take `&self` (the plugin is shared between requests), or no receiver"));
     }
     for input in &sig.inputs {
-        if let syn::FnArg::Typed(t) = input {
-            if matches!(*t.ty, syn::Type::ImplTrait(_)) {
-                cx.error_spanned_by(&t.ty, format!("`{name}` is {role}: `impl Trait` arguments are not supported, name the type"));
-            }
+        if let syn::FnArg::Typed(t) = input
+            && matches!(*t.ty, syn::Type::ImplTrait(_))
+        {
+            cx.error_spanned_by(
+                &t.ty,
+                format!(
+                    "`{name}` is {role}: `impl Trait` arguments are not supported, name the type"
+                ),
+            );
         }
     }
 }

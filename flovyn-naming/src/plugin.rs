@@ -221,7 +221,10 @@ mod tests {
     #[test]
     fn rejects_non_kebab_case_with_suggestion() {
         let m = message(validate_plugin_name("Worker_Token"));
-        assert!(m.starts_with("plugin name `Worker_Token` is not kebab-case:"), "{m}");
+        assert!(
+            m.starts_with("plugin name `Worker_Token` is not kebab-case:"),
+            "{m}"
+        );
         assert!(m.ends_with("did you mean `worker-token`?"), "{m}");
 
         for (bad, fix) in [
@@ -253,7 +256,10 @@ mod tests {
     fn rejects_long_names() {
         let name = "a".repeat(45);
         let m = message(validate_plugin_name(&name));
-        assert_eq!(m, format!("plugin name `{name}` is 45 characters long; the limit is 40"));
+        assert_eq!(
+            m,
+            format!("plugin name `{name}` is 45 characters long; the limit is 40")
+        );
     }
 
     #[test]
@@ -273,7 +279,13 @@ mod tests {
 
     #[test]
     fn accepts_semantic_versions() {
-        for v in ["0.1.0", "1.2.3", "1.2.3-alpha.1", "1.0.0+build.5", "10.20.30"] {
+        for v in [
+            "0.1.0",
+            "1.2.3",
+            "1.2.3-alpha.1",
+            "1.0.0+build.5",
+            "10.20.30",
+        ] {
             assert_eq!(validate_version(v), Ok(()), "{v}");
         }
     }

@@ -112,7 +112,10 @@ impl Method {
         let message = if s.is_empty() {
             format!("HTTP method must not be empty: expected one of {expected}")
         } else {
-            format!("unknown HTTP method `{}`: expected one of {expected}", quoted(s))
+            format!(
+                "unknown HTTP method `{}`: expected one of {expected}",
+                quoted(s)
+            )
         };
         Err(RouteError::new(message))
     }
@@ -353,7 +356,7 @@ fn check_segment<'a>(path: &str, segment: &'a str) -> Result<Option<&'a str>, Ro
             quoted(segment)
         )));
     }
-    if let Some(name) = segment.strip_prefix(':') {
+    if let Some(name) = segment.strip_prefix(':').filter(|name| !name.is_empty()) {
         let fixed = path
             .split('/')
             .map(|s| match s.strip_prefix(':') {
@@ -579,15 +582,27 @@ mod tests {
 
     #[test]
     fn requires_leading_slash() {
-        assert_eq!(err("tokens"), "route path `tokens` must start with `/`: write `/tokens`");
-        assert_eq!(err("tokens/"), "route path `tokens/` must start with `/`: write `/tokens`");
+        assert_eq!(
+            err("tokens"),
+            "route path `tokens` must start with `/`: write `/tokens`"
+        );
+        assert_eq!(
+            err("tokens/"),
+            "route path `tokens/` must start with `/`: write `/tokens`"
+        );
         assert!(err("").starts_with("route path must not be empty"));
     }
 
     #[test]
     fn rejects_trailing_slash_and_empty_segments() {
-        assert_eq!(err("/tokens/"), "route path `/tokens/` must not end with `/`: write `/tokens`");
-        assert_eq!(err("//"), "route path `//` must not end with `/`: write `/`");
+        assert_eq!(
+            err("/tokens/"),
+            "route path `/tokens/` must not end with `/`: write `/tokens`"
+        );
+        assert_eq!(
+            err("//"),
+            "route path `//` must not end with `/`: write `/`"
+        );
         assert_eq!(
             err("/tokens//{id}"),
             "route path `/tokens//{id}` has an empty segment (`//`): write `/tokens/{id}`"
@@ -673,7 +688,10 @@ mod tests {
     #[test]
     fn serves_under_the_plugin_prefix() {
         let path = RoutePath::parse("/tokens/{id}").unwrap();
-        assert_eq!(served_path("worker-token", &path), "/api/v1/p/worker-token/tokens/{id}");
+        assert_eq!(
+            served_path("worker-token", &path),
+            "/api/v1/p/worker-token/tokens/{id}"
+        );
         let root = RoutePath::parse("/").unwrap();
         assert_eq!(served_path("worker-token", &root), "/api/v1/p/worker-token");
     }

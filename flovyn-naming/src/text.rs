@@ -51,6 +51,9 @@ mod tests {
 
     #[test]
     fn one_line_collapses_whitespace() {
-        assert_eq!(one_line("  CREATE TABLE\n\tt (\n a int )  ", 80), "CREATE TABLE t ( a int )");
+        assert_eq!(
+            one_line("  CREATE TABLE\n\tt (\n a int )  ", 80),
+            "CREATE TABLE t ( a int )"
+        );
     }
 }

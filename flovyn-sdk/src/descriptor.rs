@@ -8,8 +8,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::instance::{BoxFuture, PluginContext, PluginInstance};
 use crate::PluginError;
+use crate::instance::{BoxFuture, PluginContext, PluginInstance};
 
 pub use flovyn_naming::route::Method;
 pub use flovyn_naming::sql::Dialect;
@@ -52,7 +52,16 @@ impl PluginDescriptor {
         parts: fn() -> &'static PluginParts,
         config: Option<&'static ConfigDescriptor>,
     ) -> Self {
-        Self { name, version, description, depends_on, migrations, crate_name, parts, config }
+        Self {
+            name,
+            version,
+            description,
+            depends_on,
+            migrations,
+            crate_name,
+            parts,
+            config,
+        }
     }
 
     /// The routes the plugin serves, relative to its prefix.
@@ -126,7 +135,12 @@ impl MigrationDescriptor {
         postgres: &'static str,
         sqlite: &'static str,
     ) -> Self {
-        Self { version, name, postgres, sqlite }
+        Self {
+            version,
+            name,
+            postgres,
+            sqlite,
+        }
     }
 
     /// The SQL to run on `dialect`.
@@ -176,7 +190,12 @@ impl RouteDescriptor {
         handler: &'static str,
         access: Access,
     ) -> Self {
-        Self { method, path, handler, access }
+        Self {
+            method,
+            path,
+            handler,
+            access,
+        }
     }
 }
 
@@ -190,8 +209,13 @@ pub struct PluginParts {
     pub routes: &'static [RouteDescriptor],
     /// One operation per route, in the order of `routes`.
     pub operations: fn(&mut crate::openapi::DocContext) -> Vec<utoipa::openapi::path::Operation>,
-    pub construct: fn(PluginContext) -> BoxFuture<'static, Result<Arc<dyn PluginInstance>, PluginError>>,
+    pub construct: Constructor,
 }
+
+/// Builds a plugin's instance from its context.
+#[doc(hidden)]
+pub type Constructor =
+    fn(PluginContext) -> BoxFuture<'static, Result<Arc<dyn PluginInstance>, PluginError>>;
 
 /// A plugin's typed configuration (`#[flovyn_plugin(config = MyConfig)]`).
 #[doc(hidden)]

@@ -53,6 +53,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Identity {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<Identity>().cloned().ok_or_else(ApiError::unauthorized)
+        parts
+            .extensions
+            .get::<Identity>()
+            .cloned()
+            .ok_or_else(ApiError::unauthorized)
     }
 }

@@ -26,7 +26,10 @@ impl PluginContext {
     /// A context for `plugin` with its raw configuration section (`[plugins.<name>]`,
     /// without the `enabled` key). The server builds these; tests may too.
     pub fn new(plugin: &'static str, config: serde_json::Value) -> Self {
-        Self { plugin, config: Arc::new(config) }
+        Self {
+            plugin,
+            config: Arc::new(config),
+        }
     }
 
     /// The plugin's name.
@@ -40,7 +43,10 @@ impl PluginContext {
     /// type at start-up, so for that type this only fails if the plugin asks for another.
     pub fn config<T: DeserializeOwned>(&self) -> Result<T, PluginError> {
         T::deserialize(&*self.config).map_err(|e| {
-            PluginError::new(format!("invalid configuration for plugin `{}`: {e}", self.plugin))
+            PluginError::new(format!(
+                "invalid configuration for plugin `{}`: {e}",
+                self.plugin
+            ))
         })
     }
 }

@@ -68,36 +68,45 @@ pub trait Plugin: Send + Sync + 'static {
 
 #[doc = include_str!("../docs/flovyn_plugin.md")]
 pub use flovyn_macros::flovyn_plugin;
+/// Marks an `async fn(ctx: &PluginContext) -> Result<Self, PluginError>` of a
+/// `#[plugin_impl]` block as the plugin's constructor. See [`plugin_impl`].
+pub use flovyn_macros::init;
 #[doc = include_str!("../docs/migration.md")]
 pub use flovyn_macros::migration;
-#[doc = include_str!("../docs/plugin_impl.md")]
-pub use flovyn_macros::plugin_impl;
-#[doc = include_str!("../docs/route.md")]
-pub use flovyn_macros::route;
 /// Marks a method of a `#[plugin_impl]` block as the start-up hook. See [`plugin_impl`].
 pub use flovyn_macros::on_start;
 /// Marks a method of a `#[plugin_impl]` block as the shutdown hook. See [`plugin_impl`].
 pub use flovyn_macros::on_stop;
-/// Marks an `async fn(ctx: &PluginContext) -> Result<Self, PluginError>` of a
-/// `#[plugin_impl]` block as the plugin's constructor. See [`plugin_impl`].
-pub use flovyn_macros::init;
+#[doc = include_str!("../docs/plugin_impl.md")]
+pub use flovyn_macros::plugin_impl;
+#[doc = include_str!("../docs/route.md")]
+pub use flovyn_macros::route;
 
 /// What a plugin file usually needs: `use flovyn_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ApiError, Created, Identity, NoContent, Plugin, PluginContext, PluginError,
-        PrincipalType, flovyn_plugin, init, migration, on_start, on_stop, plugin_impl, route,
+        ApiError, Created, Identity, NoContent, Plugin, PluginContext, PluginError, PrincipalType,
+        flovyn_plugin, init, migration, on_start, on_stop, plugin_impl, route,
     };
     pub use axum::Json;
     pub use axum::extract::{Path, Query};
     pub use axum::http::StatusCode;
-    pub use utoipa::{IntoParams, ToSchema};
     /// In scope so that `#[derive(ToSchema)]` / `#[derive(IntoParams)]` work without a
     /// direct `utoipa` dependency (their generated code names `utoipa::…`).
     pub use utoipa;
+    pub use utoipa::{IntoParams, ToSchema};
 }
 
 /// Re-exports for generated code. Not public API: names here change without notice.
 #[doc(hidden)]
 #[path = "private/mod.rs"]
 pub mod __private;
+
+// The plugin development guide's code is compiled as doc tests, so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/guide/01-first-plugin.md")]
+struct GuideFirstPlugin;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/guide/02-naming-rules.md")]
+struct GuideNamingRules;

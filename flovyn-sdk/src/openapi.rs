@@ -11,12 +11,14 @@
 
 use std::collections::BTreeMap;
 
-use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::path::{
+    HttpMethod, Operation, OperationBuilder, Parameter, ParameterBuilder, ParameterIn,
+};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
-    ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathItem, Paths, RefOr,
-    Required, ResponseBuilder, Schema, TagBuilder,
+    ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathItem, Paths,
+    RefOr, Required, ResponseBuilder, Schema, tag::TagBuilder,
 };
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
@@ -44,7 +46,9 @@ impl DocContext {
 
     /// Adds `T` itself under its name, and what it references, to the components.
     pub fn add_named<T: ToSchema>(&mut self) {
-        self.schemas.entry(T::name().into_owned()).or_insert_with(T::schema);
+        self.schemas
+            .entry(T::name().into_owned())
+            .or_insert_with(T::schema);
         self.add_schemas::<T>();
     }
 
@@ -104,7 +108,10 @@ impl OperationDoc<'_> {
     pub fn request_body(&mut self, content_type: &str, schema: RefOr<Schema>) {
         self.request_body = Some(
             RequestBodyBuilder::new()
-                .content(content_type, ContentBuilder::new().schema(Some(schema)).build())
+                .content(
+                    content_type,
+                    ContentBuilder::new().schema(Some(schema)).build(),
+                )
                 .required(Some(Required::True))
                 .build(),
         );
@@ -121,12 +128,21 @@ impl OperationDoc<'_> {
     }
 
     /// Adds a response for `status` with an optional body.
-    pub fn response(&mut self, status: u16, description: &str, body: Option<(&str, RefOr<Schema>)>) {
+    pub fn response(
+        &mut self,
+        status: u16,
+        description: &str,
+        body: Option<(&str, RefOr<Schema>)>,
+    ) {
         let mut response = ResponseBuilder::new().description(description);
         if let Some((content_type, schema)) = body {
-            response = response.content(content_type, ContentBuilder::new().schema(Some(schema)).build());
+            response = response.content(
+                content_type,
+                ContentBuilder::new().schema(Some(schema)).build(),
+            );
         }
-        self.responses.insert(status.to_string(), RefOr::T(response.build()));
+        self.responses
+            .insert(status.to_string(), RefOr::T(response.build()));
     }
 
     /// Adds the JSON error response `status` with the [`ErrorBody`] schema.
@@ -216,7 +232,9 @@ macro_rules! scalar_path_params {
         }
     )*};
 }
-scalar_path_params!(String, i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, bool, char);
+scalar_path_params!(
+    String, i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, bool, char
+);
 
 macro_rules! tuple_path_params {
     ($($t:ident),+) => {
@@ -269,7 +287,6 @@ impl DocumentArg for axum::http::Uri {}
 impl DocumentArg for axum::http::request::Parts {}
 impl DocumentArg for axum::extract::Request {}
 impl DocumentArg for axum::body::Bytes {}
-impl DocumentArg for axum::extract::OriginalUri {}
 impl DocumentArg for axum::extract::MatchedPath {}
 impl<T: DocumentArg> DocumentArg for Option<T> {}
 
@@ -348,7 +365,7 @@ impl DocumentResponse for String {
 
 impl DocumentResponse for &'static str {
     fn document(op: &mut OperationDoc<'_>) {
-        String::document(op);
+        <String as DocumentResponse>::document(op);
     }
 }
 
@@ -430,19 +447,34 @@ pub fn plugin_document(plugin: &PluginDescriptor) -> OpenApi {
             Access::Public => operation.security = Some(Vec::new()),
             Access::Authenticated | Access::Permission(_) => {
                 any_protected = true;
-                operation.security = Some(vec![SecurityRequirement::new(BEARER_SCHEME, Vec::<String>::new())]);
+                operation.security = Some(vec![SecurityRequirement::new(
+                    BEARER_SCHEME,
+                    Vec::<String>::new(),
+                )]);
                 let mut doc = ctx.operation(&[]);
                 doc.error_response(401, "Missing or invalid credentials");
                 if let Access::Permission(p) = route.access {
                     doc.error_response(403, &format!("The caller lacks the `{p}` permission"));
                 }
                 for (status, response) in doc.responses {
-                    operation.responses.responses.entry(status).or_insert(response);
+                    operation
+                        .responses
+                        .responses
+                        .entry(status)
+                        .or_insert(response);
                 }
             }
         }
-        let full = format!("{}{}", plugin.route_prefix(), if route.path == "/" { "" } else { route.path });
-        let full = if full.is_empty() { "/".to_owned() } else { full };
+        let full = format!(
+            "{}{}",
+            plugin.route_prefix(),
+            if route.path == "/" { "" } else { route.path }
+        );
+        let full = if full.is_empty() {
+            "/".to_owned()
+        } else {
+            full
+        };
         let item = PathItem::new(http_method(route.method), operation);
         match paths.paths.get_mut(&full) {
             Some(existing) => existing.merge_operations(item),
@@ -460,9 +492,18 @@ pub fn plugin_document(plugin: &PluginDescriptor) -> OpenApi {
     }
     let description = (!plugin.description.is_empty()).then_some(plugin.description);
     OpenApiBuilder::new()
-        .info(InfoBuilder::new().title(format!("{} plugin", plugin.name)).version(plugin.version).description(description).build())
+        .info(
+            InfoBuilder::new()
+                .title(format!("{} plugin", plugin.name))
+                .version(plugin.version)
+                .description(description)
+                .build(),
+        )
         .paths(paths)
         .components(Some(components.build()))
-        .tags(Some([TagBuilder::new().name(plugin.name).description(description).build()]))
+        .tags(Some([TagBuilder::new()
+            .name(plugin.name)
+            .description(description)
+            .build()]))
         .build()
 }

@@ -38,7 +38,10 @@ mod backend {
     inventory::collect!(Registration);
 
     pub(super) fn all() -> Vec<&'static PluginDescriptor> {
-        inventory::iter::<Registration>.into_iter().map(|r| r.0).collect()
+        inventory::iter::<Registration>
+            .into_iter()
+            .map(|r| r.0)
+            .collect()
     }
 }
 

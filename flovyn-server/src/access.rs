@@ -23,7 +23,11 @@ pub struct Credentials {
 impl Credentials {
     /// Reads `FLOVYN_ADMIN_TOKEN`.
     pub fn from_env() -> Self {
-        Self { admin_token: std::env::var("FLOVYN_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()) }
+        Self {
+            admin_token: std::env::var("FLOVYN_ADMIN_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
+        }
     }
 
     fn authenticate(&self, request: &Request) -> Option<Identity> {
@@ -60,19 +64,33 @@ impl AccessTable {
             .iter()
             .map(|r| ((r.method, full_path(&prefix, r.path)), r.access))
             .collect();
-        Self { routes: Arc::new(routes), credentials }
+        Self {
+            routes: Arc::new(routes),
+            credentials,
+        }
     }
 }
 
 /// `/api/v1/p/hello` + `/greeting`; the plugin root `/` is the prefix itself.
 pub fn full_path(prefix: &str, path: &str) -> String {
-    if path == "/" { prefix.to_owned() } else { format!("{prefix}{path}") }
+    if path == "/" {
+        prefix.to_owned()
+    } else {
+        format!("{prefix}{path}")
+    }
 }
 
 /// Middleware: authenticate, then allow or refuse according to the matched route's access.
-pub async fn enforce(State(table): State<AccessTable>, mut request: Request, next: Next) -> Response {
+pub async fn enforce(
+    State(table): State<AccessTable>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let method = flovyn_sdk::Method::parse(request.method().as_str()).ok();
-    let matched = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
+    let matched = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
     let access = match (method, matched) {
         (Some(m), Some(p)) => table.routes.get(&(m, p)).copied(),
         _ => None,

@@ -16,7 +16,9 @@ pub struct RunningPlugin {
 
 impl std::fmt::Debug for RunningPlugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunningPlugin").field("name", &self.descriptor.name).finish_non_exhaustive()
+        f.debug_struct("RunningPlugin")
+            .field("name", &self.descriptor.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -47,7 +49,9 @@ pub enum StartupError {
 }
 
 /// Constructs and starts every plugin in `plugins` (sorted by name), in order.
-pub async fn start(plugins: &[&'static PluginDescriptor]) -> Result<Vec<RunningPlugin>, StartupError> {
+pub async fn start(
+    plugins: &[&'static PluginDescriptor],
+) -> Result<Vec<RunningPlugin>, StartupError> {
     for pair in plugins.windows(2) {
         if pair[0].name == pair[1].name {
             return Err(StartupError::DuplicateName {
@@ -59,16 +63,31 @@ pub async fn start(plugins: &[&'static PluginDescriptor]) -> Result<Vec<RunningP
     }
     let mut running = Vec::with_capacity(plugins.len());
     for &descriptor in plugins {
-        let context = PluginContext::new(descriptor.name, serde_json::Value::Object(Default::default()));
+        let context = PluginContext::new(
+            descriptor.name,
+            serde_json::Value::Object(Default::default()),
+        );
         let instance = descriptor
             .construct(context.clone())
             .await
-            .map_err(|source| StartupError::Plugin { plugin: descriptor.name, stage: "construct", source })?;
+            .map_err(|source| StartupError::Plugin {
+                plugin: descriptor.name,
+                stage: "construct",
+                source,
+            })?;
         instance
             .on_start(&context)
             .await
-            .map_err(|source| StartupError::Plugin { plugin: descriptor.name, stage: "start", source })?;
-        running.push(RunningPlugin { descriptor, instance, context });
+            .map_err(|source| StartupError::Plugin {
+                plugin: descriptor.name,
+                stage: "start",
+                source,
+            })?;
+        running.push(RunningPlugin {
+            descriptor,
+            instance,
+            context,
+        });
     }
     Ok(running)
 }

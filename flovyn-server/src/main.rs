@@ -13,7 +13,12 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     /// Address to listen on.
-    #[arg(long, env = "FLOVYN_LISTEN", default_value = "127.0.0.1:8000", global = true)]
+    #[arg(
+        long,
+        env = "FLOVYN_LISTEN",
+        default_value = "127.0.0.1:8000",
+        global = true
+    )]
     listen: SocketAddr,
 }
 
@@ -43,7 +48,11 @@ async fn main() -> ExitCode {
             for p in &plugins {
                 println!("{} {}", p.name, p.version);
                 for r in p.routes() {
-                    println!("  route     {} {}", r.method, flovyn_server::access::full_path(&p.route_prefix(), r.path));
+                    println!(
+                        "  route     {} {}",
+                        r.method,
+                        flovyn_server::access::full_path(&p.route_prefix(), r.path)
+                    );
                 }
                 for m in p.migrations {
                     println!("  migration {} {}", m.version, m.name);

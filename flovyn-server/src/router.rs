@@ -19,7 +19,10 @@ pub fn build_router(plugins: &[RunningPlugin], credentials: Credentials) -> Rout
     });
     let mut router = Router::new()
         .route("/_/health", get(move || async move { Json(health) }))
-        .route("/api-docs/openapi.json", get(move || async move { Json(spec) }));
+        .route(
+            "/api-docs/openapi.json",
+            get(move || async move { Json(spec) }),
+        );
     for plugin in plugins {
         let table = AccessTable::new(plugin.descriptor, credentials.clone());
         let plugin_router = plugin

@@ -35,12 +35,22 @@ impl Hello {
     #[route(GET, "/greeting", public)]
     async fn greeting(&self, Query(query): Query<GreetingQuery>) -> Json<Greeting> {
         let name = query.name.as_deref().unwrap_or("world");
-        Json(Greeting { message: format!("Hello, {name}!") })
+        Json(Greeting {
+            message: format!("Hello, {name}!"),
+        })
     }
 
     /// Greet the caller by their principal id.
     #[route(GET, "/me", permission = "hello:read")]
     async fn me(&self, who: Identity) -> Result<Json<Greeting>, ApiError> {
-        Ok(Json(Greeting { message: format!("Hello, {}!", who.principal_id) }))
+        Ok(Json(Greeting {
+            message: format!("Hello, {}!", who.principal_id),
+        }))
     }
 }
+
+// The README's tour is this plugin; compiling it here (where its migration file exists)
+// keeps the README honest.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeTour;

@@ -17,16 +17,29 @@ async fn router() -> axum::Router {
 async fn call(request: Request<Body>) -> (StatusCode, Value) {
     let response = router().await.oneshot(request).await.unwrap();
     let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test]
 async fn public_route_greets_by_query() {
-    let req = Request::get("/greeting?name=Ada").body(Body::empty()).unwrap();
-    assert_eq!(call(req).await, (StatusCode::OK, json!({"message": "Hello, Ada!"})));
+    let req = Request::get("/greeting?name=Ada")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        call(req).await,
+        (StatusCode::OK, json!({"message": "Hello, Ada!"}))
+    );
     let req = Request::get("/greeting").body(Body::empty()).unwrap();
-    assert_eq!(call(req).await, (StatusCode::OK, json!({"message": "Hello, world!"})));
+    assert_eq!(
+        call(req).await,
+        (StatusCode::OK, json!({"message": "Hello, world!"}))
+    );
 }
 
 #[tokio::test]
@@ -48,7 +61,10 @@ async fn protected_route_needs_an_identity() {
         roles: vec![],
         permissions: vec!["hello:read".into()],
     });
-    assert_eq!(call(req).await, (StatusCode::OK, json!({"message": "Hello, w-1!"})));
+    assert_eq!(
+        call(req).await,
+        (StatusCode::OK, json!({"message": "Hello, w-1!"}))
+    );
 }
 
 #[test]
@@ -65,7 +81,8 @@ fn openapi_is_derived_from_the_handlers() {
     assert_eq!(greeting["parameters"][0]["name"], "name");
     assert_eq!(greeting["parameters"][0]["in"], "query");
     assert_eq!(
-        greeting["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["message"]["type"],
+        greeting["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["message"]
+            ["type"],
         "string"
     );
 
@@ -73,13 +90,19 @@ fn openapi_is_derived_from_the_handlers() {
     assert_eq!(me["operationId"], "hello.me");
     assert_eq!(me["security"], json!([{"bearer": []}]));
     for status in ["200", "401", "403", "500"] {
-        assert!(me["responses"][status].is_object(), "response {status} in {me}");
+        assert!(
+            me["responses"][status].is_object(),
+            "response {status} in {me}"
+        );
     }
     assert_eq!(
         me["responses"]["403"]["content"]["application/json"]["schema"]["$ref"],
         "#/components/schemas/ErrorBody"
     );
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
-    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
     assert_eq!(doc["tags"][0]["name"], "hello");
 }

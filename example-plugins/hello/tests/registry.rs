@@ -10,17 +10,29 @@ use hello as _;
 fn registry_lists_hello_with_its_descriptor() {
     let plugins = flovyn_sdk::registry::plugins();
     let names: Vec<&str> = plugins.iter().map(|p| p.name).collect();
-    assert_eq!(names, ["hello"], "backend {}", flovyn_sdk::registry::BACKEND);
+    assert_eq!(
+        names,
+        ["hello"],
+        "backend {}",
+        flovyn_sdk::registry::BACKEND
+    );
 
     let hello = plugins[0];
     assert!(std::ptr::eq(hello, hello::Hello::descriptor()));
     assert_eq!(hello.version, env!("CARGO_PKG_VERSION"));
-    assert_eq!(hello.description, "Says hello, publicly or to the authenticated caller.");
+    assert_eq!(
+        hello.description,
+        "Says hello, publicly or to the authenticated caller."
+    );
     assert_eq!(hello.crate_name, "hello");
     assert_eq!(hello.table_prefix(), "p_hello__");
     assert_eq!(hello.route_prefix(), "/api/v1/p/hello");
 
-    let routes: Vec<_> = hello.routes().iter().map(|r| (r.method, r.path, r.handler, r.access)).collect();
+    let routes: Vec<_> = hello
+        .routes()
+        .iter()
+        .map(|r| (r.method, r.path, r.handler, r.access))
+        .collect();
     assert_eq!(
         routes,
         [
@@ -35,17 +47,27 @@ fn registry_lists_hello_with_its_descriptor() {
     let file = include_str!("../migrations/001_create_greetings.sql");
     assert_eq!(m.sql(Dialect::Postgres), file);
     assert_eq!(m.sql(Dialect::Sqlite), file);
-    assert_eq!(m.checksum(Dialect::Sqlite), flovyn_sdk::naming::checksum::checksum(file));
+    assert_eq!(
+        m.checksum(Dialect::Sqlite),
+        flovyn_sdk::naming::checksum::checksum(file)
+    );
 }
 
 #[test]
 fn backend_is_the_one_the_features_select() {
-    let expected = if cfg!(feature = "linkme") { "linkme" } else { "inventory" };
+    let expected = if cfg!(feature = "linkme") {
+        "linkme"
+    } else {
+        "inventory"
+    };
     assert_eq!(flovyn_sdk::registry::BACKEND, expected);
 }
 
 #[test]
 fn find_by_name() {
-    assert_eq!(flovyn_sdk::registry::find("hello").map(|p| p.name), Some("hello"));
+    assert_eq!(
+        flovyn_sdk::registry::find("hello").map(|p| p.name),
+        Some("hello")
+    );
     assert!(flovyn_sdk::registry::find("nope").is_none());
 }

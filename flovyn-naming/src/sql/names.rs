@@ -128,7 +128,10 @@ mod tests {
 
     #[test]
     fn splits_plugin_prefixes() {
-        assert_eq!(plugin_of("p_audit_log__events"), Some(("audit_log", "events")));
+        assert_eq!(
+            plugin_of("p_audit_log__events"),
+            Some(("audit_log", "events"))
+        );
         assert_eq!(plugin_of("p_a__b__c"), Some(("a", "b__c")));
         assert_eq!(plugin_of("p_a__"), Some(("a", "")));
         assert_eq!(plugin_of("p___x"), None);
@@ -151,15 +154,24 @@ mod tests {
             ns.owner("p_audit_log__events"),
             Owner::Other("audit_log".to_owned())
         );
-        assert_eq!(ns.owner("p_worker__token__x"), Owner::Other("worker".to_owned()));
+        assert_eq!(
+            ns.owner("p_worker__token__x"),
+            Owner::Other("worker".to_owned())
+        );
     }
 
     #[test]
     fn suggests_own_names() {
         let ns = Namespace::new("worker-token");
         assert_eq!(ns.suggestion("tokens"), "p_worker_token__tokens");
-        assert_eq!(ns.suggestion("p_audit_log__events"), "p_worker_token__events");
-        assert_eq!(ns.suggestion("P_Worker_Token__Tokens"), "p_worker_token__Tokens");
+        assert_eq!(
+            ns.suggestion("p_audit_log__events"),
+            "p_worker_token__events"
+        );
+        assert_eq!(
+            ns.suggestion("P_Worker_Token__Tokens"),
+            "p_worker_token__Tokens"
+        );
         assert_eq!(ns.suggestion("p_worker_token__"), "p_worker_token__<table>");
         assert_eq!(ns.suggestion("p_other__"), "p_worker_token__<table>");
         assert_eq!(ns.suggestion(""), "p_worker_token__<table>");

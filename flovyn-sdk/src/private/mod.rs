@@ -13,8 +13,8 @@ pub use inventory;
 pub use linkme;
 pub use serde;
 pub use serde_json;
-pub use utoipa;
 pub use std::sync::Arc;
+pub use utoipa;
 
 pub mod probe;
 pub use probe::Probe;
@@ -40,9 +40,6 @@ where
     S: Send + Sync,
 {
 }
-
-/// `Self: IntoResponse` check, spanned on a handler's return type.
-pub fn assert_into_response<T: axum::response::IntoResponse>() {}
 
 /// Deserializes `T` from a config section, naming the offending key on error.
 pub fn validate_config<T: serde::de::DeserializeOwned>(

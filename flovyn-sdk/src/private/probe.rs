@@ -39,16 +39,25 @@ impl<T: PluginImpl> ViaPluginImpl for &Probe<T> {
 }
 
 /// Chosen when it has none: no routes, no hooks, built with `Default`.
-pub trait ViaDefault {
+///
+/// The bound sits on the method, not the impl, so that a plugin with neither a
+/// `#[plugin_impl]` block nor `Default` gets the `DefaultConstruct` diagnostic rather than
+/// "method not found".
+pub trait ViaDefault<T> {
     /// The parts.
-    fn parts(&self) -> &'static PluginParts;
+    fn parts(&self) -> &'static PluginParts
+    where
+        T: DefaultConstruct + Send + Sync + 'static;
 }
 
 struct Bare<T>(#[allow(dead_code)] T);
 impl<T: Send + Sync + 'static> PluginInstance for Bare<T> {}
 
-impl<T: DefaultConstruct + Send + Sync + 'static> ViaDefault for Probe<T> {
-    fn parts(&self) -> &'static PluginParts {
+impl<T> ViaDefault<T> for Probe<T> {
+    fn parts(&self) -> &'static PluginParts
+    where
+        T: DefaultConstruct + Send + Sync + 'static,
+    {
         fn operations(_: &mut crate::openapi::DocContext) -> Vec<utoipa::openapi::path::Operation> {
             Vec::new()
         }

@@ -1,0 +1,140 @@
+impl WorkerToken {
+    async fn init(ctx: &PluginContext) -> Result<Self, PluginError> {
+        Ok(WorkerToken)
+    }
+    async fn start(&self, ctx: &PluginContext) -> Result<(), PluginError> {
+        Ok(())
+    }
+    /// Create a worker token.
+    ///
+    /// The secret is shown once.
+    async fn create(
+        &self,
+        who: Identity,
+        Json(body): Json<NewToken>,
+    ) -> Result<Created<CreatedToken>, ApiError> {
+        todo!()
+    }
+    /// Revoke a token.
+    async fn revoke(&self, Path(id): Path<String>) -> Result<NoContent, ApiError> {
+        todo!()
+    }
+}
+const _: () = {
+    use ::flovyn_sdk::__private as __fp;
+    #[allow(non_snake_case, clippy::used_underscore_binding)]
+    async fn __flovyn_route_create(
+        __fp::axum::extract::State(
+            __this,
+        ): __fp::axum::extract::State<__fp::Arc<WorkerToken>>,
+        __arg0: Identity,
+        __arg1: Json<NewToken>,
+    ) -> __fp::axum::response::Response {
+        let __response = <WorkerToken>::create(&*__this, __arg0, __arg1).await;
+        __fp::axum::response::IntoResponse::into_response(__response)
+    }
+    #[allow(non_snake_case, clippy::used_underscore_binding)]
+    async fn __flovyn_route_revoke(
+        __fp::axum::extract::State(
+            __this,
+        ): __fp::axum::extract::State<__fp::Arc<WorkerToken>>,
+        __arg0: Path<String>,
+    ) -> __fp::axum::response::Response {
+        let __response = <WorkerToken>::revoke(&*__this, __arg0).await;
+        __fp::axum::response::IntoResponse::into_response(__response)
+    }
+    #[allow(dead_code, clippy::let_unit_value)]
+    fn __flovyn_checks() {
+        __fp::assert_from_request_parts::<Identity, __fp::Arc<WorkerToken>>();
+        __fp::assert_from_request::<Json<NewToken>, __fp::Arc<WorkerToken>, _>();
+        __fp::assert_from_request::<Path<String>, __fp::Arc<WorkerToken>, _>();
+    }
+    fn __flovyn_operations(
+        __ctx: &mut __fp::DocContext,
+    ) -> ::std::vec::Vec<__fp::utoipa::openapi::path::Operation> {
+        let mut __ops = ::std::vec::Vec::new();
+        {
+            let mut __op = __ctx.operation(&[]);
+            <Identity as __fp::DocumentArg>::document(&mut __op);
+            <Json<NewToken> as __fp::DocumentArg>::document(&mut __op);
+            <Result<
+                Created<CreatedToken>,
+                ApiError,
+            > as __fp::DocumentResponse>::document(&mut __op);
+            __ops
+                .push(
+                    __op
+                        .finish(
+                            ::core::option::Option::Some("Create a worker token."),
+                            ::core::option::Option::Some("The secret is shown once."),
+                        ),
+                );
+        }
+        {
+            let mut __op = __ctx.operation(&["id"]);
+            <Path<String> as __fp::DocumentArg>::document(&mut __op);
+            <Result<NoContent, ApiError> as __fp::DocumentResponse>::document(&mut __op);
+            __ops
+                .push(
+                    __op
+                        .finish(
+                            ::core::option::Option::Some("Revoke a token."),
+                            ::core::option::Option::None,
+                        ),
+                );
+        }
+        __ops
+    }
+    fn __flovyn_construct(
+        ctx: __fp::PluginContext,
+    ) -> __fp::BoxFuture<
+        'static,
+        ::core::result::Result<__fp::Arc<dyn __fp::PluginInstance>, __fp::PluginError>,
+    > {
+        ::std::boxed::Box::pin(async move {
+            let _ = &ctx;
+            let __plugin: WorkerToken = <WorkerToken>::init(&ctx).await?;
+            let __instance: __fp::Arc<dyn __fp::PluginInstance> = __fp::Arc::new(
+                __plugin,
+            );
+            ::core::result::Result::Ok(__instance)
+        })
+    }
+    impl __fp::PluginInstance for WorkerToken {
+        fn router(self: __fp::Arc<Self>) -> __fp::axum::Router {
+            __fp::axum::Router::new()
+                .route("/tokens", __fp::axum::routing::post(__flovyn_route_create))
+                .route(
+                    "/tokens/{id}",
+                    __fp::axum::routing::delete(__flovyn_route_revoke),
+                )
+                .with_state(self)
+        }
+        fn on_start<'a>(
+            &'a self,
+            ctx: &'a __fp::PluginContext,
+        ) -> __fp::BoxFuture<'a, ::core::result::Result<(), __fp::PluginError>> {
+            ::std::boxed::Box::pin(<WorkerToken>::start(self, ctx))
+        }
+    }
+    impl __fp::PluginImpl for WorkerToken {
+        const PARTS: &'static __fp::PluginParts = &__fp::PluginParts {
+            routes: &[
+                __fp::RouteDescriptor::__new(
+                    __fp::Method::Post,
+                    "/tokens",
+                    "create",
+                    __fp::Access::Permission("worker_token:create"),
+                ),
+                __fp::RouteDescriptor::__new(
+                    __fp::Method::Delete,
+                    "/tokens/{id}",
+                    "revoke",
+                    __fp::Access::Permission("worker_token:revoke"),
+                ),
+            ],
+            operations: __flovyn_operations,
+            construct: __flovyn_construct,
+        };
+    }
+};

@@ -1,0 +1,40 @@
+/// Issues and verifies worker tokens.
+#[derive(Default)]
+pub struct WorkerToken;
+const _: () = {
+    use ::flovyn_sdk::__private as __fp;
+    #[allow(unused_imports)]
+    use __fp::probe::{ViaDefault as _, ViaPluginImpl as _};
+    static __FLOVYN_DESCRIPTOR: __fp::PluginDescriptor = __fp::PluginDescriptor::__new(
+        "worker-token",
+        "0.1.0",
+        "Issues and verifies worker tokens.",
+        &["audit-log"],
+        &[
+            __fp::MigrationDescriptor::__new(
+                1u32,
+                "create_tokens",
+                "CREATE TABLE p_worker_token__tokens (id BIGINT PRIMARY KEY)",
+                "CREATE TABLE p_worker_token__tokens (id BIGINT PRIMARY KEY)",
+            ),
+            __fp::MigrationDescriptor::__new(
+                2u32,
+                "index_tokens",
+                "CREATE INDEX p_worker_token__by_id ON p_worker_token__tokens (id)",
+                "CREATE INDEX p_worker_token__by_id ON p_worker_token__tokens (id)",
+            ),
+        ],
+        ::core::env!("CARGO_PKG_NAME"),
+        || (&&__fp::Probe::<WorkerToken>::new()).parts(),
+        ::core::option::Option::None,
+    );
+    __fp::register_plugin!(__FLOVYN_DESCRIPTOR);
+    impl __fp::Plugin for WorkerToken {
+        const NAME: &'static str = "worker-token";
+        const VERSION: &'static str = "0.1.0";
+        const TABLE_PREFIX: &'static str = "p_worker_token__";
+        fn descriptor() -> &'static __fp::PluginDescriptor {
+            &__FLOVYN_DESCRIPTOR
+        }
+    }
+};

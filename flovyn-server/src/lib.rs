@@ -7,9 +7,14 @@
 
 pub mod access;
 pub mod app;
+pub mod db;
+pub mod migrate;
 pub mod openapi;
 pub mod router;
 
-// The plugins this build serves. Naming the crates makes rustc link them, which is what
-// registers their descriptors.
-use hello as _;
+/// The plugin crates this build links (see `build.rs`): `extern crate` for each, and
+/// [`linked::EXPECTED_PLUGIN_CRATES`], checked at start-up.
+#[allow(unused_extern_crates)]
+pub mod linked {
+    include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
+}

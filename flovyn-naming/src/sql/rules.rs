@@ -74,7 +74,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    pub(super) fn forbid(&mut self, what: &str) {
+    fn forbid(&mut self, what: &str) {
         self.violations.push(ViolationKind::Forbidden {
             what: what.to_owned(),
         });

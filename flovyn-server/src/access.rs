@@ -1,63 +1,82 @@
-//! Enforces each route's declared access (`public`, authenticated, `permission = …`).
+//! Who is calling, and may they: authenticating credentials into an [`Identity`] and
+//! enforcing each plugin route's declared access (`public`, authenticated,
+//! `permission = …`).
 //!
-//! This first slice knows one credential: the admin bearer token from `FLOVYN_ADMIN_TOKEN`,
-//! which grants every permission. Requests without a recognised credential get 401 on
-//! protected routes; callers without the route's permission get 403.
+//! This slice knows one credential: the admin bearer token (`FLOVYN_ADMIN_TOKEN`), which
+//! grants every permission. Protected routes answer 401 without a recognised credential and
+//! 403 without the route's permission, before the handler runs.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use flovyn_sdk::{Access, ApiError, Identity, Method, PrincipalType};
+use flovyn_sdk::{Access, ApiError, Identity, Method, PluginDescriptor, PrincipalType};
 
 /// The credentials the server accepts.
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
-    /// The admin token, if configured.
-    pub admin_token: Option<String>,
+    admin_token: Option<Arc<str>>,
 }
 
 impl Credentials {
-    /// Reads `FLOVYN_ADMIN_TOKEN`.
-    pub fn from_env() -> Self {
+    /// Credentials accepting `admin_token` (none: the admin role is unreachable).
+    pub fn new(admin_token: Option<&str>) -> Self {
         Self {
-            admin_token: std::env::var("FLOVYN_ADMIN_TOKEN")
-                .ok()
-                .filter(|t| !t.is_empty()),
+            admin_token: admin_token.filter(|t| !t.is_empty()).map(Arc::from),
         }
     }
 
-    fn authenticate(&self, request: &Request) -> Option<Identity> {
-        let header = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
+    /// The identity behind the request's credentials, if they are recognised.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Option<Identity> {
+        let header = headers.get(AUTHORIZATION)?.to_str().ok()?;
         let token = header.strip_prefix("Bearer ")?;
         let admin = self.admin_token.as_deref()?;
-        constant_time_eq(token.as_bytes(), admin.as_bytes()).then(|| Identity {
-            principal_id: "admin".to_owned(),
-            principal_type: PrincipalType::Admin,
-            tenant: None,
-            roles: vec!["admin".to_owned()],
-            permissions: vec!["*".to_owned()],
-        })
+        constant_time_eq(token.as_bytes(), admin.as_bytes()).then(admin_identity)
     }
 }
 
+fn admin_identity() -> Identity {
+    Identity {
+        principal_id: "admin".to_owned(),
+        principal_type: PrincipalType::Admin,
+        tenant: None,
+        roles: vec!["admin".to_owned()],
+        permissions: vec!["*".to_owned()],
+    }
+}
+
+/// Compares without an early exit, so timing does not reveal how much of a token matched.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Middleware on every request: attaches the caller's [`Identity`] when the credentials
+/// are recognised. Refusing is left to the routes (401 from the `Identity` extractor, or
+/// [`enforce`] for plugin routes).
+pub async fn identify(
+    State(credentials): State<Credentials>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if let Some(identity) = credentials.authenticate(request.headers()) {
+        request.extensions_mut().insert(identity);
+    }
+    next.run(request).await
 }
 
 /// The access rule of every (method, full path template) of one plugin.
 #[derive(Debug, Clone)]
 pub struct AccessTable {
     routes: Arc<HashMap<(Method, String), Access>>,
-    credentials: Credentials,
 }
 
 impl AccessTable {
     /// The table of `plugin`'s routes.
-    pub fn new(plugin: &flovyn_sdk::PluginDescriptor, credentials: Credentials) -> Self {
+    pub fn new(plugin: &PluginDescriptor) -> Self {
         let prefix = plugin.route_prefix();
         let routes = plugin
             .routes()
@@ -66,7 +85,6 @@ impl AccessTable {
             .collect();
         Self {
             routes: Arc::new(routes),
-            credentials,
         }
     }
 }
@@ -80,13 +98,9 @@ pub fn full_path(prefix: &str, path: &str) -> String {
     }
 }
 
-/// Middleware: authenticate, then allow or refuse according to the matched route's access.
-pub async fn enforce(
-    State(table): State<AccessTable>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let method = flovyn_sdk::Method::parse(request.method().as_str()).ok();
+/// Route middleware of a plugin router: allow or refuse by the matched route's access.
+pub async fn enforce(State(table): State<AccessTable>, request: Request, next: Next) -> Response {
+    let method = Method::parse(request.method().as_str()).ok();
     let matched = request
         .extensions()
         .get::<MatchedPath>()
@@ -95,26 +109,28 @@ pub async fn enforce(
         (Some(m), Some(p)) => table.routes.get(&(m, p)).copied(),
         _ => None,
     };
-    let identity = table.credentials.authenticate(&request);
-    // A route that is not in the table cannot be reached: deny rather than guess.
-    let access = access.unwrap_or(Access::Permission("\u{0}unreachable"));
-    match (access, identity) {
-        (Access::Public, identity) => {
-            if let Some(identity) = identity {
-                request.extensions_mut().insert(identity);
-            }
-        }
-        (_, None) => return ApiError::unauthorized().into_response(),
-        (Access::Authenticated, Some(identity)) => {
-            request.extensions_mut().insert(identity);
-        }
-        (Access::Permission(p), Some(identity)) => {
-            if !identity.has_permission(p) {
-                return ApiError::forbidden(format!("this operation needs the `{p}` permission"))
-                    .into_response();
-            }
-            request.extensions_mut().insert(identity);
-        }
+    let identity = request.extensions().get::<Identity>();
+    let allowed = match (access, identity) {
+        (Some(Access::Public), _) => Ok(()),
+        (_, None) => Err(ApiError::unauthorized()),
+        (Some(Access::Authenticated), Some(_)) => Ok(()),
+        (Some(Access::Permission(p)), Some(who)) if who.has_permission(p) => Ok(()),
+        (Some(Access::Permission(p)), Some(_)) => Err(ApiError::forbidden(format!(
+            "this operation needs the `{p}` permission"
+        ))),
+        // A route missing from the table (HEAD on a GET route, say) is only for the admin.
+        (None, Some(who)) if who.principal_type == PrincipalType::Admin => Ok(()),
+        (None, Some(_)) => Err(ApiError::forbidden(
+            "this operation is not declared by the plugin",
+        )),
+    };
+    match allowed {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
     }
-    next.run(request).await
+}
+
+/// `GET /api/v1/me`: the caller's identity; 401 without one.
+pub async fn me(who: Identity) -> axum::Json<Identity> {
+    axum::Json(who)
 }

@@ -1,8 +1,19 @@
-//! Start-up: collect the linked plugins, construct them and run their start hooks.
+//! Start-up assembly and shutdown: which plugins run, in which order, and their lifecycle.
+//!
+//! [`plan`] is pure (registry + config → ordered plugin list, or an error naming the
+//! plugins involved); [`start`] runs the whole sequence of `docs/server.md` against a
+//! database; [`AppState::shutdown`] runs the stop hooks in reverse order.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use flovyn_sdk::{PluginContext, PluginDescriptor, PluginInstance};
+
+use crate::config::plugins::PluginSettings;
+use crate::config::{self, Config, ConfigError};
+use crate::db::{Database, DbError};
+use crate::metrics::Metrics;
+use crate::migrate::{self, MigrateError};
 
 /// A plugin that is constructed and started.
 pub struct RunningPlugin {
@@ -22,9 +33,18 @@ impl std::fmt::Debug for RunningPlugin {
     }
 }
 
-/// Why start-up failed.
+/// Why start-up failed. Every variant names the plugins involved.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    /// Configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Database connection.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// Migrations.
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
     /// Two linked crates register the same plugin name.
     #[error("plugin name `{name}` is registered twice: by crate `{first}` and by crate `{second}`")]
     DuplicateName {
@@ -35,12 +55,46 @@ pub enum StartupError {
         /// The other crate.
         second: &'static str,
     },
+    /// A plugin crate this build links registered no plugin.
+    #[error(
+        "plugin crate `{0}` is linked into this build but registered no plugin: does it put `#[flovyn_plugin]` on a struct, and does it use the same `flovyn-sdk` as the server?"
+    )]
+    Unregistered(String),
+    /// A plugin's descriptor breaks a naming rule (checked again at run time).
+    #[error("plugin `{plugin}` is invalid: {message}")]
+    Invalid {
+        /// The plugin.
+        plugin: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// A dependency is not linked.
+    #[error("plugin `{plugin}` depends on `{dependency}`, which is not linked into this build")]
+    MissingDependency {
+        /// The dependent plugin.
+        plugin: &'static str,
+        /// What it needs.
+        dependency: &'static str,
+    },
+    /// A dependency is disabled in the configuration.
+    #[error(
+        "plugin `{plugin}` depends on `{dependency}`, which is disabled (`[plugins.{dependency}] enabled = false`)"
+    )]
+    DisabledDependency {
+        /// The dependent plugin.
+        plugin: &'static str,
+        /// What it needs.
+        dependency: &'static str,
+    },
+    /// Dependencies form a cycle.
+    #[error("plugin dependencies form a cycle: {}", .0.join(" → "))]
+    Cycle(Vec<&'static str>),
     /// A constructor or start hook failed.
     #[error("plugin `{plugin}` failed to {stage}: {source}")]
     Plugin {
         /// The plugin.
         plugin: &'static str,
-        /// `start` or `construct`.
+        /// `construct` or `start`.
         stage: &'static str,
         /// What it said.
         #[source]
@@ -48,11 +102,27 @@ pub enum StartupError {
     },
 }
 
-/// Constructs and starts every plugin in `plugins` (sorted by name), in order.
-pub async fn start(
-    plugins: &[&'static PluginDescriptor],
-) -> Result<Vec<RunningPlugin>, StartupError> {
-    for pair in plugins.windows(2) {
+/// Which plugins run, in start order, and which are disabled.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Enabled plugins in dependency order (ties by name).
+    pub enabled: Vec<&'static PluginDescriptor>,
+    /// Disabled plugins, by name.
+    pub disabled: Vec<&'static PluginDescriptor>,
+    /// Settings of every linked plugin.
+    pub settings: BTreeMap<&'static str, PluginSettings>,
+}
+
+/// Decides what runs: duplicate names, expected crates, naming rules, `enabled`, config
+/// sections, and the dependency order.
+pub fn plan(
+    registered: &[&'static PluginDescriptor],
+    expected_crates: &[&str],
+    config: &Config,
+) -> Result<Plan, StartupError> {
+    let mut sorted = registered.to_vec();
+    sorted.sort_by(|a, b| a.name.cmp(b.name).then(a.crate_name.cmp(b.crate_name)));
+    for pair in sorted.windows(2) {
         if pair[0].name == pair[1].name {
             return Err(StartupError::DuplicateName {
                 name: pair[0].name,
@@ -61,33 +131,251 @@ pub async fn start(
             });
         }
     }
-    let mut running = Vec::with_capacity(plugins.len());
-    for &descriptor in plugins {
-        let context = PluginContext::new(
-            descriptor.name,
-            serde_json::Value::Object(Default::default()),
-        );
-        let instance = descriptor
-            .construct(context.clone())
-            .await
-            .map_err(|source| StartupError::Plugin {
-                plugin: descriptor.name,
-                stage: "construct",
-                source,
-            })?;
-        instance
-            .on_start(&context)
-            .await
-            .map_err(|source| StartupError::Plugin {
-                plugin: descriptor.name,
-                stage: "start",
-                source,
-            })?;
-        running.push(RunningPlugin {
-            descriptor,
-            instance,
-            context,
-        });
+    for krate in expected_crates {
+        if !sorted.iter().any(|p| p.crate_name == *krate) {
+            return Err(StartupError::Unregistered((*krate).to_owned()));
+        }
+    }
+    for p in &sorted {
+        recheck(p)?;
+    }
+    let settings = config::plugins::resolve(config, &sorted)?;
+    let (enabled, disabled): (Vec<_>, Vec<_>) = sorted
+        .iter()
+        .copied()
+        .partition(|p| settings.get(p.name).is_none_or(|s| s.enabled));
+    let enabled = dependency_order(&enabled, &disabled, &sorted)?;
+    Ok(Plan {
+        enabled,
+        disabled,
+        settings,
+    })
+}
+
+/// The compile-time rules, again: a descriptor may come from a crate built elsewhere.
+fn recheck(p: &'static PluginDescriptor) -> Result<(), StartupError> {
+    let invalid = |message: String| StartupError::Invalid {
+        plugin: p.name,
+        message,
+    };
+    flovyn_naming::plugin::validate_plugin_name(p.name).map_err(|e| invalid(e.to_string()))?;
+    flovyn_naming::plugin::validate_version(p.version).map_err(|e| invalid(e.to_string()))?;
+    for r in p.routes() {
+        flovyn_naming::route::RoutePath::parse(r.path).map_err(|e| invalid(e.to_string()))?;
+    }
+    let mut last = 0;
+    for m in p.migrations {
+        if m.version <= last {
+            return Err(invalid(format!(
+                "migration versions must be positive and strictly increasing: {} comes after {last}",
+                m.version
+            )));
+        }
+        last = m.version;
+    }
+    Ok(())
+}
+
+/// Topological order of `enabled` (ties broken by name, so the order is stable).
+fn dependency_order(
+    enabled: &[&'static PluginDescriptor],
+    disabled: &[&'static PluginDescriptor],
+    all: &[&'static PluginDescriptor],
+) -> Result<Vec<&'static PluginDescriptor>, StartupError> {
+    let by_name: BTreeMap<&'static str, &'static PluginDescriptor> =
+        enabled.iter().map(|p| (p.name, *p)).collect();
+    for p in enabled {
+        for dep in p.depends_on {
+            if by_name.contains_key(dep) {
+                continue;
+            }
+            let dependency = all.iter().find(|d| d.name == *dep).map(|d| d.name);
+            return Err(
+                match (dependency, disabled.iter().any(|d| d.name == *dep)) {
+                    (Some(dependency), true) => StartupError::DisabledDependency {
+                        plugin: p.name,
+                        dependency,
+                    },
+                    _ => StartupError::MissingDependency {
+                        plugin: p.name,
+                        dependency: dep,
+                    },
+                },
+            );
+        }
+    }
+    let mut remaining: BTreeMap<&'static str, BTreeSet<&'static str>> = enabled
+        .iter()
+        .map(|p| (p.name, p.depends_on.iter().copied().collect()))
+        .collect();
+    let mut order = Vec::with_capacity(enabled.len());
+    while !remaining.is_empty() {
+        let ready: Option<&'static str> = remaining
+            .iter()
+            .find(|(_, deps)| deps.is_empty())
+            .map(|(n, _)| *n);
+        let Some(next) = ready else {
+            return Err(StartupError::Cycle(find_cycle(&remaining)));
+        };
+        remaining.remove(next);
+        for deps in remaining.values_mut() {
+            deps.remove(next);
+        }
+        order.push(by_name[next]);
+    }
+    Ok(order)
+}
+
+/// One cycle among `remaining` (every node there has an unmet dependency), as
+/// `a → b → a`.
+fn find_cycle(remaining: &BTreeMap<&'static str, BTreeSet<&'static str>>) -> Vec<&'static str> {
+    let start = remaining.keys().next().copied().unwrap_or_default();
+    let mut path: Vec<&'static str> = vec![start];
+    loop {
+        let current = *path.last().unwrap_or(&start);
+        let Some(next) = remaining
+            .get(current)
+            .and_then(|d| d.iter().next())
+            .copied()
+        else {
+            break;
+        };
+        if let Some(pos) = path.iter().position(|p| *p == next) {
+            let mut cycle = path[pos..].to_vec();
+            cycle.push(next);
+            return cycle;
+        }
+        path.push(next);
+    }
+    path
+}
+
+/// Everything a running server holds.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    db: Database,
+    plan: Plan,
+    plugins: Vec<RunningPlugin>,
+    metrics: Metrics,
+}
+
+impl AppState {
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+    /// The database.
+    pub fn db(&self) -> &Database {
+        &self.inner.db
+    }
+    /// The running plugins, in start order.
+    pub fn plugins(&self) -> &[RunningPlugin] {
+        &self.inner.plugins
+    }
+    /// What was decided at start-up (including disabled plugins).
+    pub fn plan(&self) -> &Plan {
+        &self.inner.plan
+    }
+    /// Request metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Runs every stop hook in reverse start order; failures are logged, not fatal.
+    pub async fn shutdown(&self) {
+        for p in self.inner.plugins.iter().rev() {
+            match p.instance.on_stop(&p.context).await {
+                Ok(()) => tracing::info!(plugin = p.descriptor.name, "stopped"),
+                Err(e) => {
+                    tracing::error!(plugin = p.descriptor.name, error = %e, "stop hook failed")
+                }
+            }
+        }
+    }
+}
+
+/// The whole start-up sequence up to (not including) serving.
+pub async fn start(
+    config: Config,
+    registered: &[&'static PluginDescriptor],
+) -> Result<AppState, StartupError> {
+    let plan = plan(registered, crate::linked::EXPECTED_PLUGIN_CRATES, &config)?;
+    let db = Database::connect(&config.database_url).await?;
+    migrate::run_core(&db).await?;
+    let applied = migrate::run_plugins(&db, &plan.enabled).await?;
+    for m in &applied {
+        tracing::info!(plugin = %m.plugin, version = m.version, name = %m.name, execution_ms = m.execution_ms, "migration applied");
+    }
+    let plugins = construct(&plan).await?;
+    let metrics = Metrics::new(plan.enabled.iter().map(|p| p.name));
+    Ok(AppState {
+        inner: Arc::new(Inner {
+            config,
+            db,
+            plan,
+            plugins,
+            metrics,
+        }),
+    })
+}
+
+/// Builds and starts the enabled plugins in order; on failure, stops the ones already
+/// started (in reverse) before returning the error.
+pub async fn construct(plan: &Plan) -> Result<Vec<RunningPlugin>, StartupError> {
+    let mut running: Vec<RunningPlugin> = Vec::with_capacity(plan.enabled.len());
+    for &descriptor in &plan.enabled {
+        let settings = plan
+            .settings
+            .get(descriptor.name)
+            .cloned()
+            .unwrap_or_default();
+        let context = PluginContext::new(descriptor.name, settings.settings);
+        let result = async {
+            let instance = descriptor
+                .construct(context.clone())
+                .await
+                .map_err(|source| StartupError::Plugin {
+                    plugin: descriptor.name,
+                    stage: "construct",
+                    source,
+                })?;
+            instance
+                .on_start(&context)
+                .await
+                .map_err(|source| StartupError::Plugin {
+                    plugin: descriptor.name,
+                    stage: "start",
+                    source,
+                })?;
+            Ok::<_, StartupError>(instance)
+        }
+        .await;
+        match result {
+            Ok(instance) => {
+                tracing::info!(
+                    plugin = descriptor.name,
+                    version = descriptor.version,
+                    "started"
+                );
+                running.push(RunningPlugin {
+                    descriptor,
+                    instance,
+                    context,
+                });
+            }
+            Err(e) => {
+                for p in running.iter().rev() {
+                    let _ = p.instance.on_stop(&p.context).await;
+                }
+                return Err(e);
+            }
+        }
     }
     Ok(running)
 }

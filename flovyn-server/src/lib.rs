@@ -1,13 +1,15 @@
 //! The Flovyn server: collects every linked plugin and serves them as one axum application.
 //!
-//! This is the first slice of the server: the plugin registry, each plugin constructed and
-//! started in name order, its routes nested under `/api/v1/p/<plugin>` behind the access
-//! check its `#[route]` declares, the merged OpenAPI document and the health endpoint.
-//! Database, migrations, configuration and the full auth stack come next.
+//! `docs/server.md` maps the modules and the start-up sequence. The binary (`main.rs`) only
+//! parses the command line and calls [`cli::Cli::run`].
 
 pub mod access;
+pub mod admin;
 pub mod app;
+pub mod cli;
+pub mod config;
 pub mod db;
+pub mod metrics;
 pub mod migrate;
 pub mod openapi;
 pub mod router;

@@ -1,6 +1,8 @@
 //! The merged OpenAPI document: every plugin's document (already carrying full paths,
-//! namespaced operationIds and its tag) merged under the server's info.
+//! namespaced operationIds and its tag) merged under the server's info, and its routes.
 
+use axum::Json;
+use axum::routing::get;
 use flovyn_sdk::PluginDescriptor;
 use utoipa::openapi::{InfoBuilder, OpenApi, OpenApiBuilder};
 
@@ -19,4 +21,12 @@ pub fn merged<'a>(plugins: impl IntoIterator<Item = &'a PluginDescriptor>) -> Op
         doc.merge(plugin.openapi());
     }
     doc
+}
+
+/// `GET /api-docs/openapi.json`.
+pub fn routes(spec: OpenApi) -> axum::Router {
+    axum::Router::new().route(
+        "/api-docs/openapi.json",
+        get(move || async move { Json(spec) }),
+    )
 }

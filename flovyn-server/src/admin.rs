@@ -1,0 +1,138 @@
+//! Operator endpoints: `GET /_/health` (public) and `GET /_/plugins` (admin).
+
+use axum::Json;
+use axum::extract::State;
+use flovyn_sdk::{ApiError, Identity, PrincipalType};
+use serde::Serialize;
+
+use crate::access::full_path;
+use crate::app::AppState;
+use crate::migrate::{self, AppliedMigration};
+
+/// `GET /_/health` body.
+#[derive(Debug, Serialize)]
+pub struct Health {
+    /// Always `ok` when the server answers.
+    pub status: &'static str,
+    /// Server version.
+    pub version: &'static str,
+    /// Running plugins, in start order.
+    pub plugins: Vec<PluginVersion>,
+}
+
+/// A plugin's name and version.
+#[derive(Debug, Serialize)]
+pub struct PluginVersion {
+    /// Name.
+    pub name: &'static str,
+    /// Version.
+    pub version: &'static str,
+}
+
+/// `GET /_/health`.
+pub async fn health(State(state): State<AppState>) -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+        plugins: state
+            .plugins()
+            .iter()
+            .map(|p| PluginVersion {
+                name: p.descriptor.name,
+                version: p.descriptor.version,
+            })
+            .collect(),
+    })
+}
+
+/// One plugin in `GET /_/plugins`.
+#[derive(Debug, Serialize)]
+pub struct PluginInfo {
+    name: &'static str,
+    version: &'static str,
+    description: &'static str,
+    dependencies: &'static [&'static str],
+    /// `running` or `disabled`.
+    state: &'static str,
+    routes: Vec<RouteInfo>,
+    migrations: Vec<MigrationInfo>,
+}
+
+#[derive(Debug, Serialize)]
+struct RouteInfo {
+    method: &'static str,
+    path: String,
+    access: String,
+}
+
+#[derive(Debug, Serialize)]
+struct MigrationInfo {
+    version: u32,
+    name: &'static str,
+    checksum: String,
+    /// `null` when not applied (a disabled plugin, or not yet migrated).
+    applied_at: Option<String>,
+}
+
+/// `GET /_/plugins` (admin only).
+pub async fn plugins(
+    State(state): State<AppState>,
+    who: Identity,
+) -> Result<Json<Vec<PluginInfo>>, ApiError> {
+    if who.principal_type != PrincipalType::Admin {
+        return Err(ApiError::forbidden("this endpoint is for the admin"));
+    }
+    let applied: Vec<AppliedMigration> = migrate::applied(state.db())
+        .await
+        .map_err(ApiError::internal)?;
+    let dialect = state.db().dialect();
+    let plan = state.plan();
+    let mut all: Vec<(&'static flovyn_sdk::PluginDescriptor, &'static str)> = plan
+        .enabled
+        .iter()
+        .map(|p| (*p, "running"))
+        .chain(plan.disabled.iter().map(|p| (*p, "disabled")))
+        .collect();
+    all.sort_by_key(|(p, _)| p.name);
+    let body = all
+        .into_iter()
+        .map(|(p, run_state)| PluginInfo {
+            name: p.name,
+            version: p.version,
+            description: p.description,
+            dependencies: p.depends_on,
+            state: run_state,
+            routes: p
+                .routes()
+                .iter()
+                .map(|r| RouteInfo {
+                    method: r.method.as_str(),
+                    path: full_path(&p.route_prefix(), r.path),
+                    access: match r.access {
+                        flovyn_sdk::Access::Public => "public".to_owned(),
+                        flovyn_sdk::Access::Authenticated => "authenticated".to_owned(),
+                        flovyn_sdk::Access::Permission(perm) => format!("permission:{perm}"),
+                    },
+                })
+                .collect(),
+            migrations: p
+                .migrations
+                .iter()
+                .map(|m| {
+                    let row = applied
+                        .iter()
+                        .find(|a| a.plugin == p.name && a.version == m.version);
+                    MigrationInfo {
+                        version: m.version,
+                        name: m.name,
+                        checksum: row
+                            .map(|r| r.checksum.clone())
+                            .unwrap_or_else(|| m.checksum(dialect)),
+                        applied_at: row.map(|r| r.applied_at.clone()),
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(Json(body))
+}

@@ -1,0 +1,202 @@
+//! The command line: `serve` (the default), `migrate`, `plugins`, `openapi`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::{self, AppState};
+use crate::config::{Config, Sources};
+
+/// The Flovyn server: serves every plugin linked into this build.
+#[derive(Debug, Parser)]
+#[command(name = "flovyn-server", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Config file [default: ./flovyn.toml when present; env: FLOVYN_CONFIG]
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8000; env: FLOVYN_LISTEN]
+    #[arg(long, global = true, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply migrations, start the plugins and serve HTTP (the default).
+    Serve,
+    /// Apply core and plugin migrations, then exit.
+    Migrate,
+    /// List the linked plugins: name, version, routes, migrations. Needs no database.
+    Plugins,
+    /// Print the merged OpenAPI document as JSON. Needs no database.
+    Openapi,
+}
+
+impl Cli {
+    /// Runs the command; the exit code is non-zero on any error, which is printed.
+    pub async fn run(self) -> ExitCode {
+        let sources = Sources {
+            file: self.config.clone(),
+            env: None,
+            listen: self.listen,
+        };
+        let result = match self.command.unwrap_or(Command::Serve) {
+            Command::Plugins => plugins(),
+            Command::Openapi => openapi(),
+            Command::Migrate => match load(&sources) {
+                Ok(config) => migrate(config).await,
+                Err(e) => Err(e),
+            },
+            Command::Serve => match load(&sources) {
+                Ok(config) => serve(config).await,
+                Err(e) => Err(e),
+            },
+        };
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+type BoxError = Box<dyn std::error::Error>;
+
+fn load(sources: &Sources) -> Result<Config, BoxError> {
+    let config = Config::load(sources)?;
+    init_tracing(&config.log);
+    Ok(config)
+}
+
+/// Logs go to stderr, so that stdout stays clean for `openapi` and `plugins`.
+pub fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn plugins() -> Result<(), BoxError> {
+    for p in flovyn_sdk::registry::plugins() {
+        println!("{} {}", p.name, p.version);
+        if !p.description.is_empty() {
+            println!("  {}", p.description.lines().next().unwrap_or_default());
+        }
+        if !p.depends_on.is_empty() {
+            println!("  depends on {}", p.depends_on.join(", "));
+        }
+        for r in p.routes() {
+            println!(
+                "  route     {:<7} {}",
+                r.method.as_str(),
+                crate::access::full_path(&p.route_prefix(), r.path)
+            );
+        }
+        for m in p.migrations {
+            println!("  migration {:<7} {}", m.version, m.name);
+        }
+    }
+    Ok(())
+}
+
+fn openapi() -> Result<(), BoxError> {
+    let doc = crate::openapi::merged(flovyn_sdk::registry::plugins());
+    println!("{}", doc.to_pretty_json()?);
+    Ok(())
+}
+
+async fn migrate(config: Config) -> Result<(), BoxError> {
+    let plan = app::plan(
+        &flovyn_sdk::registry::plugins(),
+        crate::linked::EXPECTED_PLUGIN_CRATES,
+        &config,
+    )?;
+    let db = crate::db::Database::connect(&config.database_url).await?;
+    crate::migrate::run_core(&db).await?;
+    let applied = crate::migrate::run_plugins(&db, &plan.enabled).await?;
+    if applied.is_empty() {
+        println!("nothing to apply");
+    }
+    for m in applied {
+        println!(
+            "applied {} {} {} ({} ms)",
+            m.plugin, m.version, m.name, m.execution_ms
+        );
+    }
+    Ok(())
+}
+
+async fn serve(config: Config) -> Result<(), BoxError> {
+    let listen = config.listen;
+    let grace = Duration::from_secs(config.http.shutdown_grace_secs);
+    let state = app::start(config, &flovyn_sdk::registry::plugins()).await?;
+    let router = crate::router::build_router(state.clone());
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    tracing::info!(%listen, plugins = state.plugins().len(), "serving");
+    serve_until_signal(listener, router, &state, grace).await
+}
+
+/// Serves until SIGTERM or SIGINT; then stops accepting, waits for in-flight requests for
+/// at most `grace`, and runs the plugins' stop hooks in reverse order.
+pub async fn serve_until_signal(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    state: &AppState,
+    grace: Duration,
+) -> Result<(), BoxError> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut stopped = stop_rx.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    shutdown_signal().await;
+    tracing::info!("shutting down: draining in-flight requests");
+    let _ = stop_tx.send(true);
+    match tokio::time::timeout(grace, server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error while draining"),
+        Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
+        Err(_) => tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "in-flight requests did not finish in time; cancelled"
+        ),
+    }
+    state.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

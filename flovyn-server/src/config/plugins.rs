@@ -1,0 +1,101 @@
+//! `[plugins.<name>]` sections, checked against the linked plugins: `enabled` plus the
+//! plugin's own keys, validated against the config type it declared (`config = T`).
+
+use std::collections::BTreeMap;
+
+use flovyn_sdk::PluginDescriptor;
+
+use super::{Config, ConfigError};
+
+/// One plugin's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginSettings {
+    /// `enabled` (default `true`): a disabled plugin is not migrated, built or routed.
+    pub enabled: bool,
+    /// The section without `enabled`: what the plugin's constructor receives.
+    pub settings: serde_json::Value,
+}
+
+impl Default for PluginSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            settings: serde_json::Value::Object(Default::default()),
+        }
+    }
+}
+
+/// Settings for every plugin in `plugins` (absent sections get defaults). A section naming
+/// no linked plugin, a non-boolean `enabled`, or keys the plugin does not accept are errors
+/// that name the key.
+pub fn resolve(
+    config: &Config,
+    plugins: &[&'static PluginDescriptor],
+) -> Result<BTreeMap<&'static str, PluginSettings>, ConfigError> {
+    let mut errors = Vec::new();
+    for name in config.plugins.keys() {
+        if !plugins.iter().any(|p| p.name == name) {
+            let linked = plugins
+                .iter()
+                .map(|p| format!("`{}`", p.name))
+                .collect::<Vec<_>>()
+                .join(", ");
+            errors.push(format!("unknown key `plugins.{name}`: no linked plugin is called `{name}` (linked: {linked})"));
+        }
+    }
+    let mut out = BTreeMap::new();
+    for plugin in plugins {
+        let mut settings = PluginSettings::default();
+        match config.plugins.get(plugin.name) {
+            None => {}
+            Some(serde_json::Value::Object(section)) => {
+                let mut section = section.clone();
+                match section.remove("enabled") {
+                    None => {}
+                    Some(serde_json::Value::Bool(b)) => settings.enabled = b,
+                    Some(other) => errors.push(format!(
+                        "key `plugins.{}.enabled`: expected `true` or `false`, found `{other}`",
+                        plugin.name
+                    )),
+                }
+                let value = serde_json::Value::Object(section);
+                match plugin.config {
+                    Some(declared) => {
+                        if let Err(e) = (declared.validate)(&value) {
+                            errors.push(format!("key `plugins.{}`: {e}", plugin.name));
+                        }
+                    }
+                    None => {
+                        if let serde_json::Value::Object(keys) = &value {
+                            for key in keys.keys() {
+                                errors.push(format!(
+                                    "unknown key `plugins.{}.{key}`: plugin `{}` takes no configuration besides `enabled`",
+                                    plugin.name, plugin.name
+                                ));
+                            }
+                        }
+                    }
+                }
+                settings.settings = value;
+            }
+            Some(other) => errors.push(format!(
+                "key `plugins.{}`: expected a table (`[plugins.{}]`), found `{other}`",
+                plugin.name, plugin.name
+            )),
+        }
+        if settings.enabled && config.plugins.get(plugin.name).is_none() {
+            if let Some(declared) = plugin.config {
+                // No section: the plugin's defaults must be enough.
+                if let Err(e) = (declared.validate)(&settings.settings) {
+                    errors.push(format!("key `plugins.{}`: {e}", plugin.name));
+                }
+            }
+        }
+        out.insert(plugin.name, settings);
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(ConfigError::Invalid(errors.join("; ")))
+    }
+}

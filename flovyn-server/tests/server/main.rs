@@ -1,0 +1,9 @@
+//! The server's integration tests: one test binary (built once), a module per area.
+//! Behaviour is driven in-process through the router; the real binary is spawned only for
+//! CLI and process behaviour.
+
+// Test helpers are `pub` for the sibling modules; this is a binary, nothing is exported.
+#![allow(unreachable_pub, missing_debug_implementations)]
+
+mod support;
+mod assembly;

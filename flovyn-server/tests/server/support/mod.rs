@@ -1,0 +1,3 @@
+//! Shared test helpers: a real PostgreSQL server, and spawning the `flovyn-server` binary.
+#![allow(dead_code)]
+pub mod process;

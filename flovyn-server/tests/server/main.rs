@@ -7,3 +7,5 @@
 
 mod support;
 mod assembly;
+mod migrations;
+mod http;

@@ -143,16 +143,18 @@ async fn serve(config: Config) -> Result<(), BoxError> {
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     tracing::info!(%listen, plugins = state.plugins().len(), "serving");
-    serve_until_signal(listener, router, &state, grace).await
+    serve_until(listener, router, &state, grace, shutdown_signal()).await
 }
 
-/// Serves until SIGTERM or SIGINT; then stops accepting, waits for in-flight requests for
-/// at most `grace`, and runs the plugins' stop hooks in reverse order.
-pub async fn serve_until_signal(
+/// Serves until `shutdown` completes (SIGTERM or SIGINT for the binary); then stops
+/// accepting, waits for in-flight requests for at most `grace`, and runs the plugins' stop
+/// hooks in reverse order.
+pub async fn serve_until(
     listener: tokio::net::TcpListener,
     router: axum::Router,
     state: &AppState,
     grace: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), BoxError> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut stopped = stop_rx.clone();
@@ -163,7 +165,7 @@ pub async fn serve_until_signal(
             })
             .await
     });
-    shutdown_signal().await;
+    shutdown.await;
     tracing::info!("shutting down: draining in-flight requests");
     let _ = stop_tx.send(true);
     match tokio::time::timeout(grace, server).await {

@@ -292,6 +292,52 @@ mod tests {
         }
     }
 
+    async fn pragma(db: &Database, name: &str) -> String {
+        use sqlx::Row;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA {name}")))
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        row.try_get::<String, _>(0)
+            .or_else(|_| row.try_get::<i64, _>(0).map(|n| n.to_string()))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn sqlite_file_is_created_and_set_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.db");
+        let db = Database::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        assert!(path.exists());
+        assert_eq!(db.dialect(), Dialect::Sqlite);
+        assert_eq!(pragma(&db, "journal_mode").await, "wal");
+        assert_eq!(pragma(&db, "foreign_keys").await, "1");
+        assert_eq!(pragma(&db, "busy_timeout").await, "5000");
+        // A second process-like pool on the same file sees the same settings.
+        let again = Database::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        assert_eq!(pragma(&again, "journal_mode").await, "wal");
+    }
+
+    #[tokio::test]
+    async fn connect_errors_hide_the_password() {
+        // Port 1 on loopback refuses at once.
+        let err = Database::connect("postgres://app:topsecret@127.0.0.1:1/flovyn")
+            .await
+            .unwrap_err();
+        let mut text = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(s) = source {
+            text.push_str(&format!(" / {s}"));
+            source = s.source();
+        }
+        assert!(!text.contains("topsecret"), "{text}");
+        assert!(text.contains("postgres://app:***@127.0.0.1:1/flovyn"), "{text}");
+    }
+
     #[tokio::test]
     async fn unsupported_url_hides_the_password() {
         let err = Database::connect("mysql://u:topsecret@h/db")

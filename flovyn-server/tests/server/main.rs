@@ -9,3 +9,4 @@ mod support;
 mod assembly;
 mod migrations;
 mod http;
+mod cli;

@@ -66,7 +66,7 @@ impl Cli {
     }
 }
 
-type BoxError = Box<dyn std::error::Error>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn load(sources: &Sources) -> Result<Config, BoxError> {
     let config = Config::load(sources)?;

@@ -54,6 +54,41 @@ pub enum DbError {
     },
 }
 
+/// How to open the pool; [`Database::connect`] uses the defaults.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DbOptions {
+    /// How long to keep trying to open a connection (the database may still be starting)
+    /// before giving up; also the pool's acquire timeout. Default 30 s.
+    pub connect_timeout: Duration,
+    /// Most connections in the pool; default 10 for PostgreSQL, 8 for a SQLite file, and
+    /// always 1 for `sqlite::memory:`.
+    pub max_connections: Option<u32>,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(30),
+            max_connections: None,
+        }
+    }
+}
+
+impl DbOptions {
+    /// The defaults with another connect timeout.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The defaults with another pool size.
+    pub fn max_connections(mut self, max: u32) -> Self {
+        self.max_connections = Some(max);
+        self
+    }
+}
+
 /// A connected database.
 #[derive(Debug, Clone)]
 pub struct Database {
@@ -72,6 +107,11 @@ impl Database {
     /// is never recycled, because every connection would otherwise see its own empty
     /// database.
     pub async fn connect(url: &str) -> Result<Self, DbError> {
+        Self::connect_with(url, DbOptions::default()).await
+    }
+
+    /// [`Database::connect`] with explicit [`DbOptions`].
+    pub async fn connect_with(url: &str, options: DbOptions) -> Result<Self, DbError> {
         sqlx::any::install_default_drivers();
         let dialect = dialect_of(url).ok_or_else(|| DbError::UnsupportedUrl(redact(url)))?;
         let connect_err = |source| DbError::Connect {
@@ -80,32 +120,36 @@ impl Database {
         };
         let pool = match dialect {
             Dialect::Postgres => AnyPoolOptions::new()
-                .max_connections(PG_MAX_CONNECTIONS)
+                .acquire_timeout(options.connect_timeout)
+                .max_connections(options.max_connections.unwrap_or(PG_MAX_CONNECTIONS))
                 .connect(url)
                 .await
                 .map_err(connect_err)?,
             Dialect::Sqlite => {
                 let url = sqlite_url(url);
-                let options = AnyPoolOptions::new().after_connect(|conn, _| {
-                    Box::pin(async move {
-                        // sqlx-sqlite already defaults to both, but through `Any` they cannot
-                        // be set by URL, so they are stated here rather than assumed.
-                        sqlx::raw_sql(SQLITE_CONNECTION_PRAGMAS)
-                            .execute(conn)
-                            .await
-                            .map(drop)
-                    })
-                });
-                let options = if is_sqlite_memory(&url) {
-                    options
+                let pool_options = AnyPoolOptions::new()
+                    .acquire_timeout(options.connect_timeout)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // sqlx-sqlite already defaults to both, but through `Any` they cannot
+                            // be set by URL, so they are stated here rather than assumed.
+                            sqlx::raw_sql(SQLITE_CONNECTION_PRAGMAS)
+                                .execute(conn)
+                                .await
+                                .map(drop)
+                        })
+                    });
+                let pool_options = if is_sqlite_memory(&url) {
+                    pool_options
                         .max_connections(1)
                         .min_connections(1)
                         .idle_timeout(None)
                         .max_lifetime(None)
                 } else {
-                    options.max_connections(SQLITE_MAX_CONNECTIONS)
+                    pool_options
+                        .max_connections(options.max_connections.unwrap_or(SQLITE_MAX_CONNECTIONS))
                 };
-                let pool = options.connect(&url).await.map_err(connect_err)?;
+                let pool = pool_options.connect(&url).await.map_err(connect_err)?;
                 if !is_sqlite_memory(&url) {
                     enable_wal(&pool).await.map_err(|source| DbError::Setup {
                         url: redact(&url),
@@ -325,9 +369,12 @@ mod tests {
     #[tokio::test]
     async fn connect_errors_hide_the_password() {
         // Port 1 on loopback refuses at once.
-        let err = Database::connect("postgres://app:topsecret@127.0.0.1:1/flovyn")
-            .await
-            .unwrap_err();
+        let err = Database::connect_with(
+            "postgres://app:topsecret@127.0.0.1:1/flovyn",
+            DbOptions::default().connect_timeout(Duration::from_millis(300)),
+        )
+        .await
+        .unwrap_err();
         let mut text = err.to_string();
         let mut source = std::error::Error::source(&err);
         while let Some(s) = source {
@@ -335,7 +382,10 @@ mod tests {
             source = s.source();
         }
         assert!(!text.contains("topsecret"), "{text}");
-        assert!(text.contains("postgres://app:***@127.0.0.1:1/flovyn"), "{text}");
+        assert!(
+            text.contains("postgres://app:***@127.0.0.1:1/flovyn"),
+            "{text}"
+        );
     }
 
     #[tokio::test]

@@ -92,11 +92,11 @@ pub enum MigrateError {
     )]
     Edited {
         /// Plugin name.
-        plugin: String,
+        plugin: &'static str,
         /// Migration version.
         version: u32,
         /// Migration name (as the plugin has it now).
-        name: String,
+        name: &'static str,
         /// The checksum in the ledger.
         applied_checksum: String,
         /// The checksum of the plugin's SQL now.
@@ -111,7 +111,7 @@ pub enum MigrateError {
     )]
     Vanished {
         /// Plugin name.
-        plugin: String,
+        plugin: &'static str,
         /// Migration version.
         version: u32,
         /// Migration name, as recorded.
@@ -126,11 +126,11 @@ pub enum MigrateError {
     )]
     OutOfOrder {
         /// Plugin name.
-        plugin: String,
+        plugin: &'static str,
         /// The new migration's version.
         version: u32,
         /// The new migration's name.
-        name: String,
+        name: &'static str,
         /// The highest applied version.
         latest_applied: u32,
     },
@@ -143,11 +143,11 @@ pub enum MigrateError {
     )]
     Naming {
         /// Plugin name.
-        plugin: String,
+        plugin: &'static str,
         /// Migration version.
         version: u32,
         /// Migration name.
-        name: String,
+        name: &'static str,
         /// Whose SQL was checked.
         dialect: Dialect,
         /// What is wrong.
@@ -160,11 +160,11 @@ pub enum MigrateError {
     )]
     Failed {
         /// Plugin name.
-        plugin: String,
+        plugin: &'static str,
         /// Migration version.
         version: u32,
         /// Migration name.
-        name: String,
+        name: &'static str,
         /// Which database.
         dialect: Dialect,
         /// The database's message.
@@ -242,7 +242,7 @@ pub async fn run_plugins(
     db: &Database,
     plugins: &[&'static PluginDescriptor],
 ) -> Result<Vec<AppliedMigration>, MigrateError> {
-    let owners: Vec<Owner<'_>> = plugins
+    let owners: Vec<Owner> = plugins
         .iter()
         .map(|plugin| Owner {
             name: plugin.name,
@@ -270,9 +270,9 @@ pub async fn applied(db: &Database) -> Result<Vec<AppliedMigration>, MigrateErro
 }
 
 /// Whose migrations: a plugin, or the server itself.
-struct Owner<'a> {
-    name: &'a str,
-    migrations: &'a [MigrationDescriptor],
+struct Owner {
+    name: &'static str,
+    migrations: &'static [MigrationDescriptor],
     /// Core tables are unprefixed, so the plugin naming rules do not apply to them.
     check_naming: bool,
 }
@@ -281,7 +281,7 @@ struct Owner<'a> {
 async fn run_locked(
     conn: &mut AnyConnection,
     dialect: Dialect,
-    owners: &[Owner<'_>],
+    owners: &[Owner],
 ) -> Result<Vec<AppliedMigration>, MigrateError> {
     sqlx::raw_sql(ledger::CREATE_LEDGER)
         .execute(&mut *conn)
@@ -318,11 +318,11 @@ async fn run_locked(
 
 /// Checks `owner` against the ledger and returns its migrations that are not applied, in
 /// version order. Runs no SQL.
-fn verify<'m>(
-    owner: &Owner<'m>,
+fn verify(
+    owner: &Owner,
     applied: &[AppliedMigration],
     dialect: Dialect,
-) -> Result<Vec<&'m MigrationDescriptor>, MigrateError> {
+) -> Result<Vec<&'static MigrationDescriptor>, MigrateError> {
     let mut migrations: Vec<&MigrationDescriptor> = owner.migrations.iter().collect();
     migrations.sort_by_key(|m| m.version);
     let applied: Vec<&AppliedMigration> = applied
@@ -333,7 +333,7 @@ fn verify<'m>(
     for row in &applied {
         let Some(migration) = migrations.iter().find(|m| m.version == row.version) else {
             return Err(MigrateError::Vanished {
-                plugin: row.plugin.clone(),
+                plugin: owner.name,
                 version: row.version,
                 name: row.name.clone(),
                 applied_at: row.applied_at.clone(),
@@ -359,18 +359,18 @@ fn verify<'m>(
     for migration in &pending {
         if let Some(latest) = latest_applied.filter(|&latest| latest > migration.version) {
             return Err(MigrateError::OutOfOrder {
-                plugin: owner.name.to_owned(),
+                plugin: owner.name,
                 version: migration.version,
-                name: migration.name.to_owned(),
+                name: migration.name,
                 latest_applied: latest,
             });
         }
         if owner.check_naming {
             flovyn_naming::sql::check_migration(owner.name, migration.sql(dialect), dialect)
                 .map_err(|violations| MigrateError::Naming {
-                    plugin: owner.name.to_owned(),
+                    plugin: owner.name,
                     version: migration.version,
-                    name: migration.name.to_owned(),
+                    name: migration.name,
                     dialect,
                     violations,
                 })?;
@@ -380,16 +380,16 @@ fn verify<'m>(
 }
 
 fn edited(
-    plugin: &str,
-    migration: &MigrationDescriptor,
+    plugin: &'static str,
+    migration: &'static MigrationDescriptor,
     applied_checksum: &str,
     current_checksum: String,
     dialect: Dialect,
 ) -> MigrateError {
     MigrateError::Edited {
-        plugin: plugin.to_owned(),
+        plugin,
         version: migration.version,
-        name: migration.name.to_owned(),
+        name: migration.name,
         applied_checksum: applied_checksum.to_owned(),
         current_checksum,
         dialect,
@@ -401,8 +401,8 @@ fn edited(
 async fn apply_one(
     conn: &mut AnyConnection,
     dialect: Dialect,
-    owner: &str,
-    migration: &MigrationDescriptor,
+    owner: &'static str,
+    migration: &'static MigrationDescriptor,
 ) -> Result<Option<AppliedMigration>, MigrateError> {
     // SQLite: IMMEDIATE takes the write lock now (waiting up to the busy timeout), so the
     // ledger re-check below and the migration see the same database. PostgreSQL: the
@@ -428,9 +428,9 @@ async fn apply_one(
     }
 
     let failed = |source: sqlx::Error| MigrateError::Failed {
-        plugin: owner.to_owned(),
+        plugin: owner,
         version: migration.version,
-        name: migration.name.to_owned(),
+        name: migration.name,
         dialect,
         message: database_message(&source),
         source,

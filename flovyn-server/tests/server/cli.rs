@@ -24,9 +24,16 @@ fn help_lists_every_command_and_each_command_has_help() {
         assert!(help.contains(command), "`{command}` in:\n{help}");
         let out = process::run(dir.path(), &[command, "--help"], &[]);
         assert!(out.status.success(), "{command} --help: {}", stderr(&out));
-        assert!(stdout(&out).contains("Usage: flovyn-server"), "{}", stdout(&out));
+        assert!(
+            stdout(&out).contains("Usage: flovyn-server"),
+            "{}",
+            stdout(&out)
+        );
     }
-    assert!(help.contains("--listen") && help.contains("--config"), "{help}");
+    assert!(
+        help.contains("--listen") && help.contains("--config"),
+        "{help}"
+    );
 }
 
 #[test]
@@ -36,28 +43,47 @@ fn plugins_and_openapi_need_no_database() {
     let out = process::run(dir.path(), &["plugins"], &env);
     assert!(out.status.success(), "{}", stderr(&out));
     let listing = stdout(&out);
-    assert!(listing.starts_with(&format!("hello {}\n", env!("CARGO_PKG_VERSION"))), "{listing}");
-    assert!(listing.contains("route     GET     /api/v1/p/hello/greeting"), "{listing}");
-    assert!(listing.contains("migration 1       create_greetings"), "{listing}");
+    assert!(
+        listing.starts_with(&format!("hello {}\n", env!("CARGO_PKG_VERSION"))),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("route     GET     /api/v1/p/hello/greeting"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("migration 1       create_greetings"),
+        "{listing}"
+    );
 
     let out = process::run(dir.path(), &["openapi"], &env);
     assert!(out.status.success(), "{}", stderr(&out));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("openapi prints JSON");
     assert!(doc["paths"]["/api/v1/p/hello/greeting"]["get"].is_object());
-    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "no database file was created");
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "no database file was created"
+    );
 }
 
 #[test]
 fn serve_in_an_empty_directory_uses_sqlite_and_restarts_apply_nothing_twice() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
-    assert!(dir.path().join("flovyn.db").exists(), "flovyn.db created in the working directory");
+    assert!(
+        dir.path().join("flovyn.db").exists(),
+        "flovyn.db created in the working directory"
+    );
     let r = get(server.addr, "/_/health", &[]).unwrap();
     assert_eq!(r.json()["status"], "ok");
     let r = get(server.addr, "/api/v1/p/hello/greeting?name=Ada", &[]).unwrap();
     assert_eq!(r.json(), serde_json::json!({"message": "Hello, Ada!"}));
     let out = server.terminate();
-    assert!(out.status.success(), "exit 0 after SIGTERM: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "exit 0 after SIGTERM: {}",
+        stderr(&out)
+    );
 
     // Restart: nothing to apply, same answers.
     let out = process::run(dir.path(), &["migrate"], &[]);
@@ -72,21 +98,41 @@ fn migrate_applies_and_exits() {
     let dir = tempfile::tempdir().unwrap();
     let out = process::run(dir.path(), &["migrate"], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("applied hello 1 create_greetings"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("applied hello 1 create_greetings"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
 fn bad_configuration_stops_start_up_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("flovyn.toml"), "[plugins.hello]\nenabled = \"maybe\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("flovyn.toml"),
+        "[plugins.hello]\nenabled = \"maybe\"\n",
+    )
+    .unwrap();
     let out = process::run(dir.path(), &["serve"], &[]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("key `plugins.hello.enabled`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("key `plugins.hello.enabled`"),
+        "{}",
+        stderr(&out)
+    );
 
-    std::fs::write(dir.path().join("flovyn.toml"), "[plugins.nope]\nenabled = true\n").unwrap();
+    std::fs::write(
+        dir.path().join("flovyn.toml"),
+        "[plugins.nope]\nenabled = true\n",
+    )
+    .unwrap();
     let out = process::run(dir.path(), &["serve"], &[]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("unknown key `plugins.nope`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unknown key `plugins.nope`"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -106,8 +152,14 @@ fn sigterm_stops_the_server_cleanly() {
     let out = server.terminate();
     assert!(out.status.success(), "{}", stderr(&out));
     let log = stderr(&out);
-    assert!(log.contains("shutting down") && log.contains("stopped"), "{log}");
-    assert!(get(addr, "/_/health", &[]).is_err(), "no longer accepting connections");
+    assert!(
+        log.contains("shutting down") && log.contains("stopped"),
+        "{log}"
+    );
+    assert!(
+        get(addr, "/_/health", &[]).is_err(),
+        "no longer accepting connections"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,8 +167,9 @@ async fn four_replicas_start_together_on_postgres_and_apply_each_migration_once(
     let Some(pg) = pg::shared() else { return };
     let url = pg.fresh_database().await;
     let dir = tempfile::tempdir().unwrap();
-    let servers: Vec<Server> =
-        (0..4).map(|_| Server::spawn(dir.path(), &[("DATABASE_URL", url.as_str())])).collect();
+    let servers: Vec<Server> = (0..4)
+        .map(|_| Server::spawn(dir.path(), &[("DATABASE_URL", url.as_str())]))
+        .collect();
     for s in &servers {
         s.wait_healthy(Duration::from_secs(60));
     }
@@ -131,7 +184,10 @@ async fn four_replicas_start_together_on_postgres_and_apply_each_migration_once(
     .fetch_all(&pool)
     .await
     .unwrap();
-    assert!(rows.iter().any(|(p, v, _)| p == "hello" && *v == 1), "{rows:?}");
+    assert!(
+        rows.iter().any(|(p, v, _)| p == "hello" && *v == 1),
+        "{rows:?}"
+    );
     for (plugin, version, count) in &rows {
         assert_eq!(*count, 1, "{plugin} {version} applied {count} times");
     }

@@ -19,22 +19,35 @@ const ADMIN: &str = "an-admin-token-that-is-long-enough-0123";
 /// Lifecycle events, in order, across the plugins of this module.
 static EVENTS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
+/// `[plugins.probe]`: a tag to tell this test's lifecycle events from other tests'.
+#[derive(Debug, Default, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbeConfig {
+    pub tag: String,
+}
+
 /// A plugin that misbehaves on purpose.
-#[flovyn_plugin(name = "probe", depends_on = ["hello"])]
-#[derive(Default)]
-pub struct ProbePlugin;
+#[flovyn_plugin(name = "probe", depends_on = ["hello"], config = ProbeConfig)]
+pub struct ProbePlugin {
+    tag: String,
+}
 
 #[plugin_impl]
 impl ProbePlugin {
+    #[init]
+    async fn init(ctx: &PluginContext) -> Result<Self, PluginError> {
+        Ok(ProbePlugin { tag: ctx.config::<ProbeConfig>()?.tag })
+    }
+
     #[on_start]
     async fn start(&self, _ctx: &PluginContext) -> Result<(), PluginError> {
-        EVENTS.lock().unwrap().push("start probe".into());
+        EVENTS.lock().unwrap().push(format!("start probe {}", self.tag));
         Ok(())
     }
 
     #[on_stop]
     async fn stop(&self, _ctx: &PluginContext) -> Result<(), PluginError> {
-        EVENTS.lock().unwrap().push("stop probe".into());
+        EVENTS.lock().unwrap().push(format!("stop probe {}", self.tag));
         Ok(())
     }
 
@@ -50,7 +63,7 @@ impl ProbePlugin {
 
     #[route(GET, "/slow", public)]
     async fn slow(&self) -> &'static str {
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
         "late"
     }
 
@@ -74,7 +87,10 @@ struct Fixture {
 async fn fixture(adjust: impl FnOnce(&mut Config)) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::default();
-    config.database_url = format!("sqlite://{}?mode=rwc", dir.path().join("flovyn.db").display());
+    config.database_url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("flovyn.db").display()
+    );
     config.admin_token = Some(ADMIN.to_owned());
     config.http.body_limit_bytes = 1024;
     config.http.request_timeout_secs = 1;
@@ -85,7 +101,11 @@ async fn fixture(adjust: impl FnOnce(&mut Config)) -> Fixture {
         .collect();
     let state = app::start(config, &plugins).await.expect("server starts");
     let router = flovyn_server::router::build_router(state.clone());
-    Fixture { state, router, _dir: dir }
+    Fixture {
+        state,
+        router,
+        _dir: dir,
+    }
 }
 
 struct Reply {
@@ -104,8 +124,14 @@ async fn send(router: &Router, request: Request<Body>) -> Reply {
     let response = router.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
-    Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
 }
 
 fn get(path: &str) -> Request<Body> {
@@ -113,7 +139,10 @@ fn get(path: &str) -> Request<Body> {
 }
 
 fn get_as(path: &str, token: &str) -> Request<Body> {
-    Request::get(path).header("authorization", format!("Bearer {token}")).body(Body::empty()).unwrap()
+    Request::get(path)
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap()
 }
 
 fn error(code: &str, message: &str) -> Value {
@@ -142,19 +171,32 @@ async fn health_lists_the_plugins_in_start_order() {
 async fn plugin_routes_are_nested_under_their_prefix() {
     let f = fixture(|_| {}).await;
     let r = send(&f.router, get("/api/v1/p/hello/greeting?name=Ada")).await;
-    assert_eq!((r.status, r.json()), (StatusCode::OK, json!({"message": "Hello, Ada!"})));
+    assert_eq!(
+        (r.status, r.json()),
+        (StatusCode::OK, json!({"message": "Hello, Ada!"}))
+    );
 }
 
 #[tokio::test]
 async fn protected_routes_answer_401_then_403_then_200() {
     let f = fixture(|_| {}).await;
     let unauthorized = error("unauthorized", "authentication required");
-    for request in [get("/api/v1/p/hello/me"), get_as("/api/v1/p/hello/me", "wrong-token"), get("/api/v1/p/probe/whoami")] {
+    for request in [
+        get("/api/v1/p/hello/me"),
+        get_as("/api/v1/p/hello/me", "wrong-token"),
+        get("/api/v1/p/probe/whoami"),
+    ] {
         let r = send(&f.router, request).await;
-        assert_eq!((r.status, r.json()), (StatusCode::UNAUTHORIZED, unauthorized.clone()));
+        assert_eq!(
+            (r.status, r.json()),
+            (StatusCode::UNAUTHORIZED, unauthorized.clone())
+        );
     }
     let r = send(&f.router, get_as("/api/v1/p/hello/me", ADMIN)).await;
-    assert_eq!((r.status, r.json()), (StatusCode::OK, json!({"message": "Hello, admin!"})));
+    assert_eq!(
+        (r.status, r.json()),
+        (StatusCode::OK, json!({"message": "Hello, admin!"}))
+    );
 
     // A caller without the route's permission: a worker identity attached before the
     // server's own authentication.
@@ -173,10 +215,19 @@ async fn protected_routes_answer_401_then_403_then_200() {
     let r = send(&worker, get("/api/v1/p/probe/secret")).await;
     assert_eq!(
         (r.status, r.json()),
-        (StatusCode::FORBIDDEN, error("forbidden", "this operation needs the `probe:read` permission"))
+        (
+            StatusCode::FORBIDDEN,
+            error(
+                "forbidden",
+                "this operation needs the `probe:read` permission"
+            )
+        )
     );
     let r = send(&worker, get("/api/v1/p/hello/me")).await;
-    assert_eq!((r.status, r.json()), (StatusCode::OK, json!({"message": "Hello, w-1!"})));
+    assert_eq!(
+        (r.status, r.json()),
+        (StatusCode::OK, json!({"message": "Hello, w-1!"}))
+    );
     let r = send(&worker, get("/api/v1/p/probe/whoami")).await;
     assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "w-1"));
 }
@@ -185,7 +236,13 @@ async fn protected_routes_answer_401_then_403_then_200() {
 async fn me_returns_the_callers_identity() {
     let f = fixture(|_| {}).await;
     let r = send(&f.router, get("/api/v1/me")).await;
-    assert_eq!((r.status, r.json()), (StatusCode::UNAUTHORIZED, error("unauthorized", "authentication required")));
+    assert_eq!(
+        (r.status, r.json()),
+        (
+            StatusCode::UNAUTHORIZED,
+            error("unauthorized", "authentication required")
+        )
+    );
     let r = send(&f.router, get_as("/api/v1/me", ADMIN)).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["principal_id"], "admin");
@@ -196,12 +253,24 @@ async fn me_returns_the_callers_identity() {
 async fn unknown_paths_and_methods_get_json_errors() {
     let f = fixture(|_| {}).await;
     let r = send(&f.router, get("/nope")).await;
-    assert_eq!((r.status, r.json()), (StatusCode::NOT_FOUND, error("not_found", "no route for this path")));
+    assert_eq!(
+        (r.status, r.json()),
+        (
+            StatusCode::NOT_FOUND,
+            error("not_found", "no route for this path")
+        )
+    );
     let r = send(&f.router, get("/api/v1/p/nobody/x")).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.json()["error"]["code"], "not_found");
 
-    let r = send(&f.router, Request::delete("/api/v1/p/hello/greeting").body(Body::empty()).unwrap()).await;
+    let r = send(
+        &f.router,
+        Request::delete("/api/v1/p/hello/greeting")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(r.json()["error"]["code"], "method_not_allowed");
 }
@@ -209,18 +278,39 @@ async fn unknown_paths_and_methods_get_json_errors() {
 #[tokio::test]
 async fn head_is_guarded_like_get() {
     let f = fixture(|_| {}).await;
-    let r = send(&f.router, Request::head("/api/v1/p/hello/me").body(Body::empty()).unwrap()).await;
+    let r = send(
+        &f.router,
+        Request::head("/api/v1/p/hello/me")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    let r = send(&f.router, Request::head("/api/v1/p/hello/me").header("authorization", format!("Bearer {ADMIN}")).body(Body::empty()).unwrap()).await;
+    let r = send(
+        &f.router,
+        Request::head("/api/v1/p/hello/me")
+            .header("authorization", format!("Bearer {ADMIN}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn bodies_over_the_limit_get_413() {
     let f = fixture(|_| {}).await;
-    let ok = send(&f.router, Request::post("/api/v1/p/probe/echo").body(Body::from("x".repeat(100))).unwrap()).await;
+    let ok = send(
+        &f.router,
+        Request::post("/api/v1/p/probe/echo")
+            .body(Body::from("x".repeat(100)))
+            .unwrap(),
+    )
+    .await;
     assert_eq!((ok.status, ok.body.len()), (StatusCode::OK, 100));
-    let big = Request::post("/api/v1/p/probe/echo").body(Body::from("x".repeat(4096))).unwrap();
+    let big = Request::post("/api/v1/p/probe/echo")
+        .body(Body::from("x".repeat(4096)))
+        .unwrap();
     let r = send(&f.router, big).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(r.json()["error"]["code"], "payload_too_large");
@@ -229,9 +319,19 @@ async fn bodies_over_the_limit_get_413() {
 #[tokio::test]
 async fn a_panicking_handler_gets_500_without_internals_and_the_server_keeps_serving() {
     let f = fixture(|_| {}).await;
-    let r = send(&f.router, Request::get("/api/v1/p/probe/panic").header("x-request-id", "req-42").body(Body::empty()).unwrap()).await;
+    let r = send(
+        &f.router,
+        Request::get("/api/v1/p/probe/panic")
+            .header("x-request-id", "req-42")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(r.json(), error("internal", "internal error (request id req-42)"));
+    assert_eq!(
+        r.json(),
+        error("internal", "internal error (request id req-42)")
+    );
     assert!(!r.body.contains("secret"), "{}", r.body);
     let r = send(&f.router, get("/api/v1/p/hello/greeting")).await;
     assert_eq!(r.status, StatusCode::OK);
@@ -249,9 +349,21 @@ async fn slow_requests_time_out_with_408() {
 async fn every_response_carries_a_request_id() {
     let f = fixture(|_| {}).await;
     let r = send(&f.router, get("/_/health")).await;
-    let generated = r.headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let generated = r
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     assert_eq!(generated.len(), 36, "a UUID: {generated}");
-    let r = send(&f.router, Request::get("/_/health").header("x-request-id", "mine-1").body(Body::empty()).unwrap()).await;
+    let r = send(
+        &f.router,
+        Request::get("/_/health")
+            .header("x-request-id", "mine-1")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(r.headers.get("x-request-id").unwrap(), "mine-1");
 }
 
@@ -265,19 +377,41 @@ async fn metrics_count_requests_per_plugin() {
     send(&f.router, get("/api/v1/p/made-up/path")).await;
     let r = send(&f.router, get("/metrics")).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert!(r.headers["content-type"].to_str().unwrap().contains("openmetrics-text"));
+    assert!(
+        r.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("openmetrics-text")
+    );
     let text = r.body;
-    assert!(text.contains(r#"flovyn_http_requests_total{plugin="hello",method="GET",status="200"} 3"#), "{text}");
-    assert!(text.contains(r#"flovyn_http_requests_total{plugin="hello",method="GET",status="401"} 1"#), "{text}");
-    assert!(text.contains(r#"flovyn_http_requests_total{plugin="unknown",method="GET",status="404"} 1"#), "{text}");
-    assert!(text.contains(r#"flovyn_http_request_duration_seconds_count{plugin="hello"} 4"#), "{text}");
-    assert!(!text.contains("made-up"), "client-chosen names never become labels: {text}");
+    assert!(
+        text.contains(r#"flovyn_http_requests_total{plugin="hello",method="GET",status="200"} 3"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"flovyn_http_requests_total{plugin="hello",method="GET",status="401"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"flovyn_http_requests_total{plugin="unknown",method="GET",status="404"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"flovyn_http_request_duration_seconds_count{plugin="hello"} 4"#),
+        "{text}"
+    );
+    assert!(
+        !text.contains("made-up"),
+        "client-chosen names never become labels: {text}"
+    );
 }
 
 #[tokio::test]
 async fn admin_plugin_listing() {
     let f = fixture(|c| {
-        c.plugins.insert("probe".into(), json!({"enabled": true}));
+        c.plugins.insert("probe".into(), json!({"enabled": true, "tag": "listing"}));
     })
     .await;
     let r = send(&f.router, get("/_/plugins")).await;
@@ -288,10 +422,19 @@ async fn admin_plugin_listing() {
     let hello = &list[0];
     assert_eq!(hello["name"], "hello");
     assert_eq!(hello["state"], "running");
-    assert_eq!(hello["description"], "Says hello, publicly or to the authenticated caller.");
-    assert_eq!(hello["routes"][0], json!({"method": "GET", "path": "/api/v1/p/hello/greeting", "access": "public"}));
+    assert_eq!(
+        hello["description"],
+        "Says hello, publicly or to the authenticated caller."
+    );
+    assert_eq!(
+        hello["routes"][0],
+        json!({"method": "GET", "path": "/api/v1/p/hello/greeting", "access": "public"})
+    );
     let m = &hello["migrations"][0];
-    assert_eq!((m["version"].clone(), m["name"].clone()), (json!(1), json!("create_greetings")));
+    assert_eq!(
+        (m["version"].clone(), m["name"].clone()),
+        (json!(1), json!("create_greetings"))
+    );
     assert_eq!(m["checksum"].as_str().unwrap().len(), 64);
     assert!(m["applied_at"].is_string(), "{m}");
     assert_eq!(list[1]["name"], "probe");
@@ -307,7 +450,10 @@ async fn a_disabled_plugin_is_not_routed_migrated_or_started() {
     let r = send(&f.router, get("/api/v1/p/probe/whoami")).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let health = send(&f.router, get("/_/health")).await.json();
-    assert_eq!(health["plugins"], json!([{"name": "hello", "version": env!("CARGO_PKG_VERSION")}]));
+    assert_eq!(
+        health["plugins"],
+        json!([{"name": "hello", "version": env!("CARGO_PKG_VERSION")}])
+    );
     let list = send(&f.router, get_as("/_/plugins", ADMIN)).await.json();
     assert_eq!(list[1]["name"], "probe");
     assert_eq!(list[1]["state"], "disabled");
@@ -319,11 +465,12 @@ async fn a_disabled_plugin_is_not_routed_migrated_or_started() {
         c.plugins.insert("probe".into(), json!({"enabled": false}));
     })
     .await;
-    let tables: Vec<String> =
-        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'p_hello%'")
-            .fetch_all(f.state.db().pool())
-            .await
-            .unwrap();
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'p_hello%'",
+    )
+    .fetch_all(f.state.db().pool())
+    .await
+    .unwrap();
     assert!(tables.is_empty(), "{tables:?}");
     let list = send(&f.router, get_as("/_/plugins", ADMIN)).await.json();
     assert_eq!(list[0]["state"], "disabled");
@@ -332,10 +479,53 @@ async fn a_disabled_plugin_is_not_routed_migrated_or_started() {
 
 #[tokio::test]
 async fn hooks_run_in_dependency_order_and_stop_in_reverse() {
-    let f = fixture(|_| {}).await;
+    let f = fixture(|c| {
+        c.plugins.insert("probe".into(), json!({"tag": "hooks"}));
+    })
+    .await;
     f.state.shutdown().await;
     let events = EVENTS.lock().unwrap().clone();
-    let start = events.iter().position(|e| e == "start probe");
-    let stop = events.iter().rposition(|e| e == "stop probe");
-    assert!(matches!((start, stop), (Some(a), Some(b)) if a < b), "{events:?}");
+    let start = events.iter().position(|e| e == "start probe hooks");
+    let stop = events.iter().rposition(|e| e == "stop probe hooks");
+    assert!(
+        matches!((start, stop), (Some(a), Some(b)) if a < b),
+        "{events:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_stops_accepting_drains_in_flight_requests_then_runs_stop_hooks() {
+    let f = fixture(|c| {
+        c.http.request_timeout_secs = 30;
+        c.plugins.insert("probe".into(), json!({"tag": "drain"}));
+    })
+    .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (router, state) = (f.router.clone(), f.state.clone());
+    let server = tokio::spawn(async move {
+        let signal = async {
+            let _ = stopped.await;
+        };
+        flovyn_server::cli::serve_until(listener, router, &state, Duration::from_secs(10), signal)
+            .await
+    });
+
+    let in_flight = tokio::task::spawn_blocking(move || {
+        crate::support::process::get(addr, "/api/v1/p/probe/slow", &[])
+            .expect("in-flight request answered")
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        crate::support::process::get(addr, "/_/health", &[]).is_err(),
+        "no new connections once shutting down"
+    );
+    let response = in_flight.await.unwrap();
+    assert_eq!((response.status, response.body.as_str()), (200, "late"));
+    server.await.unwrap().unwrap();
+    let events = EVENTS.lock().unwrap().clone();
+    assert!(events.contains(&"stop probe drain".to_owned()), "stop hook ran: {events:?}");
 }

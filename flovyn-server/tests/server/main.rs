@@ -10,3 +10,4 @@ mod assembly;
 mod migrations;
 mod http;
 mod cli;
+mod openapi;

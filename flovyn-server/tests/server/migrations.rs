@@ -60,7 +60,10 @@ fn mig_many() -> &'static PluginDescriptor {
 
 /// A descriptor with the given migrations (same SQL on both databases) that is not in the
 /// registry. Leaked: descriptors are `'static`, and a test process is short.
-fn plugin(name: &'static str, migrations: &[(u32, &'static str, &'static str)]) -> &'static PluginDescriptor {
+fn plugin(
+    name: &'static str,
+    migrations: &[(u32, &'static str, &'static str)],
+) -> &'static PluginDescriptor {
     let migrations: Vec<MigrationDescriptor> = migrations
         .iter()
         .map(|&(version, name, sql)| MigrationDescriptor::__new(version, name, sql, sql))
@@ -111,7 +114,9 @@ impl TestDb {
     /// Connected, with the core migrations applied.
     async fn ready(&self) -> Database {
         let db = self.connect().await;
-        migrate::run_core(&db).await.unwrap_or_else(|e| panic!("{e}"));
+        migrate::run_core(&db)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         db
     }
 }
@@ -225,7 +230,10 @@ async fn core_migrations_are_idempotent_and_create_the_default_tenant(t: TestDb)
     assert!(is_rfc3339_utc(&created_at), "{created_at}");
 
     // The default tenant is ensured on every start, not only by the first migration.
-    sqlx::query("DELETE FROM tenant").execute(db.pool()).await.unwrap();
+    sqlx::query("DELETE FROM tenant")
+        .execute(db.pool())
+        .await
+        .unwrap();
     migrate::run_core(&db).await.unwrap();
     let count: i64 = sqlx::query("SELECT COUNT(*) FROM tenant WHERE id = 'default'")
         .fetch_one(db.pool())
@@ -275,7 +283,11 @@ async fn failing_migration_leaves_nothing_behind(t: TestDb) {
     let failing = plugin(
         "mig-fail",
         &[
-            (1, "create_ok", "CREATE TABLE p_mig_fail__ok (id BIGINT PRIMARY KEY)"),
+            (
+                1,
+                "create_ok",
+                "CREATE TABLE p_mig_fail__ok (id BIGINT PRIMARY KEY)",
+            ),
             (
                 2,
                 "create_x",
@@ -283,12 +295,19 @@ async fn failing_migration_leaves_nothing_behind(t: TestDb) {
                 "CREATE TABLE p_mig_fail__x (id BIGINT PRIMARY KEY);
                  INSERT INTO p_mig_fail__missing (id) VALUES (1);",
             ),
-            (3, "create_y", "CREATE TABLE p_mig_fail__y (id BIGINT PRIMARY KEY)"),
+            (
+                3,
+                "create_y",
+                "CREATE TABLE p_mig_fail__y (id BIGINT PRIMARY KEY)",
+            ),
         ],
     );
     let err = migrate::run_plugins(&db, &[failing]).await.unwrap_err();
     let text = err.to_string();
-    assert!(matches!(err, MigrateError::Failed { version: 2, .. }), "{err:?}");
+    assert!(
+        matches!(err, MigrateError::Failed { version: 2, .. }),
+        "{err:?}"
+    );
     for expected in ["mig-fail", "v2", "create_x", "p_mig_fail__missing"] {
         assert!(text.contains(expected), "`{expected}` missing from: {text}");
     }
@@ -309,14 +328,25 @@ async fn failing_migration_leaves_nothing_behind(t: TestDb) {
 
     // The lock did not outlive the failure: another session takes it at once…
     if db.dialect() == Dialect::Postgres {
-        assert!(try_migration_lock(&t.url).await, "the migration lock is still held");
+        assert!(
+            try_migration_lock(&t.url).await,
+            "the migration lock is still held"
+        );
     }
     // …and a fixed plugin migrates on the same pool.
     let fixed = plugin(
         "mig-fail",
         &[
-            (1, "create_ok", "CREATE TABLE p_mig_fail__ok (id BIGINT PRIMARY KEY)"),
-            (2, "create_x", "CREATE TABLE p_mig_fail__x (id BIGINT PRIMARY KEY)"),
+            (
+                1,
+                "create_ok",
+                "CREATE TABLE p_mig_fail__ok (id BIGINT PRIMARY KEY)",
+            ),
+            (
+                2,
+                "create_x",
+                "CREATE TABLE p_mig_fail__x (id BIGINT PRIMARY KEY)",
+            ),
         ],
     );
     let applied = migrate::run_plugins(&db, &[fixed]).await.unwrap();
@@ -328,7 +358,11 @@ async fn edited_migration_is_refused_before_any_sql_runs(t: TestDb) {
     let db = t.ready().await;
     let original = plugin(
         "mig-edit",
-        &[(1, "create_t", "CREATE TABLE p_mig_edit__t (id BIGINT PRIMARY KEY)")],
+        &[(
+            1,
+            "create_t",
+            "CREATE TABLE p_mig_edit__t (id BIGINT PRIMARY KEY)",
+        )],
     );
     migrate::run_plugins(&db, &[original]).await.unwrap();
 
@@ -336,8 +370,16 @@ async fn edited_migration_is_refused_before_any_sql_runs(t: TestDb) {
     let edited = plugin(
         "mig-edit",
         &[
-            (1, "create_t", "CREATE TABLE p_mig_edit__t (id BIGINT PRIMARY KEY) -- why"),
-            (2, "create_u", "CREATE TABLE p_mig_edit__u (id BIGINT PRIMARY KEY)"),
+            (
+                1,
+                "create_t",
+                "CREATE TABLE p_mig_edit__t (id BIGINT PRIMARY KEY) -- why",
+            ),
+            (
+                2,
+                "create_u",
+                "CREATE TABLE p_mig_edit__u (id BIGINT PRIMARY KEY)",
+            ),
         ],
     );
     // mig-ok comes first and is fine: it must not run either, the check precedes all SQL.
@@ -351,7 +393,10 @@ async fn edited_migration_is_refused_before_any_sql_runs(t: TestDb) {
     for expected in ["mig-edit", "v1", "create_t", was.as_str(), now.as_str()] {
         assert!(text.contains(expected), "`{expected}` missing from: {text}");
     }
-    assert!(matches!(err, MigrateError::Edited { version: 1, .. }), "{err:?}");
+    assert!(
+        matches!(err, MigrateError::Edited { version: 1, .. }),
+        "{err:?}"
+    );
 
     assert!(!table_exists(&db, "p_mig_edit__u").await);
     assert!(!table_exists(&db, "p_mig_ok__a").await);
@@ -373,8 +418,16 @@ async fn removed_migration_is_refused(t: TestDb) {
     let full = plugin(
         "mig-gone",
         &[
-            (1, "create_t", "CREATE TABLE p_mig_gone__t (id BIGINT PRIMARY KEY)"),
-            (2, "create_u", "CREATE TABLE p_mig_gone__u (id BIGINT PRIMARY KEY)"),
+            (
+                1,
+                "create_t",
+                "CREATE TABLE p_mig_gone__t (id BIGINT PRIMARY KEY)",
+            ),
+            (
+                2,
+                "create_u",
+                "CREATE TABLE p_mig_gone__u (id BIGINT PRIMARY KEY)",
+            ),
         ],
     );
     migrate::run_plugins(&db, &[full]).await.unwrap();
@@ -382,13 +435,24 @@ async fn removed_migration_is_refused(t: TestDb) {
     let shrunk = plugin(
         "mig-gone",
         &[
-            (1, "create_t", "CREATE TABLE p_mig_gone__t (id BIGINT PRIMARY KEY)"),
-            (3, "create_v", "CREATE TABLE p_mig_gone__v (id BIGINT PRIMARY KEY)"),
+            (
+                1,
+                "create_t",
+                "CREATE TABLE p_mig_gone__t (id BIGINT PRIMARY KEY)",
+            ),
+            (
+                3,
+                "create_v",
+                "CREATE TABLE p_mig_gone__v (id BIGINT PRIMARY KEY)",
+            ),
         ],
     );
     let err = migrate::run_plugins(&db, &[shrunk]).await.unwrap_err();
     let text = err.to_string();
-    assert!(matches!(err, MigrateError::Vanished { version: 2, .. }), "{err:?}");
+    assert!(
+        matches!(err, MigrateError::Vanished { version: 2, .. }),
+        "{err:?}"
+    );
     for expected in ["mig-gone", "v2", "create_u", "no longer has it"] {
         assert!(text.contains(expected), "`{expected}` missing from: {text}");
     }
@@ -401,26 +465,56 @@ async fn new_migration_below_an_applied_one_is_refused(t: TestDb) {
     let first = plugin(
         "mig-order",
         &[
-            (1, "create_t", "CREATE TABLE p_mig_order__t (id BIGINT PRIMARY KEY)"),
-            (3, "create_v", "CREATE TABLE p_mig_order__v (id BIGINT PRIMARY KEY)"),
+            (
+                1,
+                "create_t",
+                "CREATE TABLE p_mig_order__t (id BIGINT PRIMARY KEY)",
+            ),
+            (
+                3,
+                "create_v",
+                "CREATE TABLE p_mig_order__v (id BIGINT PRIMARY KEY)",
+            ),
         ],
     );
     migrate::run_plugins(&db, &[first]).await.unwrap();
     let inserted = plugin(
         "mig-order",
         &[
-            (1, "create_t", "CREATE TABLE p_mig_order__t (id BIGINT PRIMARY KEY)"),
-            (2, "create_u", "CREATE TABLE p_mig_order__u (id BIGINT PRIMARY KEY)"),
-            (3, "create_v", "CREATE TABLE p_mig_order__v (id BIGINT PRIMARY KEY)"),
+            (
+                1,
+                "create_t",
+                "CREATE TABLE p_mig_order__t (id BIGINT PRIMARY KEY)",
+            ),
+            (
+                2,
+                "create_u",
+                "CREATE TABLE p_mig_order__u (id BIGINT PRIMARY KEY)",
+            ),
+            (
+                3,
+                "create_v",
+                "CREATE TABLE p_mig_order__v (id BIGINT PRIMARY KEY)",
+            ),
         ],
     );
     let err = migrate::run_plugins(&db, &[inserted]).await.unwrap_err();
     let text = err.to_string();
     assert!(
-        matches!(err, MigrateError::OutOfOrder { version: 2, latest_applied: 3, .. }),
+        matches!(
+            err,
+            MigrateError::OutOfOrder {
+                version: 2,
+                latest_applied: 3,
+                ..
+            }
+        ),
         "{err:?}"
     );
-    assert!(text.contains("mig-order") && text.contains("create_u"), "{text}");
+    assert!(
+        text.contains("mig-order") && text.contains("create_u"),
+        "{text}"
+    );
     assert!(!table_exists(&db, "p_mig_order__u").await);
 }
 
@@ -431,20 +525,42 @@ async fn naming_rules_are_rechecked_at_run_time(t: TestDb) {
     let rogue = plugin(
         "mig-rogue",
         &[
-            (1, "create_own", "CREATE TABLE p_mig_rogue__own (id BIGINT PRIMARY KEY)"),
-            (2, "create_tokens", "CREATE TABLE tokens (id TEXT PRIMARY KEY)"),
+            (
+                1,
+                "create_own",
+                "CREATE TABLE p_mig_rogue__own (id BIGINT PRIMARY KEY)",
+            ),
+            (
+                2,
+                "create_tokens",
+                "CREATE TABLE tokens (id TEXT PRIMARY KEY)",
+            ),
         ],
     );
     let err = migrate::run_plugins(&db, &[rogue]).await.unwrap_err();
     let text = err.to_string();
-    assert!(matches!(err, MigrateError::Naming { version: 2, .. }), "{err:?}");
-    for expected in ["mig-rogue", "v2", "create_tokens", "tokens", "p_mig_rogue__tokens"] {
+    assert!(
+        matches!(err, MigrateError::Naming { version: 2, .. }),
+        "{err:?}"
+    );
+    for expected in [
+        "mig-rogue",
+        "v2",
+        "create_tokens",
+        "tokens",
+        "p_mig_rogue__tokens",
+    ] {
         assert!(text.contains(expected), "`{expected}` missing from: {text}");
     }
     // Checked before any SQL: not even the valid v1 ran.
     assert!(!table_exists(&db, "p_mig_rogue__own").await);
     assert!(!table_exists(&db, "tokens").await);
-    assert!(!ledger_keys(&db).await.iter().any(|(plugin, _)| plugin == "mig-rogue"));
+    assert!(
+        !ledger_keys(&db)
+            .await
+            .iter()
+            .any(|(plugin, _)| plugin == "mig-rogue")
+    );
 }
 
 /// Four servers (pools) start on one database at once: core and plugin migrations each
@@ -478,7 +594,10 @@ async fn concurrent_runs_apply_each_migration_once(t: TestDb) {
     reported.sort();
     let mut sorted_expected = expected.clone();
     sorted_expected.sort();
-    assert_eq!(reported, sorted_expected, "each migration reported applied once");
+    assert_eq!(
+        reported, sorted_expected,
+        "each migration reported applied once"
+    );
 
     let db = t.connect().await;
     let keys: Vec<_> = ledger_keys(&db)
@@ -487,7 +606,11 @@ async fn concurrent_runs_apply_each_migration_once(t: TestDb) {
         .filter(|(plugin, _)| plugin != CORE)
         .collect();
     assert_eq!(keys, sorted_expected);
-    let core_rows = ledger_keys(&db).await.into_iter().filter(|(p, _)| p == CORE).count();
+    let core_rows = ledger_keys(&db)
+        .await
+        .into_iter()
+        .filter(|(p, _)| p == CORE)
+        .count();
     assert_eq!(core_rows, migrate::core_migrations().len());
     let rows: i64 = sqlx::query("SELECT COUNT(*) FROM p_mig_many__t1")
         .fetch_one(db.pool())
@@ -536,7 +659,10 @@ async fn postgres_lock_serializes_migrating_servers() {
     let other = t.connect().await;
     let waiting = tokio::spawn(async move { migrate::run_plugins(&other, &[mig_ok()]).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!waiting.is_finished(), "ran while another server held the lock");
+    assert!(
+        !waiting.is_finished(),
+        "ran while another server held the lock"
+    );
     assert!(!table_exists(&db, "p_mig_ok__a").await);
 
     lock.release().await;

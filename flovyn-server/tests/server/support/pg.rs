@@ -135,7 +135,9 @@ impl PgServer {
             let log = server.dir.join("log").to_string_lossy().into_owned();
             match server.run_pg(
                 "pg_ctl",
-                &["-D", &data, "-l", &log, "-w", "-t", "60", "-o", &options, "start"],
+                &[
+                    "-D", &data, "-l", &log, "-w", "-t", "60", "-o", &options, "start",
+                ],
             ) {
                 Ok(()) => return Ok(server),
                 Err(e) => {

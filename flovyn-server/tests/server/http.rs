@@ -78,6 +78,26 @@ impl ProbePlugin {
     }
 }
 
+/// A plugin whose start hook fails.
+#[flovyn_plugin(name = "broken-start")]
+#[derive(Default)]
+pub struct BrokenStart;
+
+#[plugin_impl]
+impl BrokenStart {
+    #[on_start]
+    async fn start(&self, _ctx: &PluginContext) -> Result<(), PluginError> {
+        Err(PluginError::new("the widget store is unreachable"))
+    }
+}
+
+/// Which database a fixture runs on.
+#[derive(Debug, Clone, Copy)]
+enum Db {
+    Sqlite,
+    Postgres,
+}
+
 struct Fixture {
     state: AppState,
     router: Router,
@@ -85,12 +105,17 @@ struct Fixture {
 }
 
 async fn fixture(adjust: impl FnOnce(&mut Config)) -> Fixture {
+    fixture_on(Db::Sqlite, adjust).await.expect("SQLite is always available")
+}
+
+/// `None` when PostgreSQL is not installed (outside CI).
+async fn fixture_on(db: Db, adjust: impl FnOnce(&mut Config)) -> Option<Fixture> {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::default();
-    config.database_url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("flovyn.db").display()
-    );
+    config.database_url = match db {
+        Db::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("flovyn.db").display()),
+        Db::Postgres => crate::support::pg::shared()?.fresh_database().await,
+    };
     config.admin_token = Some(ADMIN.to_owned());
     config.http.body_limit_bytes = 1024;
     config.http.request_timeout_secs = 1;
@@ -101,11 +126,7 @@ async fn fixture(adjust: impl FnOnce(&mut Config)) -> Fixture {
         .collect();
     let state = app::start(config, &plugins).await.expect("server starts");
     let router = flovyn_server::router::build_router(state.clone());
-    Fixture {
-        state,
-        router,
-        _dir: dir,
-    }
+    Some(Fixture { state, router, _dir: dir })
 }
 
 struct Reply {
@@ -409,11 +430,23 @@ async fn metrics_count_requests_per_plugin() {
 }
 
 #[tokio::test]
-async fn admin_plugin_listing() {
-    let f = fixture(|c| {
+async fn admin_plugin_listing_on_sqlite() {
+    admin_plugin_listing(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn admin_plugin_listing_on_postgres() {
+    admin_plugin_listing(Db::Postgres).await;
+}
+
+async fn admin_plugin_listing(db: Db) {
+    let Some(f) = fixture_on(db, |c| {
         c.plugins.insert("probe".into(), json!({"enabled": true, "tag": "listing"}));
     })
-    .await;
+    .await
+    else {
+        return;
+    };
     let r = send(&f.router, get("/_/plugins")).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let r = send(&f.router, get_as("/_/plugins", ADMIN)).await;
@@ -528,4 +561,38 @@ async fn shutdown_stops_accepting_drains_in_flight_requests_then_runs_stop_hooks
     server.await.unwrap().unwrap();
     let events = EVENTS.lock().unwrap().clone();
     assert!(events.contains(&"stop probe drain".to_owned()), "stop hook ran: {events:?}");
+}
+
+#[tokio::test]
+async fn a_failing_start_hook_stops_start_up_naming_the_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.database_url = format!("sqlite://{}?mode=rwc", dir.path().join("flovyn.db").display());
+    let plugins: Vec<_> = flovyn_sdk::registry::plugins()
+        .into_iter()
+        .filter(|p| ["hello", "broken-start"].contains(&p.name))
+        .collect();
+    let err = app::start(config, &plugins).await.unwrap_err();
+    assert_eq!(err.to_string(), "plugin `broken-start` failed to start: the widget store is unreachable");
+}
+
+#[tokio::test]
+async fn a_disabled_plugins_migrations_do_not_run_on_postgres() {
+    let Some(f) = fixture_on(Db::Postgres, |c| {
+        c.plugins.insert("hello".into(), json!({"enabled": false}));
+        c.plugins.insert("probe".into(), json!({"enabled": false}));
+    })
+    .await
+    else {
+        return;
+    };
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT CAST(table_name AS TEXT) FROM information_schema.tables WHERE table_name LIKE 'p_hello%'",
+    )
+    .fetch_all(f.state.db().pool())
+    .await
+    .unwrap();
+    assert!(tables.is_empty(), "{tables:?}");
+    let list = send(&f.router, get_as("/_/plugins", ADMIN)).await.json();
+    assert_eq!((list[0]["name"].clone(), list[0]["state"].clone()), (json!("hello"), json!("disabled")));
 }

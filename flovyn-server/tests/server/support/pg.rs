@@ -176,6 +176,8 @@ impl PgServer {
     }
 
     /// Spawns the watchdog that stops the shared server once this process is gone.
+    // Never waited for on purpose: it must outlive this process.
+    #[allow(clippy::zombie_processes)]
     fn watch_process(&self) {
         let dir = shell_quote(&self.dir.to_string_lossy());
         let stop = shell_words(&self.pg_command("pg_ctl"));
@@ -224,7 +226,7 @@ fn find_binaries() -> Option<PathBuf> {
             Some((version, entry.path().join("bin")))
         })
         .collect();
-    versioned.sort_by(|a, b| b.0.cmp(&a.0));
+    versioned.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
     candidates.extend(versioned.into_iter().map(|(_, dir)| dir));
 
     let found = candidates.into_iter().find(|dir| {

@@ -8,10 +8,10 @@
 //! chowned to `nobody`.
 //!
 //! Stopping: a server owned by a value ([`PgServer::start`]) stops in `Drop`. The shared
-//! server ([`shared`]) lives in a `static`, which Rust never drops, so a watchdog process
-//! (`sh`, in its own process group so a terminal's Ctrl-C cannot kill it first) waits for the
-//! test process to end — however it ends, panic and `SIGKILL` included — then stops the
-//! server and deletes its directory.
+//! server ([`shared`]) lives in a `static`, which Rust never drops, so every server gets a
+//! watchdog process (`sh`, in its own process group so a terminal's Ctrl-C cannot kill it
+//! first), spawned before `initdb`, that waits for the test process to end — however it
+//! ends, panic and `SIGKILL` included — then stops the server and deletes its directory.
 //!
 //! Missing binaries: under CI (`CI=true`) that is a panic, so the suite fails rather than
 //! silently skipping; locally [`shared`] prints why and returns `None`.
@@ -45,9 +45,7 @@ pub fn shared() -> Option<&'static PgServer> {
     SHARED
         .get_or_init(|| {
             let bin = find_binaries()?;
-            let server = PgServer::start_in(bin).unwrap_or_else(|e| panic!("{e}"));
-            server.watch_process();
-            Some(server)
+            Some(PgServer::start_in(bin).unwrap_or_else(|e| panic!("{e}")))
         })
         .as_ref()
 }
@@ -104,6 +102,8 @@ impl PgServer {
             as_nobody,
             next_db: AtomicUsize::new(0),
         };
+        // Before anything can be left behind: the test process may die at any point.
+        server.watch_process();
         if as_nobody {
             run(Command::new("chown").args(["-R", "nobody:", &server.dir.to_string_lossy()]))?;
         }
@@ -175,15 +175,20 @@ impl PgServer {
         run(self.pg_command(program).args(args))
     }
 
-    /// Spawns the watchdog that stops the shared server once this process is gone.
+    /// Spawns the watchdog that stops the server and deletes its directory once this
+    /// process is gone. It quits by itself when the directory goes first (`Drop`).
     // Never waited for on purpose: it must outlive this process.
     #[allow(clippy::zombie_processes)]
     fn watch_process(&self) {
         let dir = shell_quote(&self.dir.to_string_lossy());
         let stop = shell_words(&self.pg_command("pg_ctl"));
+        // The pause lets a `pg_ctl start` orphaned by the test's death finish first, so the
+        // server it starts is the one stopped.
         let script = format!(
-            "while kill -0 {pid} 2>/dev/null && [ -d {dir}/data ]; do sleep 0.2; done; \
-             [ -d {dir}/data ] && {stop} -D {dir}/data -m immediate -w stop; rm -rf {dir}",
+            "while kill -0 {pid} 2>/dev/null && [ -d {dir} ]; do sleep 0.2; done; \
+             [ -d {dir} ] || exit 0; sleep 0.5; \
+             [ -f {dir}/data/postmaster.pid ] && {stop} -D {dir}/data -m immediate -w stop; \
+             rm -rf {dir}",
             pid = std::process::id(),
         );
         Command::new("sh")

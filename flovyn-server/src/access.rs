@@ -108,7 +108,9 @@ pub async fn enforce(State(table): State<AccessTable>, request: Request, next: N
     let access = match (method, matched) {
         (Some(m), Some(p)) => table.routes.get(&(m, p.clone())).copied().or_else(|| {
             // axum answers HEAD with the GET handler: it must be guarded like GET.
-            (m == Method::Head).then(|| table.routes.get(&(Method::Get, p)).copied()).flatten()
+            (m == Method::Head)
+                .then(|| table.routes.get(&(Method::Get, p)).copied())
+                .flatten()
         }),
         _ => None,
     };
@@ -122,9 +124,9 @@ pub async fn enforce(State(table): State<AccessTable>, request: Request, next: N
         (_, None) => Err(ApiError::unauthorized()),
         (Access::Authenticated, Some(_)) => Ok(()),
         (Access::Permission(p), Some(who)) if who.has_permission(p) => Ok(()),
-        (Access::Permission(p), Some(_)) => {
-            Err(ApiError::forbidden(format!("this operation needs the `{p}` permission")))
-        }
+        (Access::Permission(p), Some(_)) => Err(ApiError::forbidden(format!(
+            "this operation needs the `{p}` permission"
+        ))),
     };
     match allowed {
         Ok(()) => next.run(request).await,

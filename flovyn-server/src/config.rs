@@ -196,10 +196,10 @@ mod toml_value {
             if let Ok(i) = s.parse::<i64>() {
                 return Ok(Value(i.into()));
             }
-            if let Ok(f) = s.parse::<f64>() {
-                if let Some(n) = serde_json::Number::from_f64(f) {
-                    return Ok(Value(serde_json::Value::Number(n)));
-                }
+            if let Ok(f) = s.parse::<f64>()
+                && let Some(n) = serde_json::Number::from_f64(f)
+            {
+                return Ok(Value(serde_json::Value::Number(n)));
             }
             Err(())
         }

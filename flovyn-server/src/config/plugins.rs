@@ -83,12 +83,13 @@ pub fn resolve(
                 plugin.name, plugin.name
             )),
         }
-        if settings.enabled && config.plugins.get(plugin.name).is_none() {
-            if let Some(declared) = plugin.config {
-                // No section: the plugin's defaults must be enough.
-                if let Err(e) = (declared.validate)(&settings.settings) {
-                    errors.push(format!("key `plugins.{}`: {e}", plugin.name));
-                }
+        if settings.enabled
+            && !config.plugins.contains_key(plugin.name)
+            && let Some(declared) = plugin.config
+        {
+            // No section: the plugin's defaults must be enough.
+            if let Err(e) = (declared.validate)(&settings.settings) {
+                errors.push(format!("key `plugins.{}`: {e}", plugin.name));
             }
         }
         out.insert(plugin.name, settings);

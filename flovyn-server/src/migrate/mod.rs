@@ -469,3 +469,27 @@ fn database_message(err: &sqlx::Error) -> String {
         None => err.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `sqlite::memory:` has one connection: the run must not need a second one.
+    #[tokio::test]
+    async fn migrates_an_in_memory_database() {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        run_core(&db).await.unwrap();
+        run_core(&db).await.unwrap();
+        assert_eq!(run_plugins(&db, &[]).await.unwrap(), []);
+        let ledger = applied(&db).await.unwrap();
+        assert_eq!(ledger.len(), core_migrations().len());
+        assert_eq!(ledger[0].plugin, CORE);
+    }
+
+    #[test]
+    fn core_migrations_are_in_version_order() {
+        let versions: Vec<u32> = core_migrations().iter().map(|m| m.version).collect();
+        assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
+        assert_eq!(versions.first(), Some(&1));
+    }
+}

@@ -36,18 +36,26 @@ pub struct ProbePlugin {
 impl ProbePlugin {
     #[init]
     async fn init(ctx: &PluginContext) -> Result<Self, PluginError> {
-        Ok(ProbePlugin { tag: ctx.config::<ProbeConfig>()?.tag })
+        Ok(ProbePlugin {
+            tag: ctx.config::<ProbeConfig>()?.tag,
+        })
     }
 
     #[on_start]
     async fn start(&self, _ctx: &PluginContext) -> Result<(), PluginError> {
-        EVENTS.lock().unwrap().push(format!("start probe {}", self.tag));
+        EVENTS
+            .lock()
+            .unwrap()
+            .push(format!("start probe {}", self.tag));
         Ok(())
     }
 
     #[on_stop]
     async fn stop(&self, _ctx: &PluginContext) -> Result<(), PluginError> {
-        EVENTS.lock().unwrap().push(format!("stop probe {}", self.tag));
+        EVENTS
+            .lock()
+            .unwrap()
+            .push(format!("stop probe {}", self.tag));
         Ok(())
     }
 
@@ -105,7 +113,9 @@ struct Fixture {
 }
 
 async fn fixture(adjust: impl FnOnce(&mut Config)) -> Fixture {
-    fixture_on(Db::Sqlite, adjust).await.expect("SQLite is always available")
+    fixture_on(Db::Sqlite, adjust)
+        .await
+        .expect("SQLite is always available")
 }
 
 /// `None` when PostgreSQL is not installed (outside CI).
@@ -113,7 +123,10 @@ async fn fixture_on(db: Db, adjust: impl FnOnce(&mut Config)) -> Option<Fixture>
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::default();
     config.database_url = match db {
-        Db::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("flovyn.db").display()),
+        Db::Sqlite => format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("flovyn.db").display()
+        ),
         Db::Postgres => crate::support::pg::shared()?.fresh_database().await,
     };
     config.admin_token = Some(ADMIN.to_owned());
@@ -126,7 +139,11 @@ async fn fixture_on(db: Db, adjust: impl FnOnce(&mut Config)) -> Option<Fixture>
         .collect();
     let state = app::start(config, &plugins).await.expect("server starts");
     let router = flovyn_server::router::build_router(state.clone());
-    Some(Fixture { state, router, _dir: dir })
+    Some(Fixture {
+        state,
+        router,
+        _dir: dir,
+    })
 }
 
 struct Reply {
@@ -441,7 +458,8 @@ async fn admin_plugin_listing_on_postgres() {
 
 async fn admin_plugin_listing(db: Db) {
     let Some(f) = fixture_on(db, |c| {
-        c.plugins.insert("probe".into(), json!({"enabled": true, "tag": "listing"}));
+        c.plugins
+            .insert("probe".into(), json!({"enabled": true, "tag": "listing"}));
     })
     .await
     else {
@@ -560,20 +578,29 @@ async fn shutdown_stops_accepting_drains_in_flight_requests_then_runs_stop_hooks
     assert_eq!((response.status, response.body.as_str()), (200, "late"));
     server.await.unwrap().unwrap();
     let events = EVENTS.lock().unwrap().clone();
-    assert!(events.contains(&"stop probe drain".to_owned()), "stop hook ran: {events:?}");
+    assert!(
+        events.contains(&"stop probe drain".to_owned()),
+        "stop hook ran: {events:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_failing_start_hook_stops_start_up_naming_the_plugin() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::default();
-    config.database_url = format!("sqlite://{}?mode=rwc", dir.path().join("flovyn.db").display());
+    config.database_url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("flovyn.db").display()
+    );
     let plugins: Vec<_> = flovyn_sdk::registry::plugins()
         .into_iter()
         .filter(|p| ["hello", "broken-start"].contains(&p.name))
         .collect();
     let err = app::start(config, &plugins).await.unwrap_err();
-    assert_eq!(err.to_string(), "plugin `broken-start` failed to start: the widget store is unreachable");
+    assert_eq!(
+        err.to_string(),
+        "plugin `broken-start` failed to start: the widget store is unreachable"
+    );
 }
 
 #[tokio::test]
@@ -594,5 +621,8 @@ async fn a_disabled_plugins_migrations_do_not_run_on_postgres() {
     .unwrap();
     assert!(tables.is_empty(), "{tables:?}");
     let list = send(&f.router, get_as("/_/plugins", ADMIN)).await.json();
-    assert_eq!((list[0]["name"].clone(), list[0]["state"].clone()), (json!("hello"), json!("disabled")));
+    assert_eq!(
+        (list[0]["name"].clone(), list[0]["state"].clone()),
+        (json!("hello"), json!("disabled"))
+    );
 }

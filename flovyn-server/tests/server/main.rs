@@ -3,11 +3,15 @@
 //! CLI and process behaviour.
 
 // Test helpers are `pub` for the sibling modules; this is a binary, nothing is exported.
-#![allow(unreachable_pub, missing_debug_implementations)]
+#![allow(
+    unreachable_pub,
+    missing_debug_implementations,
+    clippy::field_reassign_with_default
+)]
 
-mod support;
 mod assembly;
-mod migrations;
-mod http;
 mod cli;
+mod http;
+mod migrations;
 mod openapi;
+mod support;

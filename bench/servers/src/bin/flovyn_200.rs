@@ -1,0 +1,14 @@
+//! `flovyn-server` (the same `main` as `flovyn-server/src/main.rs`) with the 200 generated
+//! plugins gen-001 … gen-200 linked.
+
+extern crate bench_plugins_a;
+extern crate bench_plugins_b;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    flovyn_server::cli::Cli::parse().run().await
+}

@@ -223,6 +223,7 @@ pub(crate) struct RouteDef {
     pub(crate) public: Option<Ident>,
     pub(crate) permission: Option<LitStr>,
     pub(crate) status: Option<LitInt>,
+    pub(crate) errors: Vec<LitInt>,
     pub(crate) func: ImplItemFn,
     pub(crate) doc: Option<String>,
 }
@@ -325,6 +326,7 @@ fn parse_route(a: syn::Attribute, func: ImplItemFn, cx: &mut Ctxt) -> Option<Rou
         public: None,
         permission: None,
         status: None,
+        errors: Vec::new(),
         func,
         doc,
     };
@@ -376,6 +378,23 @@ fn parse_route(a: syn::Attribute, func: ImplItemFn, cx: &mut Ctxt) -> Option<Rou
     });
     if let Some(v) = args.value(attr::PERMISSION, cx) {
         def.permission = lit_str(v, "the permission", cx);
+    }
+    if let Some(v) = args.value(attr::ERRORS, cx) {
+        let usage = "expected a list of HTTP error statuses: `errors = [404, 409]`";
+        match v {
+            Expr::Array(a) => {
+                for e in &a.elems {
+                    match e {
+                        Expr::Lit(syn::ExprLit {
+                            lit: syn::Lit::Int(i),
+                            ..
+                        }) => def.errors.push(i.clone()),
+                        other => cx.error_spanned_by(other, usage),
+                    }
+                }
+            }
+            other => cx.error_spanned_by(other, usage),
+        }
     }
     if let Some(v) = args.value(attr::STATUS, cx) {
         match v {

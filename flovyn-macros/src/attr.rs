@@ -38,7 +38,8 @@ pub(crate) const MIGRATION_KEYS: &[&str] =
 pub(crate) const PUBLIC: &str = "public";
 pub(crate) const PERMISSION: &str = "permission";
 pub(crate) const STATUS: &str = "status";
-pub(crate) const ROUTE_KEYS: &[&str] = &[PUBLIC, PERMISSION, STATUS];
+pub(crate) const ERRORS: &str = "errors";
+pub(crate) const ROUTE_KEYS: &[&str] = &[PUBLIC, PERMISSION, STATUS, ERRORS];
 
 /// One argument of an attribute.
 pub(crate) enum Arg {

@@ -430,6 +430,10 @@ fn operation(r: &RouteDef, route: &Route, types: &[Type], ret: Option<&Type>) ->
     let summary = opt_str(summary.as_deref());
     let description = opt_str(description.as_deref());
     let status = route.status.map(|s| quote!(__op.set_declared_status(#s);));
+    let errors = route
+        .errors
+        .iter()
+        .map(|e| quote!(__op.declared_error(#e);));
     let args = types
         .iter()
         .map(|ty| quote_spanned!(ty.span()=> <#ty as __fp::DocumentArg>::document(&mut __op);));
@@ -449,6 +453,7 @@ fn operation(r: &RouteDef, route: &Route, types: &[Type], ret: Option<&Type>) ->
             #status
             #(#args)*
             #response
+            #(#errors)*
             __ops.push(__op.finish(#summary, #description));
         }
     }

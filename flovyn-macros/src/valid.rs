@@ -234,6 +234,7 @@ pub(crate) struct Route {
     pub(crate) path: RoutePath,
     pub(crate) access: Access,
     pub(crate) status: Option<u16>,
+    pub(crate) errors: Vec<u16>,
 }
 
 pub(crate) fn route(def: &RouteDef, cx: &mut Ctxt) -> Option<Route> {
@@ -293,12 +294,23 @@ pub(crate) fn route(def: &RouteDef, cx: &mut Ctxt) -> Option<Route> {
                 None
             }
         });
+    let mut errors = Vec::new();
+    for e in &def.errors {
+        match e.base10_parse::<u16>() {
+            Ok(n) if (400..=599).contains(&n) && !errors.contains(&n) => errors.push(n),
+            Ok(n) if errors.contains(&n) => {
+                cx.error_spanned_by(e, format!("error status {n} is listed twice"))
+            }
+            _ => cx.error_spanned_by(e, format!("`{e}` is not an HTTP error status (400–599)")),
+        }
+    }
     signature(&def.func, "a route handler", cx);
     Some(Route {
         method: method?,
         path: path?,
         access: access?,
         status,
+        errors,
     })
 }
 

@@ -49,7 +49,7 @@ pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-/// The `error` object of an [`ErrorBody`].
+/// The `error` object of an error response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable, machine-readable code in snake_case (`not_found`).

@@ -161,12 +161,22 @@ impl OperationDoc<'_> {
         });
     }
 
+    /// Adds the JSON error response `status` declared with `#[route(…, errors = [404])]`.
+    pub fn declared_error(&mut self, status: u16) {
+        let reason = axum::http::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("Error");
+        self.error_response(status, reason);
+    }
+
     /// Finishes the operation (identity fields are set by [`plugin_document`]).
     pub fn finish(self, summary: Option<&str>, description: Option<&str>) -> Operation {
+        let parameters = (!self.parameters.is_empty()).then_some(self.parameters);
         let mut builder = OperationBuilder::new()
             .summary(summary)
             .description(description)
-            .parameters(Some(self.parameters))
+            .parameters(parameters)
             .request_body(self.request_body);
         for (status, response) in self.responses {
             builder = builder.response(status, response);
@@ -261,6 +271,7 @@ impl<T: PathParams> DocumentArg for axum::extract::Path<T> {
 impl<T: IntoParams> DocumentArg for axum::extract::Query<T> {
     fn document(op: &mut OperationDoc<'_>) {
         op.parameters(T::into_params(|| Some(ParameterIn::Query)));
+        op.error_response(400, "The query string does not match the parameters");
     }
 }
 
@@ -268,7 +279,10 @@ impl<T: ToSchema> DocumentArg for axum::Json<T> {
     fn document(op: &mut OperationDoc<'_>) {
         let schema = schema_of::<T>(op.context());
         op.request_body("application/json", schema);
-        op.error_response(400, "The request body is not valid JSON for this operation");
+        op.error_response(400, "The request body is not valid JSON");
+        op.error_response(413, "The request body is too large");
+        op.error_response(415, "The request body is not `application/json`");
+        op.error_response(422, "The request body does not match the schema");
     }
 }
 
@@ -487,7 +501,14 @@ pub fn plugin_document(plugin: &PluginDescriptor) -> OpenApi {
     if any_protected {
         components = components.security_scheme(
             BEARER_SCHEME,
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "`Authorization: Bearer <token>`: the admin token, or a credential a plugin authenticator accepts",
+                    ))
+                    .build(),
+            ),
         );
     }
     let description = (!plugin.description.is_empty()).then_some(plugin.description);

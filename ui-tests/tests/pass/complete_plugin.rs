@@ -71,7 +71,7 @@ impl Notes {
         Ok(Created(Json(Note { id: 1, body: new.body })))
     }
 
-    #[route(GET, "/notes/{id}")]
+    #[route(GET, "/notes/{id}", errors = [404])]
     async fn get(&self, Path(id): Path<u64>) -> Result<Json<Note>, ApiError> {
         Err(ApiError::not_found(format!("no note {id}")))
     }
@@ -110,4 +110,7 @@ fn main() {
     assert_eq!(doc["paths"]["/api/v1/p/notes/tenants/{tenant}/notes/{id}"]["put"]["parameters"][1]["name"], "id");
     assert!(doc["paths"]["/api/v1/p/notes/tenants/{tenant}/notes/{id}"]["put"]["responses"]["202"].is_object());
     assert!(doc["paths"]["/api/v1/p/notes"]["get"].is_object());
+    let get = &doc["paths"]["/api/v1/p/notes/notes/{id}"]["get"];
+    assert_eq!(get["responses"]["404"]["description"], "Not Found");
+    assert_eq!(get["responses"]["401"]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ErrorBody");
 }

@@ -189,13 +189,46 @@ fn error_body_ref() -> RefOr<Schema> {
     RefOr::Ref(utoipa::openapi::Ref::from_schema_name(ErrorBody::name()))
 }
 
-/// Registers `T` (and what it references) and returns the schema to use inline for it.
-///
-/// Named types (those that derive `ToSchema`) are referenced from `components`; others
-/// (primitives, `Vec<T>`) are inlined.
+/// Registers `T` (and what it references) and returns the schema to use for it: a `$ref`
+/// to `components` for a plain named type (a struct or enum deriving `ToSchema`), the
+/// schema inline otherwise (primitives, collections, and generic types, whose `ToSchema`
+/// name does not include their parameters and so could clash).
 pub fn schema_of<T: ToSchema>(ctx: &mut DocContext) -> RefOr<Schema> {
     ctx.add_schemas::<T>();
-    T::schema()
+    if is_named::<T>() {
+        ctx.add_named::<T>();
+        RefOr::Ref(utoipa::openapi::Ref::from_schema_name(T::name()))
+    } else {
+        T::schema()
+    }
+}
+
+/// Well-known leaf types that utoipa names but that read better inline.
+const INLINE: &[&str] = &[
+    "String",
+    "Value",
+    "Uuid",
+    "Url",
+    "Decimal",
+    "Date",
+    "Time",
+    "NaiveDate",
+    "NaiveTime",
+    "NaiveDateTime",
+    "OffsetDateTime",
+    "PrimitiveDateTime",
+    "Duration",
+    "Ulid",
+    "TupleUnit",
+];
+
+fn is_named<T: ToSchema>() -> bool {
+    let full = std::any::type_name::<T>();
+    if full.contains(['<', '[', '(', '&']) {
+        return false;
+    }
+    let name = T::name();
+    name.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && !INLINE.contains(&name.as_ref())
 }
 
 /// A handler argument that describes itself in the operation.

@@ -81,8 +81,11 @@ fn openapi_is_derived_from_the_handlers() {
     assert_eq!(greeting["parameters"][0]["name"], "name");
     assert_eq!(greeting["parameters"][0]["in"], "query");
     assert_eq!(
-        greeting["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["message"]
-            ["type"],
+        greeting["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Greeting"
+    );
+    assert_eq!(
+        doc["components"]["schemas"]["Greeting"]["properties"]["message"]["type"],
         "string"
     );
 

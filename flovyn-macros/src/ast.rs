@@ -214,6 +214,16 @@ pub(crate) struct ImplDef {
     pub(crate) on_start: Vec<Ident>,
     pub(crate) on_stop: Vec<Ident>,
     pub(crate) init: Vec<Ident>,
+    pub(crate) authenticators: Vec<AuthenticatorDef>,
+    pub(crate) authorizers: Vec<Ident>,
+}
+
+/// One `#[authenticator(…)]` method.
+pub(crate) struct AuthenticatorDef {
+    pub(crate) func: Ident,
+    pub(crate) scheme: Option<LitStr>,
+    pub(crate) bearer_format: Option<LitStr>,
+    pub(crate) doc: Option<String>,
 }
 
 /// One `#[route(…)]` handler.
@@ -262,6 +272,8 @@ pub(crate) fn parse_impl(
         on_start: Vec::new(),
         on_stop: Vec::new(),
         init: Vec::new(),
+        authenticators: Vec::new(),
+        authorizers: Vec::new(),
     };
     for member in &mut item.items {
         let ImplItem::Fn(func) = member else { continue };
@@ -288,6 +300,11 @@ pub(crate) fn parse_impl(
             } else if attr::is_attr(&a, attr::INIT) {
                 no_args(&a, cx);
                 def.init.push(func.sig.ident.clone());
+            } else if attr::is_attr(&a, attr::AUTHORIZER) {
+                no_args(&a, cx);
+                def.authorizers.push(func.sig.ident.clone());
+            } else if attr::is_attr(&a, attr::AUTHENTICATOR) {
+                def.authenticators.push(parse_authenticator(&a, func, cx));
             } else {
                 kept.push(a);
             }
@@ -295,6 +312,38 @@ pub(crate) fn parse_impl(
         func.attrs = kept;
     }
     def.item = item;
+    def
+}
+
+fn parse_authenticator(a: &syn::Attribute, func: &ImplItemFn, cx: &mut Ctxt) -> AuthenticatorDef {
+    let mut def = AuthenticatorDef {
+        func: func.sig.ident.clone(),
+        scheme: None,
+        bearer_format: None,
+        doc: attr::doc_comment(&func.attrs),
+    };
+    let usage = "write `#[authenticator(scheme = \"my_scheme\")]`";
+    let tokens = match attr::attr_args(a) {
+        Ok(t) => t,
+        Err(e) => {
+            cx.syn_error(e);
+            return def;
+        }
+    };
+    let Some(args) = Args::parse_into(tokens, cx) else {
+        return def;
+    };
+    for p in &args.positional {
+        cx.error_spanned_by(p, format!("unexpected argument: {usage}"));
+    }
+    args.check_keys(attr::AUTHENTICATOR, attr::AUTHENTICATOR_KEYS, cx);
+    match args.value(attr::SCHEME, cx) {
+        Some(v) => def.scheme = lit_str(v, "the security scheme name", cx),
+        None => cx.error_spanned_by(a, format!("missing security scheme name: {usage}")),
+    }
+    if let Some(v) = args.value(attr::BEARER_FORMAT, cx) {
+        def.bearer_format = lit_str(v, "the bearer format", cx);
+    }
     def
 }
 

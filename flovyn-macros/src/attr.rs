@@ -15,6 +15,13 @@ pub(crate) const ROUTE: &str = "route";
 pub(crate) const ON_START: &str = "on_start";
 pub(crate) const ON_STOP: &str = "on_stop";
 pub(crate) const INIT: &str = "init";
+pub(crate) const AUTHENTICATOR: &str = "authenticator";
+pub(crate) const AUTHORIZER: &str = "authorizer";
+
+// `#[authenticator(…)]` keys
+pub(crate) const SCHEME: &str = "scheme";
+pub(crate) const BEARER_FORMAT: &str = "bearer_format";
+pub(crate) const AUTHENTICATOR_KEYS: &[&str] = &[SCHEME, BEARER_FORMAT];
 
 // `#[flovyn_plugin(…)]` keys
 pub(crate) const NAME: &str = "name";

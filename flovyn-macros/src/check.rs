@@ -174,10 +174,14 @@ fn is_scalar(p: &syn::TypePath) -> bool {
 
 /// At most one `#[init]`, `#[on_start]` and `#[on_stop]`.
 pub(crate) fn hooks(def: &ImplDef, cx: &mut Ctxt) {
+    let authenticators: Vec<syn::Ident> =
+        def.authenticators.iter().map(|a| a.func.clone()).collect();
     for (name, list) in [
         ("init", &def.init),
         ("on_start", &def.on_start),
         ("on_stop", &def.on_stop),
+        ("authenticator", &authenticators),
+        ("authorizer", &def.authorizers),
     ] {
         for extra in list.iter().skip(1) {
             cx.error_spanned_by(

@@ -220,6 +220,18 @@ fn hook_signatures(def: &ImplDef, cx: &mut Ctxt) {
                 cx.error_spanned_by(&f.sig, format!("lifecycle hook `{id}` must be `async fn {id}(&self, ctx: &PluginContext) -> Result<(), PluginError>`"));
             }
         }
+        if def.authenticators.iter().any(|a| &a.func == id) {
+            valid::signature(f, "the authenticator", cx);
+            if !receiver || f.sig.inputs.len() != 2 {
+                cx.error_spanned_by(&f.sig, format!("authenticator `{id}` must be `async fn {id}(&self, request: &AuthRequest<'_>) -> AuthOutcome`"));
+            }
+        }
+        if def.authorizers.contains(id) {
+            valid::signature(f, "the authorizer", cx);
+            if !receiver || f.sig.inputs.len() != 3 {
+                cx.error_spanned_by(&f.sig, format!("authorizer `{id}` must be `async fn {id}(&self, identity: &Identity, request: &AuthzRequest<'_>) -> Decision`"));
+            }
+        }
         if def.init.contains(id) {
             valid::signature(f, "the constructor", cx);
             if receiver || f.sig.inputs.len() != 1 {
@@ -238,6 +250,8 @@ fn stub_impl(self_ty: &Type) -> TokenStream {
                 const PARTS: &'static __fp::PluginParts = &__fp::PluginParts {
                     routes: &[],
                     operations: |_| ::std::vec::Vec::new(),
+                    security_scheme: ::core::option::Option::None,
+                    has_authorizer: false,
                     construct: |_| ::std::boxed::Box::pin(async {
                         ::core::result::Result::Err(__fp::PluginError::new("this plugin failed to compile"))
                     }),
@@ -350,6 +364,34 @@ fn expand_impl(def: &ImplDef, routes: &[Route]) -> TokenStream {
     };
     let on_start = hook(&def.on_start, "on_start");
     let on_stop = hook(&def.on_stop, "on_stop");
+    let authenticate = def.authenticators.first().map(|a| {
+        let f = &a.func;
+        quote! {
+            fn authenticate<'a>(&'a self, request: &'a __fp::AuthRequest<'a>) -> __fp::BoxFuture<'a, __fp::AuthOutcome> {
+                ::std::boxed::Box::pin(<#self_ty>::#f(self, request))
+            }
+        }
+    });
+    let authorize = def.authorizers.first().map(|f| {
+        quote! {
+            fn authorize<'a>(&'a self, identity: &'a __fp::Identity, request: &'a __fp::AuthzRequest<'a>) -> __fp::BoxFuture<'a, __fp::Decision> {
+                ::std::boxed::Box::pin(<#self_ty>::#f(self, identity, request))
+            }
+        }
+    });
+    let security_scheme = match def.authenticators.first() {
+        Some(a) => {
+            let name = a.scheme.as_ref().map(|s| s.value()).unwrap_or_default();
+            let format = match &a.bearer_format {
+                Some(f) => quote!(::core::option::Option::Some(#f)),
+                None => quote!(::core::option::Option::None),
+            };
+            let doc = a.doc.clone().unwrap_or_default();
+            quote!(::core::option::Option::Some(__fp::SchemeDescriptor::__new(#name, #format, #doc)))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let has_authorizer = !def.authorizers.is_empty();
     let construct = match def.init.first() {
         Some(init) => quote!(<#self_ty>::#init(&ctx).await?),
         None => quote_spanned!(self_ty.span()=> <#self_ty as __fp::DefaultConstruct>::construct()),
@@ -389,12 +431,16 @@ fn expand_impl(def: &ImplDef, routes: &[Route]) -> TokenStream {
                 }
                 #on_start
                 #on_stop
+                #authenticate
+                #authorize
             }
 
             impl __fp::PluginImpl for #self_ty {
                 const PARTS: &'static __fp::PluginParts = &__fp::PluginParts {
                     routes: &[#(#descriptors),*],
                     operations: __flovyn_operations,
+                    security_scheme: #security_scheme,
+                    has_authorizer: #has_authorizer,
                     construct: __flovyn_construct,
                 };
             }

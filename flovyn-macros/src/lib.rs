@@ -58,3 +58,15 @@ pub fn on_stop(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn init(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::stray_member(attr::INIT, args.into(), item.into()).into()
 }
+
+/// `#[authenticator(scheme = "…")]`, valid only inside `#[plugin_impl]`.
+#[proc_macro_attribute]
+pub fn authenticator(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::stray_member(attr::AUTHENTICATOR, args.into(), item.into()).into()
+}
+
+/// `#[authorizer]`, valid only inside `#[plugin_impl]`.
+#[proc_macro_attribute]
+pub fn authorizer(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::stray_member(attr::AUTHORIZER, args.into(), item.into()).into()
+}

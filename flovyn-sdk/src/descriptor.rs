@@ -93,6 +93,16 @@ impl PluginDescriptor {
         ((self.parts)().construct)(ctx)
     }
 
+    /// The security scheme of the plugin's authenticator, if it contributes one.
+    pub fn security_scheme(&self) -> Option<&'static crate::auth::SchemeDescriptor> {
+        (self.parts)().security_scheme.as_ref()
+    }
+
+    /// Whether the plugin contributes an authorizer.
+    pub fn has_authorizer(&self) -> bool {
+        (self.parts)().has_authorizer
+    }
+
     /// The JSON schema of the plugin's typed configuration, if it declared one.
     pub fn config_schema(&self) -> Option<utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>> {
         self.config.map(|c| (c.schema)())
@@ -209,6 +219,10 @@ pub struct PluginParts {
     pub routes: &'static [RouteDescriptor],
     /// One operation per route, in the order of `routes`.
     pub operations: fn(&mut crate::openapi::DocContext) -> Vec<utoipa::openapi::path::Operation>,
+    /// The security scheme of the plugin's `#[authenticator]`, if it has one.
+    pub security_scheme: Option<crate::auth::SchemeDescriptor>,
+    /// Whether the block has an `#[authorizer]` (the server asks only those).
+    pub has_authorizer: bool,
     pub construct: Constructor,
 }
 

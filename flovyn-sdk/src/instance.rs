@@ -10,7 +10,10 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
+use crate::Identity;
 use crate::PluginError;
+use crate::auth::{AuthOutcome, AuthRequest, AuthzRequest, Decision};
+use crate::db::Database;
 
 /// A boxed, `Send` future, as returned by the object-safe plugin hooks.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -20,6 +23,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub struct PluginContext {
     plugin: &'static str,
     config: Arc<serde_json::Value>,
+    database: Option<Database>,
 }
 
 impl PluginContext {
@@ -29,7 +33,24 @@ impl PluginContext {
         Self {
             plugin,
             config: Arc::new(config),
+            database: None,
         }
+    }
+
+    /// The same context with access to `database` (the server always gives one).
+    pub fn with_database(mut self, database: Database) -> Self {
+        self.database = Some(database);
+        self
+    }
+
+    /// The server's database, where the plugin's migrations created its tables.
+    pub fn database(&self) -> Result<&Database, PluginError> {
+        self.database.as_ref().ok_or_else(|| {
+            PluginError::new(format!(
+                "plugin `{}` was built without a database",
+                self.plugin
+            ))
+        })
     }
 
     /// The plugin's name.
@@ -68,6 +89,22 @@ pub trait PluginInstance: Send + Sync + 'static {
     fn on_start<'a>(&'a self, ctx: &'a PluginContext) -> BoxFuture<'a, Result<(), PluginError>> {
         let _ = ctx;
         Box::pin(async { Ok(()) })
+    }
+
+    /// The plugin's authenticator (`#[authenticator]`): by default, no credential is its.
+    fn authenticate<'a>(&'a self, request: &'a AuthRequest<'a>) -> BoxFuture<'a, AuthOutcome> {
+        let _ = request;
+        Box::pin(async { AuthOutcome::NotMine })
+    }
+
+    /// The plugin's authorizer (`#[authorizer]`): by default, no opinion.
+    fn authorize<'a>(
+        &'a self,
+        identity: &'a Identity,
+        request: &'a AuthzRequest<'a>,
+    ) -> BoxFuture<'a, Decision> {
+        let _ = (identity, request);
+        Box::pin(async { Decision::Abstain })
     }
 
     /// Runs at shutdown, after in-flight requests drained, in reverse dependency order.

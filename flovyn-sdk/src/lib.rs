@@ -31,6 +31,8 @@
 //! The macros are documented where they are re-exported: [`flovyn_plugin`], [`migration`],
 //! [`plugin_impl`] and [`route`]. The plugin development guide lives in `docs/guide/`.
 
+pub mod auth;
+pub mod db;
 pub mod descriptor;
 mod error;
 mod identity;
@@ -38,6 +40,7 @@ pub mod instance;
 pub mod openapi;
 pub mod registry;
 
+pub use db::Database;
 pub use descriptor::{
     Access, Dialect, Method, MigrationDescriptor, PluginDescriptor, RouteDescriptor,
 };
@@ -66,6 +69,13 @@ pub trait Plugin: Send + Sync + 'static {
     fn descriptor() -> &'static PluginDescriptor;
 }
 
+/// Marks `async fn(&self, request: &AuthRequest<'_>) -> AuthOutcome` of a `#[plugin_impl]`
+/// block as the plugin's authenticator, with its OpenAPI security scheme:
+/// `#[authenticator(scheme = "worker_token", bearer_format = "fwt_…")]`. See [`auth`].
+pub use flovyn_macros::authenticator;
+/// Marks `async fn(&self, identity: &Identity, request: &AuthzRequest<'_>) -> Decision` of a
+/// `#[plugin_impl]` block as the plugin's authorizer. See [`auth`].
+pub use flovyn_macros::authorizer;
 #[doc = include_str!("../docs/flovyn_plugin.md")]
 pub use flovyn_macros::flovyn_plugin;
 /// Marks an `async fn(ctx: &PluginContext) -> Result<Self, PluginError>` of a

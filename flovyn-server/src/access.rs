@@ -1,22 +1,33 @@
-//! Who is calling, and may they: authenticating credentials into an [`Identity`] and
-//! enforcing each plugin route's declared access (`public`, authenticated,
-//! `permission = …`).
+//! Who is calling, and may they: the auth stack that plugins extend.
 //!
-//! This slice knows one credential: the admin bearer token (`FLOVYN_ADMIN_TOKEN`), which
-//! grants every permission. Protected routes answer 401 without a recognised credential and
-//! 403 without the route's permission, before the handler runs.
+//! - Authentication: the core authenticator (the admin bearer token, `FLOVYN_ADMIN_TOKEN`,
+//!   compared in constant time) and then every plugin's `#[authenticator]`, in start
+//!   (dependency) order. The first that recognises the credential decides; an invalid
+//!   credential leaves the request anonymous, so protected routes answer the same 401 for
+//!   unknown, malformed, revoked and expired credentials.
+//! - Authorization of a route's `permission`: the core authorizer allows what the identity's
+//!   permissions grant, then every plugin's `#[authorizer]` is asked. An explicit deny wins,
+//!   then any allow; otherwise 403. An authorizer that panics counts as a deny.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::HeaderMap;
-use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use flovyn_sdk::{Access, ApiError, Identity, Method, PluginDescriptor, PrincipalType};
+use flovyn_sdk::auth::{AuthOutcome, AuthRequest, AuthzRequest, Decision, Protocol};
+use flovyn_sdk::{
+    Access, ApiError, Identity, Method, PluginDescriptor, PluginInstance, PrincipalType,
+};
+use futures_util::FutureExt as _;
 
-/// The credentials the server accepts.
+use crate::app::RunningPlugin;
+
+/// The shortest admin token the server accepts.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 32;
+
+/// The core authenticator's credential.
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
     admin_token: Option<Arc<str>>,
@@ -30,12 +41,16 @@ impl Credentials {
         }
     }
 
-    /// The identity behind the request's credentials, if they are recognised.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Option<Identity> {
-        let header = headers.get(AUTHORIZATION)?.to_str().ok()?;
-        let token = header.strip_prefix("Bearer ")?;
-        let admin = self.admin_token.as_deref()?;
-        constant_time_eq(token.as_bytes(), admin.as_bytes()).then(admin_identity)
+    fn authenticate(&self, request: &AuthRequest<'_>) -> AuthOutcome {
+        let (Some(admin), Some(token)) = (self.admin_token.as_deref(), request.bearer_token())
+        else {
+            return AuthOutcome::NotMine;
+        };
+        if constant_time_eq(token.as_bytes(), admin.as_bytes()) {
+            AuthOutcome::Authenticated(admin_identity())
+        } else {
+            AuthOutcome::NotMine
+        }
     }
 }
 
@@ -54,16 +69,139 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Middleware on every request: attaches the caller's [`Identity`] when the credentials
-/// are recognised. Refusing is left to the routes (401 from the `Identity` extractor, or
+/// The composed authenticators and authorizers.
+#[derive(Clone)]
+pub struct AuthStack {
+    core: Credentials,
+    authenticators: Arc<[(&'static str, Arc<dyn PluginInstance>)]>,
+    authorizers: Arc<[(&'static str, Arc<dyn PluginInstance>)]>,
+}
+
+impl std::fmt::Debug for AuthStack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthStack")
+            .field(
+                "authenticators",
+                &self
+                    .authenticators
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "authorizers",
+                &self.authorizers.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Marks a request whose credential could not be checked (`AuthOutcome::Unavailable`).
+#[derive(Debug, Clone)]
+struct AuthUnavailable;
+
+impl AuthStack {
+    /// The core authenticator plus the plugins' (in `plugins` order, i.e. start order).
+    pub fn new(core: Credentials, plugins: &[RunningPlugin]) -> Self {
+        let authenticators = plugins
+            .iter()
+            .filter(|p| p.descriptor.security_scheme().is_some())
+            .map(|p| (p.descriptor.name, p.instance.clone()))
+            .collect();
+        let authorizers = plugins
+            .iter()
+            .filter(|p| p.descriptor.has_authorizer())
+            .map(|p| (p.descriptor.name, p.instance.clone()))
+            .collect();
+        Self {
+            core,
+            authenticators,
+            authorizers,
+        }
+    }
+
+    /// The identity behind a request's credentials: the first authenticator that
+    /// recognises them decides.
+    pub async fn authenticate(&self, request: &AuthRequest<'_>) -> AuthOutcome {
+        match self.core.authenticate(request) {
+            AuthOutcome::NotMine => {}
+            decided => return decided,
+        }
+        for (plugin, authenticator) in self.authenticators.iter() {
+            let outcome = AssertUnwindSafe(authenticator.authenticate(request))
+                .catch_unwind()
+                .await;
+            match outcome {
+                Ok(AuthOutcome::NotMine) => continue,
+                Ok(decided) => return decided,
+                Err(_) => {
+                    tracing::error!(plugin, "authenticator panicked");
+                    return AuthOutcome::Unavailable(format!(
+                        "the authenticator of plugin `{plugin}` failed"
+                    ));
+                }
+            }
+        }
+        AuthOutcome::NotMine
+    }
+
+    /// Whether `identity` may perform `request`: a deny wins, then an allow, else deny.
+    pub async fn authorize(&self, identity: &Identity, request: &AuthzRequest<'_>) -> bool {
+        let mut allowed = identity.has_permission(request.action);
+        for (plugin, authorizer) in self.authorizers.iter() {
+            match AssertUnwindSafe(authorizer.authorize(identity, request))
+                .catch_unwind()
+                .await
+            {
+                Ok(Decision::Deny) => return false,
+                Ok(Decision::Allow) => allowed = true,
+                Ok(Decision::Abstain) => {}
+                Err(_) => {
+                    tracing::error!(plugin, "authorizer panicked: denying");
+                    return false;
+                }
+            }
+        }
+        allowed
+    }
+}
+
+/// Middleware on every request: attaches the caller's [`Identity`] when a credential is
+/// recognised. Refusing is left to the routes (401 from the `Identity` extractor, or
 /// [`enforce`] for plugin routes).
 pub async fn identify(
-    State(credentials): State<Credentials>,
+    State(stack): State<AuthStack>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    if let Some(identity) = credentials.authenticate(request.headers()) {
-        request.extensions_mut().insert(identity);
+    let outcome = {
+        let protocol = if request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/grpc"))
+        {
+            Protocol::Grpc
+        } else {
+            Protocol::Http
+        };
+        let credentials = AuthRequest::new(
+            request.headers(),
+            request.method(),
+            request.uri().path(),
+            protocol,
+        );
+        stack.authenticate(&credentials).await
+    };
+    match outcome {
+        AuthOutcome::Authenticated(identity) => {
+            request.extensions_mut().insert(identity);
+        }
+        AuthOutcome::NotMine | AuthOutcome::Invalid => {}
+        AuthOutcome::Unavailable(reason) => {
+            tracing::error!(%reason, "credential could not be checked");
+            request.extensions_mut().insert(AuthUnavailable);
+        }
     }
     next.run(request).await
 }
@@ -71,12 +209,14 @@ pub async fn identify(
 /// The access rule of every (method, full path template) of one plugin.
 #[derive(Debug, Clone)]
 pub struct AccessTable {
+    plugin: &'static str,
     routes: Arc<HashMap<(Method, String), Access>>,
+    stack: AuthStack,
 }
 
 impl AccessTable {
-    /// The table of `plugin`'s routes.
-    pub fn new(plugin: &PluginDescriptor) -> Self {
+    /// The table of `plugin`'s routes, authorized through `stack`.
+    pub fn new(plugin: &PluginDescriptor, stack: AuthStack) -> Self {
         let prefix = plugin.route_prefix();
         let routes = plugin
             .routes()
@@ -84,7 +224,9 @@ impl AccessTable {
             .map(|r| ((r.method, full_path(&prefix, r.path)), r.access))
             .collect();
         Self {
+            plugin: plugin.name,
             routes: Arc::new(routes),
+            stack,
         }
     }
 }
@@ -118,20 +260,34 @@ pub async fn enforce(State(table): State<AccessTable>, request: Request, next: N
         // No handler for this method: the router answers 405 without running one.
         return next.run(request).await;
     };
-    let identity = request.extensions().get::<Identity>();
-    let allowed = match (access, identity) {
-        (Access::Public, _) => Ok(()),
-        (_, None) => Err(ApiError::unauthorized()),
-        (Access::Authenticated, Some(_)) => Ok(()),
-        (Access::Permission(p), Some(who)) if who.has_permission(p) => Ok(()),
-        (Access::Permission(p), Some(_)) => Err(ApiError::forbidden(format!(
-            "this operation needs the `{p}` permission"
-        ))),
-    };
-    match allowed {
-        Ok(()) => next.run(request).await,
-        Err(e) => e.into_response(),
+    if access == Access::Public {
+        return next.run(request).await;
     }
+    let Some(identity) = request.extensions().get::<Identity>() else {
+        if request.extensions().get::<AuthUnavailable>().is_some() {
+            return ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                "credentials cannot be checked right now; retry later",
+            )
+            .into_response();
+        }
+        return ApiError::unauthorized().into_response();
+    };
+    if let Access::Permission(permission) = access {
+        let authz = AuthzRequest {
+            resource: table.plugin,
+            action: permission,
+            tenant: identity.tenant.as_deref(),
+        };
+        if !table.stack.authorize(identity, &authz).await {
+            return ApiError::forbidden(format!(
+                "this operation needs the `{permission}` permission"
+            ))
+            .into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// `GET /api/v1/me`: the caller's identity; 401 without one.

@@ -86,6 +86,11 @@ pub enum StartupError {
         /// What it needs.
         dependency: &'static str,
     },
+    /// The admin token is too short to resist guessing.
+    #[error(
+        "the admin token (`FLOVYN_ADMIN_TOKEN`) is {0} bytes long; use at least 32 random bytes, e.g. `openssl rand -hex 32`"
+    )]
+    WeakAdminToken(usize),
     /// Dependencies form a cycle.
     #[error("plugin dependencies form a cycle: {}", .0.join(" → "))]
     Cycle(Vec<&'static str>),
@@ -305,6 +310,11 @@ pub async fn start(
     config: Config,
     registered: &[&'static PluginDescriptor],
 ) -> Result<AppState, StartupError> {
+    if let Some(token) = &config.admin_token
+        && token.len() < crate::access::MIN_ADMIN_TOKEN_LEN
+    {
+        return Err(StartupError::WeakAdminToken(token.len()));
+    }
     let plan = plan(registered, crate::linked::EXPECTED_PLUGIN_CRATES, &config)?;
     let db = Database::connect(&config.database_url).await?;
     migrate::run_core(&db).await?;
@@ -312,7 +322,7 @@ pub async fn start(
     for m in &applied {
         tracing::info!(plugin = %m.plugin, version = m.version, name = %m.name, execution_ms = m.execution_ms, "migration applied");
     }
-    let plugins = construct(&plan).await?;
+    let plugins = construct(&plan, Some(db.plugin_handle())).await?;
     let metrics = Metrics::new(plan.enabled.iter().map(|p| p.name));
     Ok(AppState {
         inner: Arc::new(Inner {
@@ -327,7 +337,10 @@ pub async fn start(
 
 /// Builds and starts the enabled plugins in order; on failure, stops the ones already
 /// started (in reverse) before returning the error.
-pub async fn construct(plan: &Plan) -> Result<Vec<RunningPlugin>, StartupError> {
+pub async fn construct(
+    plan: &Plan,
+    database: Option<flovyn_sdk::Database>,
+) -> Result<Vec<RunningPlugin>, StartupError> {
     let mut running: Vec<RunningPlugin> = Vec::with_capacity(plan.enabled.len());
     for &descriptor in &plan.enabled {
         let settings = plan
@@ -335,7 +348,10 @@ pub async fn construct(plan: &Plan) -> Result<Vec<RunningPlugin>, StartupError> 
             .get(descriptor.name)
             .cloned()
             .unwrap_or_default();
-        let context = PluginContext::new(descriptor.name, settings.settings);
+        let mut context = PluginContext::new(descriptor.name, settings.settings);
+        if let Some(db) = &database {
+            context = context.with_database(db.clone());
+        }
         let result = async {
             let instance = descriptor
                 .construct(context.clone())

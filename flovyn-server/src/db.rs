@@ -167,6 +167,11 @@ impl Database {
         &self.pool
     }
 
+    /// The handle plugins receive through their context.
+    pub fn plugin_handle(&self) -> flovyn_sdk::Database {
+        flovyn_sdk::Database::new(self.pool.clone(), self.dialect)
+    }
+
     /// Which database this is.
     pub fn dialect(&self) -> Dialect {
         self.dialect

@@ -32,7 +32,53 @@ const SCHEMA_REF_PREFIX: &str = "#/components/schemas/";
 /// The server's document with every plugin in `plugins` merged in, in the order given
 /// (the registry's order: by name). Tags are sorted by name.
 pub fn merged<'a>(plugins: impl IntoIterator<Item = &'a PluginDescriptor>) -> OpenApi {
-    merge_documents(plugins.into_iter().map(|p| (p.name, p.openapi())))
+    let plugins: Vec<&PluginDescriptor> = plugins.into_iter().collect();
+    let mut doc = merge_documents(plugins.iter().map(|p| (p.name, p.openapi())));
+    add_authenticator_schemes(&mut doc, &plugins);
+    doc
+}
+
+/// Every plugin authenticator's security scheme joins `components`, and every protected
+/// operation accepts it as an alternative to the core bearer token: the stack tries them
+/// all, so any of them authenticates. Public operations keep `security: []`.
+fn add_authenticator_schemes(doc: &mut OpenApi, plugins: &[&PluginDescriptor]) {
+    let schemes: Vec<_> = plugins.iter().filter_map(|p| p.security_scheme()).collect();
+    if schemes.is_empty() {
+        return;
+    }
+    let components = doc.components.get_or_insert_with(Default::default);
+    for scheme in &schemes {
+        components
+            .security_schemes
+            .insert(scheme.name.to_owned(), scheme.security_scheme().into());
+    }
+    for item in doc.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let Some(security) = &mut operation.security else {
+                continue;
+            };
+            if security.is_empty() {
+                continue;
+            }
+            for scheme in &schemes {
+                security.push(utoipa::openapi::security::SecurityRequirement::new(
+                    scheme.name,
+                    Vec::<String>::new(),
+                ));
+            }
+        }
+    }
 }
 
 /// The routes serving `spec`: the JSON document at [`SPEC_PATH`] and Swagger UI at

@@ -28,7 +28,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::access::{self, AccessTable, Credentials};
+use crate::access::{self, AccessTable, AuthStack, Credentials};
 use crate::app::AppState;
 use crate::{admin, metrics};
 
@@ -38,7 +38,10 @@ const REQUEST_ID: &str = "x-request-id";
 pub fn build_router(state: AppState) -> Router {
     let spec = crate::openapi::merged(state.plugins().iter().map(|p| p.descriptor));
     let metrics = state.metrics().clone();
-    let credentials = Credentials::new(state.config().admin_token.as_deref());
+    let stack = AuthStack::new(
+        Credentials::new(state.config().admin_token.as_deref()),
+        state.plugins(),
+    );
     let http = state.config().http.clone();
 
     let mut router = Router::new()
@@ -52,7 +55,7 @@ pub fn build_router(state: AppState) -> Router {
         )
         .merge(crate::openapi::routes(spec));
     for plugin in state.plugins() {
-        let table = AccessTable::new(plugin.descriptor);
+        let table = AccessTable::new(plugin.descriptor, stack.clone());
         let plugin_router = plugin
             .instance
             .clone()
@@ -64,10 +67,7 @@ pub fn build_router(state: AppState) -> Router {
     // Each `layer` call wraps the ones before it: the last is the outermost.
     router
         .fallback(|| async { ApiError::not_found("no route for this path") })
-        .layer(middleware::from_fn_with_state(
-            credentials,
-            access::identify,
-        ))
+        .layer(middleware::from_fn_with_state(stack, access::identify))
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))
         .layer(RequestBodyLimitLayer::new(http.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(

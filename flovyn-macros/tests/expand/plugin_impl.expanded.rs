@@ -134,6 +134,8 @@ const _: () = {
                 ),
             ],
             operations: __flovyn_operations,
+            security_scheme: ::core::option::Option::None,
+            has_authorizer: false,
             construct: __flovyn_construct,
         };
     }

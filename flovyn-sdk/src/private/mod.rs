@@ -1,6 +1,8 @@
 //! Re-exports and helpers for the code the macros generate. Not public API.
 
 pub use crate::__register_plugin as register_plugin;
+pub use crate::Identity;
+pub use crate::auth::{AuthOutcome, AuthRequest, AuthzRequest, Decision, SchemeDescriptor};
 pub use crate::descriptor::{ConfigDescriptor, PluginParts};
 pub use crate::openapi::{DocContext, DocumentArg, DocumentResponse};
 pub use crate::{

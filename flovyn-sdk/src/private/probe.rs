@@ -68,6 +68,8 @@ impl<T> ViaDefault<T> for Probe<T> {
             const PARTS: &'static PluginParts = &PluginParts {
                 routes: &[],
                 operations,
+                security_scheme: None,
+                has_authorizer: false,
                 construct: |_ctx| {
                     Box::pin(async {
                         let instance: Arc<dyn PluginInstance> = Arc::new(Bare(T::construct()));

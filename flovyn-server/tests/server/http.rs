@@ -120,6 +120,10 @@ async fn fixture(adjust: impl FnOnce(&mut Config)) -> Fixture {
 
 /// `None` when PostgreSQL is not installed (outside CI).
 async fn fixture_on(db: Db, adjust: impl FnOnce(&mut Config)) -> Option<Fixture> {
+    fixture_with(db, &["hello", "probe"], adjust).await
+}
+
+async fn fixture_with(db: Db, names: &[&str], adjust: impl FnOnce(&mut Config)) -> Option<Fixture> {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::default();
     config.database_url = match db {
@@ -135,7 +139,7 @@ async fn fixture_on(db: Db, adjust: impl FnOnce(&mut Config)) -> Option<Fixture>
     adjust(&mut config);
     let plugins: Vec<_> = flovyn_sdk::registry::plugins()
         .into_iter()
-        .filter(|p| ["hello", "probe"].contains(&p.name))
+        .filter(|p| names.contains(&p.name))
         .collect();
     let state = app::start(config, &plugins).await.expect("server starts");
     let router = flovyn_server::router::build_router(state.clone());
@@ -624,5 +628,266 @@ async fn a_disabled_plugins_migrations_do_not_run_on_postgres() {
     assert_eq!(
         (list[0]["name"].clone(), list[0]["state"].clone()),
         (json!("hello"), json!("disabled"))
+    );
+}
+
+// ---- the auth stack plugins extend ----
+
+/// Authenticates `tst_*` bearer tokens and has opinions on some actions.
+#[flovyn_plugin(name = "gatekeeper")]
+#[derive(Default)]
+pub struct Gatekeeper;
+
+#[plugin_impl]
+impl Gatekeeper {
+    /// Test tokens: `tst_good`, `tst_bad`, `tst_down`, `tst_panic`.
+    #[authenticator(scheme = "test_token", bearer_format = "tst_…")]
+    async fn authenticate(
+        &self,
+        request: &flovyn_sdk::auth::AuthRequest<'_>,
+    ) -> flovyn_sdk::auth::AuthOutcome {
+        use flovyn_sdk::auth::AuthOutcome;
+        match request.bearer_token() {
+            Some("tst_good") => AuthOutcome::Authenticated(Identity {
+                principal_id: "worker-7".into(),
+                principal_type: PrincipalType::Worker,
+                tenant: Some("default".into()),
+                roles: vec![],
+                permissions: vec!["gatekeeper:read".into(), "gatekeeper:forbidden".into()],
+            }),
+            Some("tst_down") => AuthOutcome::Unavailable("token store offline".into()),
+            Some("tst_panic") => panic!("authenticator bug"),
+            Some(t) if t.starts_with("tst_") => AuthOutcome::Invalid,
+            _ => AuthOutcome::NotMine,
+        }
+    }
+
+    #[authorizer]
+    async fn authorize(
+        &self,
+        _who: &Identity,
+        request: &flovyn_sdk::auth::AuthzRequest<'_>,
+    ) -> flovyn_sdk::auth::Decision {
+        use flovyn_sdk::auth::Decision;
+        match request.action {
+            "gatekeeper:forbidden" => Decision::Deny,
+            "gatekeeper:granted" => Decision::Allow,
+            "gatekeeper:broken" => panic!("authorizer bug"),
+            _ => Decision::Abstain,
+        }
+    }
+
+    #[route(GET, "/read", permission = "gatekeeper:read")]
+    async fn read(&self, who: Identity) -> String {
+        who.principal_id
+    }
+
+    #[route(GET, "/forbidden", permission = "gatekeeper:forbidden")]
+    async fn forbidden(&self) -> &'static str {
+        "never"
+    }
+
+    #[route(GET, "/granted", permission = "gatekeeper:granted")]
+    async fn granted(&self) -> &'static str {
+        "granted"
+    }
+
+    #[route(GET, "/broken", permission = "gatekeeper:broken")]
+    async fn broken(&self) -> &'static str {
+        "never"
+    }
+}
+
+async fn gate() -> Fixture {
+    fixture_with(Db::Sqlite, &["hello", "gatekeeper"], |_| {})
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_plugin_authenticator_joins_the_stack() {
+    let f = gate().await;
+    let r = send(&f.router, get_as("/api/v1/me", "tst_good")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        (
+            r.json()["principal_id"].clone(),
+            r.json()["principal_type"].clone()
+        ),
+        (json!("worker-7"), json!("worker"))
+    );
+    let r = send(&f.router, get_as("/api/v1/p/gatekeeper/read", "tst_good")).await;
+    assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "worker-7"));
+    // The admin token is still recognised by the core authenticator.
+    let r = send(&f.router, get_as("/api/v1/p/gatekeeper/read", ADMIN)).await;
+    assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "admin"));
+}
+
+#[tokio::test]
+async fn invalid_credentials_get_the_same_401_as_none() {
+    let f = gate().await;
+    let none = send(&f.router, get("/api/v1/p/gatekeeper/read")).await;
+    for token in ["tst_bad", "tst_unknown", "not-a-token-anyone-knows"] {
+        let r = send(&f.router, get_as("/api/v1/p/gatekeeper/read", token)).await;
+        assert_eq!((r.status, &r.body), (none.status, &none.body), "{token}");
+    }
+    assert_eq!(none.status, StatusCode::UNAUTHORIZED);
+    // Public routes ignore a bad credential.
+    let r = send(&f.router, get_as("/api/v1/p/hello/greeting", "tst_bad")).await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_unavailable_or_panicking_authenticator_gives_503_not_401() {
+    let f = gate().await;
+    for token in ["tst_down", "tst_panic"] {
+        let r = send(&f.router, get_as("/api/v1/p/gatekeeper/read", token)).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{token}");
+        assert_eq!(r.json()["error"]["code"], "service_unavailable");
+    }
+    let r = send(&f.router, get("/api/v1/p/hello/greeting")).await;
+    assert_eq!(r.status, StatusCode::OK, "the server keeps serving");
+}
+
+#[tokio::test]
+async fn authorizers_deny_wins_then_allow_else_deny_and_a_panic_denies() {
+    let f = gate().await;
+    // Deny wins over the worker's own permission and over the admin's `*`.
+    for token in ["tst_good", ADMIN] {
+        let r = send(&f.router, get_as("/api/v1/p/gatekeeper/forbidden", token)).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{token}");
+    }
+    // An authorizer's allow grants what the identity lacks.
+    let r = send(
+        &f.router,
+        get_as("/api/v1/p/gatekeeper/granted", "tst_good"),
+    )
+    .await;
+    assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "granted"));
+    // A panicking authorizer denies, even the admin.
+    let r = send(&f.router, get_as("/api/v1/p/gatekeeper/broken", ADMIN)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.json()["error"]["code"], "forbidden");
+}
+
+#[tokio::test]
+async fn a_short_admin_token_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.database_url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("flovyn.db").display()
+    );
+    config.admin_token = Some("too-short".into());
+    let hello: Vec<_> = flovyn_sdk::registry::plugins()
+        .into_iter()
+        .filter(|p| p.name == "hello")
+        .collect();
+    let err = app::start(config, &hello).await.unwrap_err().to_string();
+    assert!(
+        err.starts_with("the admin token (`FLOVYN_ADMIN_TOKEN`) is 9 bytes long; use at least 32"),
+        "{err}"
+    );
+}
+
+#[test]
+fn authenticators_add_their_security_schemes_to_the_spec() {
+    let plugins: Vec<_> = flovyn_sdk::registry::plugins()
+        .into_iter()
+        .filter(|p| ["hello", "gatekeeper"].contains(&p.name))
+        .collect();
+    let doc = serde_json::to_value(flovyn_server::openapi::merged(plugins)).unwrap();
+    let scheme = &doc["components"]["securitySchemes"]["test_token"];
+    assert_eq!(
+        (scheme["scheme"].clone(), scheme["bearerFormat"].clone()),
+        (json!("bearer"), json!("tst_…"))
+    );
+    assert_eq!(
+        doc["paths"]["/api/v1/p/gatekeeper/read"]["get"]["security"],
+        json!([{"bearer": []}, {"test_token": []}])
+    );
+    assert_eq!(
+        doc["paths"]["/api/v1/p/hello/greeting"]["get"]["security"],
+        json!([])
+    );
+}
+
+/// The plugins this build links (not the test plugins of this binary).
+fn linked_plugins() -> Vec<&'static flovyn_sdk::PluginDescriptor> {
+    flovyn_sdk::registry::plugins()
+        .into_iter()
+        .filter(|p| flovyn_server::linked::EXPECTED_PLUGIN_CRATES.contains(&p.crate_name))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_protected_plugin_route_answers_401_without_credentials() {
+    let names: Vec<&str> = linked_plugins().iter().map(|p| p.name).collect();
+    let f = fixture_with(Db::Sqlite, &names, |_| {}).await.unwrap();
+    let mut checked = 0;
+    for plugin in linked_plugins() {
+        for route in plugin.routes() {
+            if route.access == flovyn_sdk::Access::Public {
+                continue;
+            }
+            // Any value fills a `{param}`: access is checked before the handler runs.
+            let path: String = flovyn_server::access::full_path(&plugin.route_prefix(), route.path)
+                .split('/')
+                .map(|s| if s.starts_with('{') { "x" } else { s })
+                .collect::<Vec<_>>()
+                .join("/");
+            let request = Request::builder()
+                .method(route.method.as_str())
+                .uri(&path)
+                .body(Body::empty())
+                .unwrap();
+            let r = send(&f.router, request).await;
+            assert_eq!(
+                (r.status, r.json()),
+                (
+                    StatusCode::UNAUTHORIZED,
+                    error("unauthorized", "authentication required")
+                ),
+                "{} {path}",
+                route.method
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "the linked plugins have protected routes");
+}
+
+/// Making a route public shows in review: the committed list must match.
+#[test]
+fn public_routes_snapshot() {
+    let mut lines = vec![
+        "GET /_/health".to_owned(),
+        "GET /api-docs/openapi.json".to_owned(),
+        "GET /docs".to_owned(),
+        "GET /metrics".to_owned(),
+    ];
+    for plugin in linked_plugins() {
+        for route in plugin
+            .routes()
+            .iter()
+            .filter(|r| r.access == flovyn_sdk::Access::Public)
+        {
+            lines.push(format!(
+                "{} {}",
+                route.method,
+                flovyn_server::access::full_path(&plugin.route_prefix(), route.path)
+            ));
+        }
+    }
+    let actual = lines.join("\n") + "\n";
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/public-routes.txt");
+    if std::env::var_os("FLOVYN_BLESS").is_some() {
+        std::fs::write(&path, &actual).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        committed, actual,
+        "the public routes changed; review, then update docs/public-routes.txt with \
+         FLOVYN_BLESS=1 cargo test -p flovyn-server --test server public_routes"
     );
 }

@@ -39,6 +39,7 @@ mod identity;
 pub mod instance;
 pub mod openapi;
 pub mod registry;
+pub mod time;
 
 pub use db::Database;
 pub use descriptor::{

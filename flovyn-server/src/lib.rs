@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod migrate;
 pub mod openapi;
 pub mod router;
+pub mod tenants;
 
 /// The plugin crates this build links (see `build.rs`): `extern crate` for each, and
 /// [`linked::EXPECTED_PLUGIN_CRATES`], checked at start-up.

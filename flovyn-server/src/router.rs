@@ -30,7 +30,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::access::{self, AccessTable, AuthStack, Credentials};
 use crate::app::AppState;
-use crate::{admin, metrics};
+use crate::{admin, metrics, tenants};
 
 const REQUEST_ID: &str = "x-request-id";
 
@@ -48,6 +48,8 @@ pub fn build_router(state: AppState) -> Router {
         .route("/_/health", get(admin::health))
         .route("/_/plugins", get(admin::plugins))
         .route("/api/v1/me", get(access::me))
+        .route("/api/v1/tenants", get(tenants::list).post(tenants::create))
+        .route("/api/v1/tenants/{id}", get(tenants::get))
         .with_state(state.clone())
         .route(
             "/metrics",

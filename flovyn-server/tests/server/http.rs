@@ -891,3 +891,91 @@ fn public_routes_snapshot() {
          FLOVYN_BLESS=1 cargo test -p flovyn-server --test server public_routes"
     );
 }
+
+// ---- tenants ----
+
+fn post_json_as(path: &str, token: &str, body: Value) -> Request<Body> {
+    Request::post(path)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+async fn tenants_on(db: Db) {
+    let Some(f) = fixture_on(db, |_| {}).await else {
+        return;
+    };
+    let r = send(&f.router, get("/api/v1/tenants")).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    let r = send(&f.router, get_as("/api/v1/tenants", ADMIN)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let list = r.json();
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(
+        (list[0]["id"].clone(), list[0]["name"].clone()),
+        (json!("default"), json!("default"))
+    );
+
+    let r = send(
+        &f.router,
+        post_json_as(
+            "/api/v1/tenants",
+            ADMIN,
+            json!({"id": "acme", "name": "Acme"}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(
+        (r.json()["id"].clone(), r.json()["name"].clone()),
+        (json!("acme"), json!("Acme"))
+    );
+
+    let r = send(
+        &f.router,
+        post_json_as(
+            "/api/v1/tenants",
+            ADMIN,
+            json!({"id": "acme", "name": "Other"}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = send(
+        &f.router,
+        post_json_as(
+            "/api/v1/tenants",
+            ADMIN,
+            json!({"id": "Bad Id", "name": "X"}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = send(
+        &f.router,
+        post_json_as("/api/v1/tenants", ADMIN, json!({"name": "Generated"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.json()["id"].as_str().map(str::len), Some(36));
+
+    let r = send(&f.router, get_as("/api/v1/tenants/acme", ADMIN)).await;
+    assert_eq!(
+        (r.status, r.json()["name"].clone()),
+        (StatusCode::OK, json!("Acme"))
+    );
+    let r = send(&f.router, get_as("/api/v1/tenants/nope", ADMIN)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn tenants_are_managed_by_the_admin_on_sqlite() {
+    tenants_on(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn tenants_are_managed_by_the_admin_on_postgres() {
+    tenants_on(Db::Postgres).await;
+}

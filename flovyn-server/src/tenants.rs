@@ -1,0 +1,119 @@
+//! Tenants: the core `tenant` table and its admin endpoints under `/api/v1/tenants`.
+//! Every tenant-scoped plugin table references `tenant(id)`; the default tenant exists from
+//! the first start (created by the core migrations).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use flovyn_sdk::{ApiError, Created, Identity, PrincipalType};
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+
+/// A tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct Tenant {
+    /// Stable id, `[a-z0-9-]`, 1–64 characters.
+    pub id: String,
+    /// Unique display name.
+    pub name: String,
+    /// When it was created (RFC 3339, UTC).
+    pub created_at: String,
+}
+
+/// `POST /api/v1/tenants` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    /// Defaults to a random UUID.
+    pub id: Option<String>,
+    /// Unique display name.
+    pub name: String,
+}
+
+fn require_admin(who: &Identity) -> Result<(), ApiError> {
+    if who.principal_type == PrincipalType::Admin {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("tenants are managed by the admin"))
+    }
+}
+
+/// `GET /api/v1/tenants`.
+pub async fn list(
+    State(state): State<AppState>,
+    who: Identity,
+) -> Result<Json<Vec<Tenant>>, ApiError> {
+    require_admin(&who)?;
+    let tenants = sqlx::query_as::<_, Tenant>(
+        "SELECT id, name, created_at FROM tenant ORDER BY created_at, id",
+    )
+    .fetch_all(state.db().pool())
+    .await
+    .map_err(ApiError::internal)?;
+    Ok(Json(tenants))
+}
+
+/// `GET /api/v1/tenants/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    who: Identity,
+    Path(id): Path<String>,
+) -> Result<Json<Tenant>, ApiError> {
+    require_admin(&who)?;
+    let tenant =
+        sqlx::query_as::<_, Tenant>("SELECT id, name, created_at FROM tenant WHERE id = $1")
+            .bind(&id)
+            .fetch_optional(state.db().pool())
+            .await
+            .map_err(ApiError::internal)?;
+    tenant
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no tenant `{id}`")))
+}
+
+/// `POST /api/v1/tenants`: 201 with the tenant; 409 if the id or name is taken.
+pub async fn create(
+    State(state): State<AppState>,
+    who: Identity,
+    Json(new): Json<NewTenant>,
+) -> Result<Created<Tenant>, ApiError> {
+    require_admin(&who)?;
+    let id = new.id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let valid_id = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !valid_id {
+        return Err(ApiError::bad_request(format!(
+            "tenant id `{id}` must be 1–64 characters of lowercase letters, digits and `-`"
+        )));
+    }
+    let name = new.name.trim().to_owned();
+    if name.is_empty() || name.len() > 200 {
+        return Err(ApiError::bad_request(
+            "tenant name must be 1–200 characters",
+        ));
+    }
+    let tenant = Tenant {
+        id,
+        name,
+        created_at: flovyn_sdk::time::now_rfc3339(),
+    };
+    let inserted = sqlx::query(
+        "INSERT INTO tenant (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(&tenant.id)
+    .bind(&tenant.name)
+    .bind(&tenant.created_at)
+    .execute(state.db().pool())
+    .await
+    .map_err(ApiError::internal)?;
+    if inserted.rows_affected() == 0 {
+        return Err(ApiError::conflict(format!(
+            "a tenant with id `{}` or name `{}` already exists",
+            tenant.id, tenant.name
+        )));
+    }
+    Ok(Created(Json(tenant)))
+}

@@ -14,7 +14,7 @@ use flovyn_server::config::Config;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-const ADMIN: &str = "an-admin-token-that-is-long-enough-0123";
+pub(crate) const ADMIN: &str = "an-admin-token-that-is-long-enough-0123";
 
 /// Lifecycle events, in order, across the plugins of this module.
 static EVENTS: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -101,14 +101,14 @@ impl BrokenStart {
 
 /// Which database a fixture runs on.
 #[derive(Debug, Clone, Copy)]
-enum Db {
+pub(crate) enum Db {
     Sqlite,
     Postgres,
 }
 
-struct Fixture {
-    state: AppState,
-    router: Router,
+pub(crate) struct Fixture {
+    pub(crate) state: AppState,
+    pub(crate) router: Router,
     _dir: tempfile::TempDir,
 }
 
@@ -123,7 +123,11 @@ async fn fixture_on(db: Db, adjust: impl FnOnce(&mut Config)) -> Option<Fixture>
     fixture_with(db, &["hello", "probe"], adjust).await
 }
 
-async fn fixture_with(db: Db, names: &[&str], adjust: impl FnOnce(&mut Config)) -> Option<Fixture> {
+pub(crate) async fn fixture_with(
+    db: Db,
+    names: &[&str],
+    adjust: impl FnOnce(&mut Config),
+) -> Option<Fixture> {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::default();
     config.database_url = match db {
@@ -141,7 +145,9 @@ async fn fixture_with(db: Db, names: &[&str], adjust: impl FnOnce(&mut Config)) 
         .into_iter()
         .filter(|p| names.contains(&p.name))
         .collect();
-    let state = app::start(config, &plugins).await.expect("server starts");
+    let state = app::start_with(config, &plugins, &[])
+        .await
+        .expect("server starts");
     let router = flovyn_server::router::build_router(state.clone());
     Some(Fixture {
         state,
@@ -150,19 +156,19 @@ async fn fixture_with(db: Db, names: &[&str], adjust: impl FnOnce(&mut Config)) 
     })
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: String,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: axum::http::HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Reply {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 }
 
-async fn send(router: &Router, request: Request<Body>) -> Reply {
+pub(crate) async fn send(router: &Router, request: Request<Body>) -> Reply {
     let response = router.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
@@ -176,18 +182,18 @@ async fn send(router: &Router, request: Request<Body>) -> Reply {
     }
 }
 
-fn get(path: &str) -> Request<Body> {
+pub(crate) fn get(path: &str) -> Request<Body> {
     Request::get(path).body(Body::empty()).unwrap()
 }
 
-fn get_as(path: &str, token: &str) -> Request<Body> {
+pub(crate) fn get_as(path: &str, token: &str) -> Request<Body> {
     Request::get(path)
         .header("authorization", format!("Bearer {token}"))
         .body(Body::empty())
         .unwrap()
 }
 
-fn error(code: &str, message: &str) -> Value {
+pub(crate) fn error(code: &str, message: &str) -> Value {
     json!({"error": {"code": code, "message": message}})
 }
 
@@ -600,7 +606,7 @@ async fn a_failing_start_hook_stops_start_up_naming_the_plugin() {
         .into_iter()
         .filter(|p| ["hello", "broken-start"].contains(&p.name))
         .collect();
-    let err = app::start(config, &plugins).await.unwrap_err();
+    let err = app::start_with(config, &plugins, &[]).await.unwrap_err();
     assert_eq!(
         err.to_string(),
         "plugin `broken-start` failed to start: the widget store is unreachable"
@@ -783,7 +789,10 @@ async fn a_short_admin_token_refuses_to_start() {
         .into_iter()
         .filter(|p| p.name == "hello")
         .collect();
-    let err = app::start(config, &hello).await.unwrap_err().to_string();
+    let err = app::start_with(config, &hello, &[])
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         err.starts_with("the admin token (`FLOVYN_ADMIN_TOKEN`) is 9 bytes long; use at least 32"),
         "{err}"
@@ -894,7 +903,7 @@ fn public_routes_snapshot() {
 
 // ---- tenants ----
 
-fn post_json_as(path: &str, token: &str, body: Value) -> Request<Body> {
+pub(crate) fn post_json_as(path: &str, token: &str, body: Value) -> Request<Body> {
     Request::post(path)
         .header("authorization", format!("Bearer {token}"))
         .header("content-type", "application/json")

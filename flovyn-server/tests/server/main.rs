@@ -15,3 +15,4 @@ mod http;
 mod migrations;
 mod openapi;
 mod support;
+mod worker_token;

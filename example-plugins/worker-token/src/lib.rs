@@ -1,0 +1,317 @@
+//! `worker-token` — worker authentication as a plugin, the reference example of a plugin
+//! that extends the server's auth stack.
+//!
+//! - Table `p_worker_token__tokens` (tenant foreign key to the core `tenant` table); the
+//!   secret is never stored, only its SHA-256, found through the token's non-secret lookup
+//!   part ([`token`] describes the format: `fwt_<lookup>_<secret>_<checksum>`).
+//! - Routes under `/api/v1/p/worker-token/`: `POST /tokens` (the secret is shown once),
+//!   `GET /tokens` (never secrets), `DELETE /tokens/{id}` (revoke), guarded by the
+//!   `worker_token:create` / `:read` / `:revoke` permissions, which the admin has and a
+//!   worker does not.
+//! - An authenticator recognising `Authorization: Bearer fwt_…`, yielding a `worker`
+//!   identity in the token's tenant. Malformed tokens and bad checksums are refused without
+//!   a database query; a warm token is served from a cache ([`cache`]).
+
+pub mod cache;
+pub mod token;
+
+use std::sync::Arc;
+
+use flovyn_sdk::auth::{AuthOutcome, AuthRequest};
+use flovyn_sdk::db::sqlx::{self, Row as _};
+use flovyn_sdk::prelude::*;
+use flovyn_sdk::{Database, time};
+use serde::{Deserialize, Serialize};
+
+use crate::cache::{CachedToken, TokenCache};
+
+/// Issues and verifies worker tokens.
+#[flovyn_plugin(name = "worker-token")]
+#[migration(1, "create_tokens", file = "migrations/001_create_tokens.sql")]
+#[derive(Debug)]
+pub struct WorkerToken {
+    db: Database,
+    cache: Arc<TokenCache>,
+}
+
+/// `POST /tokens` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// A name to recognise the token by (e.g. the worker's host name).
+    pub display_name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Days until the token expires; it never expires when absent.
+    pub expires_in_days: Option<u32>,
+    /// The tenant the worker acts in; defaults to the caller's tenant, else `default`.
+    pub tenant: Option<String>,
+}
+
+/// A token as listed: never its secret.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenInfo {
+    /// Token id (used to revoke it).
+    pub id: String,
+    /// Tenant the worker acts in.
+    pub tenant: String,
+    /// The non-secret lookup part of the token, to tell tokens apart.
+    pub lookup: String,
+    /// Display name.
+    pub display_name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Who created it.
+    pub created_by: String,
+    /// When (RFC 3339).
+    pub created_at: String,
+    /// When it expires, if ever.
+    pub expires_at: Option<String>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<String>,
+    /// When it last authenticated a request (updated at most once a minute).
+    pub last_used_at: Option<String>,
+}
+
+/// `POST /tokens` response: the only time the secret is shown.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedToken {
+    /// The secret token, `fwt_…`. Store it now: it cannot be shown again.
+    pub token: String,
+    /// The token as listed.
+    #[serde(flatten)]
+    pub info: TokenInfo,
+}
+
+/// The listed columns (a macro, so that queries stay string literals).
+macro_rules! columns {
+    () => {
+        "id, tenant_id, lookup, display_name, description, created_by, created_at, expires_at, revoked_at, last_used_at"
+    };
+}
+
+fn info_from_row(row: &sqlx::any::AnyRow) -> Result<TokenInfo, sqlx::Error> {
+    Ok(TokenInfo {
+        id: row.try_get("id")?,
+        tenant: row.try_get("tenant_id")?,
+        lookup: row.try_get("lookup")?,
+        display_name: row.try_get("display_name")?,
+        description: row.try_get("description")?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+    })
+}
+
+#[plugin_impl]
+impl WorkerToken {
+    #[init]
+    async fn init(ctx: &PluginContext) -> Result<Self, PluginError> {
+        Ok(WorkerToken {
+            db: ctx.database()?.clone(),
+            cache: Arc::new(TokenCache::default()),
+        })
+    }
+
+    /// Create a worker token.
+    ///
+    /// The response carries the secret token; it is shown only this once.
+    #[route(POST, "/tokens", permission = "worker_token:create", errors = [404])]
+    async fn create(
+        &self,
+        who: Identity,
+        Json(new): Json<NewToken>,
+    ) -> Result<Created<CreatedToken>, ApiError> {
+        let display_name = new.display_name.trim().to_owned();
+        if display_name.is_empty() || display_name.len() > 200 {
+            return Err(ApiError::bad_request(
+                "`display_name` must be 1–200 characters",
+            ));
+        }
+        let tenant = new
+            .tenant
+            .or(who.tenant.clone())
+            .unwrap_or_else(|| "default".to_owned());
+        if who.tenant.as_ref().is_some_and(|t| *t != tenant)
+            && who.principal_type != PrincipalType::Admin
+        {
+            return Err(ApiError::forbidden(
+                "tokens can only be created in your own tenant",
+            ));
+        }
+        let exists = sqlx::query("SELECT id FROM tenant WHERE id = $1")
+            .bind(&tenant)
+            .fetch_optional(self.db.pool())
+            .await
+            .map_err(ApiError::internal)?;
+        if exists.is_none() {
+            return Err(ApiError::not_found(format!("no tenant `{tenant}`")));
+        }
+        let issued = token::issue();
+        let info = TokenInfo {
+            id: uuid::Uuid::new_v4().to_string(),
+            tenant,
+            lookup: issued.lookup.clone(),
+            display_name,
+            description: new.description,
+            created_by: who.principal_id.clone(),
+            created_at: time::now_rfc3339(),
+            expires_at: new
+                .expires_in_days
+                .map(|d| time::from_now(std::time::Duration::from_secs(u64::from(d) * 86_400))),
+            revoked_at: None,
+            last_used_at: None,
+        };
+        sqlx::query(
+            "INSERT INTO p_worker_token__tokens (id, tenant_id, lookup, token_hash, display_name, description, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&info.id)
+        .bind(&info.tenant)
+        .bind(&info.lookup)
+        .bind(&issued.hash)
+        .bind(&info.display_name)
+        .bind(&info.description)
+        .bind(&info.created_by)
+        .bind(&info.created_at)
+        .bind(&info.expires_at)
+        .execute(self.db.pool())
+        .await
+        .map_err(ApiError::internal)?;
+        tracing::info!(token = %info.id, tenant = %info.tenant, by = %who.principal_id, "worker token created");
+        Ok(Created(Json(CreatedToken {
+            token: issued.token,
+            info,
+        })))
+    }
+
+    /// List worker tokens (never their secrets).
+    ///
+    /// The admin sees every tenant's tokens; anyone else their own tenant's.
+    #[route(GET, "/tokens", permission = "worker_token:read")]
+    async fn list(&self, who: Identity) -> Result<Json<Vec<TokenInfo>>, ApiError> {
+        let rows = if who.principal_type == PrincipalType::Admin {
+            sqlx::query(concat!(
+                "SELECT ",
+                columns!(),
+                " FROM p_worker_token__tokens ORDER BY created_at, id"
+            ))
+            .fetch_all(self.db.pool())
+            .await
+        } else {
+            sqlx::query(concat!(
+                "SELECT ",
+                columns!(),
+                " FROM p_worker_token__tokens WHERE tenant_id = $1 ORDER BY created_at, id"
+            ))
+            .bind(who.tenant.clone().unwrap_or_default())
+            .fetch_all(self.db.pool())
+            .await
+        }
+        .map_err(ApiError::internal)?;
+        let tokens = rows
+            .iter()
+            .map(info_from_row)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ApiError::internal)?;
+        Ok(Json(tokens))
+    }
+
+    /// Revoke a worker token.
+    ///
+    /// The token stops authenticating at once on this server and within a second on every
+    /// other replica. Revoking a revoked token is a no-op.
+    #[route(DELETE, "/tokens/{id}", permission = "worker_token:revoke", errors = [404])]
+    async fn revoke(&self, who: Identity, Path(id): Path<String>) -> Result<NoContent, ApiError> {
+        let row = sqlx::query("SELECT lookup, tenant_id FROM p_worker_token__tokens WHERE id = $1")
+            .bind(&id)
+            .fetch_optional(self.db.pool())
+            .await
+            .map_err(ApiError::internal)?;
+        let Some(row) = row else {
+            return Err(ApiError::not_found(format!("no worker token `{id}`")));
+        };
+        let lookup: String = row.try_get("lookup").map_err(ApiError::internal)?;
+        let tenant: String = row.try_get("tenant_id").map_err(ApiError::internal)?;
+        if who.principal_type != PrincipalType::Admin
+            && who.tenant.as_deref() != Some(tenant.as_str())
+        {
+            return Err(ApiError::not_found(format!("no worker token `{id}`")));
+        }
+        sqlx::query("UPDATE p_worker_token__tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(time::now_rfc3339())
+            .bind(&id)
+            .execute(self.db.pool())
+            .await
+            .map_err(ApiError::internal)?;
+        self.cache.forget(&lookup);
+        tracing::info!(token = %id, by = %who.principal_id, "worker token revoked");
+        Ok(NoContent)
+    }
+
+    /// Worker tokens: `Authorization: Bearer fwt_…`.
+    #[authenticator(scheme = "worker_token", bearer_format = "fwt_…")]
+    async fn authenticate(&self, request: &AuthRequest<'_>) -> AuthOutcome {
+        let Some(presented) = request.bearer_token() else {
+            return AuthOutcome::NotMine;
+        };
+        let parsed = match token::parse(presented) {
+            Ok(parsed) => parsed,
+            Err(token::TokenError::NotOurs) => return AuthOutcome::NotMine,
+            // Malformed or a bad checksum: refused without touching the database.
+            Err(_) => return AuthOutcome::Invalid,
+        };
+        let cached = match self.cache.get_fresh(parsed.lookup) {
+            Some(entry) => entry,
+            None => match self.load(parsed.lookup).await {
+                Ok(Some(entry)) => self.cache.put(parsed.lookup, entry),
+                Ok(None) => return AuthOutcome::Invalid,
+                Err(e) => return AuthOutcome::Unavailable(format!("worker token store: {e}")),
+            },
+        };
+        if !token::verify(presented, &cached.hash) || !cached.usable_at(&time::now_rfc3339()) {
+            return AuthOutcome::Invalid;
+        }
+        if self.cache.should_touch(parsed.lookup) {
+            let (db, id) = (self.db.clone(), cached.id.clone());
+            // Best effort and off the request path: a lost update only delays `last_used_at`.
+            tokio::spawn(async move {
+                let result = sqlx::query(
+                    "UPDATE p_worker_token__tokens SET last_used_at = $1 WHERE id = $2",
+                )
+                .bind(time::now_rfc3339())
+                .bind(&id)
+                .execute(db.pool())
+                .await;
+                if let Err(e) = result {
+                    tracing::warn!(token = %id, error = %e, "could not record last use of a worker token");
+                }
+            });
+        }
+        AuthOutcome::Authenticated(cached.identity())
+    }
+}
+
+impl WorkerToken {
+    /// The token's row, by its lookup part.
+    async fn load(&self, lookup: &str) -> Result<Option<CachedToken>, sqlx::Error> {
+        cache::LOOKUPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let row = sqlx::query(
+            "SELECT id, tenant_id, token_hash, expires_at, revoked_at FROM p_worker_token__tokens WHERE lookup = $1",
+        )
+        .bind(lookup)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.map(|row| {
+            Ok(CachedToken {
+                id: row.try_get("id")?,
+                tenant: row.try_get("tenant_id")?,
+                hash: row.try_get("token_hash")?,
+                expires_at: row.try_get("expires_at")?,
+                revoked: row.try_get::<Option<String>, _>("revoked_at")?.is_some(),
+            })
+        })
+        .transpose()
+    }
+}

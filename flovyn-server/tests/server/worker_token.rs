@@ -1,0 +1,326 @@
+//! The worker-token plugin end to end, on SQLite and PostgreSQL: the operator flow, the
+//! cache (a warm token costs no query; malformed tokens none at all), expiry, `last_used_at`,
+//! secrets never stored, and revocation across two server processes.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use flovyn_sdk::db::sqlx::{self, Row as _};
+use serde_json::{Value, json};
+use worker_token::cache::LOOKUPS;
+
+use crate::http::{ADMIN, Db, Fixture, error, fixture_with, get_as, post_json_as, send};
+use crate::support::{pg, process};
+
+/// The lookup counter is global: tests that assert on it run one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn lookups() -> u64 {
+    LOOKUPS.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+async fn fixture(db: Db) -> Option<Fixture> {
+    fixture_with(db, &["hello", "worker-token"], |_| {}).await
+}
+
+async fn create(f: &Fixture, body: Value) -> (String, Value) {
+    let r = send(
+        &f.router,
+        post_json_as("/api/v1/p/worker-token/tokens", ADMIN, body),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let created = r.json();
+    (created["token"].as_str().unwrap().to_owned(), created)
+}
+
+fn delete_as(path: &str, token: &str) -> Request<Body> {
+    Request::delete(path)
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+async fn operator_flow(db: Db) {
+    let Some(f) = fixture(db).await else { return };
+    let (token, created) = create(&f, json!({"display_name": "build-host-1"})).await;
+    assert!(token.starts_with("fwt_") && token.len() == 52, "{token}");
+    assert_eq!(created["display_name"], "build-host-1");
+    assert_eq!(created["tenant"], "default");
+    assert_eq!(created["revoked_at"], Value::Null);
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    // Listed without the secret.
+    let r = send(&f.router, get_as("/api/v1/p/worker-token/tokens", ADMIN)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        !r.body.contains(&token) && !r.body.contains("hash"),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.json()[0]["id"], id.as_str());
+
+    // The token authenticates as a worker of its tenant.
+    let r = send(&f.router, get_as("/api/v1/me", &token)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let me = r.json();
+    assert_eq!(me["principal_type"], "worker");
+    assert_eq!(me["tenant"], "default");
+    assert_eq!(me["principal_id"], format!("worker-token:{id}"));
+
+    // A worker cannot manage tokens.
+    let r = send(
+        &f.router,
+        post_json_as(
+            "/api/v1/p/worker-token/tokens",
+            &token,
+            json!({"display_name": "x"}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        r.json(),
+        error(
+            "forbidden",
+            "this operation needs the `worker_token:create` permission"
+        )
+    );
+    let r = send(&f.router, get_as("/api/v1/p/worker-token/tokens", &token)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // The database holds no plaintext secret, only its hash.
+    let rows = sqlx::query("SELECT * FROM p_worker_token__tokens")
+        .fetch_all(f.state.db().pool())
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let secret = token.split('_').nth(2).unwrap();
+    for column in [
+        "id",
+        "tenant_id",
+        "lookup",
+        "token_hash",
+        "display_name",
+        "created_by",
+        "created_at",
+    ] {
+        let value: String = rows[0].try_get(column).unwrap();
+        assert!(!value.contains(secret), "column {column} holds the secret");
+    }
+    let stored: String = rows[0].try_get("token_hash").unwrap();
+    assert_eq!(stored, worker_token::token::hash(&token));
+
+    // Revoke: 204, then the token is refused like no credential at all.
+    let r = send(
+        &f.router,
+        delete_as(&format!("/api/v1/p/worker-token/tokens/{id}"), ADMIN),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let bare = send(
+        &f.router,
+        Request::get("/api/v1/me").body(Body::empty()).unwrap(),
+    )
+    .await;
+    let r = send(&f.router, get_as("/api/v1/me", &token)).await;
+    assert_eq!((r.status, &r.body), (bare.status, &bare.body));
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = send(
+        &f.router,
+        delete_as("/api/v1/p/worker-token/tokens/nope", ADMIN),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn operator_flow_on_sqlite() {
+    operator_flow(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn operator_flow_on_postgres() {
+    operator_flow(Db::Postgres).await;
+}
+
+#[tokio::test]
+async fn a_warm_token_costs_no_query_and_a_malformed_one_none_at_all() {
+    let _serial = SERIAL.lock().await;
+    let f = fixture(Db::Sqlite).await.unwrap();
+    let (token, _) = create(&f, json!({"display_name": "warm"})).await;
+
+    let before = lookups();
+    assert_eq!(
+        send(&f.router, get_as("/api/v1/me", &token)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(lookups(), before + 1, "a cold token is read once");
+    for _ in 0..5 {
+        assert_eq!(
+            send(&f.router, get_as("/api/v1/me", &token)).await.status,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(lookups(), before + 1, "warm requests do not query");
+
+    // One changed character: the checksum refuses it before any query.
+    let mut bad = token.clone().into_bytes();
+    bad[20] = if bad[20] == b'a' { b'b' } else { b'a' };
+    let bad = String::from_utf8(bad).unwrap();
+    let before = lookups();
+    for candidate in [bad.as_str(), "fwt_short", &token[..51]] {
+        let r = send(&f.router, get_as("/api/v1/me", candidate)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{candidate}");
+    }
+    assert_eq!(
+        lookups(),
+        before,
+        "malformed tokens never reach the database"
+    );
+}
+
+#[tokio::test]
+async fn expired_tokens_are_refused_and_last_use_is_recorded() {
+    let f = fixture(Db::Sqlite).await.unwrap();
+    let (token, created) = create(
+        &f,
+        json!({"display_name": "short-lived", "expires_in_days": 1}),
+    )
+    .await;
+    assert!(created["expires_at"].as_str().unwrap() > created["created_at"].as_str().unwrap());
+    assert_eq!(
+        send(&f.router, get_as("/api/v1/me", &token)).await.status,
+        StatusCode::OK
+    );
+
+    // `last_used_at` is written off the request path.
+    let id = created["id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let used: Option<String> =
+            sqlx::query_scalar("SELECT last_used_at FROM p_worker_token__tokens WHERE id = $1")
+                .bind(id)
+                .fetch_one(f.state.db().pool())
+                .await
+                .unwrap();
+        if used.is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "last_used_at not recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    sqlx::query("UPDATE p_worker_token__tokens SET expires_at = $1 WHERE id = $2")
+        .bind("2000-01-01T00:00:00.000Z")
+        .bind(id)
+        .execute(f.state.db().pool())
+        .await
+        .unwrap();
+    tokio::time::sleep(worker_token::cache::TTL + Duration::from_millis(50)).await;
+    assert_eq!(
+        send(&f.router, get_as("/api/v1/me", &token)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn body_needs_only_a_display_name_and_rejects_unknown_fields() {
+    let f = fixture(Db::Sqlite).await.unwrap();
+    let r = send(
+        &f.router,
+        post_json_as("/api/v1/p/worker-token/tokens", ADMIN, json!({})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["error"]["code"], "unprocessable_entity");
+    let r = send(
+        &f.router,
+        post_json_as(
+            "/api/v1/p/worker-token/tokens",
+            ADMIN,
+            json!({"display_name": "x", "secret": "y"}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = send(
+        &f.router,
+        post_json_as(
+            "/api/v1/p/worker-token/tokens",
+            ADMIN,
+            json!({"display_name": "x", "tenant": "nope"}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_on_one_replica_is_seen_by_another_within_a_second() {
+    let Some(pg) = pg::shared() else { return };
+    let url = pg.fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("FLOVYN_ADMIN_TOKEN", ADMIN),
+    ];
+    let a = process::Server::start(dir.path(), &env);
+    let b = process::Server::start(dir.path(), &env);
+    let admin = [("authorization", format!("Bearer {ADMIN}"))];
+    let admin: Vec<(&str, &str)> = admin.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    let r = process::request(
+        a.addr,
+        "POST",
+        "/api/v1/p/worker-token/tokens",
+        &[admin[0], ("content-type", "application/json")],
+        r#"{"display_name":"replicated"}"#,
+    )
+    .unwrap();
+    assert_eq!(r.status, 201, "{}", r.body);
+    let token = r.json()["token"].as_str().unwrap().to_owned();
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let bearer = format!("Bearer {token}");
+    let as_worker = [("authorization", bearer.as_str())];
+    assert_eq!(
+        process::get(b.addr, "/api/v1/me", &as_worker)
+            .unwrap()
+            .status,
+        200,
+        "B knows the token"
+    );
+
+    let r = process::request(
+        a.addr,
+        "DELETE",
+        &format!("/api/v1/p/worker-token/tokens/{id}"),
+        &admin,
+        "",
+    )
+    .unwrap();
+    assert_eq!(r.status, 204);
+    let revoked = Instant::now();
+    assert_eq!(
+        process::get(a.addr, "/api/v1/me", &as_worker)
+            .unwrap()
+            .status,
+        401,
+        "A at once"
+    );
+    loop {
+        let status = process::get(b.addr, "/api/v1/me", &as_worker)
+            .unwrap()
+            .status;
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            revoked.elapsed() < Duration::from_secs(1),
+            "B still accepts the revoked token after 1 s"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}

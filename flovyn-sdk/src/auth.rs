@@ -198,3 +198,78 @@ impl SchemeDescriptor {
         utoipa::openapi::security::SecurityScheme::Http(http.build())
     }
 }
+
+/// The server's composed authorizer, as a handler sees it: ask it before acting on a
+/// resource the route's own permission does not cover (another tenant's, say).
+///
+/// ```
+/// # use flovyn_sdk::prelude::*;
+/// # use flovyn_sdk::auth::{Authz, AuthzRequest};
+/// async fn archive(authz: &Authz, who: &Identity, tenant: &str) -> Result<(), ApiError> {
+///     authz.require(who, &AuthzRequest { resource: "notes", action: "notes:archive", tenant: Some(tenant) }).await?;
+///     Ok(())
+/// }
+/// ```
+#[derive(Clone)]
+pub struct Authz(std::sync::Arc<dyn Authorize>);
+
+impl std::fmt::Debug for Authz {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Authz")
+    }
+}
+
+/// What the server plugs into [`Authz`]: the composed authorizers.
+pub trait Authorize: Send + Sync + 'static {
+    /// Whether `identity` may perform `request` (deny wins, then allow, else deny).
+    fn authorize<'a>(
+        &'a self,
+        identity: &'a Identity,
+        request: &'a AuthzRequest<'a>,
+    ) -> crate::BoxFuture<'a, bool>;
+}
+
+impl Authz {
+    /// Wraps the server's authorizer (the server attaches it to every request).
+    pub fn new(authorizer: std::sync::Arc<dyn Authorize>) -> Self {
+        Self(authorizer)
+    }
+
+    /// Whether `identity` may perform `request`.
+    pub async fn allows(&self, identity: &Identity, request: &AuthzRequest<'_>) -> bool {
+        self.0.authorize(identity, request).await
+    }
+
+    /// `Ok` if allowed, else the 403 to return.
+    pub async fn require(
+        &self,
+        identity: &Identity,
+        request: &AuthzRequest<'_>,
+    ) -> Result<(), crate::ApiError> {
+        if self.allows(identity, request).await {
+            Ok(())
+        } else {
+            Err(crate::ApiError::forbidden(format!(
+                "this operation needs the `{}` permission",
+                request.action
+            )))
+        }
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Authz {
+    type Rejection = crate::ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Authz>()
+            .cloned()
+            .ok_or_else(|| crate::ApiError::internal("no authorizer attached to the request"))
+    }
+}
+
+impl crate::openapi::DocumentArg for Authz {}

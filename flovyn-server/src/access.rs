@@ -166,6 +166,16 @@ impl AuthStack {
     }
 }
 
+impl flovyn_sdk::auth::Authorize for AuthStack {
+    fn authorize<'a>(
+        &'a self,
+        identity: &'a Identity,
+        request: &'a AuthzRequest<'a>,
+    ) -> flovyn_sdk::BoxFuture<'a, bool> {
+        Box::pin(AuthStack::authorize(self, identity, request))
+    }
+}
+
 /// Middleware on every request: attaches the caller's [`Identity`] when a credential is
 /// recognised. Refusing is left to the routes (401 from the `Identity` extractor, or
 /// [`enforce`] for plugin routes).
@@ -193,6 +203,8 @@ pub async fn identify(
         );
         stack.authenticate(&credentials).await
     };
+    let authz = flovyn_sdk::auth::Authz::new(Arc::new(stack.clone()));
+    request.extensions_mut().insert(authz);
     match outcome {
         AuthOutcome::Authenticated(identity) => {
             request.extensions_mut().insert(identity);

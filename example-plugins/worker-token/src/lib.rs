@@ -17,7 +17,7 @@ pub mod token;
 
 use std::sync::Arc;
 
-use flovyn_sdk::auth::{AuthOutcome, AuthRequest};
+use flovyn_sdk::auth::{AuthOutcome, AuthRequest, Authz, AuthzRequest};
 use flovyn_sdk::db::sqlx::{self, Row as _};
 use flovyn_sdk::prelude::*;
 use flovyn_sdk::{Database, time};
@@ -223,7 +223,12 @@ impl WorkerToken {
     /// The token stops authenticating at once on this server and within a second on every
     /// other replica. Revoking a revoked token is a no-op.
     #[route(DELETE, "/tokens/{id}", permission = "worker_token:revoke", errors = [404])]
-    async fn revoke(&self, who: Identity, Path(id): Path<String>) -> Result<NoContent, ApiError> {
+    async fn revoke(
+        &self,
+        who: Identity,
+        authz: Authz,
+        Path(id): Path<String>,
+    ) -> Result<NoContent, ApiError> {
         let row = sqlx::query("SELECT lookup, tenant_id FROM p_worker_token__tokens WHERE id = $1")
             .bind(&id)
             .fetch_optional(self.db.pool())
@@ -239,6 +244,14 @@ impl WorkerToken {
         {
             return Err(ApiError::not_found(format!("no worker token `{id}`")));
         }
+        // The route's permission was checked for the plugin as a whole; ask again for this
+        // token's tenant, so that an authorizer plugin can restrict revocation per tenant.
+        let request = AuthzRequest {
+            resource: "worker-token",
+            action: "worker_token:revoke",
+            tenant: Some(&tenant),
+        };
+        authz.require(&who, &request).await?;
         sqlx::query("UPDATE p_worker_token__tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(time::now_rfc3339())
             .bind(&id)

@@ -121,3 +121,7 @@ struct GuideFirstPlugin;
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/guide/02-naming-rules.md")]
 struct GuideNamingRules;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/guide/03-authenticator-plugin.md")]
+struct GuideAuthenticatorPlugin;

@@ -864,6 +864,34 @@ async fn every_protected_plugin_route_answers_401_without_credentials() {
         }
     }
     assert!(checked > 0, "the linked plugins have protected routes");
+
+    // And every protected operation of the served spec (its own view of the same routes).
+    let spec = send(&f.router, get("/api-docs/openapi.json")).await.json();
+    let mut from_spec = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if operation["security"] == json!([]) {
+                continue;
+            }
+            let uri: String = path
+                .split('/')
+                .map(|s| if s.starts_with('{') { "x" } else { s })
+                .collect::<Vec<_>>()
+                .join("/");
+            let request = Request::builder()
+                .method(method.to_uppercase().as_str())
+                .uri(&uri)
+                .body(Body::empty())
+                .unwrap();
+            let r = send(&f.router, request).await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+            from_spec += 1;
+        }
+    }
+    assert_eq!(
+        from_spec, checked,
+        "the spec lists the same protected operations as the registry"
+    );
 }
 
 /// Making a route public shows in review: the committed list must match.

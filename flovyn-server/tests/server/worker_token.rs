@@ -111,6 +111,24 @@ async fn operator_flow(db: Db) {
     }
     let stored: String = rows[0].try_get("token_hash").unwrap();
     assert_eq!(stored, worker_token::token::hash(&token));
+    if let Db::Sqlite = db {
+        // The whole database, byte for byte (main file and write-ahead log).
+        let url = f.state.config().database_url.clone();
+        let file = url
+            .trim_start_matches("sqlite://")
+            .split('?')
+            .next()
+            .unwrap()
+            .to_owned();
+        for path in [file.clone(), format!("{file}-wal")] {
+            if let Ok(bytes) = std::fs::read(&path) {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "{path} contains the plaintext secret"
+                );
+            }
+        }
+    }
 
     // Revoke: 204, then the token is refused like no credential at all.
     let r = send(

@@ -298,16 +298,19 @@ fn file_then_env_then_flags() {
     );
 }
 
-#[test]
-fn unknown_keys_and_bad_values_name_the_key() {
-    let f = file("listne = \"127.0.0.1:9000\"\n");
-    let err = Config::load(&Sources {
+/// Loads `f` as the config file, with an empty environment.
+fn load_file(f: &tempfile::NamedTempFile) -> Result<Config, ConfigError> {
+    Config::load(&Sources {
         file: Some(f.path().to_owned()),
         env: env(&[]),
         ..Sources::default()
     })
-    .unwrap_err()
-    .to_string();
+}
+
+#[test]
+fn unknown_keys_and_bad_values_name_the_key() {
+    let f = file("listne = \"127.0.0.1:9000\"\n");
+    let err = load_file(&f).unwrap_err().to_string();
     assert!(err.contains("unknown key `listne`"), "{err}");
     assert!(
         err.contains(&f.path().display().to_string()),
@@ -315,13 +318,7 @@ fn unknown_keys_and_bad_values_name_the_key() {
     );
 
     let f = file("[http]\nbody_limit_bytes = \"lots\"\n");
-    let err = Config::load(&Sources {
-        file: Some(f.path().to_owned()),
-        env: env(&[]),
-        ..Sources::default()
-    })
-    .unwrap_err()
-    .to_string();
+    let err = load_file(&f).unwrap_err().to_string();
     assert!(err.contains("key `http.body_limit_bytes`"), "{err}");
 
     let err = Config::load(&Sources {

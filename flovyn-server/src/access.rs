@@ -77,6 +77,22 @@ pub struct AuthStack {
     authorizers: Arc<[(&'static str, Arc<dyn PluginInstance>)]>,
 }
 
+/// The middleware's state: the stack, and the `Authz` handle on it that every request
+/// carries (built once, cloned per request).
+#[derive(Clone, Debug)]
+pub struct Identify {
+    stack: AuthStack,
+    authz: flovyn_sdk::auth::Authz,
+}
+
+impl Identify {
+    /// The state of [`identify`] for `stack`.
+    pub fn new(stack: AuthStack) -> Self {
+        let authz = flovyn_sdk::auth::Authz::new(Arc::new(stack.clone()));
+        Self { stack, authz }
+    }
+}
+
 impl std::fmt::Debug for AuthStack {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthStack")
@@ -179,11 +195,8 @@ impl flovyn_sdk::auth::Authorize for AuthStack {
 /// Middleware on every request: attaches the caller's [`Identity`] when a credential is
 /// recognised. Refusing is left to the routes (401 from the `Identity` extractor, or
 /// [`enforce`] for plugin routes).
-pub async fn identify(
-    State(stack): State<AuthStack>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+pub async fn identify(State(state): State<Identify>, mut request: Request, next: Next) -> Response {
+    let stack = &state.stack;
     let outcome = {
         let protocol = if request
             .headers()
@@ -203,8 +216,7 @@ pub async fn identify(
         );
         stack.authenticate(&credentials).await
     };
-    let authz = flovyn_sdk::auth::Authz::new(Arc::new(stack.clone()));
-    request.extensions_mut().insert(authz);
+    request.extensions_mut().insert(state.authz.clone());
     match outcome {
         AuthOutcome::Authenticated(identity) => {
             request.extensions_mut().insert(identity);
@@ -222,7 +234,8 @@ pub async fn identify(
 #[derive(Debug, Clone)]
 pub struct AccessTable {
     plugin: &'static str,
-    routes: Arc<HashMap<(Method, String), Access>>,
+    /// Full path template → the access of each method served there.
+    routes: Arc<HashMap<String, Vec<(Method, Access)>>>,
     stack: AuthStack,
 }
 
@@ -230,16 +243,32 @@ impl AccessTable {
     /// The table of `plugin`'s routes, authorized through `stack`.
     pub fn new(plugin: &PluginDescriptor, stack: AuthStack) -> Self {
         let prefix = plugin.route_prefix();
-        let routes = plugin
-            .routes()
-            .iter()
-            .map(|r| ((r.method, full_path(&prefix, r.path)), r.access))
-            .collect();
+        let mut routes: HashMap<String, Vec<(Method, Access)>> = HashMap::new();
+        for r in plugin.routes() {
+            routes
+                .entry(full_path(&prefix, r.path))
+                .or_default()
+                .push((r.method, r.access));
+        }
         Self {
             plugin: plugin.name,
             routes: Arc::new(routes),
             stack,
         }
+    }
+
+    /// The access of `method` on `path`; HEAD is answered by the GET handler, so it is
+    /// guarded like GET.
+    fn access(&self, method: Method, path: &str) -> Option<Access> {
+        let methods = self.routes.get(path)?;
+        let find = |m: Method| methods.iter().find(|(mm, _)| *mm == m).map(|(_, a)| *a);
+        find(method).or_else(|| {
+            if method == Method::Head {
+                find(Method::Get)
+            } else {
+                None
+            }
+        })
     }
 }
 
@@ -254,18 +283,11 @@ pub fn full_path(prefix: &str, path: &str) -> String {
 
 /// Route middleware of a plugin router: allow or refuse by the matched route's access.
 pub async fn enforce(State(table): State<AccessTable>, request: Request, next: Next) -> Response {
-    let method = Method::parse(request.method().as_str()).ok();
-    let matched = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned());
-    let access = match (method, matched) {
-        (Some(m), Some(p)) => table.routes.get(&(m, p.clone())).copied().or_else(|| {
-            // axum answers HEAD with the GET handler: it must be guarded like GET.
-            (m == Method::Head)
-                .then(|| table.routes.get(&(Method::Get, p)).copied())
-                .flatten()
-        }),
+    let access = match (
+        Method::parse(request.method().as_str()),
+        request.extensions().get::<MatchedPath>(),
+    ) {
+        (Ok(method), Some(path)) => table.access(method, path.as_str()),
         _ => None,
     };
     let Some(access) = access else {

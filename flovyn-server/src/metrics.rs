@@ -16,23 +16,25 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+// Label values are `'static` (plugin names come from descriptors) so that recording a
+// request allocates nothing.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    plugin: String,
-    method: String,
-    status: String,
+    plugin: &'static str,
+    method: &'static str,
+    status: u16,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PluginLabels {
-    plugin: String,
+    plugin: &'static str,
 }
 
 /// The server's request metrics.
 #[derive(Debug, Clone)]
 pub struct Metrics {
     /// Label values are limited to these plugins, so a client cannot grow the series.
-    known: Arc<BTreeSet<String>>,
+    known: Arc<BTreeSet<&'static str>>,
     registry: Arc<Registry>,
     requests: Family<RequestLabels, Counter>,
     durations: Family<PluginLabels, Histogram>,
@@ -45,7 +47,7 @@ fn latency_histogram() -> Histogram {
 
 impl Metrics {
     /// Metrics for a server running `plugins`.
-    pub fn new<'a>(plugins: impl IntoIterator<Item = &'a str>) -> Self {
+    pub fn new(plugins: impl IntoIterator<Item = &'static str>) -> Self {
         let requests = Family::<RequestLabels, Counter>::default();
         let durations = Family::<PluginLabels, Histogram>::new_with_constructor(
             latency_histogram as fn() -> Histogram,
@@ -61,7 +63,7 @@ impl Metrics {
             "HTTP request latency in seconds, by plugin",
             durations.clone(),
         );
-        let known = Arc::new(plugins.into_iter().map(str::to_owned).collect());
+        let known = Arc::new(plugins.into_iter().collect());
         Self {
             known,
             registry: Arc::new(registry),
@@ -73,27 +75,35 @@ impl Metrics {
     /// Records one request to `plugin` (`core`, or a name counted as `unknown` unless it is
     /// one of the server's plugins).
     pub fn record(&self, plugin: &str, method: &str, status: u16, seconds: f64) {
-        let plugin = if plugin == "core" || self.known.contains(plugin) {
-            plugin
-        } else {
-            "unknown"
-        };
+        let plugin = self.known_plugin(plugin);
         let method = match method {
-            "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" => method,
+            "GET" => "GET",
+            "POST" => "POST",
+            "PUT" => "PUT",
+            "PATCH" => "PATCH",
+            "DELETE" => "DELETE",
+            "HEAD" => "HEAD",
+            "OPTIONS" => "OPTIONS",
             _ => "other",
         };
         self.requests
             .get_or_create(&RequestLabels {
-                plugin: plugin.to_owned(),
-                method: method.to_owned(),
-                status: status.to_string(),
+                plugin,
+                method,
+                status,
             })
             .inc();
         self.durations
-            .get_or_create(&PluginLabels {
-                plugin: plugin.to_owned(),
-            })
+            .get_or_create(&PluginLabels { plugin })
             .observe(seconds);
+    }
+
+    /// `name` as one of the server's plugins (`core` and `unknown` otherwise).
+    fn known_plugin(&self, name: &str) -> &'static str {
+        match name {
+            "core" => "core",
+            name => self.known.get(name).copied().unwrap_or("unknown"),
+        }
     }
 
     /// The Prometheus text exposition.
@@ -117,15 +127,11 @@ pub fn plugin_of(path: &str) -> &str {
 /// Middleware recording every request.
 pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
-    let plugin = plugin_of(request.uri().path()).to_owned();
+    let method = request.method().clone();
+    let plugin = metrics.known_plugin(plugin_of(request.uri().path()));
     let response = next.run(request).await;
-    metrics.record(
-        &plugin,
-        &method,
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
+    let seconds = started.elapsed().as_secs_f64();
+    metrics.record(plugin, method.as_str(), response.status().as_u16(), seconds);
     response
 }
 

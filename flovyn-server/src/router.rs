@@ -69,7 +69,10 @@ pub fn build_router(state: AppState) -> Router {
     // Each `layer` call wraps the ones before it: the last is the outermost.
     router
         .fallback(|| async { ApiError::not_found("no route for this path") })
-        .layer(middleware::from_fn_with_state(stack, access::identify))
+        .layer(middleware::from_fn_with_state(
+            access::Identify::new(stack),
+            access::identify,
+        ))
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))
         .layer(RequestBodyLimitLayer::new(http.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(

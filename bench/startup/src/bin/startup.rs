@@ -4,8 +4,9 @@
 //! For each binary: one cold start (applies every migration; reported, not counted), then
 //! `--warmup` uncounted warm starts, then `--runs` counted warm starts, the binaries taking
 //! turns (A B, B A, A B, …) so that each sees the same machine conditions. Every start is
-//! checked: the health body must list `--expect` plugins. Each server is stopped with
-//! SIGTERM (graceful, like an operator would) and waited for before the next start.
+//! checked: the health body must list the expected number of plugins (the `:N` of
+//! `--server LABEL=PATH:N`), so a plugin crate that failed to link is caught. Each server is
+//! stopped with SIGTERM (graceful, as an operator would) and waited for before the next start.
 //!
 //! Prints a table, then one `RESULT` line per binary and one for the ratio, for scripts.
 
@@ -20,8 +21,8 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(about)]
 struct Args {
-    /// A server binary to measure, as LABEL=PATH[:EXPECTED_PLUGINS]. Give two to get their
-    /// ratio (second / first).
+    /// A server binary to measure, as LABEL=PATH[:EXPECTED_PLUGINS]. The ratio of each
+    /// other's median to the first's is printed too.
     #[arg(long = "server", required = true, value_parser = parse_server)]
     servers: Vec<Server>,
     /// Counted warm starts per binary.
@@ -66,9 +67,17 @@ fn parse_server(s: &str) -> Result<Server, String> {
 type Error = Box<dyn std::error::Error>;
 
 fn main() -> Result<(), Error> {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    for s in &mut args.servers {
+        // The servers run in their own directory: a relative path would no longer resolve.
+        s.path = s
+            .path
+            .canonicalize()
+            .map_err(|e| format!("{}: {e}", s.path.display()))?;
+    }
     let timeout = Duration::from_secs(args.timeout_secs);
     let mut dirs = Vec::new();
+    let mut colds = Vec::new();
     for s in &args.servers {
         let dir = args.work_dir.join(&s.label);
         if dir.exists() {
@@ -86,6 +95,7 @@ fn main() -> Result<(), Error> {
             start_once(s, &dir, timeout)?;
         }
         dirs.push(dir);
+        colds.push(ms(cold));
     }
 
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); args.servers.len()];
@@ -107,14 +117,14 @@ fn main() -> Result<(), Error> {
         "server", "runs", "median ms", "p90 ms", "min ms", "max ms"
     );
     let mut medians = Vec::new();
-    for (s, xs) in args.servers.iter().zip(&samples) {
+    for ((s, xs), cold) in args.servers.iter().zip(&samples).zip(&colds) {
         let st = Stats::of(xs);
         println!(
             "{:<12} {:>5} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",
             s.label, st.n, st.median, st.p90, st.min, st.max
         );
         println!(
-            "RESULT startup label={} runs={} median_ms={:.2} p90_ms={:.2} min_ms={:.2} max_ms={:.2} samples_ms={}",
+            "RESULT startup label={} runs={} median_ms={:.2} p90_ms={:.2} min_ms={:.2} max_ms={:.2} cold_ms={cold:.1} samples_ms={}",
             s.label,
             st.n,
             st.median,
@@ -128,15 +138,15 @@ fn main() -> Result<(), Error> {
         );
         medians.push(st.median);
     }
-    if medians.len() >= 2 {
-        let ratio = medians[1] / medians[0];
+    for (i, s) in args.servers.iter().enumerate().skip(1) {
+        let ratio = medians[i] / medians[0];
         println!(
             "ratio of medians {} / {}: {ratio:.3}",
-            args.servers[1].label, args.servers[0].label
+            s.label, args.servers[0].label
         );
         println!(
             "RESULT startup_ratio num={} den={} ratio={ratio:.3}",
-            args.servers[1].label, args.servers[0].label
+            s.label, args.servers[0].label
         );
     }
     Ok(())
@@ -190,7 +200,10 @@ fn start_once(server: &Server, dir: &Path, timeout: Duration) -> Result<Duration
     let mut command = Command::new(&server.path);
     command
         .current_dir(dir) // no stray ./flovyn.toml
-        .env("DATABASE_URL", format!("sqlite://{}", dir.join("flovyn.db").display()))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.join("flovyn.db").display()),
+        )
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);

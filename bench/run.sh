@@ -1,0 +1,509 @@
+#!/usr/bin/env bash
+# The Flovyn server benchmarks. See BENCHMARKS.md for what they measure and the results.
+#
+#   bench/run.sh [load|startup|all] [options]      (bench/run.sh --help)
+#
+# Everything is built in release mode into $BENCH_TARGET_DIR (default <repo>/target/bench),
+# a target directory of its own: bench/ is a separate cargo workspace, so the root workspace
+# and CI never build it, and its feature set (flovyn-server without example plugins) never
+# invalidates the root target's artifacts.
+set -euo pipefail
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$BENCH_DIR/.." && pwd)"
+TARGET_DIR="${BENCH_TARGET_DIR:-$REPO/target/bench}"
+BIN="$TARGET_DIR/release"
+
+WHICH=all
+DURATION=10
+ROUNDS=5
+CONNECTIONS=32
+PACED_CONNECTIONS=16
+PACE_MS=1
+WARMUP=3
+STARTUP_RUNS=20
+WRITE=0
+CALLGRIND=auto
+PRIORITY=auto
+SERVER_CPU=0
+WRK_CPU=1
+PLUGIN_PORT="${BENCH_PLUGIN_PORT:-18181}"
+BASELINE_PORT="${BENCH_BASELINE_PORT:-18182}"
+COMMAND_LINE="bench/run.sh $*"
+
+usage() {
+    cat <<'EOF'
+Usage: bench/run.sh [load|startup|all] [options]
+
+Benchmarks (default: all):
+  load      wrk on loopback: GET /api/v1/p/hello/greeting?name=Ada through the whole
+            flovyn-server stack vs a bare axum app doing the same work; alternating rounds;
+            reports the throughput ratio (saturated) and the p99 latency ratio (paced, and
+            saturated), plugin / baseline; then user-space instructions per request
+            (valgrind), which do not depend on what else the machine is doing
+  startup   warm start-up (process start -> GET /_/health 200, migrations already
+            applied) with 100 vs 200 generated plugins (5 routes, 3 migrations each), and
+            the hello plugin alone for reference
+  all       both
+
+Options:
+  -d, --duration SECS     wrk duration of each measured load run (default 10)
+  -r, --rounds N          load rounds (default 5); a round is 4 runs: saturated baseline
+                          and plugin, then paced baseline and plugin
+  -c, --connections N     wrk connections of the saturated phase (default 32; wrk uses 1 thread)
+      --paced-connections N   wrk connections of the paced phase (default 16)
+      --pace-ms N         paced phase: ms between a response and the connection's next
+                          request (default 1; offered load ~ connections / (N ms + latency))
+      --warmup SECS       uncounted wrk warm-up per server before the rounds (default 3)
+  -n, --startup-runs N    counted warm starts per binary (default 20)
+      --server-cpu N      CPU the servers are pinned to (default 0)
+      --wrk-cpu N         CPU wrk is pinned to (default 1)
+  -p, --priority P        rt | nice | none: scheduling of the servers, wrk and the start-up
+                          timer. rt (default as root) = SCHED_FIFO (chrt -f 10): other
+                          processes on the machine no longer delay them; nice = nice -20
+                          (not enough under load: see BENCHMARKS.md); none (default
+                          otherwise) = unchanged
+      --no-callgrind      skip the instruction count (valgrind) part of the load benchmark
+  -w, --write             also write the results into BENCHMARKS.md (between the
+                          <!-- bench:...:begin/end --> markers)
+  -h, --help              this help
+
+Environment: BENCH_TARGET_DIR (default <repo>/target/bench), BENCH_PLUGIN_PORT (18181),
+BENCH_BASELINE_PORT (18182).
+
+Needs: cargo, wrk (load), taskset, curl. wrk is installed with apt-get when missing and
+running as root; otherwise the command to install it is printed.
+Time: building takes ~10 min from scratch (the 200 generated plugins: ~3.5 min of one
+core per 100), seconds when up to date; load ~ 4 x rounds x duration + 2 x warmup + ~40 s
+of valgrind (~3.5 min by default); startup ~ 10 s.
+EOF
+}
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        load | startup | all) WHICH="$1" ;;
+        -d | --duration) DURATION="$2"; shift ;;
+        -r | --rounds) ROUNDS="$2"; shift ;;
+        -c | --connections) CONNECTIONS="$2"; shift ;;
+        --paced-connections) PACED_CONNECTIONS="$2"; shift ;;
+        --pace-ms) PACE_MS="$2"; shift ;;
+        --warmup) WARMUP="$2"; shift ;;
+        -n | --startup-runs) STARTUP_RUNS="$2"; shift ;;
+        --server-cpu) SERVER_CPU="$2"; shift ;;
+        --wrk-cpu) WRK_CPU="$2"; shift ;;
+        -p | --priority) PRIORITY="$2"; shift ;;
+        --no-callgrind) CALLGRIND=0 ;;
+        -w | --write) WRITE=1 ;;
+        -h | --help) usage; exit 0 ;;
+        *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+for n in "$DURATION" "$ROUNDS" "$CONNECTIONS" "$PACED_CONNECTIONS" "$PACE_MS" "$WARMUP" "$STARTUP_RUNS" "$SERVER_CPU" "$WRK_CPU"; do
+    [[ "$n" =~ ^[0-9]+$ ]] || { echo "not a number: $n" >&2; exit 2; }
+done
+[[ "$ROUNDS" -ge 1 && "$DURATION" -ge 1 && "$STARTUP_RUNS" -ge 1 ]] || {
+    echo "rounds, duration and startup runs must be at least 1" >&2
+    exit 2
+}
+
+# Priority of what is measured. With SCHED_FIFO (root only) the servers and wrk run as soon
+# as they are runnable, whatever else the machine is doing; nice -20 alone still lets a busy
+# nice-0 process delay them by milliseconds (EEVDF lets the running task finish its slice).
+if [[ "$PRIORITY" == auto ]]; then
+    if [[ "$(id -u)" == 0 ]] && command -v chrt >/dev/null 2>&1; then PRIORITY=rt; else PRIORITY=none; fi
+fi
+case "$PRIORITY" in
+    rt) PRIO=(chrt -f 10) ;;
+    nice) PRIO=(nice -n -20) ;;
+    none) PRIO=() ;;
+    *) echo "unknown priority: $PRIORITY (rt, nice or none)" >&2; exit 2 ;;
+esac
+
+log() { echo "==> $*" >&2; }
+
+need_tool() { # need_tool COMMAND DEBIAN_PACKAGE
+    command -v "$1" >/dev/null 2>&1 && return 0
+    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        log "installing $2 (apt-get)"
+        apt-get install -y "$2" >/dev/null 2>&1 ||
+            { apt-get update >/dev/null && apt-get install -y "$2" >/dev/null; }
+    fi
+    command -v "$1" >/dev/null 2>&1 || {
+        echo "error: \`$1\` is missing; install it with: sudo apt-get install -y $2" >&2
+        exit 1
+    }
+}
+
+build() { # build PACKAGE...
+    local args=()
+    for p in "$@"; do args+=(-p "$p"); done
+    log "cargo build --release ${args[*]} (target dir $TARGET_DIR)"
+    (cd "$BENCH_DIR" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release --quiet "${args[@]}")
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit } if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+minmax() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s %s", lo, hi }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+field() { # field KEY LINE: value of KEY=value in LINE
+    tr ' ' '\n' <<<"$2" | awk -F= -v k="$1" '$1 == k { print $2 }'
+}
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# Both CPUs' counters from /proc/stat: "total steal" (steal: time the hypervisor ran something
+# else instead of this machine's CPUs, which no priority can prevent).
+machine_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $9 }' /proc/stat; }
+
+STAMP="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+LOADAVG_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+RESULTS_DIR="$TARGET_DIR/results"
+mkdir -p "$RESULTS_DIR"
+RUN_DIR="$(mktemp -d "$TARGET_DIR/run.XXXXXX")"
+PIDS=()
+cleanup() {
+    local rc=$?
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [[ "$rc" == 0 ]]; then
+        rm -rf "$RUN_DIR"
+    else
+        echo "servers' logs and wrk output kept in $RUN_DIR" >&2
+    fi
+}
+trap cleanup EXIT
+
+# The commit measured, read before building (changes to bench/ and this file's results do not
+# count: they do not change what is measured).
+COMMIT="$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [[ -n "$(git -C "$REPO" status --porcelain --untracked-files=no -- . ':!bench' ':!BENCHMARKS.md' 2>/dev/null)" ]]; then
+    COMMIT="$COMMIT + uncommitted changes outside bench/"
+fi
+
+machine_md() {
+    local cpu mem
+    cpu="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo unknown)"
+    mem="$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo 2>/dev/null || echo unknown)"
+    echo "- date: $STAMP"
+    echo "- machine: $(nproc) cores ($cpu), $mem, $(uname -sr)"
+    echo "- rustc: $(rustc --version)"
+    echo "- commit: $COMMIT (as built at the start of the run)"
+    echo "- command: \`$COMMAND_LINE\`"
+    echo "- priority: $PRIORITY ($([[ ${#PRIO[@]} -gt 0 ]] && echo "\`${PRIO[*]}\` for the servers, wrk and the start-up timer" || echo 'unchanged'))"
+    echo "- load average (1, 5, 15 min) before the run: $LOADAVG_START"
+}
+
+wait_http() { # wait_http URL PID [TIMEOUT_SECS]: until one GET of URL succeeds
+    local i
+    for i in $(seq 1 $((${3:-10} * 20))); do
+        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+        kill -0 "$2" 2>/dev/null || { echo "error: server (pid $2) exited; see $RUN_DIR" >&2; exit 1; }
+        sleep 0.05
+    done
+    echo "error: $1 did not answer within ${3:-10} s" >&2
+    exit 1
+}
+
+port_free() { # port_free PORT: fails, naming the port, when something already listens on it
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+        echo "error: something already listens on 127.0.0.1:$1 (set BENCH_PLUGIN_PORT / BENCH_BASELINE_PORT)" >&2
+        exit 1
+    fi
+}
+
+# Starts the plugin server (flovyn-hello) or the baseline in DIR on PORT, with PREFIX
+# (e.g. the priority, or valgrind) before the binary; its pid is in STARTED_PID.
+start_server() { # start_server plugin|baseline DIR PORT PREFIX...
+    local side="$1" dir="$2" port="$3"
+    shift 3
+    port_free "$port"
+    mkdir -p "$dir"
+    if [[ "$side" == plugin ]]; then
+        # flovyn-server's `serve` with its defaults (SQLite, log level info), in an empty
+        # directory so that no flovyn.toml is picked up, and no inherited FLOVYN_* variable.
+        (cd "$dir" && exec env $(env | awk -F= '/^FLOVYN_/ { printf "-u %s ", $1 }') \
+            DATABASE_URL="sqlite://$dir/flovyn.db" FLOVYN_LISTEN="127.0.0.1:$port" \
+            TOKIO_WORKER_THREADS=1 "$@" "$BIN/flovyn-hello" >"$dir/server.log" 2>&1) &
+    else
+        (cd "$dir" && exec env TOKIO_WORKER_THREADS=1 "$@" "$BIN/axum-baseline" "127.0.0.1:$port" \
+            >"$dir/server.log" 2>&1) &
+    fi
+    STARTED_PID=$!
+    PIDS+=("$STARTED_PID")
+}
+
+# User-space instructions per request (valgrind's callgrind): the same for the same binary
+# and requests whatever else the machine is doing. N-1 requests on one keep-alive connection
+# (curl), minus a run with none; each run also answers the one request that finds it ready.
+instructions_per_request() { # instructions_per_request plugin|baseline: sets INSTRUCTIONS
+    local side="$1" n=2001 port=$((PLUGIN_PORT + 10)) total=() k dir pid
+    local url="http://127.0.0.1:$port/api/v1/p/hello/greeting?name=Ada"
+    local cfg="$RUN_DIR/curl-requests.cfg"
+    [[ -f "$cfg" ]] || for k in $(seq 2 "$n"); do printf 'url = "%s"\noutput = "/dev/null"\n' "$url"; done >"$cfg"
+    for k in 1 "$n"; do
+        dir="$RUN_DIR/callgrind-$side-$k"
+        start_server "$side" "$dir" "$port" valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out"
+        pid="$STARTED_PID"
+        wait_http "$url" "$pid" 120
+        if [[ "$k" -gt 1 ]]; then curl -fsS -K "$cfg"; fi
+        kill -TERM "$pid"
+        wait "$pid" 2>/dev/null || true
+        total+=("$(awk '/^(summary|totals):/ { print $2; exit }' "$dir/callgrind.out")")
+    done
+    INSTRUCTIONS="$(awk -v a="${total[0]}" -v b="${total[1]}" -v n="$n" 'BEGIN { printf "%.0f", (b - a) / (n - 1) }')"
+}
+
+# A warning for the report when the hypervisor took a noticeable share of the CPUs.
+steal_warning() { # steal_warning MAX_STEAL_PERCENT
+    awk -v m="$1" 'BEGIN { if (m > 3) printf "\n**Warning**: the hypervisor took up to %s%% of this machine'"'"'s CPU time during the runs (steal, /proc/stat): other virtual machines were busy, and the timings of this run are disturbed. Rerun when it stays near 0.\n", m }'
+}
+
+# ------------------------------------------------------------------------------------------
+LOAD_MD=""
+run_load() {
+    need_tool wrk wrk
+    need_tool taskset util-linux
+    need_tool curl curl
+    build bench-load
+    local path="/api/v1/p/hello/greeting?name=Ada"
+    local plugin_url="http://127.0.0.1:$PLUGIN_PORT$path"
+    local baseline_url="http://127.0.0.1:$BASELINE_PORT$path"
+    local lua="$BENCH_DIR/load/report.lua"
+
+    # Both servers: one tokio worker, pinned to one CPU; wrk: one thread on the other CPU.
+    log "starting flovyn-hello on 127.0.0.1:$PLUGIN_PORT and axum-baseline on 127.0.0.1:$BASELINE_PORT (CPU $SERVER_CPU, 1 tokio worker)"
+    local plugin_pid baseline_pid
+    start_server plugin "$RUN_DIR/plugin" "$PLUGIN_PORT" "${PRIO[@]}" taskset -c "$SERVER_CPU"
+    plugin_pid="$STARTED_PID"
+    start_server baseline "$RUN_DIR/baseline" "$BASELINE_PORT" "${PRIO[@]}" taskset -c "$SERVER_CPU"
+    baseline_pid="$STARTED_PID"
+    wait_http "$plugin_url" "$plugin_pid"
+    wait_http "$baseline_url" "$baseline_pid"
+
+    local a b
+    a="$(curl -fsS "$plugin_url")"
+    b="$(curl -fsS "$baseline_url")"
+    if [[ "$a" != "$b" ]]; then
+        echo "error: the two servers answer differently: plugin $a, baseline $b" >&2
+        exit 1
+    fi
+    log "both answer $a"
+
+    local wrk=("${PRIO[@]}" taskset -c "$WRK_CPU" wrk -t1 --timeout 5s -s "$lua")
+    if [[ "$WARMUP" -gt 0 ]]; then
+        log "warm-up: ${WARMUP}s each"
+        "${wrk[@]}" -c"$CONNECTIONS" -d"${WARMUP}s" "$baseline_url" >/dev/null
+        "${wrk[@]}" -c"$CONNECTIONS" -d"${WARMUP}s" "$plugin_url" >/dev/null
+    fi
+
+    # One line per run:
+    # round phase side rps p50 p90 p99 server_cpu_us/req server_cpu% wrk_cpu% load_avg steal%
+    local tsv="$RUN_DIR/load.tsv" hz
+    hz="$(getconf CLK_TCK)"
+    : >"$tsv"
+    local r phase side url pid t0 t1 m0 m1 steal line reqs secs cpu_us util wrk_util e conns pace
+    for r in $(seq 1 "$ROUNDS"); do
+        # ABBA order: baseline first in odd rounds, plugin first in even ones.
+        local order=(baseline plugin)
+        ((r % 2 == 0)) && order=(plugin baseline)
+        for phase in saturated paced; do
+            if [[ "$phase" == saturated ]]; then conns="$CONNECTIONS" pace=0; else conns="$PACED_CONNECTIONS" pace="$PACE_MS"; fi
+            for side in "${order[@]}"; do
+                if [[ "$side" == plugin ]]; then url="$plugin_url" pid="$plugin_pid"; else url="$baseline_url" pid="$baseline_pid"; fi
+                t0="$(cpu_ticks "$pid")"
+                m0="$(machine_ticks)"
+                # `time` gives wrk's own CPU time: is the load generator the bottleneck?
+                { TIMEFORMAT='%U %S'; time BENCH_PACE_MS="$pace" "${wrk[@]}" -c"$conns" -d"${DURATION}s" "$url" >"$RUN_DIR/wrk.out"; } 2>"$RUN_DIR/wrk.time"
+                t1="$(cpu_ticks "$pid")"
+                m1="$(machine_ticks)"
+                steal="$(awk -v a="$m0" -v b="$m1" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.1f", 100 * (y[2] - x[2]) / (y[1] - x[1]) }')"
+                line="$(grep '^WRK ' "$RUN_DIR/wrk.out")" || { echo "error: no result from wrk: $(cat "$RUN_DIR/wrk.out")" >&2; exit 1; }
+                for e in errors_connect errors_read errors_write errors_status errors_timeout; do
+                    if [[ "$(field "$e" "$line")" != 0 ]]; then
+                        echo "error: wrk reports $e on $side ($phase): $line" >&2
+                        exit 1
+                    fi
+                done
+                reqs="$(field requests "$line")"
+                secs="$(awk -v us="$(field duration_us "$line")" 'BEGIN { print us / 1e6 }')"
+                # Server CPU time (user + system, all threads) per request, and CPU use of
+                # the server and of wrk over the run (100% = one core).
+                cpu_us="$(awk -v d="$((t1 - t0))" -v hz="$hz" -v n="$reqs" 'BEGIN { printf "%.2f", d * 1e6 / hz / n }')"
+                util="$(awk -v d="$((t1 - t0))" -v hz="$hz" -v s="$secs" 'BEGIN { printf "%.0f", 100 * d / hz / s }')"
+                wrk_util="$(tail -n1 "$RUN_DIR/wrk.time" | awk -v s="$secs" '{ printf "%.0f", 100 * ($1 + $2) / s }')"
+                printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$phase" "$side" "$(field rps "$line")" \
+                    "$(field p50_us "$line")" "$(field p90_us "$line")" "$(field p99_us "$line")" \
+                    "$cpu_us" "$util" "$wrk_util" "$(cut -d' ' -f1 /proc/loadavg)" "$steal" >>"$tsv"
+                printf '  round %d %-9s %-8s %8.0f req/s  p50 %5d  p90 %5d  p99 %6d us  server %5.2f us CPU/req, CPU %3s%%  wrk CPU %3s%%  load %s  steal %s%%\n' \
+                    "$r" "$phase" "$side" "$(field rps "$line")" "$(field p50_us "$line")" "$(field p90_us "$line")" \
+                    "$(field p99_us "$line")" "$cpu_us" "$util" "$wrk_util" "$(cut -d' ' -f1 /proc/loadavg)" "$steal" >&2
+            done
+        done
+    done
+    kill "$plugin_pid" "$baseline_pid" 2>/dev/null || true
+    wait "$plugin_pid" "$baseline_pid" 2>/dev/null || true
+
+    # Medians per (phase, side); ratios plugin / baseline of the medians, and the spread of
+    # the per-round ratios (a round's two runs of a phase are back to back).
+    col() { awk -F'\t' -v p="$1" -v s="$2" -v c="$3" '$2 == p && $3 == s { print $c }' "$tsv"; }
+    med() { col "$@" | median; }
+    rat() { ratio "$(med "$1" plugin "$2")" "$(med "$1" baseline "$2")"; }
+    per_round() { # per_round PHASE COLUMN: "min max" of plugin / baseline over the rounds
+        awk -F'\t' -v p="$1" -v c="$2" '$2 == p { v[$1, $3] = $c } END { for (r = 1; (r, "plugin") in v; r++) print v[r, "plugin"] / v[r, "baseline"] }' "$tsv" | minmax
+    }
+    span() { awk -v a="${1% *}" -v b="${1#* }" -v f="$2" 'BEGIN { printf f " … " f, a, b }'; }
+    row() { # row LABEL PHASE COLUMN [bold]: one table row, baseline | plugin | ratio (spread)
+        local b p q
+        b="$(med "$2" baseline "$3")"
+        p="$(med "$2" plugin "$3")"
+        q="$(ratio "$p" "$b")"
+        [[ -n "${4:-}" ]] && q="**$q**"
+        printf '| %s | %s | %s | %s (%s) |\n' "$1" "$(printf '%.0f' "$b")" "$(printf '%.0f' "$p")" "$q" "$(span "$(per_round "$2" "$3")" %.3f)"
+    }
+    local tr pr sr cr
+    tr="$(rat saturated 4)"
+    pr="$(rat paced 7)"
+    sr="$(rat saturated 7)"
+    cr="$(rat saturated 8)"
+    local verdict
+    verdict="$(awk -v t="$tr" 'BEGIN { print (t >= 0.97) ? "PASS" : "FAIL" }')"
+
+    local instr_row="" b_instr="" p_instr="" ir=""
+    if [[ "$CALLGRIND" != 0 ]] && command -v valgrind >/dev/null 2>&1; then
+        log "instruction counts under callgrind (2000 requests on one keep-alive connection, each server)"
+        instructions_per_request baseline
+        b_instr="$INSTRUCTIONS"
+        instructions_per_request plugin
+        p_instr="$INSTRUCTIONS"
+        ir="$(ratio "$p_instr" "$b_instr")"
+        instr_row="| user-space instructions per request (callgrind; exact, load-independent) | $b_instr | $p_instr | $ir |"
+        log "instructions per request: baseline $b_instr, plugin $p_instr (x$ir)"
+    elif [[ "$CALLGRIND" != 0 ]]; then
+        echo "note: valgrind is missing, instruction counts skipped (apt-get install -y valgrind)" >&2
+    fi
+
+    LOAD_MD="$(
+        cat <<EOF
+$(machine_md)
+- setup: both servers pinned to CPU $SERVER_CPU with \`TOKIO_WORKER_THREADS=1\`, wrk (1 thread) pinned to CPU $WRK_CPU; ${WARMUP}s warm-up each; $ROUNDS rounds, each: saturated baseline/plugin, then paced baseline/plugin, ABBA order; every run ${DURATION}s
+- saturated: \`wrk -t1 -c$CONNECTIONS\`, closed loop (as fast as the server answers); paced: \`wrk -t1 -c$PACED_CONNECTIONS\` with ${PACE_MS} ms between a response and the connection's next request (below both servers' capacity)
+
+| median of $ROUNDS rounds | baseline (bare axum) | plugin (flovyn-server) | plugin / baseline (per-round min … max) |
+|---|---:|---:|---:|
+$(row "**throughput**, saturated, req/s" saturated 4 bold)
+$(row "p50 latency, saturated, µs" saturated 5)
+$(row "p99 latency, saturated, µs" saturated 7)
+$(row "p50 latency, paced, µs" paced 5)
+$(row "p90 latency, paced, µs" paced 6)
+$(row "**p99 latency**, paced, µs" paced 7 bold)
+$(row "offered load, paced, req/s" paced 4)
+| server CPU per request, saturated, µs | $(med saturated baseline 8) | $(med saturated plugin 8) | $cr ($(span "$(per_round saturated 8)" %.3f)) |
+${instr_row}
+| server / wrk CPU use, saturated | $(med saturated baseline 9)% / $(med saturated baseline 10)% | $(med saturated plugin 9)% / $(med saturated plugin 10)% | |
+| CPU time stolen by the hypervisor (both CPUs), median / max of the runs | $(cut -f12 "$tsv" | median)% / $(cut -f12 "$tsv" | sort -g | tail -n1)% | | |
+
+Target: throughput ratio ≥ 0.97 → **$verdict** ($tr). p99 ratio (paced): **$pr**; at saturation: $sr.
+$(steal_warning "$(cut -f12 "$tsv" | sort -g | tail -n1)")
+
+<details><summary>every run</summary>
+
+| round | phase | server | req/s | p50 µs | p90 µs | p99 µs | server CPU µs/req | server CPU | wrk CPU | load avg | steal |
+|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+$(awk -F'\t' '{ printf "| %s | %s | %s | %.0f | %s | %s | %s | %s | %s%% | %s%% | %s | %s%% |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 }' "$tsv")
+
+</details>
+EOF
+    )"
+    echo "RESULT load throughput_ratio=$tr p99_ratio_paced=$pr p99_ratio_saturated=$sr cpu_per_request_ratio=$cr instructions_ratio=${ir:-none} baseline_rps=$(med saturated baseline 4) plugin_rps=$(med saturated plugin 4) baseline_p99_paced_us=$(med paced baseline 7) plugin_p99_paced_us=$(med paced plugin 7) baseline_instructions=${b_instr:-none} plugin_instructions=${p_instr:-none} target=$verdict"
+}
+
+# ------------------------------------------------------------------------------------------
+STARTUP_MD=""
+run_startup() {
+    build bench-startup bench-load
+    local out m0 m1 steal
+    log "warm start-up: flovyn-100 vs flovyn-200 (and flovyn-hello), $STARTUP_RUNS counted starts each, taking turns"
+    m0="$(machine_ticks)"
+    out="$("${PRIO[@]}" "$BIN/startup" \
+        --server "flovyn-100=$BIN/flovyn-100:100" \
+        --server "flovyn-200=$BIN/flovyn-200:200" \
+        --server "flovyn-hello=$BIN/flovyn-hello:1" \
+        --runs "$STARTUP_RUNS" --warmup 2 --work-dir "$RUN_DIR/startup")"
+    m1="$(machine_ticks)"
+    steal="$(awk -v a="$m0" -v b="$m1" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.1f", 100 * (y[2] - x[2]) / (y[1] - x[1]) }')"
+    grep -v '^RESULT' <<<"$out" >&2
+    grep '^RESULT' <<<"$out"
+    local l100 l200 l1 m100 m200 r per
+    l100="$(grep '^RESULT startup label=flovyn-100 ' <<<"$out")"
+    l200="$(grep '^RESULT startup label=flovyn-200 ' <<<"$out")"
+    l1="$(grep '^RESULT startup label=flovyn-hello ' <<<"$out")"
+    m100="$(field median_ms "$l100")"
+    m200="$(field median_ms "$l200")"
+    r="$(field ratio "$(grep '^RESULT startup_ratio num=flovyn-200 ' <<<"$out")")"
+    per="$(awk -v a="$m100" -v b="$m200" 'BEGIN { printf "%.2f", (b - a) / 100 }')"
+    local verdict
+    verdict="$(awk -v m="$m100" 'BEGIN { print (m <= 150) ? "PASS" : "FAIL" }')"
+    row() { printf '| %s | %s | %s | %s | %s … %s | %s |' "$1" "$(field runs "$2")" "$(field median_ms "$2")" "$(field p90_ms "$2")" "$(field min_ms "$2")" "$(field max_ms "$2")" "$(field cold_ms "$2")"; }
+    STARTUP_MD="$(
+        cat <<EOF
+$(machine_md)
+- setup: flovyn-server's \`serve\` (SQLite file, default config, log level info to a file) linking 100 or 200 generated plugins (5 routes, 3 migrations each), or the hello plugin alone; per binary one cold start (applies the migrations; not counted) and 2 uncounted warm starts, then $STARTUP_RUNS counted warm starts each, the binaries taking turns; each start is stopped with SIGTERM before the next
+
+| plugins | warm starts | median ms | p90 ms | min … max ms | cold start ms (not counted) |
+|---|---:|---:|---:|---:|---:|
+$(row 100 "$l100")
+$(row 200 "$l200")
+$(row "1 (hello, for reference)" "$l1")
+
+200 / 100 (ratio of medians): **$r**; each plugin beyond 100 adds ~$per ms.
+Target: warm start with 100 plugins ≤ 150 ms → **$verdict** ($m100 ms).
+CPU time stolen by the hypervisor during the start-ups: $steal%.
+$(steal_warning "$steal")
+
+<details><summary>every start, ms, in order</summary>
+
+- 100: $(field samples_ms "$l100" | sed 's/,/, /g')
+- 200: $(field samples_ms "$l200" | sed 's/,/, /g')
+- hello: $(field samples_ms "$l1" | sed 's/,/, /g')
+
+</details>
+EOF
+    )"
+}
+
+# ------------------------------------------------------------------------------------------
+write_section() { # write_section NAME CONTENT: replace the text between the markers
+    local file="$REPO/BENCHMARKS.md" begin="<!-- bench:$1:begin -->" end="<!-- bench:$1:end -->"
+    if ! grep -qF "$begin" "$file" || ! grep -qF "$end" "$file"; then
+        echo "warning: $file has no $begin … $end markers; not written" >&2
+        return
+    fi
+    local content="$RUN_DIR/section-$1.md"
+    printf '%s\n' "$2" >"$content"
+    awk -v begin="$begin" -v end="$end" -v content="$content" '
+        $0 == begin { print; while ((getline l < content) > 0) print l; skip = 1; next }
+        $0 == end { skip = 0 }
+        !skip { print }' "$file" >"$file.tmp"
+    mv "$file.tmp" "$file"
+    log "wrote the $1 results into BENCHMARKS.md"
+}
+
+SECONDS=0
+case "$WHICH" in
+    load) run_load ;;
+    startup) run_startup ;;
+    all) run_load; run_startup ;;
+esac
+
+REPORT="$RESULTS_DIR/$STAMP.md"
+{
+    echo "# Benchmark run $STAMP ($SECONDS s)"
+    if [[ -n "$LOAD_MD" ]]; then printf '\n## Load\n\n%s\n' "$LOAD_MD"; fi
+    if [[ -n "$STARTUP_MD" ]]; then printf '\n## Start-up\n\n%s\n' "$STARTUP_MD"; fi
+} >"$REPORT"
+echo
+cat "$REPORT"
+echo
+log "report: $REPORT (whole run: $SECONDS s)"
+if [[ "$WRITE" == 1 ]]; then
+    if [[ -n "$LOAD_MD" ]]; then write_section load "$LOAD_MD"; fi
+    if [[ -n "$STARTUP_MD" ]]; then write_section startup "$STARTUP_MD"; fi
+fi

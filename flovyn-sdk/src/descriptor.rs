@@ -79,6 +79,13 @@ impl PluginDescriptor {
         format!("{}/{}", flovyn_naming::route::PLUGIN_API_PREFIX, self.name)
     }
 
+    /// Where a route path of this plugin is served: `/api/v1/p/worker-token` + `/tokens`;
+    /// the plugin root `/` is the prefix itself.
+    pub fn served_path(&self, path: &str) -> String {
+        let prefix = self.route_prefix();
+        if path == "/" { prefix } else { prefix + path }
+    }
+
     /// This plugin's OpenAPI document: every route with the full served path, namespaced
     /// operation ids and the plugin's tag. Needs no database and no running server.
     pub fn openapi(&self) -> utoipa::openapi::OpenApi {

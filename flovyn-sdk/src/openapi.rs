@@ -512,16 +512,7 @@ pub fn plugin_document(plugin: &PluginDescriptor) -> OpenApi {
                 }
             }
         }
-        let full = format!(
-            "{}{}",
-            plugin.route_prefix(),
-            if route.path == "/" { "" } else { route.path }
-        );
-        let full = if full.is_empty() {
-            "/".to_owned()
-        } else {
-            full
-        };
+        let full = plugin.served_path(route.path);
         let item = PathItem::new(http_method(route.method), operation);
         match paths.paths.get_mut(&full) {
             Some(existing) => existing.merge_operations(item),

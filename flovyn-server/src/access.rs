@@ -242,11 +242,10 @@ pub struct AccessTable {
 impl AccessTable {
     /// The table of `plugin`'s routes, authorized through `stack`.
     pub fn new(plugin: &PluginDescriptor, stack: AuthStack) -> Self {
-        let prefix = plugin.route_prefix();
         let mut routes: HashMap<String, Vec<(Method, Access)>> = HashMap::new();
         for r in plugin.routes() {
             routes
-                .entry(full_path(&prefix, r.path))
+                .entry(plugin.served_path(r.path))
                 .or_default()
                 .push((r.method, r.access));
         }
@@ -269,15 +268,6 @@ impl AccessTable {
                 None
             }
         })
-    }
-}
-
-/// `/api/v1/p/hello` + `/greeting`; the plugin root `/` is the prefix itself.
-pub fn full_path(prefix: &str, path: &str) -> String {
-    if path == "/" {
-        prefix.to_owned()
-    } else {
-        format!("{prefix}{path}")
     }
 }
 

@@ -5,7 +5,6 @@ use axum::extract::State;
 use flovyn_sdk::{ApiError, Identity, PrincipalType};
 use serde::Serialize;
 
-use crate::access::full_path;
 use crate::app::AppState;
 use crate::migrate::{self, AppliedMigration};
 
@@ -107,7 +106,7 @@ pub async fn plugins(
                 .iter()
                 .map(|r| RouteInfo {
                     method: r.method.as_str(),
-                    path: full_path(&p.route_prefix(), r.path),
+                    path: p.served_path(r.path),
                     access: match r.access {
                         flovyn_sdk::Access::Public => "public".to_owned(),
                         flovyn_sdk::Access::Authenticated => "authenticated".to_owned(),

@@ -97,7 +97,7 @@ fn plugins() -> Result<(), BoxError> {
             println!(
                 "  route     {:<7} {}",
                 r.method.as_str(),
-                crate::access::full_path(&p.route_prefix(), r.path)
+                p.served_path(r.path)
             );
         }
         for m in p.migrations {

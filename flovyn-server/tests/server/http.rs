@@ -840,7 +840,8 @@ async fn every_protected_plugin_route_answers_401_without_credentials() {
                 continue;
             }
             // Any value fills a `{param}`: access is checked before the handler runs.
-            let path: String = flovyn_server::access::full_path(&plugin.route_prefix(), route.path)
+            let path: String = plugin
+                .served_path(route.path)
                 .split('/')
                 .map(|s| if s.starts_with('{') { "x" } else { s })
                 .collect::<Vec<_>>()
@@ -912,7 +913,7 @@ fn public_routes_snapshot() {
             lines.push(format!(
                 "{} {}",
                 route.method,
-                flovyn_server::access::full_path(&plugin.route_prefix(), route.path)
+                plugin.served_path(route.path)
             ));
         }
     }

@@ -13,13 +13,11 @@ use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
+use axum::extract::MatchedPath;
+use axum::http::{Extensions, Request};
 use axum::response::{IntoResponse, Response};
 use flovyn_sdk::auth::{AuthOutcome, AuthRequest, AuthzRequest, Decision, Protocol};
-use flovyn_sdk::{
-    Access, ApiError, Identity, Method, PluginDescriptor, PluginInstance, PrincipalType,
-};
+use flovyn_sdk::{Access, ApiError, Identity, Method, PluginInstance, PrincipalType};
 use futures_util::FutureExt as _;
 
 use crate::app::RunningPlugin;
@@ -75,22 +73,6 @@ pub struct AuthStack {
     core: Credentials,
     authenticators: Arc<[(&'static str, Arc<dyn PluginInstance>)]>,
     authorizers: Arc<[(&'static str, Arc<dyn PluginInstance>)]>,
-}
-
-/// The middleware's state: the stack, and the `Authz` handle on it that every request
-/// carries (built once, cloned per request).
-#[derive(Clone, Debug)]
-pub struct Identify {
-    stack: AuthStack,
-    authz: flovyn_sdk::auth::Authz,
-}
-
-impl Identify {
-    /// The state of [`identify`] for `stack`.
-    pub fn new(stack: AuthStack) -> Self {
-        let authz = flovyn_sdk::auth::Authz::new(Arc::new(stack.clone()));
-        Self { stack, authz }
-    }
 }
 
 impl std::fmt::Debug for AuthStack {
@@ -192,126 +174,149 @@ impl flovyn_sdk::auth::Authorize for AuthStack {
     }
 }
 
-/// Middleware on every request: attaches the caller's [`Identity`] when a credential is
-/// recognised. Refusing is left to the routes (401 from the `Identity` extractor, or
-/// [`enforce`] for plugin routes).
-pub async fn identify(State(state): State<Identify>, mut request: Request, next: Next) -> Response {
-    let stack = &state.stack;
-    let outcome = {
-        let protocol = if request
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/grpc"))
-        {
-            Protocol::Grpc
-        } else {
-            Protocol::Http
-        };
-        let credentials = AuthRequest::new(
-            request.headers(),
-            request.method(),
-            request.uri().path(),
-            protocol,
-        );
-        stack.authenticate(&credentials).await
-    };
-    request.extensions_mut().insert(state.authz.clone());
-    match outcome {
-        AuthOutcome::Authenticated(identity) => {
-            request.extensions_mut().insert(identity);
-        }
-        AuthOutcome::NotMine | AuthOutcome::Invalid => {}
-        AuthOutcome::Unavailable(reason) => {
-            tracing::error!(%reason, "credential could not be checked");
-            request.extensions_mut().insert(AuthUnavailable);
-        }
-    }
-    next.run(request).await
-}
-
-/// The access rule of every (method, full path template) of one plugin.
+/// The access check of every request: who is calling ([`Gate::identify`]) and, on a plugin
+/// route, whether they may ([`Gate::enforce`]). Built once; the request path
+/// (`crate::edge`) calls it for every request.
 #[derive(Debug, Clone)]
-pub struct AccessTable {
-    plugin: &'static str,
-    /// Full path template → the access of each method served there.
-    routes: Arc<HashMap<String, Vec<(Method, Access)>>>,
+pub struct Gate {
     stack: AuthStack,
+    /// The `Authz` handle every request carries, for handlers that check more themselves.
+    authz: flovyn_sdk::auth::Authz,
+    /// Full path template of every plugin route → its plugin and the access of each method
+    /// served there.
+    routes: Arc<HashMap<String, RouteAccess>>,
 }
 
-impl AccessTable {
-    /// The table of `plugin`'s routes, authorized through `stack`.
-    pub fn new(plugin: &PluginDescriptor, stack: AuthStack) -> Self {
-        let mut routes: HashMap<String, Vec<(Method, Access)>> = HashMap::new();
-        for r in plugin.routes() {
-            routes
-                .entry(plugin.served_path(r.path))
-                .or_default()
-                .push((r.method, r.access));
-        }
-        Self {
-            plugin: plugin.name,
-            routes: Arc::new(routes),
-            stack,
-        }
-    }
+#[derive(Debug)]
+struct RouteAccess {
+    plugin: &'static str,
+    methods: Vec<(Method, Access)>,
+}
 
-    /// The access of `method` on `path`; HEAD is answered by the GET handler, so it is
-    /// guarded like GET.
-    fn access(&self, method: Method, path: &str) -> Option<Access> {
-        let methods = self.routes.get(path)?;
-        let find = |m: Method| methods.iter().find(|(mm, _)| *mm == m).map(|(_, a)| *a);
+impl RouteAccess {
+    /// The access of `method`; HEAD is answered by the GET handler, so it is guarded like
+    /// GET.
+    fn of(&self, method: Method) -> Option<Access> {
+        let find = |m: Method| {
+            self.methods
+                .iter()
+                .find(|(mm, _)| *mm == m)
+                .map(|(_, a)| *a)
+        };
         find(method).or_else(|| {
-            if method == Method::Head {
-                find(Method::Get)
-            } else {
-                None
-            }
+            (method == Method::Head)
+                .then(|| find(Method::Get))
+                .flatten()
         })
     }
 }
 
-/// Route middleware of a plugin router: allow or refuse by the matched route's access.
-pub async fn enforce(State(table): State<AccessTable>, request: Request, next: Next) -> Response {
-    let access = match (
-        Method::parse(request.method().as_str()),
-        request.extensions().get::<MatchedPath>(),
-    ) {
-        (Ok(method), Some(path)) => table.access(method, path.as_str()),
-        _ => None,
-    };
-    let Some(access) = access else {
-        // No handler for this method: the router answers 405 without running one.
-        return next.run(request).await;
-    };
-    if access == Access::Public {
-        return next.run(request).await;
-    }
-    let Some(identity) = request.extensions().get::<Identity>() else {
-        if request.extensions().get::<AuthUnavailable>().is_some() {
-            return ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "service_unavailable",
-                "credentials cannot be checked right now; retry later",
-            )
-            .into_response();
+impl Gate {
+    /// The gate of `plugins`' routes, authenticating and authorizing through `stack`.
+    pub fn new(stack: AuthStack, plugins: &[RunningPlugin]) -> Self {
+        let mut routes: HashMap<String, RouteAccess> = HashMap::new();
+        for plugin in plugins.iter().map(|p| p.descriptor) {
+            for r in plugin.routes() {
+                routes
+                    .entry(plugin.served_path(r.path))
+                    .or_insert_with(|| RouteAccess {
+                        plugin: plugin.name,
+                        methods: Vec::new(),
+                    })
+                    .methods
+                    .push((r.method, r.access));
+            }
         }
-        return ApiError::unauthorized().into_response();
-    };
-    if let Access::Permission(permission) = access {
-        let authz = AuthzRequest {
-            resource: table.plugin,
-            action: permission,
-            tenant: identity.tenant.as_deref(),
+        let authz = flovyn_sdk::auth::Authz::new(Arc::new(stack.clone()));
+        Self {
+            stack,
+            authz,
+            routes: Arc::new(routes),
+        }
+    }
+
+    /// Attaches the caller's [`Identity`] when a credential is recognised. Refusing is left
+    /// to the routes: [`Gate::enforce`] for plugin routes, the `Identity` extractor (401)
+    /// for core ones.
+    pub async fn identify<B>(&self, request: &mut Request<B>) {
+        let outcome = {
+            let protocol = if request
+                .headers()
+                .get(axum::http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("application/grpc"))
+            {
+                Protocol::Grpc
+            } else {
+                Protocol::Http
+            };
+            let credentials = AuthRequest::new(
+                request.headers(),
+                request.method(),
+                request.uri().path(),
+                protocol,
+            );
+            self.stack.authenticate(&credentials).await
         };
-        if !table.stack.authorize(identity, &authz).await {
-            return ApiError::forbidden(format!(
-                "this operation needs the `{permission}` permission"
-            ))
-            .into_response();
+        request.extensions_mut().insert(self.authz.clone());
+        match outcome {
+            AuthOutcome::Authenticated(identity) => {
+                request.extensions_mut().insert(identity);
+            }
+            AuthOutcome::NotMine | AuthOutcome::Invalid => {}
+            AuthOutcome::Unavailable(reason) => {
+                tracing::error!(%reason, "credential could not be checked");
+                request.extensions_mut().insert(AuthUnavailable);
+            }
         }
     }
-    next.run(request).await
+
+    /// The refusal of a request to a plugin route its caller may not use (401, 403, or 503
+    /// when the credential could not be checked); `None` lets it through. Requests that
+    /// matched no plugin route, or a method the route does not serve (405 follows), pass.
+    ///
+    /// Takes the request's parts rather than the request: a body is not `Sync`, so a future
+    /// holding a `&Request` across an await would not be `Send`.
+    pub async fn enforce(
+        &self,
+        method: &axum::http::Method,
+        extensions: &Extensions,
+    ) -> Option<Response> {
+        let route = self.routes.get(extensions.get::<MatchedPath>()?.as_str())?;
+        let access = route.of(Method::parse(method.as_str()).ok()?)?;
+        if access == Access::Public {
+            return None;
+        }
+        let Some(identity) = extensions.get::<Identity>() else {
+            if extensions.get::<AuthUnavailable>().is_some() {
+                return Some(
+                    ApiError::new(
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        "service_unavailable",
+                        "credentials cannot be checked right now; retry later",
+                    )
+                    .into_response(),
+                );
+            }
+            return Some(ApiError::unauthorized().into_response());
+        };
+        if let Access::Permission(permission) = access {
+            let authz = AuthzRequest {
+                resource: route.plugin,
+                action: permission,
+                tenant: identity.tenant.as_deref(),
+            };
+            if !self.stack.authorize(identity, &authz).await {
+                return Some(
+                    ApiError::forbidden(format!(
+                        "this operation needs the `{permission}` permission"
+                    ))
+                    .into_response(),
+                );
+            }
+        }
+        None
+    }
 }
 
 /// `GET /api/v1/me`: the caller's identity; 401 without one.

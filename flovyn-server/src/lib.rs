@@ -9,6 +9,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod edge;
 pub mod metrics;
 pub mod migrate;
 pub mod openapi;

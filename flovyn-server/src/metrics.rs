@@ -4,11 +4,9 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Instant;
 
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -99,7 +97,7 @@ impl Metrics {
     }
 
     /// `name` as one of the server's plugins (`core` and `unknown` otherwise).
-    fn known_plugin(&self, name: &str) -> &'static str {
+    pub fn known_plugin(&self, name: &str) -> &'static str {
         match name {
             "core" => "core",
             name => self.known.get(name).copied().unwrap_or("unknown"),
@@ -122,17 +120,6 @@ pub fn plugin_of(path: &str) -> &str {
         .map(|rest| rest.split('/').next().unwrap_or(rest))
         .filter(|name| !name.is_empty())
         .unwrap_or("core")
-}
-
-/// Middleware recording every request.
-pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let plugin = metrics.known_plugin(plugin_of(request.uri().path()));
-    let response = next.run(request).await;
-    let seconds = started.elapsed().as_secs_f64();
-    metrics.record(plugin, method.as_str(), response.status().as_u16(), seconds);
-    response
 }
 
 /// `GET /metrics`.

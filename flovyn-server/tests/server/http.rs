@@ -362,6 +362,15 @@ async fn bodies_over_the_limit_get_413() {
     let r = send(&f.router, big).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(r.json()["error"]["code"], "payload_too_large");
+
+    // A streamed body of unknown length is cut off once it passes the limit.
+    let chunks = (0..8).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 1024]));
+    let streamed = Request::post("/api/v1/p/probe/echo")
+        .body(Body::from_stream(futures_util::stream::iter(chunks)))
+        .unwrap();
+    let r = send(&f.router, streamed).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.json()["error"]["code"], "payload_too_large");
 }
 
 #[tokio::test]

@@ -1,0 +1,297 @@
+//! The request path: what every request passes through around its route, as one tower
+//! layer ([`EdgeLayer`]) that `router::build_router` applies once. For each request, in
+//! order:
+//!
+//! 1. request id: `x-request-id` kept when the client sent one, generated otherwise, and
+//!    echoed on the response;
+//! 2. a tracing span `request` (method, path, plugin, request id) at `debug` level, target
+//!    `flovyn_server::request`; failed requests (5xx) are logged at `error` with the same
+//!    fields whatever the level;
+//! 3. body-size limit: 413 at once when the declared length is over the limit, and a body
+//!    that grows past it fails to read (the extractors answer 413);
+//! 4. request timeout (408), covering authentication and the handler;
+//! 5. panic catching: a panicking handler gives a 500, and the server keeps serving;
+//! 6. authentication ([`Gate::identify`]) and, on a plugin route, the route's access check
+//!    ([`Gate::enforce`]: 401 / 403);
+//! 7. the route itself, then JSON errors: any 4xx/5xx that is not JSON yet (axum's 405 and
+//!    extractor rejections, panics) becomes `{"error":{"code":…,"message":…}}`; a 5xx never
+//!    carries internals, only the request id;
+//! 8. metrics: per plugin, count by method and status, and latency.
+//!
+//! Why one hand-written layer rather than one `Router::layer` call per concern (axum wraps
+//! every route in one more boxed service per call): `docs/decisions/0008-one-layer-per-request.md`.
+//! The concerns themselves live in their modules (`access`, `metrics`); this module only
+//! puts them in order.
+
+use std::convert::Infallible;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, HttpBody as _};
+use axum::extract::Request;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use flovyn_sdk::{ApiError, BoxFuture};
+use futures_util::FutureExt as _;
+use tower::{Layer, Service, ServiceExt as _};
+use tracing::Instrument as _;
+
+use crate::access::Gate;
+use crate::metrics::{self, Metrics};
+
+/// The request id header.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What the request path needs, built once per server.
+#[derive(Debug)]
+pub struct Edge {
+    gate: Gate,
+    metrics: Metrics,
+    timeout: Duration,
+    body_limit: usize,
+}
+
+impl Edge {
+    /// The request path of a server: `gate` checks access, `metrics` counts, requests time
+    /// out after `timeout` and bodies may not exceed `body_limit` bytes.
+    pub fn new(gate: Gate, metrics: Metrics, timeout: Duration, body_limit: usize) -> Self {
+        Self {
+            gate,
+            metrics,
+            timeout,
+            body_limit,
+        }
+    }
+
+    /// `request` through everything above, `route` answering it.
+    async fn handle<S>(&self, mut request: Request, route: S) -> Response
+    where
+        S: Service<Request, Response = Response, Error = Infallible>,
+    {
+        let started = Instant::now();
+        let request_id = request_id(&mut request);
+        let method = request.method().clone();
+        let plugin = self
+            .metrics
+            .known_plugin(metrics::plugin_of(request.uri().path()));
+        let span = tracing::debug_span!(
+            target: "flovyn_server::request",
+            "request",
+            method = %method,
+            path = %request.uri().path(),
+            plugin,
+            request_id = request_id.to_str().unwrap_or(""),
+        );
+        let response = async {
+            let response = match self.limit_body(&mut request) {
+                Some(refused) => refused,
+                None => self.answer(request, route).await,
+            };
+            json_errors(response, &request_id).await
+        }
+        .instrument(span)
+        .await;
+        let mut response = response;
+        let status = response.status();
+        if status.is_server_error() {
+            tracing::error!(
+                method = %method,
+                plugin,
+                request_id = request_id.to_str().unwrap_or(""),
+                status = status.as_u16(),
+                "request failed",
+            );
+        }
+        response
+            .headers_mut()
+            .entry(REQUEST_ID)
+            .or_insert(request_id);
+        self.metrics.record(
+            plugin,
+            method.as_str(),
+            status.as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
+        response
+    }
+
+    /// Steps 4–6: access, then the route, under the timeout and the panic catcher.
+    async fn answer<S>(&self, mut request: Request, route: S) -> Response
+    where
+        S: Service<Request, Response = Response, Error = Infallible>,
+    {
+        let work = async {
+            self.gate.identify(&mut request).await;
+            if let Some(refused) = self
+                .gate
+                .enforce(request.method(), request.extensions())
+                .await
+            {
+                return refused;
+            }
+            match route.oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        };
+        match tokio::time::timeout(self.timeout, AssertUnwindSafe(work).catch_unwind()).await {
+            Ok(Ok(response)) => response,
+            // The payload is never sent: it may hold internals (the panic hook has printed
+            // it for the operator). `json_errors` turns this into the body with the id.
+            Ok(Err(_panic)) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+            Err(_elapsed) => ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "the request took longer than {} s",
+                    self.timeout.as_secs_f64()
+                ),
+            )
+            .into_response(),
+        }
+    }
+
+    /// The 413 of a body declared larger than the limit; otherwise caps the body, unless
+    /// it is known to be empty (most GETs), which costs nothing.
+    fn limit_body(&self, request: &mut Request) -> Option<Response> {
+        let body = request.body();
+        if body.is_end_stream() {
+            return None;
+        }
+        if body.size_hint().lower() > self.body_limit as u64 {
+            return Some(too_large(self.body_limit));
+        }
+        let limit = self.body_limit;
+        let body = std::mem::replace(request.body_mut(), Body::empty());
+        *request.body_mut() = Body::new(http_body_util::Limited::new(body, limit));
+        None
+    }
+}
+
+fn too_large(limit: usize) -> Response {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the request body is larger than the limit of {limit} bytes"),
+    )
+    .into_response()
+}
+
+/// The request's id: the client's `x-request-id` when it sent a usable one, a new UUID
+/// otherwise (set on the request, so handlers and `json_errors` see it).
+fn request_id(request: &mut Request) -> HeaderValue {
+    if let Some(id) = request.headers().get(REQUEST_ID)
+        && !id.is_empty()
+    {
+        return id.clone();
+    }
+    let mut buf = uuid::Uuid::encode_buffer();
+    let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+    let id = HeaderValue::from_str(id).expect("a UUID is a valid header value");
+    request.headers_mut().insert(REQUEST_ID, id.clone());
+    id
+}
+
+/// Error responses that are not JSON yet become the standard error body.
+async fn json_errors(response: Response, request_id: &HeaderValue) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let message = if status.is_server_error() {
+        let id = request_id.to_str().unwrap_or("none");
+        format!("internal error (request id {id})")
+    } else {
+        let bytes = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+        if text.is_empty() {
+            status.canonical_reason().unwrap_or("error").to_lowercase()
+        } else {
+            text
+        }
+    };
+    let error = ApiError::new(status, code(status), message);
+    let body = serde_json::to_vec(&error.body()).unwrap_or_default();
+    parts
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.remove(CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// The machine-readable code for a status: `method_not_allowed`, `payload_too_large`…
+fn code(status: StatusCode) -> String {
+    if status.is_server_error() {
+        return "internal".to_owned();
+    }
+    status
+        .canonical_reason()
+        .map(|r| r.to_lowercase().replace([' ', '-'], "_").replace('\'', ""))
+        .unwrap_or_else(|| format!("http_{}", status.as_u16()))
+}
+
+/// The layer putting [`Edge`] around a route.
+#[derive(Debug, Clone)]
+pub struct EdgeLayer {
+    edge: Arc<Edge>,
+}
+
+impl EdgeLayer {
+    /// The layer of `edge`.
+    pub fn new(edge: Edge) -> Self {
+        Self {
+            edge: Arc::new(edge),
+        }
+    }
+}
+
+impl<S> Layer<S> for EdgeLayer {
+    type Service = EdgeService<S>;
+
+    fn layer(&self, route: S) -> Self::Service {
+        EdgeService {
+            edge: self.edge.clone(),
+            route,
+        }
+    }
+}
+
+/// A route behind [`Edge`].
+#[derive(Debug, Clone)]
+pub struct EdgeService<S> {
+    edge: Arc<Edge>,
+    route: S,
+}
+
+impl<S> Service<Request> for EdgeService<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // The route's readiness is awaited in the response future (`oneshot`).
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let edge = self.edge.clone();
+        let route = self.route.clone();
+        Box::pin(async move { Ok(edge.handle(request, route).await) })
+    }
+}

@@ -340,7 +340,9 @@ fn expand_impl(def: &ImplDef, routes: &[Route]) -> TokenStream {
 
         let path = route.path.as_str();
         let routing = format_ident!("{}", route.method.as_str().to_ascii_lowercase());
-        router_calls.push(quote!(.route(#path, __fp::axum::routing::#routing(#wrapper))));
+        router_calls.push(
+            quote!((#path, __fp::axum::routing::#routing(#wrapper).with_state(self.clone()))),
+        );
 
         let method = format_ident!("{}", variant(route.method.as_str()));
         let handler_name = fn_name.to_string();
@@ -424,10 +426,8 @@ fn expand_impl(def: &ImplDef, routes: &[Route]) -> TokenStream {
             }
 
             impl __fp::PluginInstance for #self_ty {
-                fn router(self: __fp::Arc<Self>) -> __fp::axum::Router {
-                    __fp::axum::Router::new()
-                        #(#router_calls)*
-                        .with_state(self)
+                fn routes(self: __fp::Arc<Self>) -> ::std::vec::Vec<(&'static str, __fp::axum::routing::MethodRouter)> {
+                    ::std::vec![#(#router_calls),*]
                 }
                 #on_start
                 #on_stop

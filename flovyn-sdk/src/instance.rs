@@ -78,10 +78,25 @@ impl PluginContext {
 /// `#[on_start]` / `#[on_stop]` methods become the hooks. Every hook has a default that does
 /// nothing, so a plugin declares only the ones it needs.
 pub trait PluginInstance: Send + Sync + 'static {
-    /// The plugin's routes, relative to its prefix; the server nests them under
-    /// `/api/v1/p/<name>` behind the auth layer.
+    /// The plugin's handlers: each route's path, relative to the plugin's prefix, with
+    /// its method router. The server adds every one at its served path
+    /// (`/api/v1/p/<name><path>`, see [`PluginDescriptor::served_path`]) rather than
+    /// nesting a router, which would rewrite every request's URI: handlers see the full
+    /// path in `Uri`.
+    ///
+    /// [`PluginDescriptor::served_path`]: crate::PluginDescriptor::served_path
+    fn routes(self: Arc<Self>) -> Vec<(&'static str, axum::routing::MethodRouter)> {
+        Vec::new()
+    }
+
+    /// The plugin's routes as a router at their relative paths: for testing a plugin on
+    /// its own, without the server's prefix, auth and layers.
     fn router(self: Arc<Self>) -> axum::Router {
-        axum::Router::new()
+        self.routes()
+            .into_iter()
+            .fold(axum::Router::new(), |router, (path, handlers)| {
+                router.route(path, handlers)
+            })
     }
 
     /// Runs after every plugin is constructed and migrated, in dependency order.

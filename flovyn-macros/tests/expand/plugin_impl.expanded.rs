@@ -101,14 +101,15 @@ const _: () = {
         })
     }
     impl __fp::PluginInstance for WorkerToken {
-        fn router(self: __fp::Arc<Self>) -> __fp::axum::Router {
-            __fp::axum::Router::new()
-                .route("/tokens", __fp::axum::routing::post(__flovyn_route_create))
-                .route(
-                    "/tokens/{id}",
-                    __fp::axum::routing::delete(__flovyn_route_revoke),
-                )
-                .with_state(self)
+        fn routes(
+            self: __fp::Arc<Self>,
+        ) -> ::std::vec::Vec<(&'static str, __fp::axum::routing::MethodRouter)> {
+            ::std::vec![
+                ("/tokens", __fp::axum::routing::post(__flovyn_route_create)
+                .with_state(self.clone())), ("/tokens/{id}",
+                __fp::axum::routing::delete(__flovyn_route_revoke).with_state(self
+                .clone()))
+            ]
         }
         fn on_start<'a>(
             &'a self,

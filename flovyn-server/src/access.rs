@@ -184,7 +184,7 @@ pub struct Gate {
     authz: flovyn_sdk::auth::Authz,
     /// Full path template of every plugin route → its plugin and the access of each method
     /// served there.
-    routes: Arc<HashMap<String, RouteAccess>>,
+    routes: Arc<HashMap<String, RouteAccess, foldhash::fast::RandomState>>,
 }
 
 #[derive(Debug)]
@@ -214,7 +214,7 @@ impl RouteAccess {
 impl Gate {
     /// The gate of `plugins`' routes, authenticating and authorizing through `stack`.
     pub fn new(stack: AuthStack, plugins: &[RunningPlugin]) -> Self {
-        let mut routes: HashMap<String, RouteAccess> = HashMap::new();
+        let mut routes: HashMap<String, RouteAccess, _> = HashMap::default();
         for plugin in plugins.iter().map(|p| p.descriptor) {
             for r in plugin.routes() {
                 routes

@@ -40,7 +40,7 @@ use tower::{Layer, Service, ServiceExt as _};
 use tracing::Instrument as _;
 
 use crate::access::Gate;
-use crate::metrics::{self, Metrics};
+use crate::metrics::Metrics;
 
 /// The request id header.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -74,9 +74,8 @@ impl Edge {
         let started = Instant::now();
         let request_id = request_id(&mut request);
         let method = request.method().clone();
-        let plugin = self
-            .metrics
-            .known_plugin(metrics::plugin_of(request.uri().path()));
+        let series = self.metrics.series(request.uri().path());
+        let plugin = series.plugin();
         let span = tracing::debug_span!(
             target: "flovyn_server::request",
             "request",
@@ -110,7 +109,7 @@ impl Edge {
             .entry(REQUEST_ID)
             .or_insert(request_id);
         self.metrics.record(
-            plugin,
+            &series,
             method.as_str(),
             status.as_u16(),
             started.elapsed().as_secs_f64(),

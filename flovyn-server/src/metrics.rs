@@ -2,7 +2,7 @@
 //! (plugin, method, status) and a latency histogram per plugin. Requests outside any
 //! plugin's prefix are counted under `plugin="core"`.
 
-use std::collections::BTreeSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -31,11 +31,26 @@ struct PluginLabels {
 /// The server's request metrics.
 #[derive(Debug, Clone)]
 pub struct Metrics {
-    /// Label values are limited to these plugins, so a client cannot grow the series.
-    known: Arc<BTreeSet<&'static str>>,
+    /// The latency histogram of every plugin, `core` and `unknown`, created up front: label
+    /// values are limited to these, so a client cannot grow the series, and a request
+    /// finds its plugin's histogram with one lookup.
+    series: Arc<HashMap<&'static str, Histogram, foldhash::fast::RandomState>>,
     registry: Arc<Registry>,
     requests: Family<RequestLabels, Counter>,
-    durations: Family<PluginLabels, Histogram>,
+}
+
+/// The metrics of the plugin one request went to, resolved once per request.
+#[derive(Debug)]
+pub struct Series<'a> {
+    plugin: &'static str,
+    duration: &'a Histogram,
+}
+
+impl Series<'_> {
+    /// The plugin's name (`core`, `unknown` or one of the server's plugins).
+    pub fn plugin(&self) -> &'static str {
+        self.plugin
+    }
 }
 
 fn latency_histogram() -> Histogram {
@@ -61,19 +76,35 @@ impl Metrics {
             "HTTP request latency in seconds, by plugin",
             durations.clone(),
         );
-        let known = Arc::new(plugins.into_iter().collect());
+        let series = ["core", "unknown"]
+            .into_iter()
+            .chain(plugins)
+            .map(|plugin| {
+                let histogram = durations.get_or_create(&PluginLabels { plugin }).clone();
+                (plugin, histogram)
+            })
+            .collect();
         Self {
-            known,
+            series: Arc::new(series),
             registry: Arc::new(registry),
             requests,
-            durations,
         }
     }
 
-    /// Records one request to `plugin` (`core`, or a name counted as `unknown` unless it is
-    /// one of the server's plugins).
-    pub fn record(&self, plugin: &str, method: &str, status: u16, seconds: f64) {
-        let plugin = self.known_plugin(plugin);
+    /// The series of the plugin `path` belongs to (`/api/v1/p/<name>/…`): `core` outside
+    /// any plugin's prefix, `unknown` for a name that is not one of the server's plugins.
+    pub fn series(&self, path: &str) -> Series<'_> {
+        let name = plugin_of(path);
+        let (plugin, duration) = self
+            .series
+            .get_key_value(name)
+            .or_else(|| self.series.get_key_value("unknown"))
+            .expect("`unknown` is always a series");
+        Series { plugin, duration }
+    }
+
+    /// Records one request.
+    pub fn record(&self, series: &Series<'_>, method: &str, status: u16, seconds: f64) {
         let method = match method {
             "GET" => "GET",
             "POST" => "POST",
@@ -86,22 +117,12 @@ impl Metrics {
         };
         self.requests
             .get_or_create(&RequestLabels {
-                plugin,
+                plugin: series.plugin,
                 method,
                 status,
             })
             .inc();
-        self.durations
-            .get_or_create(&PluginLabels { plugin })
-            .observe(seconds);
-    }
-
-    /// `name` as one of the server's plugins (`core` and `unknown` otherwise).
-    pub fn known_plugin(&self, name: &str) -> &'static str {
-        match name {
-            "core" => "core",
-            name => self.known.get(name).copied().unwrap_or("unknown"),
-        }
+        series.duration.observe(seconds);
     }
 
     /// The Prometheus text exposition.
@@ -114,7 +135,7 @@ impl Metrics {
 }
 
 /// The plugin a request path belongs to (`/api/v1/p/<name>/…`), or `core`.
-pub fn plugin_of(path: &str) -> &str {
+fn plugin_of(path: &str) -> &str {
     path.strip_prefix(flovyn_naming::route::PLUGIN_API_PREFIX)
         .and_then(|rest| rest.strip_prefix('/'))
         .map(|rest| rest.split('/').next().unwrap_or(rest))

@@ -9,11 +9,10 @@
 //!   permissions grant, then every plugin's `#[authorizer]` is asked. An explicit deny wins,
 //!   then any allow; otherwise 403. An authorizer that panics counts as a deny.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use axum::extract::MatchedPath;
 use axum::http::{Extensions, Request};
 use axum::response::{IntoResponse, Response};
 use flovyn_sdk::auth::{AuthOutcome, AuthRequest, AuthzRequest, Decision, Protocol};
@@ -182,9 +181,10 @@ pub struct Gate {
     stack: AuthStack,
     /// The `Authz` handle every request carries, for handlers that check more themselves.
     authz: flovyn_sdk::auth::Authz,
-    /// Full path template of every plugin route → its plugin and the access of each method
-    /// served there.
-    routes: Arc<HashMap<String, RouteAccess, foldhash::fast::RandomState>>,
+    /// Every plugin route's full path template, matched by the router the server's own
+    /// router is built on (`matchit`, with the same templates): the access check runs
+    /// before routing, outside axum's router, so it cannot use axum's `MatchedPath`.
+    routes: Arc<matchit::Router<RouteAccess>>,
 }
 
 #[derive(Debug)]
@@ -214,10 +214,10 @@ impl RouteAccess {
 impl Gate {
     /// The gate of `plugins`' routes, authenticating and authorizing through `stack`.
     pub fn new(stack: AuthStack, plugins: &[RunningPlugin]) -> Self {
-        let mut routes: HashMap<String, RouteAccess, _> = HashMap::default();
+        let mut by_path: BTreeMap<String, RouteAccess> = BTreeMap::new();
         for plugin in plugins.iter().map(|p| p.descriptor) {
             for r in plugin.routes() {
-                routes
+                by_path
                     .entry(plugin.served_path(r.path))
                     .or_insert_with(|| RouteAccess {
                         plugin: plugin.name,
@@ -225,6 +225,14 @@ impl Gate {
                     })
                     .methods
                     .push((r.method, r.access));
+            }
+        }
+        let mut routes = matchit::Router::new();
+        for (path, access) in by_path {
+            // The same templates were checked at compile time and again at start-up, and
+            // axum's router accepted them: a conflict here is a bug in the server.
+            if let Err(e) = routes.insert(&path, access) {
+                panic!("plugin route `{path}` cannot be matched: {e}");
             }
         }
         let authz = flovyn_sdk::auth::Authz::new(Arc::new(stack.clone()));
@@ -280,9 +288,10 @@ impl Gate {
     pub async fn enforce(
         &self,
         method: &axum::http::Method,
+        path: &str,
         extensions: &Extensions,
     ) -> Option<Response> {
-        let route = self.routes.get(extensions.get::<MatchedPath>()?.as_str())?;
+        let route = self.routes.at(path).ok()?.value;
         let access = route.of(Method::parse(method.as_str()).ok()?)?;
         if access == Access::Public {
             return None;

@@ -151,7 +151,7 @@ async fn serve(config: Config) -> Result<(), BoxError> {
 /// hooks in reverse order.
 pub async fn serve_until(
     listener: tokio::net::TcpListener,
-    router: axum::Router,
+    app: crate::router::App,
     state: &AppState,
     grace: Duration,
     shutdown: impl std::future::Future<Output = ()>,
@@ -159,7 +159,7 @@ pub async fn serve_until(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut stopped = stop_rx.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, router)
+        axum::serve(listener, tower::make::Shared::new(app))
             .with_graceful_shutdown(async move {
                 let _ = stopped.wait_for(|s| *s).await;
             })

@@ -1,6 +1,6 @@
-//! The request path: what every request passes through around its route, as one tower
-//! layer ([`EdgeLayer`]) that `router::build_router` applies once. For each request, in
-//! order:
+//! The request path: what every request passes through around the router, as one tower
+//! service ([`EdgeService`]) that `router::build_router` puts in front of the whole axum
+//! `Router`. For each request, in order:
 //!
 //! 1. request id: `x-request-id` kept when the client sent one, generated otherwise, and
 //!    echoed on the response;
@@ -13,13 +13,14 @@
 //! 5. panic catching: a panicking handler gives a 500, and the server keeps serving;
 //! 6. authentication ([`Gate::identify`]) and, on a plugin route, the route's access check
 //!    ([`Gate::enforce`]: 401 / 403);
-//! 7. the route itself, then JSON errors: any 4xx/5xx that is not JSON yet (axum's 405 and
+//! 7. the router (axum's: routing, 404, 405, extractors, the handler), then JSON errors: any 4xx/5xx that is not JSON yet (axum's 405 and
 //!    extractor rejections, panics) becomes `{"error":{"code":…,"message":…}}`; a 5xx never
 //!    carries internals, only the request id;
 //! 8. metrics: per plugin, count by method and status, and latency.
 //!
-//! Why one hand-written layer rather than one `Router::layer` call per concern (axum wraps
-//! every route in one more boxed service per call): `docs/decisions/0008-one-layer-per-request.md`.
+//! Why one hand-written service in front of the router rather than one `Router::layer` call
+//! per concern (axum wraps every route in one more boxed service per call):
+//! `docs/decisions/0008-one-layer-per-request.md`.
 //! The concerns themselves live in their modules (`access`, `metrics`); this module only
 //! puts them in order.
 
@@ -30,7 +31,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, HttpBody as _};
-use axum::extract::Request;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -126,11 +127,13 @@ impl Edge {
             self.gate.identify(&mut request).await;
             if let Some(refused) = self
                 .gate
-                .enforce(request.method(), request.extensions())
+                .enforce(request.method(), request.uri().path(), request.extensions())
                 .await
             {
                 return refused;
             }
+            // The extractors' own limit (axum's default is 2 MiB), set to the server's.
+            let route = DefaultBodyLimit::max(self.body_limit).layer(route);
             match route.oneshot(request).await {
                 Ok(response) => response,
                 Err(never) => match never {},
@@ -241,37 +244,21 @@ fn code(status: StatusCode) -> String {
         .unwrap_or_else(|| format!("http_{}", status.as_u16()))
 }
 
-/// The layer putting [`Edge`] around a route.
-#[derive(Debug, Clone)]
-pub struct EdgeLayer {
-    edge: Arc<Edge>,
-}
-
-impl EdgeLayer {
-    /// The layer of `edge`.
-    pub fn new(edge: Edge) -> Self {
-        Self {
-            edge: Arc::new(edge),
-        }
-    }
-}
-
-impl<S> Layer<S> for EdgeLayer {
-    type Service = EdgeService<S>;
-
-    fn layer(&self, route: S) -> Self::Service {
-        EdgeService {
-            edge: self.edge.clone(),
-            route,
-        }
-    }
-}
-
-/// A route behind [`Edge`].
+/// A service (the server's router) behind [`Edge`].
 #[derive(Debug, Clone)]
 pub struct EdgeService<S> {
     edge: Arc<Edge>,
     route: S,
+}
+
+impl<S> EdgeService<S> {
+    /// `route` behind `edge`.
+    pub fn new(edge: Edge, route: S) -> Self {
+        Self {
+            edge: Arc::new(edge),
+            route,
+        }
+    }
 }
 
 impl<S> Service<Request> for EdgeService<S>

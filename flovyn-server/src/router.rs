@@ -5,18 +5,19 @@
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use flovyn_sdk::ApiError;
-use tower::ServiceBuilder;
 
 use crate::access::{self, AuthStack, Credentials, Gate};
 use crate::app::AppState;
-use crate::edge::{Edge, EdgeLayer};
+use crate::edge::{Edge, EdgeService};
 use crate::{admin, metrics, tenants};
 
-/// The application router for `state`.
-pub fn build_router(state: AppState) -> Router {
+/// The whole application: the edge in front of axum's router.
+pub type App = EdgeService<Router>;
+
+/// The application for `state`.
+pub fn build_router(state: AppState) -> App {
     let spec = crate::openapi::merged(state.plugins().iter().map(|p| p.descriptor));
     let metrics = state.metrics().clone();
     let stack = AuthStack::new(
@@ -51,13 +52,6 @@ pub fn build_router(state: AppState) -> Router {
         Duration::from_secs(http.request_timeout_secs),
         http.body_limit_bytes,
     );
-    // One `layer` call: axum wraps every route (and the fallback) in it separately, after
-    // routing, so the edge sees the matched route.
-    router
-        .fallback(|| async { ApiError::not_found("no route for this path") })
-        .layer(
-            ServiceBuilder::new()
-                .layer(EdgeLayer::new(edge))
-                .layer(DefaultBodyLimit::max(http.body_limit_bytes)),
-        )
+    let router = router.fallback(|| async { ApiError::not_found("no route for this path") });
+    EdgeService::new(edge, router)
 }

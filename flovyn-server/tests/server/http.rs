@@ -2,15 +2,17 @@
 //! endpoints, plugin routes behind their access rules, the layers (request id, JSON errors,
 //! body limit, timeout, panics, metrics) and disabled plugins.
 
+use std::convert::Infallible;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use axum::response::Response;
 use flovyn_sdk::prelude::*;
 use flovyn_server::app::{self, AppState};
 use flovyn_server::config::Config;
+use flovyn_server::router::App;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -108,7 +110,7 @@ pub(crate) enum Db {
 
 pub(crate) struct Fixture {
     pub(crate) state: AppState,
-    pub(crate) router: Router,
+    pub(crate) router: App,
     _dir: tempfile::TempDir,
 }
 
@@ -168,8 +170,11 @@ impl Reply {
     }
 }
 
-pub(crate) async fn send(router: &Router, request: Request<Body>) -> Reply {
-    let response = router.clone().oneshot(request).await.unwrap();
+pub(crate) async fn send<S>(app: &S, request: Request<Body>) -> Reply
+where
+    S: tower::Service<Request<Body>, Response = Response, Error = Infallible> + Clone,
+{
+    let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
@@ -248,18 +253,21 @@ async fn protected_routes_answer_401_then_403_then_200() {
 
     // A caller without the route's permission: a worker identity attached before the
     // server's own authentication.
-    let worker = f.router.clone().layer(axum::middleware::from_fn(
-        |mut req: axum::extract::Request, next: axum::middleware::Next| async move {
-            req.extensions_mut().insert(Identity {
-                principal_id: "w-1".into(),
-                principal_type: PrincipalType::Worker,
-                tenant: Some("default".into()),
-                roles: vec![],
-                permissions: vec!["hello:read".into()],
-            });
-            next.run(req).await
-        },
-    ));
+    let worker = tower::Layer::layer(
+        &axum::middleware::from_fn(
+            |mut req: axum::extract::Request, next: axum::middleware::Next| async move {
+                req.extensions_mut().insert(Identity {
+                    principal_id: "w-1".into(),
+                    principal_type: PrincipalType::Worker,
+                    tenant: Some("default".into()),
+                    roles: vec![],
+                    permissions: vec!["hello:read".into()],
+                });
+                next.run(req).await
+            },
+        ),
+        f.router.clone(),
+    );
     let r = send(&worker, get("/api/v1/p/probe/secret")).await;
     assert_eq!(
         (r.status, r.json()),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Flovyn server benchmarks. See BENCHMARKS.md for what they measure and the results.
 #
-#   bench/run.sh [load|startup|all] [options]      (bench/run.sh --help)
+#   bench/run.sh [load|auth|startup|all] [options]      (bench/run.sh --help)
 #
 # Everything is built in release mode into $BENCH_TARGET_DIR (default <repo>/target/bench),
 # a target directory of its own: bench/ is a separate cargo workspace, so the root workspace
@@ -33,7 +33,7 @@ COMMAND_LINE="bench/run.sh $*"
 
 usage() {
     cat <<'EOF'
-Usage: bench/run.sh [load|startup|all] [options]
+Usage: bench/run.sh [load|auth|startup|all] [options]
 
 Benchmarks (default: all):
   load      wrk on loopback: GET /api/v1/p/hello/greeting?name=Ada through the whole
@@ -41,20 +41,28 @@ Benchmarks (default: all):
             reports the throughput ratio (saturated) and the p99 latency ratio (paced, and
             saturated), plugin / baseline; then user-space instructions per request
             (valgrind), which do not depend on what else the machine is doing
+  auth      wrk on loopback against one server (flovyn-auth: the worker-token plugin and
+            the bench-auth probe plugin): GET /api/v1/p/bench-auth/open?name=Ada (public,
+            no credentials) vs GET /api/v1/p/bench-auth/guarded?name=Ada (any authenticated
+            caller) with a worker token created through the admin API; the same handler
+            behind both; saturated, alternating rounds; reports the throughput ratio
+            guarded / open, then instructions per request (valgrind)
   startup   warm start-up (process start -> GET /_/health 200, migrations already
             applied) with 100 vs 200 generated plugins (5 routes, 3 migrations each), and
             the hello plugin alone for reference
-  all       both
+  all       all three
 
 Options:
-  -d, --duration SECS     wrk duration of each measured load run (default 10)
-  -r, --rounds N          load rounds (default 5); a round is 4 runs: saturated baseline
-                          and plugin, then paced baseline and plugin
+  -d, --duration SECS     wrk duration of each measured load / auth run (default 10)
+  -r, --rounds N          load and auth rounds (default 5); a load round is 4 runs:
+                          saturated baseline and plugin, then paced baseline and plugin;
+                          an auth round is 2 runs: open and guarded, saturated
   -c, --connections N     wrk connections of the saturated phase (default 32; wrk uses 1 thread)
       --paced-connections N   wrk connections of the paced phase (default 16)
       --pace-ms N         paced phase: ms between a response and the connection's next
                           request (default 1; offered load ~ connections / (N ms + latency))
-      --warmup SECS       uncounted wrk warm-up per server before the rounds (default 3)
+      --warmup SECS       uncounted wrk warm-up per server (auth: per route) before the
+                          rounds (default 3)
   -n, --startup-runs N    counted warm starts per binary (default 20)
       --server-cpu N      CPU the servers are pinned to (default 0)
       --wrk-cpu N         CPU wrk is pinned to (default 1)
@@ -63,25 +71,27 @@ Options:
                           processes on the machine no longer delay them; nice = nice -20
                           (not enough under load: see BENCHMARKS.md); none (default
                           otherwise) = unchanged
-      --no-callgrind      skip the instruction count (valgrind) part of the load benchmark
+      --no-callgrind      skip the instruction count (valgrind) part of the load and auth
+                          benchmarks
   -w, --write             also write the results into BENCHMARKS.md (between the
                           <!-- bench:...:begin/end --> markers)
   -h, --help              this help
 
-Environment: BENCH_TARGET_DIR (default <repo>/target/bench), BENCH_PLUGIN_PORT (18181),
-BENCH_BASELINE_PORT (18182).
+Environment: BENCH_TARGET_DIR (default <repo>/target/bench), BENCH_PLUGIN_PORT (18181;
+also flovyn-auth's), BENCH_BASELINE_PORT (18182).
 
-Needs: cargo, wrk (load), taskset, curl. wrk is installed with apt-get when missing and
-running as root; otherwise the command to install it is printed.
+Needs: cargo, wrk (load, auth), taskset, curl. wrk is installed with apt-get when missing
+and running as root; otherwise the command to install it is printed.
 Time: building takes ~10 min from scratch (the 200 generated plugins: ~3.5 min of one
 core per 100), seconds when up to date; load ~ 4 x rounds x duration + 2 x warmup + ~40 s
-of valgrind (~3.5 min by default); startup ~ 10 s.
+of valgrind (~3.5 min by default); auth ~ 2 x rounds x duration + 2 x warmup + ~40 s of
+valgrind (~2.5 min); startup ~ 10 s.
 EOF
 }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        load | startup | all) WHICH="$1" ;;
+        load | auth | startup | all) WHICH="$1" ;;
         -d | --duration) DURATION="$2"; shift ;;
         -r | --rounds) ROUNDS="$2"; shift ;;
         -c | --connections) CONNECTIONS="$2"; shift ;;
@@ -191,10 +201,11 @@ machine_md() {
     echo "- load average (1, 5, 15 min) before the run: $LOADAVG_START"
 }
 
-wait_http() { # wait_http URL PID [TIMEOUT_SECS]: until one GET of URL succeeds
-    local i
-    for i in $(seq 1 $((${3:-10} * 20))); do
-        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+wait_http() { # wait_http URL PID [TIMEOUT_SECS] [HEADER]: until one GET of URL (with HEADER) succeeds
+    local _ hdr=()
+    if [[ -n "${4:-}" ]]; then hdr=(-H "$4"); fi
+    for _ in $(seq 1 $((${3:-10} * 20))); do
+        curl -fsS -o /dev/null "${hdr[@]}" "$1" 2>/dev/null && return 0
         kill -0 "$2" 2>/dev/null || { echo "error: server (pid $2) exited; see $RUN_DIR" >&2; exit 1; }
         sleep 0.05
     done
@@ -209,19 +220,26 @@ port_free() { # port_free PORT: fails, naming the port, when something already l
     fi
 }
 
-# Starts the plugin server (flovyn-hello) or the baseline in DIR on PORT, with PREFIX
-# (e.g. the priority, or valgrind) before the binary; its pid is in STARTED_PID.
-start_server() { # start_server plugin|baseline DIR PORT PREFIX...
+# The admin token of flovyn-auth (64 hex digits: the server wants at least 32 bytes).
+ADMIN_TOKEN="$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
+
+# Starts the plugin server (flovyn-hello), the auth server (flovyn-auth, with ADMIN_TOKEN as
+# its admin token) or the baseline in DIR on PORT, with PREFIX (e.g. the priority, or
+# valgrind) before the binary; its pid is in STARTED_PID.
+start_server() { # start_server plugin|auth|baseline DIR PORT PREFIX...
     local side="$1" dir="$2" port="$3"
     shift 3
     port_free "$port"
     mkdir -p "$dir"
-    if [[ "$side" == plugin ]]; then
+    if [[ "$side" == plugin || "$side" == auth ]]; then
         # flovyn-server's `serve` with its defaults (SQLite, log level info), in an empty
         # directory so that no flovyn.toml is picked up, and no inherited FLOVYN_* variable.
-        (cd "$dir" && exec env $(env | awk -F= '/^FLOVYN_/ { printf "-u %s ", $1 }') \
+        local unset=() bin=flovyn-hello extra=() v
+        for v in $(env | awk -F= '/^FLOVYN_/ { print $1 }'); do unset+=(-u "$v"); done
+        if [[ "$side" == auth ]]; then bin=flovyn-auth extra=(FLOVYN_ADMIN_TOKEN="$ADMIN_TOKEN"); fi
+        (cd "$dir" && exec env "${unset[@]}" \
             DATABASE_URL="sqlite://$dir/flovyn.db" FLOVYN_LISTEN="127.0.0.1:$port" \
-            TOKIO_WORKER_THREADS=1 "$@" "$BIN/flovyn-hello" >"$dir/server.log" 2>&1) &
+            TOKIO_WORKER_THREADS=1 "${extra[@]}" "$@" "$BIN/$bin" >"$dir/server.log" 2>&1) &
     else
         (cd "$dir" && exec env TOKIO_WORKER_THREADS=1 "$@" "$BIN/axum-baseline" "127.0.0.1:$port" \
             >"$dir/server.log" 2>&1) &
@@ -231,18 +249,29 @@ start_server() { # start_server plugin|baseline DIR PORT PREFIX...
 }
 
 # User-space instructions per request (valgrind's callgrind): the same for the same binary
-# and requests whatever else the machine is doing. N-1 requests on one keep-alive connection
-# (curl), minus a run with none; each run also answers the one request that finds it ready.
-instructions_per_request() { # instructions_per_request plugin|baseline: sets INSTRUCTIONS
-    local side="$1" n=2001 port=$((PLUGIN_PORT + 10)) total=() k dir pid
-    local url="http://127.0.0.1:$port/api/v1/p/hello/greeting?name=Ada"
-    local cfg="$RUN_DIR/curl-requests.cfg"
-    [[ -f "$cfg" ]] || for k in $(seq 2 "$n"); do printf 'url = "%s"\noutput = "/dev/null"\n' "$url"; done >"$cfg"
+# and requests whatever else the machine is doing. N-1 requests of PATH (with HEADER) on one
+# keep-alive connection (curl), minus a run with none; each run also answers the one request
+# that finds it ready. The auth server starts on a copy of the database of the measured
+# runs ($RUN_DIR/auth), so the worker token created there is valid.
+instructions_per_request() { # instructions_per_request plugin|auth|baseline LABEL PATH [HEADER]: sets INSTRUCTIONS
+    local side="$1" label="$2" header="${4:-}" n=2001 port=$((PLUGIN_PORT + 10)) total=() k dir pid f
+    local url="http://127.0.0.1:$port$3"
+    local cfg="$RUN_DIR/curl-requests-$label.cfg"
+    [[ -f "$cfg" ]] || {
+        if [[ -n "$header" ]]; then printf 'header = "%s"\n' "$header"; fi
+        for k in $(seq 2 "$n"); do printf 'url = "%s"\noutput = "/dev/null"\n' "$url"; done
+    } >"$cfg"
     for k in 1 "$n"; do
-        dir="$RUN_DIR/callgrind-$side-$k"
+        dir="$RUN_DIR/callgrind-$label-$k"
+        if [[ "$side" == auth ]]; then
+            mkdir -p "$dir"
+            for f in flovyn.db flovyn.db-wal; do
+                if [[ -f "$RUN_DIR/auth/$f" ]]; then cp "$RUN_DIR/auth/$f" "$dir/"; fi
+            done
+        fi
         start_server "$side" "$dir" "$port" valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out"
         pid="$STARTED_PID"
-        wait_http "$url" "$pid" 120
+        wait_http "$url" "$pid" 120 "$header"
         if [[ "$k" -gt 1 ]]; then curl -fsS -K "$cfg"; fi
         kill -TERM "$pid"
         wait "$pid" 2>/dev/null || true
@@ -250,6 +279,71 @@ instructions_per_request() { # instructions_per_request plugin|baseline: sets IN
     done
     INSTRUCTIONS="$(awk -v a="${total[0]}" -v b="${total[1]}" -v n="$n" 'BEGIN { printf "%.0f", (b - a) / (n - 1) }')"
 }
+
+# wrk with the benchmarks' settings: one thread pinned to the wrk CPU, at the priority, with
+# report.lua (which prints the WRK line); PACE ms between a response and the connection's
+# next request (0: closed loop); HEADER, when given, sent with every request.
+run_wrk() { # run_wrk CONNECTIONS SECS PACE URL [HEADER]
+    local args=(-t1 --timeout 5s -s "$BENCH_DIR/load/report.lua" -c"$1" -d"$2s")
+    if [[ -n "${5:-}" ]]; then args+=(-H "$5"); fi
+    BENCH_PACE_MS="$3" "${PRIO[@]}" taskset -c "$WRK_CPU" wrk "${args[@]}" "$4"
+}
+
+# One measured wrk run of DURATION seconds against the server PID: appends one line to TSV
+# and prints it. Fails on any wrk error (connect, read, write, timeout, or a status other
+# than 2xx/3xx). The columns:
+# round phase side rps p50 p90 p99 server_cpu_us/req server_cpu% wrk_cpu% load_avg steal% requests
+measure_run() { # measure_run TSV ROUND PHASE SIDE PID CONNECTIONS PACE URL [HEADER]
+    local tsv="$1" r="$2" phase="$3" side="$4" pid="$5" conns="$6" pace="$7" url="$8" header="${9:-}"
+    local hz t0 t1 m0 m1 steal line e reqs secs cpu_us util wrk_util
+    hz="$(getconf CLK_TCK)"
+    t0="$(cpu_ticks "$pid")"
+    m0="$(machine_ticks)"
+    # `time` gives wrk's own CPU time: is the load generator the bottleneck?
+    { TIMEFORMAT='%U %S'; time run_wrk "$conns" "$DURATION" "$pace" "$url" "$header" >"$RUN_DIR/wrk.out"; } 2>"$RUN_DIR/wrk.time"
+    t1="$(cpu_ticks "$pid")"
+    m1="$(machine_ticks)"
+    steal="$(awk -v a="$m0" -v b="$m1" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.1f", 100 * (y[2] - x[2]) / (y[1] - x[1]) }')"
+    line="$(grep '^WRK ' "$RUN_DIR/wrk.out")" || { echo "error: no result from wrk: $(cat "$RUN_DIR/wrk.out")" >&2; exit 1; }
+    for e in errors_connect errors_read errors_write errors_status errors_timeout; do
+        if [[ "$(field "$e" "$line")" != 0 ]]; then
+            echo "error: wrk reports $e on $side ($phase): $line" >&2
+            exit 1
+        fi
+    done
+    reqs="$(field requests "$line")"
+    secs="$(awk -v us="$(field duration_us "$line")" 'BEGIN { print us / 1e6 }')"
+    # Server CPU time (user + system, all threads) per request, and CPU use of the server
+    # and of wrk over the run (100% = one core).
+    cpu_us="$(awk -v d="$((t1 - t0))" -v hz="$hz" -v n="$reqs" 'BEGIN { printf "%.2f", d * 1e6 / hz / n }')"
+    util="$(awk -v d="$((t1 - t0))" -v hz="$hz" -v s="$secs" 'BEGIN { printf "%.0f", 100 * d / hz / s }')"
+    wrk_util="$(tail -n1 "$RUN_DIR/wrk.time" | awk -v s="$secs" '{ printf "%.0f", 100 * ($1 + $2) / s }')"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$phase" "$side" "$(field rps "$line")" \
+        "$(field p50_us "$line")" "$(field p90_us "$line")" "$(field p99_us "$line")" \
+        "$cpu_us" "$util" "$wrk_util" "$(cut -d' ' -f1 /proc/loadavg)" "$steal" "$reqs" >>"$tsv"
+    printf '  round %d %-9s %-8s %8.0f req/s  p50 %5d  p90 %5d  p99 %6d us  server %5.2f us CPU/req, CPU %3s%%  wrk CPU %3s%%  load %s  steal %s%%\n' \
+        "$r" "$phase" "$side" "$(field rps "$line")" "$(field p50_us "$line")" "$(field p90_us "$line")" \
+        "$(field p99_us "$line")" "$cpu_us" "$util" "$wrk_util" "$(cut -d' ' -f1 /proc/loadavg)" "$steal" >&2
+}
+
+# Statistics over the caller's `tsv` (lines of measure_run), comparing its sides `num` /
+# `den` (the ratio's numerator and denominator): bash functions see their caller's locals.
+col() { awk -F'\t' -v p="$1" -v s="$2" -v c="$3" '$2 == p && $3 == s { print $c }' "$tsv"; }
+med() { col "$@" | median; }
+rat() { ratio "$(med "$1" "$num" "$2")" "$(med "$1" "$den" "$2")"; }
+per_round() { # per_round PHASE COLUMN: "min max" of num / den over the rounds
+    awk -F'\t' -v p="$1" -v c="$2" -v n="$num" -v d="$den" '$2 == p { v[$1, $3] = $c } END { for (r = 1; (r, n) in v; r++) print v[r, n] / v[r, d] }' "$tsv" | minmax
+}
+span() { awk -v a="${1% *}" -v b="${1#* }" -v f="$2" 'BEGIN { printf f " … " f, a, b }'; }
+ratio_row() { # ratio_row LABEL PHASE COLUMN [bold]: one table row, den | num | ratio (spread)
+    local b p q
+    b="$(med "$2" "$den" "$3")"
+    p="$(med "$2" "$num" "$3")"
+    q="$(ratio "$p" "$b")"
+    if [[ -n "${4:-}" ]]; then q="**$q**"; fi
+    printf '| %s | %s | %s | %s (%s) |\n' "$1" "$(printf '%.0f' "$b")" "$(printf '%.0f' "$p")" "$q" "$(span "$(per_round "$2" "$3")" %.3f)"
+}
+steal_max() { cut -f12 "$tsv" | sort -g | tail -n1; }
 
 # A warning for the report when the hypervisor took a noticeable share of the CPUs.
 steal_warning() { # steal_warning MAX_STEAL_PERCENT
@@ -266,7 +360,6 @@ run_load() {
     local path="/api/v1/p/hello/greeting?name=Ada"
     local plugin_url="http://127.0.0.1:$PLUGIN_PORT$path"
     local baseline_url="http://127.0.0.1:$BASELINE_PORT$path"
-    local lua="$BENCH_DIR/load/report.lua"
 
     # Both servers: one tokio worker, pinned to one CPU; wrk: one thread on the other CPU.
     log "starting flovyn-hello on 127.0.0.1:$PLUGIN_PORT and axum-baseline on 127.0.0.1:$BASELINE_PORT (CPU $SERVER_CPU, 1 tokio worker)"
@@ -287,19 +380,15 @@ run_load() {
     fi
     log "both answer $a"
 
-    local wrk=("${PRIO[@]}" taskset -c "$WRK_CPU" wrk -t1 --timeout 5s -s "$lua")
     if [[ "$WARMUP" -gt 0 ]]; then
         log "warm-up: ${WARMUP}s each"
-        "${wrk[@]}" -c"$CONNECTIONS" -d"${WARMUP}s" "$baseline_url" >/dev/null
-        "${wrk[@]}" -c"$CONNECTIONS" -d"${WARMUP}s" "$plugin_url" >/dev/null
+        run_wrk "$CONNECTIONS" "$WARMUP" 0 "$baseline_url" >/dev/null
+        run_wrk "$CONNECTIONS" "$WARMUP" 0 "$plugin_url" >/dev/null
     fi
 
-    # One line per run:
-    # round phase side rps p50 p90 p99 server_cpu_us/req server_cpu% wrk_cpu% load_avg steal%
-    local tsv="$RUN_DIR/load.tsv" hz
-    hz="$(getconf CLK_TCK)"
+    local tsv="$RUN_DIR/load.tsv" num=plugin den=baseline
     : >"$tsv"
-    local r phase side url pid t0 t1 m0 m1 steal line reqs secs cpu_us util wrk_util e conns pace
+    local r phase side conns pace
     for r in $(seq 1 "$ROUNDS"); do
         # ABBA order: baseline first in odd rounds, plugin first in even ones.
         local order=(baseline plugin)
@@ -307,34 +396,11 @@ run_load() {
         for phase in saturated paced; do
             if [[ "$phase" == saturated ]]; then conns="$CONNECTIONS" pace=0; else conns="$PACED_CONNECTIONS" pace="$PACE_MS"; fi
             for side in "${order[@]}"; do
-                if [[ "$side" == plugin ]]; then url="$plugin_url" pid="$plugin_pid"; else url="$baseline_url" pid="$baseline_pid"; fi
-                t0="$(cpu_ticks "$pid")"
-                m0="$(machine_ticks)"
-                # `time` gives wrk's own CPU time: is the load generator the bottleneck?
-                { TIMEFORMAT='%U %S'; time BENCH_PACE_MS="$pace" "${wrk[@]}" -c"$conns" -d"${DURATION}s" "$url" >"$RUN_DIR/wrk.out"; } 2>"$RUN_DIR/wrk.time"
-                t1="$(cpu_ticks "$pid")"
-                m1="$(machine_ticks)"
-                steal="$(awk -v a="$m0" -v b="$m1" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.1f", 100 * (y[2] - x[2]) / (y[1] - x[1]) }')"
-                line="$(grep '^WRK ' "$RUN_DIR/wrk.out")" || { echo "error: no result from wrk: $(cat "$RUN_DIR/wrk.out")" >&2; exit 1; }
-                for e in errors_connect errors_read errors_write errors_status errors_timeout; do
-                    if [[ "$(field "$e" "$line")" != 0 ]]; then
-                        echo "error: wrk reports $e on $side ($phase): $line" >&2
-                        exit 1
-                    fi
-                done
-                reqs="$(field requests "$line")"
-                secs="$(awk -v us="$(field duration_us "$line")" 'BEGIN { print us / 1e6 }')"
-                # Server CPU time (user + system, all threads) per request, and CPU use of
-                # the server and of wrk over the run (100% = one core).
-                cpu_us="$(awk -v d="$((t1 - t0))" -v hz="$hz" -v n="$reqs" 'BEGIN { printf "%.2f", d * 1e6 / hz / n }')"
-                util="$(awk -v d="$((t1 - t0))" -v hz="$hz" -v s="$secs" 'BEGIN { printf "%.0f", 100 * d / hz / s }')"
-                wrk_util="$(tail -n1 "$RUN_DIR/wrk.time" | awk -v s="$secs" '{ printf "%.0f", 100 * ($1 + $2) / s }')"
-                printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$phase" "$side" "$(field rps "$line")" \
-                    "$(field p50_us "$line")" "$(field p90_us "$line")" "$(field p99_us "$line")" \
-                    "$cpu_us" "$util" "$wrk_util" "$(cut -d' ' -f1 /proc/loadavg)" "$steal" >>"$tsv"
-                printf '  round %d %-9s %-8s %8.0f req/s  p50 %5d  p90 %5d  p99 %6d us  server %5.2f us CPU/req, CPU %3s%%  wrk CPU %3s%%  load %s  steal %s%%\n' \
-                    "$r" "$phase" "$side" "$(field rps "$line")" "$(field p50_us "$line")" "$(field p90_us "$line")" \
-                    "$(field p99_us "$line")" "$cpu_us" "$util" "$wrk_util" "$(cut -d' ' -f1 /proc/loadavg)" "$steal" >&2
+                if [[ "$side" == plugin ]]; then
+                    measure_run "$tsv" "$r" "$phase" plugin "$plugin_pid" "$conns" "$pace" "$plugin_url"
+                else
+                    measure_run "$tsv" "$r" "$phase" baseline "$baseline_pid" "$conns" "$pace" "$baseline_url"
+                fi
             done
         done
     done
@@ -343,21 +409,6 @@ run_load() {
 
     # Medians per (phase, side); ratios plugin / baseline of the medians, and the spread of
     # the per-round ratios (a round's two runs of a phase are back to back).
-    col() { awk -F'\t' -v p="$1" -v s="$2" -v c="$3" '$2 == p && $3 == s { print $c }' "$tsv"; }
-    med() { col "$@" | median; }
-    rat() { ratio "$(med "$1" plugin "$2")" "$(med "$1" baseline "$2")"; }
-    per_round() { # per_round PHASE COLUMN: "min max" of plugin / baseline over the rounds
-        awk -F'\t' -v p="$1" -v c="$2" '$2 == p { v[$1, $3] = $c } END { for (r = 1; (r, "plugin") in v; r++) print v[r, "plugin"] / v[r, "baseline"] }' "$tsv" | minmax
-    }
-    span() { awk -v a="${1% *}" -v b="${1#* }" -v f="$2" 'BEGIN { printf f " … " f, a, b }'; }
-    row() { # row LABEL PHASE COLUMN [bold]: one table row, baseline | plugin | ratio (spread)
-        local b p q
-        b="$(med "$2" baseline "$3")"
-        p="$(med "$2" plugin "$3")"
-        q="$(ratio "$p" "$b")"
-        [[ -n "${4:-}" ]] && q="**$q**"
-        printf '| %s | %s | %s | %s (%s) |\n' "$1" "$(printf '%.0f' "$b")" "$(printf '%.0f' "$p")" "$q" "$(span "$(per_round "$2" "$3")" %.3f)"
-    }
     local tr pr sr cr
     tr="$(rat saturated 4)"
     pr="$(rat paced 7)"
@@ -369,9 +420,9 @@ run_load() {
     local instr_row="" b_instr="" p_instr="" ir=""
     if [[ "$CALLGRIND" != 0 ]] && command -v valgrind >/dev/null 2>&1; then
         log "instruction counts under callgrind (2000 requests on one keep-alive connection, each server)"
-        instructions_per_request baseline
+        instructions_per_request baseline baseline "$path"
         b_instr="$INSTRUCTIONS"
-        instructions_per_request plugin
+        instructions_per_request plugin plugin "$path"
         p_instr="$INSTRUCTIONS"
         ir="$(ratio "$p_instr" "$b_instr")"
         instr_row="| user-space instructions per request (callgrind; exact, load-independent) | $b_instr | $p_instr | $ir |"
@@ -388,20 +439,20 @@ $(machine_md)
 
 | median of $ROUNDS rounds | baseline (bare axum) | plugin (flovyn-server) | plugin / baseline (per-round min … max) |
 |---|---:|---:|---:|
-$(row "**throughput**, saturated, req/s" saturated 4 bold)
-$(row "p50 latency, saturated, µs" saturated 5)
-$(row "p99 latency, saturated, µs" saturated 7)
-$(row "p50 latency, paced, µs" paced 5)
-$(row "p90 latency, paced, µs" paced 6)
-$(row "**p99 latency**, paced, µs" paced 7 bold)
-$(row "offered load, paced, req/s" paced 4)
+$(ratio_row "**throughput**, saturated, req/s" saturated 4 bold)
+$(ratio_row "p50 latency, saturated, µs" saturated 5)
+$(ratio_row "p99 latency, saturated, µs" saturated 7)
+$(ratio_row "p50 latency, paced, µs" paced 5)
+$(ratio_row "p90 latency, paced, µs" paced 6)
+$(ratio_row "**p99 latency**, paced, µs" paced 7 bold)
+$(ratio_row "offered load, paced, req/s" paced 4)
 | server CPU per request, saturated, µs | $(med saturated baseline 8) | $(med saturated plugin 8) | $cr ($(span "$(per_round saturated 8)" %.3f)) |
 ${instr_row}
 | server / wrk CPU use, saturated | $(med saturated baseline 9)% / $(med saturated baseline 10)% | $(med saturated plugin 9)% / $(med saturated plugin 10)% | |
-| CPU time stolen by the hypervisor (both CPUs), median / max of the runs | $(cut -f12 "$tsv" | median)% / $(cut -f12 "$tsv" | sort -g | tail -n1)% | | |
+| CPU time stolen by the hypervisor (both CPUs), median / max of the runs | $(cut -f12 "$tsv" | median)% / $(steal_max)% | | |
 
 Target: throughput ratio ≥ 0.97 → **$verdict** ($tr). p99 ratio (paced): **$pr**; at saturation: $sr.
-$(steal_warning "$(cut -f12 "$tsv" | sort -g | tail -n1)")
+$(steal_warning "$(steal_max)")
 
 <details><summary>every run</summary>
 
@@ -413,6 +464,136 @@ $(awk -F'\t' '{ printf "| %s | %s | %s | %.0f | %s | %s | %s | %s | %s%% | %s%% 
 EOF
     )"
     echo "RESULT load throughput_ratio=$tr p99_ratio_paced=$pr p99_ratio_saturated=$sr cpu_per_request_ratio=$cr instructions_ratio=${ir:-none} baseline_rps=$(med saturated baseline 4) plugin_rps=$(med saturated plugin 4) baseline_p99_paced_us=$(med paced baseline 7) plugin_p99_paced_us=$(med paced plugin 7) baseline_instructions=${b_instr:-none} plugin_instructions=${p_instr:-none} target=$verdict"
+}
+
+# ------------------------------------------------------------------------------------------
+AUTH_MD=""
+run_auth() {
+    need_tool wrk wrk
+    need_tool taskset util-linux
+    need_tool curl curl
+    build bench-auth
+    local base="http://127.0.0.1:$PLUGIN_PORT"
+    local open_path="/api/v1/p/bench-auth/open?name=Ada" guarded_path="/api/v1/p/bench-auth/guarded?name=Ada"
+    local open_url="$base$open_path" guarded_url="$base$guarded_path"
+    local dir="$RUN_DIR/auth"
+
+    # One server, one tokio worker, pinned to one CPU; wrk: one thread on the other CPU.
+    log "starting flovyn-auth on 127.0.0.1:$PLUGIN_PORT (CPU $SERVER_CPU, 1 tokio worker)"
+    local pid
+    start_server auth "$dir" "$PLUGIN_PORT" "${PRIO[@]}" taskset -c "$SERVER_CPU"
+    pid="$STARTED_PID"
+    wait_http "$open_url" "$pid"
+
+    # A worker token, created by the admin; the secret is in the 201 answer's `token`.
+    local code token header
+    code="$(curl -sS -o "$dir/created.json" -w '%{http_code}' -X POST "$base/api/v1/p/worker-token/tokens" \
+        -H "Authorization: Bearer $ADMIN_TOKEN" -H 'Content-Type: application/json' -d '{"display_name":"bench"}')"
+    token="$(grep -o '"token":"fwt_[0-9A-Za-z_]*"' "$dir/created.json" | cut -d'"' -f4)" || true
+    if [[ "$code" != 201 || -z "$token" ]]; then
+        echo "error: creating a worker token answered $code: $(cat "$dir/created.json")" >&2
+        exit 1
+    fi
+    header="Authorization: Bearer $token"
+    log "worker token created: ${token:0:15}…"
+
+    # The guarded route refuses an anonymous caller and serves the token's holder; both
+    # routes answer the same body.
+    local anon a b
+    anon="$(curl -sS -o /dev/null -w '%{http_code}' "$guarded_url")"
+    if [[ "$anon" != 401 ]]; then
+        echo "error: $guarded_path without credentials answered $anon, not 401" >&2
+        exit 1
+    fi
+    a="$(curl -fsS "$open_url")"
+    b="$(curl -fsS -H "$header" "$guarded_url")" || { echo "error: $guarded_path with the worker token failed" >&2; exit 1; }
+    if [[ "$a" != "$b" ]]; then
+        echo "error: the two routes answer differently: open $a, guarded $b" >&2
+        exit 1
+    fi
+    log "guarded: 401 without the token; both answer $a"
+
+    if [[ "$WARMUP" -gt 0 ]]; then
+        log "warm-up: ${WARMUP}s each"
+        run_wrk "$CONNECTIONS" "$WARMUP" 0 "$open_url" >/dev/null
+        run_wrk "$CONNECTIONS" "$WARMUP" 0 "$guarded_url" "$header" >/dev/null
+    fi
+
+    local tsv="$RUN_DIR/auth.tsv" num=guarded den=open
+    : >"$tsv"
+    local r side
+    for r in $(seq 1 "$ROUNDS"); do
+        # ABBA order: open first in odd rounds, guarded first in even ones.
+        local order=(open guarded)
+        ((r % 2 == 0)) && order=(guarded open)
+        for side in "${order[@]}"; do
+            if [[ "$side" == open ]]; then
+                measure_run "$tsv" "$r" saturated open "$pid" "$CONNECTIONS" 0 "$open_url"
+            else
+                measure_run "$tsv" "$r" saturated guarded "$pid" "$CONNECTIONS" 0 "$guarded_url" "$header"
+            fi
+        done
+    done
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    # Printed by flovyn-auth when it stops: the authenticator's database lookups (cache misses).
+    local lookups guarded_reqs
+    lookups="$(sed -n 's/^BENCH worker_token_lookups=\([0-9]*\)$/\1/p' "$dir/server.log")"
+    guarded_reqs="$(col saturated guarded 13 | awk '{ n += $1 } END { print n }')"
+
+    # Medians per side; ratios guarded / open of the medians, and the spread of the per-round
+    # ratios (a round's two runs are back to back).
+    local tr p50r p99r cr verdict
+    tr="$(rat saturated 4)"
+    p50r="$(rat saturated 5)"
+    p99r="$(rat saturated 7)"
+    cr="$(rat saturated 8)"
+    verdict="$(awk -v t="$tr" 'BEGIN { print (t >= 0.90) ? "PASS" : "FAIL" }')"
+
+    local instr_row="" o_instr="" g_instr="" ir=""
+    if [[ "$CALLGRIND" != 0 ]] && command -v valgrind >/dev/null 2>&1; then
+        log "instruction counts under callgrind (2000 requests on one keep-alive connection, each route)"
+        instructions_per_request auth open "$open_path"
+        o_instr="$INSTRUCTIONS"
+        instructions_per_request auth guarded "$guarded_path" "$header"
+        g_instr="$INSTRUCTIONS"
+        ir="$(ratio "$g_instr" "$o_instr")"
+        instr_row="| user-space instructions per request (callgrind; exact, load-independent) | $o_instr | $g_instr | $ir (+$((g_instr - o_instr))) |"
+        log "instructions per request: open $o_instr, guarded $g_instr (x$ir)"
+    elif [[ "$CALLGRIND" != 0 ]]; then
+        echo "note: valgrind is missing, instruction counts skipped (apt-get install -y valgrind)" >&2
+    fi
+
+    AUTH_MD="$(
+        cat <<EOF
+$(machine_md)
+- setup: flovyn-auth (flovyn-server's \`serve\`, SQLite, log level info, the worker-token plugin and the bench-auth probe plugin) pinned to CPU $SERVER_CPU with \`TOKIO_WORKER_THREADS=1\`, wrk (1 thread) pinned to CPU $WRK_CPU; ${WARMUP}s warm-up each route; $ROUNDS rounds, each: open and guarded, ABBA order; every run ${DURATION}s, \`wrk -t1 -c$CONNECTIONS\`, closed loop (as fast as the server answers)
+- open: \`GET $open_path\`, public, no credentials; guarded: \`GET $guarded_path\`, any authenticated caller, \`Authorization: Bearer fwt_…\` (a worker token created through the admin API before the runs); both run the same handler code
+
+| median of $ROUNDS rounds | open (public, no credentials) | guarded (worker token) | guarded / open (per-round min … max) |
+|---|---:|---:|---:|
+$(ratio_row "**throughput**, saturated, req/s" saturated 4 bold)
+$(ratio_row "p50 latency, saturated, µs" saturated 5)
+$(ratio_row "p99 latency, saturated, µs" saturated 7)
+| server CPU per request, saturated, µs | $(med saturated open 8) | $(med saturated guarded 8) | $cr ($(span "$(per_round saturated 8)" %.3f)) |
+${instr_row}
+| server / wrk CPU use, saturated | $(med saturated open 9)% / $(med saturated open 10)% | $(med saturated guarded 9)% / $(med saturated guarded 10)% | |
+| CPU time stolen by the hypervisor (both CPUs), median / max of the runs | $(cut -f12 "$tsv" | median)% / $(steal_max)% | | |
+
+Target: throughput ratio guarded / open ≥ 0.90 → **$verdict** ($tr). p50 ratio: $p50r; p99 ratio: $p99r (at saturation: see Scheduling under Load, and the token cache above).
+Database lookups by the worker-token authenticator (cache misses) over the server's whole run: ${lookups:-unknown}, for $guarded_reqs measured guarded requests plus the warm-up.
+$(steal_warning "$(steal_max)")
+
+<details><summary>every run</summary>
+
+| round | route | req/s | p50 µs | p90 µs | p99 µs | server CPU µs/req | server CPU | wrk CPU | load avg | steal |
+|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+$(awk -F'\t' '{ printf "| %s | %s | %.0f | %s | %s | %s | %s | %s%% | %s%% | %s | %s%% |\n", $1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 }' "$tsv")
+
+</details>
+EOF
+    )"
+    echo "RESULT auth throughput_ratio=$tr p50_ratio=$p50r p99_ratio=$p99r cpu_per_request_ratio=$cr instructions_ratio=${ir:-none} open_rps=$(med saturated open 4) guarded_rps=$(med saturated guarded 4) open_p50_us=$(med saturated open 5) guarded_p50_us=$(med saturated guarded 5) open_p99_us=$(med saturated open 7) guarded_p99_us=$(med saturated guarded 7) open_cpu_us=$(med saturated open 8) guarded_cpu_us=$(med saturated guarded 8) open_instructions=${o_instr:-none} guarded_instructions=${g_instr:-none} worker_token_lookups=${lookups:-unknown} guarded_requests=$guarded_reqs steal_max=$(steal_max) target=$verdict"
 }
 
 # ------------------------------------------------------------------------------------------
@@ -489,14 +670,16 @@ write_section() { # write_section NAME CONTENT: replace the text between the mar
 SECONDS=0
 case "$WHICH" in
     load) run_load ;;
+    auth) run_auth ;;
     startup) run_startup ;;
-    all) run_load; run_startup ;;
+    all) run_load; run_auth; run_startup ;;
 esac
 
 REPORT="$RESULTS_DIR/$STAMP.md"
 {
     echo "# Benchmark run $STAMP ($SECONDS s)"
     if [[ -n "$LOAD_MD" ]]; then printf '\n## Load\n\n%s\n' "$LOAD_MD"; fi
+    if [[ -n "$AUTH_MD" ]]; then printf '\n## Authentication\n\n%s\n' "$AUTH_MD"; fi
     if [[ -n "$STARTUP_MD" ]]; then printf '\n## Start-up\n\n%s\n' "$STARTUP_MD"; fi
 } >"$REPORT"
 echo
@@ -505,5 +688,6 @@ echo
 log "report: $REPORT (whole run: $SECONDS s)"
 if [[ "$WRITE" == 1 ]]; then
     if [[ -n "$LOAD_MD" ]]; then write_section load "$LOAD_MD"; fi
+    if [[ -n "$AUTH_MD" ]]; then write_section auth "$AUTH_MD"; fi
     if [[ -n "$STARTUP_MD" ]]; then write_section startup "$STARTUP_MD"; fi
 fi

@@ -1,8 +1,9 @@
 //! `flovyn-server` (the same `main` as `flovyn-server/src/main.rs`) with the `hello` example
-//! plugin linked. flovyn-server is built without its example-plugin features here, so the
-//! `extern crate` below is what links the plugin, exactly as the server's build script
-//! does for its own plugin dependencies.
+//! plugin and the `bench-db` bench plugin linked. flovyn-server is built without its
+//! example-plugin features here, so the `extern crate`s below are what link the plugins,
+//! exactly as the server's build script does for its own plugin dependencies.
 
+extern crate db_probe;
 extern crate hello;
 
 use std::process::ExitCode;

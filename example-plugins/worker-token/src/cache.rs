@@ -1,20 +1,29 @@
-//! The authenticator's cache: a warm token authenticates with no database query, yet a
-//! revocation is seen everywhere within [`TTL`].
+//! The authenticator's cache: a warm token authenticates with no database query on the
+//! request path, yet a revocation is seen everywhere within [`MAX_AGE`] (< 1 s).
 //!
-//! Each entry is trusted for [`TTL`] after it was read; then the next request re-reads the
-//! row. A revocation on this server also evicts the entry at once. Other replicas see it when
-//! their entry expires, so within [`TTL`] (< 1 s) — with no extra machinery, on SQLite and
-//! PostgreSQL alike (see `docs/decisions/0007-worker-token-revocation.md`).
+//! An entry read less than [`TTL`] ago is used as it is. Between [`TTL`] and [`MAX_AGE`] it
+//! is still used, and the first request to find it so starts one re-read in the background
+//! (the others do not start another). An entry older than [`MAX_AGE`] is never used: the
+//! request reads the row itself. A revocation on this server also evicts the entry at once.
+//! Other replicas see it once their entry is re-read, at the latest [`MAX_AGE`] after their
+//! last read — with no extra machinery, on SQLite and PostgreSQL alike (see
+//! `docs/decisions/0007-worker-token-revocation.md`).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use flovyn_sdk::{Identity, PrincipalType};
 
-/// How long a token row read from the database is trusted.
+use crate::token::TokenHash;
+
+/// How long a token row read from the database is used without a re-read.
 pub const TTL: Duration = Duration::from_millis(500);
+
+/// How long a token row is used at most, re-read or not: the bound on how late another
+/// replica's revocation is seen.
+pub const MAX_AGE: Duration = Duration::from_millis(900);
 
 /// How often `last_used_at` is written for one token, at most.
 pub const TOUCH_EVERY: Duration = Duration::from_secs(60);
@@ -22,45 +31,87 @@ pub const TOUCH_EVERY: Duration = Duration::from_secs(60);
 /// Database lookups by the authenticator since start (for tests and metrics).
 pub static LOOKUPS: AtomicU64 = AtomicU64::new(0);
 
-/// What the authenticator needs of a token's row.
-#[derive(Debug, Clone)]
+/// What the authenticator needs of a token's row, decoded once when it is read.
+#[derive(Debug)]
 pub struct CachedToken {
-    /// Token id.
-    pub id: String,
-    /// Its tenant.
-    pub tenant: String,
-    /// SHA-256 of the token.
-    pub hash: String,
-    /// Expiry (RFC 3339), if any.
-    pub expires_at: Option<String>,
-    /// Whether it was revoked.
-    pub revoked: bool,
+    id: String,
+    /// `None` when the stored hash is not one `token::hash` writes: nothing matches it.
+    hash: Option<TokenHash>,
+    /// Expiry; a stored expiry that cannot be read counts as already expired.
+    expires_at: Option<SystemTime>,
+    revoked: bool,
+    identity: Identity,
 }
 
 impl CachedToken {
-    /// Not revoked and not expired at `now` (RFC 3339; fixed-width, so text order is time
-    /// order).
-    pub fn usable_at(&self, now: &str) -> bool {
-        !self.revoked && self.expires_at.as_deref().is_none_or(|e| e > now)
+    /// A token row: its id, tenant, stored hash (hex), expiry (RFC 3339) and whether it
+    /// was revoked.
+    pub fn new(
+        id: String,
+        tenant: String,
+        hash: &str,
+        expires_at: Option<&str>,
+        revoked: bool,
+    ) -> Self {
+        let identity = Identity {
+            principal_id: format!("worker-token:{id}"),
+            principal_type: PrincipalType::Worker,
+            tenant: Some(tenant),
+            roles: vec!["worker".to_owned()],
+            permissions: Vec::new(),
+        };
+        Self {
+            id,
+            hash: TokenHash::from_hex(hash),
+            expires_at: expires_at
+                .map(|e| flovyn_sdk::time::parse(e).unwrap_or(SystemTime::UNIX_EPOCH)),
+            revoked,
+            identity,
+        }
+    }
+
+    /// The token's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Whether `presented` is this token and it is usable at `now`: not revoked, not
+    /// expired. The hash is compared in constant time.
+    pub fn accepts(&self, presented: &str, now: SystemTime) -> bool {
+        let matches = self.hash.is_some_and(|h| h.matches(presented));
+        matches && !self.revoked && self.expires_at.is_none_or(|e| e > now)
     }
 
     /// The identity the token authenticates as.
     pub fn identity(&self) -> Identity {
-        Identity {
-            principal_id: format!("worker-token:{}", self.id),
-            principal_type: PrincipalType::Worker,
-            tenant: Some(self.tenant.clone()),
-            roles: vec!["worker".to_owned()],
-            permissions: Vec::new(),
-        }
+        self.identity.clone()
     }
+}
+
+/// What the cache knows of a token.
+#[derive(Debug)]
+pub enum Cached {
+    /// Read less than [`TTL`] ago: use it.
+    Fresh(Arc<CachedToken>),
+    /// Read between [`TTL`] and [`MAX_AGE`] ago: use it; when `refresh`, this caller is
+    /// the one to re-read it (in the background) and must then [`TokenCache::put`] it or
+    /// call [`TokenCache::refresh_failed`].
+    Stale {
+        /// The row as last read.
+        token: Arc<CachedToken>,
+        /// Whether this caller re-reads it.
+        refresh: bool,
+    },
+    /// Not cached, or too old to use: read it now.
+    Missing,
 }
 
 #[derive(Debug)]
 struct Entry {
-    token: CachedToken,
+    token: Arc<CachedToken>,
     read_at: Instant,
     touched_at: Option<Instant>,
+    refreshing: bool,
 }
 
 /// Token rows by lookup part.
@@ -70,34 +121,65 @@ pub struct TokenCache {
 }
 
 impl TokenCache {
-    /// The entry for `lookup` if it was read less than [`TTL`] ago.
-    pub fn get_fresh(&self, lookup: &str) -> Option<CachedToken> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
-            .get(lookup)
-            .filter(|e| e.read_at.elapsed() < TTL)
-            .map(|e| e.token.clone())
+    /// What the cache knows of `lookup` now.
+    pub fn get(&self, lookup: &str) -> Cached {
+        self.get_at(lookup, Instant::now())
+    }
+
+    fn get_at(&self, lookup: &str, now: Instant) -> Cached {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(entry) = entries.get_mut(lookup) else {
+            return Cached::Missing;
+        };
+        let age = now.saturating_duration_since(entry.read_at);
+        if age < TTL {
+            Cached::Fresh(entry.token.clone())
+        } else if age < MAX_AGE {
+            let refresh = !entry.refreshing;
+            entry.refreshing = true;
+            Cached::Stale {
+                token: entry.token.clone(),
+                refresh,
+            }
+        } else {
+            Cached::Missing
+        }
     }
 
     /// Stores a row just read; returns it.
-    pub fn put(&self, lookup: &str, token: CachedToken) -> CachedToken {
+    pub fn put(&self, lookup: &str, token: CachedToken) -> Arc<CachedToken> {
+        self.put_at(lookup, token, Instant::now())
+    }
+
+    fn put_at(&self, lookup: &str, token: CachedToken, now: Instant) -> Arc<CachedToken> {
+        let token = Arc::new(token);
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        // Expired entries of other tokens go too, so the map stays as small as the set of
+        // Old entries of other tokens go too, so the map stays as small as the set of
         // tokens in use.
-        entries.retain(|_, e| e.read_at.elapsed() < TOUCH_EVERY);
+        entries.retain(|_, e| now.saturating_duration_since(e.read_at) < TOUCH_EVERY);
         let touched_at = entries.get(lookup).and_then(|e| e.touched_at);
         entries.insert(
             lookup.to_owned(),
             Entry {
                 token: token.clone(),
-                read_at: Instant::now(),
+                read_at: now,
                 touched_at,
+                refreshing: false,
             },
         );
         token
     }
 
-    /// Evicts `lookup` (after a revocation on this server).
+    /// A background re-read of `lookup` failed: the next request to find it stale retries
+    /// (and past [`MAX_AGE`] requests read it themselves).
+    pub fn refresh_failed(&self, lookup: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = entries.get_mut(lookup) {
+            entry.refreshing = false;
+        }
+    }
+
+    /// Evicts `lookup` (after a revocation on this server, or when its row is gone).
     pub fn forget(&self, lookup: &str) {
         self.entries
             .lock()
@@ -117,5 +199,94 @@ impl TokenCache {
         }
         entry.touched_at = Some(Instant::now());
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token;
+
+    fn row(hash: &str) -> CachedToken {
+        CachedToken::new("t1".into(), "default".into(), hash, None, false)
+    }
+
+    #[test]
+    fn fresh_then_stale_with_one_refresher_then_missing() {
+        let cache = TokenCache::default();
+        let t0 = Instant::now();
+        assert!(matches!(cache.get_at("abc", t0), Cached::Missing));
+        cache.put_at("abc", row(&token::hash("x")), t0);
+
+        assert!(matches!(
+            cache.get_at("abc", t0 + TTL / 2),
+            Cached::Fresh(_)
+        ));
+        // Past the TTL: the first caller refreshes, the others use the entry as it is.
+        assert!(matches!(
+            cache.get_at("abc", t0 + TTL),
+            Cached::Stale { refresh: true, .. }
+        ));
+        assert!(matches!(
+            cache.get_at("abc", t0 + TTL + Duration::from_millis(10)),
+            Cached::Stale { refresh: false, .. }
+        ));
+        // A failed refresh lets the next caller try again.
+        cache.refresh_failed("abc");
+        assert!(matches!(
+            cache.get_at("abc", t0 + TTL + Duration::from_millis(20)),
+            Cached::Stale { refresh: true, .. }
+        ));
+        // Never used past MAX_AGE, refreshing or not.
+        assert!(matches!(cache.get_at("abc", t0 + MAX_AGE), Cached::Missing));
+
+        // A re-read resets the age and the refresh.
+        cache.put_at("abc", row(&token::hash("x")), t0 + MAX_AGE);
+        assert!(matches!(
+            cache.get_at("abc", t0 + MAX_AGE + TTL / 2),
+            Cached::Fresh(_)
+        ));
+    }
+
+    #[test]
+    fn accepts_only_the_token_while_usable() {
+        let now = SystemTime::now();
+        let good = row(&token::hash("fwt_a"));
+        assert!(good.accepts("fwt_a", now));
+        assert!(!good.accepts("fwt_b", now));
+
+        let revoked = CachedToken::new("t".into(), "d".into(), &token::hash("fwt_a"), None, true);
+        assert!(!revoked.accepts("fwt_a", now));
+
+        let later = flovyn_sdk::time::at(now + Duration::from_secs(60));
+        let earlier = flovyn_sdk::time::at(now - Duration::from_secs(60));
+        let expiring = CachedToken::new(
+            "t".into(),
+            "d".into(),
+            &token::hash("fwt_a"),
+            Some(&later),
+            false,
+        );
+        assert!(expiring.accepts("fwt_a", now));
+        assert!(!expiring.accepts("fwt_a", now + Duration::from_secs(61)));
+        let expired = CachedToken::new(
+            "t".into(),
+            "d".into(),
+            &token::hash("fwt_a"),
+            Some(&earlier),
+            false,
+        );
+        assert!(!expired.accepts("fwt_a", now));
+
+        // Unreadable stored values fail closed.
+        assert!(!row("not a hash").accepts("fwt_a", now));
+        let unreadable_expiry = CachedToken::new(
+            "t".into(),
+            "d".into(),
+            &token::hash("fwt_a"),
+            Some("soon"),
+            false,
+        );
+        assert!(!unreadable_expiry.accepts("fwt_a", now));
     }
 }

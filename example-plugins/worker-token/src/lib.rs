@@ -16,6 +16,7 @@ pub mod cache;
 pub mod token;
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use flovyn_sdk::auth::{AuthOutcome, AuthRequest, Authz, AuthzRequest};
 use flovyn_sdk::db::sqlx::{self, Row as _};
@@ -23,7 +24,7 @@ use flovyn_sdk::prelude::*;
 use flovyn_sdk::{Database, time};
 use serde::{Deserialize, Serialize};
 
-use crate::cache::{CachedToken, TokenCache};
+use crate::cache::{Cached, CachedToken, TokenCache};
 
 /// Issues and verifies worker tokens.
 #[flovyn_plugin(name = "worker-token")]
@@ -275,19 +276,25 @@ impl WorkerToken {
             // Malformed or a bad checksum: refused without touching the database.
             Err(_) => return AuthOutcome::Invalid,
         };
-        let cached = match self.cache.get_fresh(parsed.lookup) {
-            Some(entry) => entry,
-            None => match self.load(parsed.lookup).await {
-                Ok(Some(entry)) => self.cache.put(parsed.lookup, entry),
+        let cached = match self.cache.get(parsed.lookup) {
+            Cached::Fresh(token) => token,
+            Cached::Stale { token, refresh } => {
+                if refresh {
+                    self.refresh_in_background(parsed.lookup);
+                }
+                token
+            }
+            Cached::Missing => match load(&self.db, parsed.lookup).await {
+                Ok(Some(token)) => self.cache.put(parsed.lookup, token),
                 Ok(None) => return AuthOutcome::Invalid,
                 Err(e) => return AuthOutcome::Unavailable(format!("worker token store: {e}")),
             },
         };
-        if !token::verify(presented, &cached.hash) || !cached.usable_at(&time::now_rfc3339()) {
+        if !cached.accepts(presented, SystemTime::now()) {
             return AuthOutcome::Invalid;
         }
         if self.cache.should_touch(parsed.lookup) {
-            let (db, id) = (self.db.clone(), cached.id.clone());
+            let (db, id) = (self.db.clone(), cached.id().to_owned());
             // Best effort and off the request path: a lost update only delays `last_used_at`.
             tokio::spawn(async move {
                 let result = sqlx::query(
@@ -307,24 +314,43 @@ impl WorkerToken {
 }
 
 impl WorkerToken {
-    /// The token's row, by its lookup part.
-    async fn load(&self, lookup: &str) -> Result<Option<CachedToken>, sqlx::Error> {
-        cache::LOOKUPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let row = sqlx::query(
-            "SELECT id, tenant_id, token_hash, expires_at, revoked_at FROM p_worker_token__tokens WHERE lookup = $1",
-        )
-        .bind(lookup)
-        .fetch_optional(self.db.pool())
-        .await?;
-        row.map(|row| {
-            Ok(CachedToken {
-                id: row.try_get("id")?,
-                tenant: row.try_get("tenant_id")?,
-                hash: row.try_get("token_hash")?,
-                expires_at: row.try_get("expires_at")?,
-                revoked: row.try_get::<Option<String>, _>("revoked_at")?.is_some(),
-            })
-        })
-        .transpose()
+    /// Re-reads `lookup`'s row off the request path (the cache found it stale).
+    fn refresh_in_background(&self, lookup: &str) {
+        let (db, cache, lookup) = (self.db.clone(), self.cache.clone(), lookup.to_owned());
+        tokio::spawn(async move {
+            match load(&db, &lookup).await {
+                Ok(Some(token)) => {
+                    cache.put(&lookup, token);
+                }
+                Ok(None) => cache.forget(&lookup),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not re-read a worker token");
+                    cache.refresh_failed(&lookup);
+                }
+            }
+        });
     }
+}
+
+/// The token's row, by its lookup part.
+async fn load(db: &Database, lookup: &str) -> Result<Option<CachedToken>, sqlx::Error> {
+    cache::LOOKUPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let row = sqlx::query(
+        "SELECT id, tenant_id, token_hash, expires_at, revoked_at FROM p_worker_token__tokens WHERE lookup = $1",
+    )
+    .bind(lookup)
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(|row| {
+        let hash: String = row.try_get("token_hash")?;
+        let expires_at: Option<String> = row.try_get("expires_at")?;
+        Ok(CachedToken::new(
+            row.try_get("id")?,
+            row.try_get("tenant_id")?,
+            &hash,
+            expires_at.as_deref(),
+            row.try_get::<Option<String>, _>("revoked_at")?.is_some(),
+        ))
+    })
+    .transpose()
 }

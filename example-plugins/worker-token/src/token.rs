@@ -269,8 +269,47 @@ pub fn hash(token: &str) -> String {
 /// Call [`parse`] first and look `stored_hash` up by the parsed lookup id; this function
 /// does not check the format itself.
 pub fn verify(token: &str, stored_hash: &str) -> bool {
-    // For slices of different lengths `ct_eq` is false at once; the length is not secret.
-    hash(token).as_bytes().ct_eq(stored_hash.as_bytes()).into()
+    TokenHash::from_hex(stored_hash).is_some_and(|stored| stored.matches(token))
+}
+
+/// A stored token hash, decoded from its hex text once (the authenticator's cache keeps
+/// these), so that checking a presented token is one SHA-256 and a 32-byte comparison.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TokenHash([u8; 32]);
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Not secret, but of no use in logs either.
+        f.write_str("TokenHash(…)")
+    }
+}
+
+impl TokenHash {
+    /// The hash as [`hash`] writes it: 64 lowercase hex digits; `None` for anything else.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let nibble = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        let bytes = text.as_bytes();
+        if bytes.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in bytes.chunks_exact(2).enumerate() {
+            out[i] = nibble(pair[0])? << 4 | nibble(pair[1])?;
+        }
+        Some(Self(out))
+    }
+
+    /// Whether `token` hashes to this, compared in constant time.
+    pub fn matches(&self, token: &str) -> bool {
+        Sha256::digest(token.as_bytes())
+            .as_slice()
+            .ct_eq(&self.0)
+            .into()
+    }
 }
 
 /// `len` uniformly distributed base62 characters from the OS CSPRNG.

@@ -236,7 +236,7 @@ async fn expired_tokens_are_refused_and_last_use_is_recorded() {
         .execute(f.state.db().pool())
         .await
         .unwrap();
-    tokio::time::sleep(worker_token::cache::TTL + Duration::from_millis(50)).await;
+    tokio::time::sleep(worker_token::cache::MAX_AGE + Duration::from_millis(50)).await;
     assert_eq!(
         send(&f.router, get_as("/api/v1/me", &token)).await.status,
         StatusCode::UNAUTHORIZED

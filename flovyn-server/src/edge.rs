@@ -132,9 +132,15 @@ impl Edge {
             {
                 return refused;
             }
-            // The extractors' own limit (axum's default is 2 MiB), set to the server's.
-            let route = DefaultBodyLimit::max(self.body_limit).layer(route);
-            match route.oneshot(request).await {
+            let response = if request.body().is_end_stream() {
+                route.oneshot(request).await
+            } else {
+                // The extractors' own limit (axum's default is 2 MiB), set to the server's.
+                // A request without a body has nothing to limit and skips it.
+                let route = DefaultBodyLimit::max(self.body_limit).layer(route);
+                route.oneshot(request).await
+            };
+            match response {
                 Ok(response) => response,
                 Err(never) => match never {},
             }

@@ -3,7 +3,7 @@
 //! plugin's prefix are counted under `plugin="core"`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
@@ -34,16 +34,36 @@ pub struct Metrics {
     /// The latency histogram of every plugin, `core` and `unknown`, created up front: label
     /// values are limited to these, so a client cannot grow the series, and a request
     /// finds its plugin's histogram with one lookup.
-    series: Arc<HashMap<&'static str, Histogram, foldhash::fast::RandomState>>,
+    series: Arc<HashMap<&'static str, PluginSeries, foldhash::fast::RandomState>>,
     registry: Arc<Registry>,
     requests: Family<RequestLabels, Counter>,
+}
+
+/// Methods with a label value of their own; any other is counted as `other`.
+const METHODS: [&str; 8] = [
+    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "other",
+];
+
+/// Statuses whose counters a plugin's series keeps at hand: a request with one of these
+/// finds its counter without hashing its labels. Others go through the family's map.
+const COMMON_STATUSES: [u16; 20] = [
+    200, 201, 202, 204, 304, 400, 401, 403, 404, 405, 408, 409, 413, 415, 422, 429, 500, 502, 503,
+    504,
+];
+
+#[derive(Debug)]
+struct PluginSeries {
+    duration: Histogram,
+    /// Counter handles (shared with `requests`) by method × common status, filled on first
+    /// use.
+    counters: Box<[OnceLock<Counter>]>,
 }
 
 /// The metrics of the plugin one request went to, resolved once per request.
 #[derive(Debug)]
 pub struct Series<'a> {
     plugin: &'static str,
-    duration: &'a Histogram,
+    series: &'a PluginSeries,
 }
 
 impl Series<'_> {
@@ -80,8 +100,13 @@ impl Metrics {
             .into_iter()
             .chain(plugins)
             .map(|plugin| {
-                let histogram = durations.get_or_create(&PluginLabels { plugin }).clone();
-                (plugin, histogram)
+                let series = PluginSeries {
+                    duration: durations.get_or_create(&PluginLabels { plugin }).clone(),
+                    counters: (0..METHODS.len() * COMMON_STATUSES.len())
+                        .map(|_| OnceLock::new())
+                        .collect(),
+                };
+                (plugin, series)
             })
             .collect();
         Self {
@@ -95,34 +120,32 @@ impl Metrics {
     /// any plugin's prefix, `unknown` for a name that is not one of the server's plugins.
     pub fn series(&self, path: &str) -> Series<'_> {
         let name = plugin_of(path);
-        let (plugin, duration) = self
+        let (plugin, series) = self
             .series
             .get_key_value(name)
             .or_else(|| self.series.get_key_value("unknown"))
             .expect("`unknown` is always a series");
-        Series { plugin, duration }
+        Series { plugin, series }
     }
 
     /// Records one request.
     pub fn record(&self, series: &Series<'_>, method: &str, status: u16, seconds: f64) {
-        let method = match method {
-            "GET" => "GET",
-            "POST" => "POST",
-            "PUT" => "PUT",
-            "PATCH" => "PATCH",
-            "DELETE" => "DELETE",
-            "HEAD" => "HEAD",
-            "OPTIONS" => "OPTIONS",
-            _ => "other",
+        let m = METHODS[..7]
+            .iter()
+            .position(|known| *known == method)
+            .unwrap_or(7);
+        let labels = || RequestLabels {
+            plugin: series.plugin,
+            method: METHODS[m],
+            status,
         };
-        self.requests
-            .get_or_create(&RequestLabels {
-                plugin: series.plugin,
-                method,
-                status,
-            })
-            .inc();
-        series.duration.observe(seconds);
+        match COMMON_STATUSES.iter().position(|s| *s == status) {
+            Some(s) => series.series.counters[m * COMMON_STATUSES.len() + s]
+                .get_or_init(|| self.requests.get_or_create(&labels()).clone())
+                .inc(),
+            None => self.requests.get_or_create(&labels()).inc(),
+        };
+        series.series.duration.observe(seconds);
     }
 
     /// The Prometheus text exposition.
@@ -153,4 +176,36 @@ pub async fn endpoint(State(metrics): State<Metrics>) -> Response {
         metrics.render(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_by_plugin_method_and_status_common_or_not() {
+        let metrics = Metrics::new(["hello"]);
+        let hello = metrics.series("/api/v1/p/hello/greeting");
+        metrics.record(&hello, "GET", 200, 0.001);
+        metrics.record(&hello, "GET", 200, 0.001);
+        // A status outside the common ones, and a method without a label of its own.
+        metrics.record(&hello, "GET", 418, 0.001);
+        metrics.record(&hello, "BREW", 200, 0.001);
+        let stranger = metrics.series("/api/v1/p/nope/x");
+        metrics.record(&stranger, "POST", 201, 0.001);
+        let core = metrics.series("/_/health");
+        metrics.record(&core, "GET", 200, 0.001);
+
+        let text = metrics.render();
+        for line in [
+            r#"flovyn_http_requests_total{plugin="hello",method="GET",status="200"} 2"#,
+            r#"flovyn_http_requests_total{plugin="hello",method="GET",status="418"} 1"#,
+            r#"flovyn_http_requests_total{plugin="hello",method="other",status="200"} 1"#,
+            r#"flovyn_http_requests_total{plugin="unknown",method="POST",status="201"} 1"#,
+            r#"flovyn_http_requests_total{plugin="core",method="GET",status="200"} 1"#,
+            r#"flovyn_http_request_duration_seconds_count{plugin="hello"} 4"#,
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+    }
 }

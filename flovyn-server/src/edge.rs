@@ -26,6 +26,7 @@
 
 use std::convert::Infallible;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -37,6 +38,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use flovyn_sdk::{ApiError, BoxFuture};
 use futures_util::FutureExt as _;
+use tokio::time::{Instant as TokioInstant, Sleep};
 use tower::{Layer, Service, ServiceExt as _};
 use tracing::Instrument as _;
 
@@ -85,16 +87,20 @@ impl Edge {
             plugin,
             request_id = request_id.to_str().unwrap_or(""),
         );
+        let deadline = tokio::time::Instant::from_std(started) + self.timeout;
         let response = async {
             let response = match self.limit_body(&mut request) {
                 Some(refused) => refused,
-                None => self.answer(request, route).await,
+                None => self.answer(request, route, deadline).await,
             };
             json_errors(response, &request_id).await
-        }
-        .instrument(span)
-        .await;
-        let mut response = response;
+        };
+        // Entering a disabled span on every poll costs a little for nothing.
+        let mut response = if span.is_disabled() {
+            response.await
+        } else {
+            response.instrument(span).await
+        };
         let status = response.status();
         if status.is_server_error() {
             tracing::error!(
@@ -119,7 +125,7 @@ impl Edge {
     }
 
     /// Steps 4–6: access, then the route, under the timeout and the panic catcher.
-    async fn answer<S>(&self, mut request: Request, route: S) -> Response
+    async fn answer<S>(&self, mut request: Request, route: S, deadline: TokioInstant) -> Response
     where
         S: Service<Request, Response = Response, Error = Infallible>,
     {
@@ -145,12 +151,12 @@ impl Edge {
                 Err(never) => match never {},
             }
         };
-        match tokio::time::timeout(self.timeout, AssertUnwindSafe(work).catch_unwind()).await {
-            Ok(Ok(response)) => response,
+        match until(deadline, AssertUnwindSafe(work).catch_unwind()).await {
+            Some(Ok(response)) => response,
             // The payload is never sent: it may hold internals (the panic hook has printed
             // it for the operator). `json_errors` turns this into the body with the id.
-            Ok(Err(_panic)) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-            Err(_elapsed) => ApiError::new(
+            Some(Err(_panic)) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+            None => ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
                 "request_timeout",
                 format!(
@@ -177,6 +183,22 @@ impl Edge {
         *request.body_mut() = Body::new(http_body_util::Limited::new(body, limit));
         None
     }
+}
+
+/// `future`'s output, or `None` once `deadline` has passed. Unlike `tokio::time::timeout`,
+/// the timer is armed only when the future does not finish on its first poll: a request
+/// answered without waiting (most are) never touches the timer wheel.
+async fn until<F: Future>(deadline: TokioInstant, future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let mut timer: Option<Pin<Box<Sleep>>> = None;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(output) = future.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        timer.as_mut().poll(cx).map(|()| None)
+    })
+    .await
 }
 
 fn too_large(limit: usize) -> Response {

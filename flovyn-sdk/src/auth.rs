@@ -71,6 +71,8 @@ pub struct AuthRequest<'a> {
     method: &'a Method,
     path: &'a str,
     protocol: Protocol,
+    /// Parsed once: every authenticator in the stack asks for it.
+    bearer: Option<&'a str>,
 }
 
 impl<'a> AuthRequest<'a> {
@@ -86,6 +88,7 @@ impl<'a> AuthRequest<'a> {
             method,
             path,
             protocol,
+            bearer: bearer_of(headers),
         }
     }
 
@@ -111,17 +114,20 @@ impl<'a> AuthRequest<'a> {
 
     /// The token of an `Authorization: Bearer <token>` header.
     pub fn bearer_token(&self) -> Option<&'a str> {
-        let value = self
-            .headers
-            .get(axum::http::header::AUTHORIZATION)?
-            .to_str()
-            .ok()?;
-        let (scheme, token) = value.split_once(' ')?;
-        scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| token.trim())
-            .filter(|t| !t.is_empty())
+        self.bearer
     }
+}
+
+fn bearer_of(headers: &HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// What an authenticator says about a request's credentials.

@@ -114,10 +114,11 @@ struct Entry {
     refreshing: bool,
 }
 
-/// Token rows by lookup part.
+/// Token rows by lookup part. Only rows found in the database are stored, so a client
+/// cannot fill the map with keys of its choosing; a fast hash is enough.
 #[derive(Debug, Default)]
 pub struct TokenCache {
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: Mutex<HashMap<String, Entry, foldhash::fast::RandomState>>,
 }
 
 impl TokenCache {

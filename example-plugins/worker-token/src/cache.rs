@@ -75,17 +75,33 @@ impl CachedToken {
         &self.id
     }
 
-    /// Whether `presented` is this token and it is usable at `now`: not revoked, not
-    /// expired. The hash is compared in constant time.
-    pub fn accepts(&self, presented: &str, now: SystemTime) -> bool {
+    /// Whether `presented` is this token and it is usable now: not revoked, not expired.
+    /// The hash is compared in constant time.
+    pub fn accepts(&self, presented: &str) -> bool {
+        self.accepts_at(presented, SystemTime::now)
+    }
+
+    /// [`CachedToken::accepts`] at the time `now` gives (read only for a token that
+    /// expires).
+    fn accepts_at(&self, presented: &str, now: impl FnOnce() -> SystemTime) -> bool {
         let matches = self.hash.is_some_and(|h| h.matches(presented));
-        matches && !self.revoked && self.expires_at.is_none_or(|e| e > now)
+        matches && !self.revoked && self.expires_at.is_none_or(|e| e > now())
     }
 
     /// The identity the token authenticates as.
     pub fn identity(&self) -> Identity {
         self.identity.clone()
     }
+}
+
+/// What the cache knows of a token, and whether its `last_used_at` is due to be written
+/// (see [`TokenCache::mark_touched`]).
+#[derive(Debug)]
+pub struct Lookup {
+    /// The row, if it can be used.
+    pub cached: Cached,
+    /// `last_used_at` was last written [`TOUCH_EVERY`] ago or more (or never).
+    pub touch_due: bool,
 }
 
 /// What the cache knows of a token.
@@ -122,13 +138,31 @@ pub struct TokenCache {
 }
 
 impl TokenCache {
-    /// What the cache knows of `lookup` now.
-    pub fn get(&self, lookup: &str) -> Cached {
-        self.get_at(lookup, Instant::now())
+    /// What the cache knows of `lookup` now (one lock, one clock read).
+    pub fn get(&self, lookup: &str) -> Lookup {
+        let now = Instant::now();
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let touch_due = entries.get(lookup).is_none_or(|e| {
+            e.touched_at
+                .is_none_or(|t| now.saturating_duration_since(t) >= TOUCH_EVERY)
+        });
+        Lookup {
+            cached: Self::get_locked(&mut entries, lookup, now),
+            touch_due,
+        }
     }
 
+    #[cfg(test)]
     fn get_at(&self, lookup: &str, now: Instant) -> Cached {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        Self::get_locked(&mut entries, lookup, now)
+    }
+
+    fn get_locked(
+        entries: &mut HashMap<String, Entry, foldhash::fast::RandomState>,
+        lookup: &str,
+        now: Instant,
+    ) -> Cached {
         let Some(entry) = entries.get_mut(lookup) else {
             return Cached::Missing;
         };
@@ -189,8 +223,9 @@ impl TokenCache {
     }
 
     /// Whether `last_used_at` should be written now for `lookup` (at most every
-    /// [`TOUCH_EVERY`]); marks it written.
-    pub fn should_touch(&self, lookup: &str) -> bool {
+    /// [`TOUCH_EVERY`]); marks it written. Called once [`Lookup::touch_due`] said so and the
+    /// token was accepted; checks again, so that concurrent requests write it once.
+    pub fn mark_touched(&self, lookup: &str) -> bool {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let Some(entry) = entries.get_mut(lookup) else {
             return false;
@@ -253,11 +288,11 @@ mod tests {
     fn accepts_only_the_token_while_usable() {
         let now = SystemTime::now();
         let good = row(&token::hash("fwt_a"));
-        assert!(good.accepts("fwt_a", now));
-        assert!(!good.accepts("fwt_b", now));
+        assert!(good.accepts_at("fwt_a", || now));
+        assert!(!good.accepts_at("fwt_b", || now));
 
         let revoked = CachedToken::new("t".into(), "d".into(), &token::hash("fwt_a"), None, true);
-        assert!(!revoked.accepts("fwt_a", now));
+        assert!(!revoked.accepts_at("fwt_a", || now));
 
         let later = flovyn_sdk::time::at(now + Duration::from_secs(60));
         let earlier = flovyn_sdk::time::at(now - Duration::from_secs(60));
@@ -268,8 +303,8 @@ mod tests {
             Some(&later),
             false,
         );
-        assert!(expiring.accepts("fwt_a", now));
-        assert!(!expiring.accepts("fwt_a", now + Duration::from_secs(61)));
+        assert!(expiring.accepts_at("fwt_a", || now));
+        assert!(!expiring.accepts_at("fwt_a", || now + Duration::from_secs(61)));
         let expired = CachedToken::new(
             "t".into(),
             "d".into(),
@@ -277,10 +312,10 @@ mod tests {
             Some(&earlier),
             false,
         );
-        assert!(!expired.accepts("fwt_a", now));
+        assert!(!expired.accepts_at("fwt_a", || now));
 
         // Unreadable stored values fail closed.
-        assert!(!row("not a hash").accepts("fwt_a", now));
+        assert!(!row("not a hash").accepts_at("fwt_a", || now));
         let unreadable_expiry = CachedToken::new(
             "t".into(),
             "d".into(),
@@ -288,6 +323,6 @@ mod tests {
             Some("soon"),
             false,
         );
-        assert!(!unreadable_expiry.accepts("fwt_a", now));
+        assert!(!unreadable_expiry.accepts_at("fwt_a", || now));
     }
 }

@@ -16,7 +16,6 @@ pub mod cache;
 pub mod token;
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use flovyn_sdk::auth::{AuthOutcome, AuthRequest, Authz, AuthzRequest};
 use flovyn_sdk::db::sqlx::{self, Row as _};
@@ -24,7 +23,7 @@ use flovyn_sdk::prelude::*;
 use flovyn_sdk::{Database, time};
 use serde::{Deserialize, Serialize};
 
-use crate::cache::{Cached, CachedToken, TokenCache};
+use crate::cache::{Cached, CachedToken, Lookup, TokenCache};
 
 /// Issues and verifies worker tokens.
 #[flovyn_plugin(name = "worker-token")]
@@ -276,7 +275,8 @@ impl WorkerToken {
             // Malformed or a bad checksum: refused without touching the database.
             Err(_) => return AuthOutcome::Invalid,
         };
-        let cached = match self.cache.get(parsed.lookup) {
+        let Lookup { cached, touch_due } = self.cache.get(parsed.lookup);
+        let cached = match cached {
             Cached::Fresh(token) => token,
             Cached::Stale { token, refresh } => {
                 if refresh {
@@ -290,10 +290,10 @@ impl WorkerToken {
                 Err(e) => return AuthOutcome::Unavailable(format!("worker token store: {e}")),
             },
         };
-        if !cached.accepts(presented, SystemTime::now()) {
+        if !cached.accepts(presented) {
             return AuthOutcome::Invalid;
         }
-        if self.cache.should_touch(parsed.lookup) {
+        if touch_due && self.cache.mark_touched(parsed.lookup) {
             let (db, id) = (self.db.clone(), cached.id().to_owned());
             // Best effort and off the request path: a lost update only delays `last_used_at`.
             tokio::spawn(async move {

@@ -83,6 +83,7 @@ fn expand_plugin(def: &PluginDef, cx: &mut Ctxt) -> Option<TokenStream> {
         Some(ty) => quote_spanned! {ty.span()=>
             ::core::option::Option::Some(&__fp::ConfigDescriptor {
                 schema: <#ty as __fp::utoipa::PartialSchema>::schema,
+                schemas: <#ty as __fp::utoipa::ToSchema>::schemas,
                 validate: __fp::validate_config::<#ty>,
             })
         },

@@ -243,6 +243,13 @@ pub type Constructor =
 #[allow(missing_debug_implementations)]
 pub struct ConfigDescriptor {
     pub schema: fn() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+    /// The named types the schema refers to (`#/components/schemas/<name>`), with theirs.
+    pub schemas: fn(
+        &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ),
     /// Deserializes the raw section to check it; the error names the offending key.
     pub validate: fn(&serde_json::Value) -> Result<(), String>,
 }

@@ -125,3 +125,7 @@ struct GuideNamingRules;
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/guide/03-authenticator-plugin.md")]
 struct GuideAuthenticatorPlugin;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/guide/04-plugin-config.md")]
+struct GuidePluginConfig;

@@ -34,6 +34,9 @@ enum Command {
     Plugins,
     /// Print the merged OpenAPI document as JSON. Needs no database.
     Openapi,
+    /// Print the JSON Schema of the configuration (`flovyn.toml`), every linked plugin's
+    /// section included. Needs no database.
+    ConfigSchema,
 }
 
 impl Cli {
@@ -47,6 +50,7 @@ impl Cli {
         let result = match self.command.unwrap_or(Command::Serve) {
             Command::Plugins => plugins(),
             Command::Openapi => openapi(),
+            Command::ConfigSchema => config_schema(),
             Command::Migrate => match load(&sources) {
                 Ok(config) => migrate(config).await,
                 Err(e) => Err(e),
@@ -110,6 +114,12 @@ fn plugins() -> Result<(), BoxError> {
 fn openapi() -> Result<(), BoxError> {
     let doc = crate::openapi::merged(flovyn_sdk::registry::plugins());
     println!("{}", doc.to_pretty_json()?);
+    Ok(())
+}
+
+fn config_schema() -> Result<(), BoxError> {
+    let doc = crate::config::schema::document(&flovyn_sdk::registry::plugins());
+    println!("{}", serde_json::to_string_pretty(&doc)?);
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 //! [`plugins::PluginSettings`]; this module does not touch the database.
 
 pub mod plugins;
+pub mod schema;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -22,10 +23,11 @@ use crate::db::DEFAULT_DATABASE_URL;
 pub const DEFAULT_CONFIG_FILE: &str = "flovyn.toml";
 
 /// The whole configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Address to listen on (`FLOVYN_LISTEN`, `--listen`).
+    #[schema(value_type = String, example = "127.0.0.1:8000")]
     pub listen: SocketAddr,
     /// `sqlite://…` or `postgres://…` (`DATABASE_URL`).
     pub database_url: String,
@@ -36,13 +38,15 @@ pub struct Config {
     /// Log filter, e.g. `info` or `flovyn_server=debug` (`FLOVYN_LOG`).
     pub log: String,
     /// HTTP limits and timeouts.
+    #[schema(inline)]
     pub http: HttpConfig,
     /// Per-plugin sections: `enabled` plus the plugin's own keys.
+    #[schema(value_type = Object)]
     pub plugins: BTreeMap<String, serde_json::Value>,
 }
 
 /// `[http]`: limits that protect the server.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Largest accepted request body; larger ones get 413.

@@ -1,5 +1,6 @@
-//! The binary: `--help`, `plugins` and `openapi` without a database, `serve` in an empty
-//! directory on SQLite, restarts, `migrate`, replicas on PostgreSQL, and shutdown.
+//! The binary: `--help`, `plugins`, `openapi` and `config-schema` without a database,
+//! `serve` in an empty directory on SQLite, restarts, `migrate`, replicas on PostgreSQL, and
+//! shutdown.
 
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ fn help_lists_every_command_and_each_command_has_help() {
     let out = process::run(dir.path(), &["--help"], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let help = stdout(&out);
-    for command in ["serve", "migrate", "plugins", "openapi"] {
+    for command in ["serve", "migrate", "plugins", "openapi", "config-schema"] {
         assert!(help.contains(command), "`{command}` in:\n{help}");
         let out = process::run(dir.path(), &[command, "--help"], &[]);
         assert!(out.status.success(), "{command} --help: {}", stderr(&out));
@@ -37,7 +38,7 @@ fn help_lists_every_command_and_each_command_has_help() {
 }
 
 #[test]
-fn plugins_and_openapi_need_no_database() {
+fn plugins_openapi_and_config_schema_need_no_database() {
     let dir = tempfile::tempdir().unwrap();
     let env = [("DATABASE_URL", "postgres://nobody@127.0.0.1:1/nothing")];
     let out = process::run(dir.path(), &["plugins"], &env);
@@ -60,6 +61,16 @@ fn plugins_and_openapi_need_no_database() {
     assert!(out.status.success(), "{}", stderr(&out));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("openapi prints JSON");
     assert!(doc["paths"]["/api/v1/p/hello/greeting"]["get"].is_object());
+
+    let out = process::run(dir.path(), &["config-schema"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let schema: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("config-schema prints JSON");
+    let sections = &schema["properties"]["plugins"]["properties"];
+    assert!(
+        sections["hello"].is_object() && sections["worker-token"].is_object(),
+        "a section per linked plugin: {sections}"
+    );
     assert!(
         std::fs::read_dir(dir.path()).unwrap().next().is_none(),
         "no database file was created"

@@ -11,6 +11,7 @@
 
 mod assembly;
 mod cli;
+mod config_schema;
 mod http;
 mod migrations;
 mod openapi;

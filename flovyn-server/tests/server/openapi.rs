@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::support::required_tool;
+
 const BIN: &str = env!("CARGO_BIN_EXE_flovyn-server");
 const BLESS_ENV: &str = "FLOVYN_BLESS";
 const VALIDATOR_INSTALL: &str = "python3 -m pip install 'openapi-spec-validator==0.9.0'";
@@ -321,23 +323,6 @@ fn page_requests(netlog: &Path, origin: &str) -> Vec<String> {
 }
 
 // ---- helpers ----
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
-
-/// Whether a test can use `tool`: fails under CI when it is missing, skips otherwise.
-fn required_tool(tool: &str, available: bool, install: &str) -> bool {
-    if available {
-        return true;
-    }
-    assert!(
-        !in_ci(),
-        "{tool} is required under CI=true but is not installed; install it with: {install}"
-    );
-    eprintln!("skipped: {tool} is not installed (install it with: {install})");
-    false
-}
 
 /// The server binary with a clean environment (no `FLOVYN_*`, no `DATABASE_URL`) in `dir`.
 fn server_command(dir: &Path) -> Command {

@@ -2,3 +2,21 @@
 #![allow(dead_code)]
 pub mod pg;
 pub mod process;
+
+/// Whether the tests run under CI (`CI` set, not `false` or `0`).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// Whether a test can use `tool`: fails under CI when it is missing, skips otherwise.
+pub fn required_tool(tool: &str, available: bool, install: &str) -> bool {
+    if available {
+        return true;
+    }
+    assert!(
+        !in_ci(),
+        "{tool} is required under CI=true but is not installed; install it with: {install}"
+    );
+    eprintln!("skipped: {tool} is not installed (install it with: {install})");
+    false
+}

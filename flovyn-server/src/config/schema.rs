@@ -1,0 +1,253 @@
+//! The JSON Schema (draft 2020-12) of the whole configuration, printed by
+//! `flovyn-server config-schema`: the core keys from [`Config`]'s own types (with their doc
+//! comments as descriptions and [`Config::default`] as defaults), and under `plugins` one
+//! section per linked plugin: `enabled` plus the keys of the config type the plugin declared
+//! (`#[flovyn_plugin(config = T)]`, its `ToSchema`). Nothing here is written by hand: a new
+//! key in `Config` or in a plugin's type shows up in the schema.
+//!
+//! The named types a plugin's config refers to go to `$defs`, prefixed with the plugin's name
+//! (`worker-token.Retention`), so two plugins may use the same type names.
+
+use flovyn_sdk::PluginDescriptor;
+use serde_json::{Map, Value, json};
+use utoipa::PartialSchema as _;
+
+use super::Config;
+
+/// The schema document for a server linking `plugins`.
+pub fn document(plugins: &[&'static PluginDescriptor]) -> Value {
+    let mut root = to_json(&Config::schema());
+    merge_described_sections(&mut root);
+    let defaults = serde_json::to_value(Config::default()).unwrap_or(Value::Null);
+    set_defaults(&mut root, &defaults);
+
+    let mut defs = Map::new();
+    let mut sections = Map::new();
+    // Plugins whose config has a required key: the server validates an absent section as
+    // an empty one, so theirs must be there.
+    let mut required = Vec::new();
+    for plugin in plugins {
+        let mut section = match plugin.config {
+            Some(config) => {
+                let mut named = Vec::new();
+                (config.schemas)(&mut named);
+                for (name, schema) in named {
+                    let mut schema = to_json(&schema);
+                    rename_refs(&mut schema, plugin.name);
+                    defs.insert(format!("{}.{name}", plugin.name), schema);
+                }
+                let mut schema = to_json(&(config.schema)());
+                rename_refs(&mut schema, plugin.name);
+                schema
+            }
+            None => json!({ "type": "object", "additionalProperties": false }),
+        };
+        if section
+            .get("required")
+            .and_then(Value::as_array)
+            .is_some_and(|r| !r.is_empty())
+            && !required.contains(&plugin.name)
+        {
+            required.push(plugin.name);
+        }
+        add_enabled(&mut section);
+        if let Value::Object(map) = &mut section {
+            map.entry("description").or_insert_with(|| {
+                Value::String(format!(
+                    "Plugin `{}` {}: {}",
+                    plugin.name, plugin.version, plugin.description
+                ))
+            });
+        }
+        sections.insert(plugin.name.to_owned(), section);
+    }
+
+    let mut plugins_schema = json!({
+        "description": "One section per linked plugin: `enabled` and the plugin's own keys. A section naming no linked plugin is an error.",
+        "type": "object",
+        "properties": sections,
+        "additionalProperties": false,
+    });
+    if !required.is_empty() {
+        plugins_schema["required"] = json!(required);
+    }
+    if let Some(properties) = root.get_mut("properties").and_then(Value::as_object_mut) {
+        properties.insert("plugins".to_owned(), plugins_schema);
+    }
+    let root_map = root
+        .as_object_mut()
+        .expect("the config schema is an object");
+    // Every core key has a default; `plugins` is required when a plugin's section is.
+    root_map.remove("required");
+    if !required.is_empty() {
+        root_map.insert("required".to_owned(), json!(["plugins"]));
+    }
+    if let Some(Value::Object(http)) = root_map
+        .get_mut("properties")
+        .and_then(|p| p.get_mut("http"))
+    {
+        // Every `[http]` key has a default too.
+        http.remove("required");
+    }
+    let mut out = Map::new();
+    out.insert(
+        "$schema".to_owned(),
+        json!("https://json-schema.org/draft/2020-12/schema"),
+    );
+    out.insert(
+        "title".to_owned(),
+        json!("flovyn-server configuration (flovyn.toml)"),
+    );
+    out.extend(std::mem::take(root_map));
+    if !defs.is_empty() {
+        out.insert("$defs".to_owned(), Value::Object(defs));
+    }
+    Value::Object(out)
+}
+
+fn to_json<T: serde::Serialize>(schema: &T) -> Value {
+    serde_json::to_value(schema).expect("a schema serializes to JSON")
+}
+
+/// `enabled` among the section's properties (the section is an object schema; a plugin's
+/// config type that is not a struct is wrapped so that `enabled` still fits).
+fn add_enabled(section: &mut Value) {
+    let enabled = json!({
+        "description": "`false` leaves the plugin out: not migrated, not started, its routes 404.",
+        "type": "boolean",
+        "default": true,
+    });
+    let is_object_schema = section.get("properties").is_some_and(Value::is_object)
+        || section.get("type") == Some(&json!("object"));
+    if !is_object_schema {
+        let inner = std::mem::take(section);
+        *section = json!({ "allOf": [inner] });
+    }
+    let map = section
+        .as_object_mut()
+        .expect("a section schema is an object");
+    map.entry("properties")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .expect("`properties` is an object")
+        .insert("enabled".to_owned(), enabled);
+}
+
+/// `#/components/schemas/<name>` → `#/$defs/<plugin>.<name>`.
+fn rename_refs(value: &mut Value, plugin: &str) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if key == "$ref"
+                    && let Some(name) = v
+                        .as_str()
+                        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                {
+                    *v = Value::String(format!("#/$defs/{plugin}.{name}"));
+                } else {
+                    rename_refs(v, plugin);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rename_refs(v, plugin)),
+        _ => {}
+    }
+}
+
+/// utoipa writes an inlined section with a doc comment on its field as
+/// `allOf: [<the section's schema>, {description}]`; this makes it the section's schema with
+/// the field's description, so that `additionalProperties` and defaults apply to it directly.
+fn merge_described_sections(schema: &mut Value) {
+    let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for property in properties.values_mut() {
+        let Some([inner, described]) = property
+            .get("allOf")
+            .and_then(Value::as_array)
+            .and_then(|all| <&[Value; 2]>::try_from(all.as_slice()).ok())
+        else {
+            continue;
+        };
+        if inner.get("properties").is_none() || described.get("properties").is_some() {
+            continue;
+        }
+        let mut merged = inner.clone();
+        if let (Value::Object(map), Some(description)) = (&mut merged, described.get("description"))
+        {
+            map.insert("description".to_owned(), description.clone());
+        }
+        merge_described_sections(&mut merged);
+        *property = merged;
+    }
+}
+
+/// `default` on every core property from the default configuration, nested objects
+/// included.
+fn set_defaults(schema: &mut Value, defaults: &Value) {
+    let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (key, property) in properties.iter_mut() {
+        let Some(default) = defaults.get(key) else {
+            continue;
+        };
+        if property.get("properties").is_some() {
+            set_defaults(property, default);
+        } else if let Value::Object(map) = property {
+            map.insert("default".to_owned(), default.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use flovyn_sdk::prelude::*;
+    use serde::Deserialize;
+    use serde_json::json;
+
+    /// How the archive plugin keeps what it stores.
+    #[derive(Debug, Clone, Deserialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)] // only its schema is looked at
+    pub(super) struct ArchiveConfig {
+        /// Days an entry is kept; older ones are deleted.
+        #[serde(default = "default_retention_days")]
+        #[schema(default = 30, minimum = 1)]
+        pub(super) retention_days: u32,
+        /// Where entries are copied before they are deleted, if anywhere.
+        #[serde(default)]
+        pub(super) export_url: Option<String>,
+    }
+
+    fn default_retention_days() -> u32 {
+        30
+    }
+
+    /// Keeps entries for a while.
+    #[flovyn_plugin(name = "archive", config = ArchiveConfig)]
+    #[derive(Default)]
+    pub(super) struct Archive;
+
+    /// The section the guide (`docs/guide/04-plugin-config.md`) shows for the same type.
+    #[test]
+    fn the_guides_example_section_is_what_the_server_prints() {
+        let doc = super::document(&[<Archive as flovyn_sdk::Plugin>::descriptor()]);
+        assert_eq!(
+            doc["properties"]["plugins"]["properties"]["archive"],
+            json!({
+              "type": "object",
+              "description": "How the archive plugin keeps what it stores.",
+              "properties": {
+                "retention_days": { "type": "integer", "format": "int32", "minimum": 1, "default": 30,
+                                    "description": "Days an entry is kept; older ones are deleted." },
+                "export_url": { "type": ["string", "null"],
+                                "description": "Where entries are copied before they are deleted, if anywhere." },
+                "enabled": { "type": "boolean", "default": true,
+                             "description": "`false` leaves the plugin out: not migrated, not started, its routes 404." }
+              },
+              "additionalProperties": false
+            })
+        );
+    }
+}

@@ -632,7 +632,7 @@ run_startup() {
     out="$("${PRIO[@]}" "$BIN/startup" \
         --server "flovyn-100=$BIN/flovyn-100:100" \
         --server "flovyn-200=$BIN/flovyn-200:200" \
-        --server "flovyn-hello=$BIN/flovyn-hello:1" \
+        --server "flovyn-hello=$BIN/flovyn-hello:2" \
         --runs "$STARTUP_RUNS" --warmup 2 --work-dir "$RUN_DIR/startup")"
     m1="$(machine_ticks)"
     steal="$(awk -v a="$m0" -v b="$m1" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.1f", 100 * (y[2] - x[2]) / (y[1] - x[1]) }')"
@@ -658,7 +658,7 @@ $(machine_md)
 |---|---:|---:|---:|---:|---:|
 $(row 100 "$l100")
 $(row 200 "$l200")
-$(row "1 (hello, for reference)" "$l1")
+$(row "2 (hello and bench-db, for reference)" "$l1")
 
 200 / 100 (ratio of medians): **$r**; each plugin beyond 100 adds ~$per ms.
 Target: warm start with 100 plugins ≤ 150 ms → **$verdict** ($m100 ms).

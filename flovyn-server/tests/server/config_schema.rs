@@ -2,12 +2,12 @@
 //! linked plugin's section, checked as a schema and against the server's own loader: a file
 //! the schema accepts is one the server accepts, and the other way round.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use flovyn_server::config::{Config, Sources, plugins, schema};
 use serde_json::{Value, json};
 
-use crate::support::required_tool;
+use crate::support::{python_imports, required_tool};
 
 const JSONSCHEMA_INSTALL: &str =
     "python3 -m pip install 'openapi-spec-validator==0.9.0' (it brings jsonschema)";
@@ -98,12 +98,7 @@ const SAMPLES: &[(&str, &str)] = &[
 
 #[test]
 fn the_schema_accepts_exactly_what_the_server_accepts() {
-    let available = Command::new("python3")
-        .args(["-c", "import jsonschema, tomllib"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let available = python_imports("jsonschema, tomllib");
     if !required_tool("jsonschema (Python)", available, JSONSCHEMA_INSTALL) {
         return;
     }

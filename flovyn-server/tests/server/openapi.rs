@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::required_tool;
+use crate::support::{python_imports, required_tool};
 
 const BIN: &str = env!("CARGO_BIN_EXE_flovyn-server");
 const BLESS_ENV: &str = "FLOVYN_BLESS";
@@ -122,12 +122,7 @@ fn cli_prints_the_same_document() {
 
 #[test]
 fn document_is_valid_openapi_3_1() {
-    let available = Command::new("python3")
-        .args(["-c", "import openapi_spec_validator"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let available = python_imports("openapi_spec_validator");
     if !required_tool(
         "openapi-spec-validator (Python)",
         available,

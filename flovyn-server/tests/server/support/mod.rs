@@ -20,3 +20,13 @@ pub fn required_tool(tool: &str, available: bool, install: &str) -> bool {
     eprintln!("skipped: {tool} is not installed (install it with: {install})");
     false
 }
+
+/// Whether `python3` can import `modules` (`"jsonschema, tomllib"`).
+pub fn python_imports(modules: &str) -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", &format!("import {modules}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}

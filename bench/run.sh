@@ -163,6 +163,24 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # else instead of this machine's CPUs, which no priority can prevent).
 machine_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $9 }' /proc/stat; }
 
+# Under SCHED_FIFO a thread runs until it blocks, so the tokio worker, busy at saturation,
+# starves sqlx's SQLite threads (one per pooled connection) that share its CPU: a query
+# waits until every connection is waiting on one. The ordinary scheduler would run such a
+# mostly sleeping thread almost at once; one priority step above the worker does the same
+# here. Applied to every server with a database, baseline included, before each measured
+# run (the pool opens connections, and threads, as the load needs them).
+boost_db_threads() { # boost_db_threads PID...
+    [[ "$PRIORITY" == rt ]] || return 0
+    local pid task
+    for pid in "$@"; do
+        for task in /proc/"$pid"/task/*; do
+            if [[ "$(cat "$task/comm" 2>/dev/null)" == sqlx-sqlite* ]]; then
+                chrt -f -p 11 "${task##*/}" >/dev/null
+            fi
+        done
+    done
+}
+
 STAMP="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 LOADAVG_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 RESULTS_DIR="$TARGET_DIR/results"
@@ -295,6 +313,7 @@ run_wrk() { # run_wrk CONNECTIONS SECS PACE URL [HEADER]
 # round phase side rps p50 p90 p99 server_cpu_us/req server_cpu% wrk_cpu% load_avg steal% requests
 measure_run() { # measure_run TSV ROUND PHASE SIDE PID CONNECTIONS PACE URL [HEADER]
     local tsv="$1" r="$2" phase="$3" side="$4" pid="$5" conns="$6" pace="$7" url="$8" header="${9:-}"
+    boost_db_threads "$pid"
     local hz t0 t1 m0 m1 steal line e reqs secs cpu_us util wrk_util
     hz="$(getconf CLK_TCK)"
     t0="$(cpu_ticks "$pid")"

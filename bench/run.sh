@@ -298,6 +298,27 @@ instructions_per_request() { # instructions_per_request plugin|auth|baseline LAB
     INSTRUCTIONS="$(awk -v a="${total[0]}" -v b="${total[1]}" -v n="$n" 'BEGIN { printf "%.0f", (b - a) / (n - 1) }')"
 }
 
+# Instructions per request of two sides, the denominator first: sets DEN_INSTR, NUM_INSTR,
+# INSTR_RATIO and INSTR_ROW (a results-table row), all empty when skipped (--no-callgrind, or
+# valgrind missing).
+DEN_INSTR="" NUM_INSTR="" INSTR_RATIO="" INSTR_ROW=""
+instruction_pair() { # instruction_pair WHAT DEN_SIDE DEN_LABEL DEN_PATH NUM_SIDE NUM_LABEL NUM_PATH [NUM_HEADER]
+    DEN_INSTR="" NUM_INSTR="" INSTR_RATIO="" INSTR_ROW=""
+    if [[ "$CALLGRIND" == 0 ]]; then return; fi
+    if ! command -v valgrind >/dev/null 2>&1; then
+        echo "note: valgrind is missing, instruction counts skipped (apt-get install -y valgrind)" >&2
+        return
+    fi
+    log "instruction counts under callgrind (2000 requests on one keep-alive connection, $1)"
+    instructions_per_request "$2" "$3" "$4"
+    DEN_INSTR="$INSTRUCTIONS"
+    instructions_per_request "$5" "$6" "$7" "${8:-}"
+    NUM_INSTR="$INSTRUCTIONS"
+    INSTR_RATIO="$(ratio "$NUM_INSTR" "$DEN_INSTR")"
+    INSTR_ROW="| user-space instructions per request (callgrind; exact, load-independent) | $DEN_INSTR | $NUM_INSTR | $INSTR_RATIO (+$((NUM_INSTR - DEN_INSTR))) |"
+    log "instructions per request: $3 $DEN_INSTR, $6 $NUM_INSTR (x$INSTR_RATIO)"
+}
+
 # wrk with the benchmarks' settings: one thread pinned to the wrk CPU, at the priority, with
 # report.lua (which prints the WRK line); PACE ms between a response and the connection's
 # next request (0: closed loop); HEADER, when given, sent with every request.
@@ -466,19 +487,8 @@ load_route() { # load_route LABEL PATH TARGET
         verdict_line="Target: throughput ratio ≥ 0.97 → **$verdict** ($tr)."
     fi
 
-    local instr_row="" b_instr="" p_instr="" ir=""
-    if [[ "$CALLGRIND" != 0 ]] && command -v valgrind >/dev/null 2>&1; then
-        log "instruction counts under callgrind (2000 requests on one keep-alive connection, each server)"
-        instructions_per_request baseline "baseline-$label" "$path"
-        b_instr="$INSTRUCTIONS"
-        instructions_per_request plugin "plugin-$label" "$path"
-        p_instr="$INSTRUCTIONS"
-        ir="$(ratio "$p_instr" "$b_instr")"
-        instr_row="| user-space instructions per request (callgrind; exact, load-independent) | $b_instr | $p_instr | $ir |"
-        log "instructions per request: baseline $b_instr, plugin $p_instr (x$ir)"
-    elif [[ "$CALLGRIND" != 0 ]]; then
-        echo "note: valgrind is missing, instruction counts skipped (apt-get install -y valgrind)" >&2
-    fi
+    instruction_pair "each server" baseline "baseline-$label" "$path" plugin "plugin-$label" "$path"
+    local b_instr="$DEN_INSTR" p_instr="$NUM_INSTR" ir="$INSTR_RATIO" instr_row="$INSTR_ROW"
 
     ROUTE_MD="$(
         cat <<EOF
@@ -595,19 +605,8 @@ run_auth() {
     cr="$(rat saturated 8)"
     verdict="$(awk -v t="$tr" 'BEGIN { print (t >= 0.90) ? "PASS" : "FAIL" }')"
 
-    local instr_row="" o_instr="" g_instr="" ir=""
-    if [[ "$CALLGRIND" != 0 ]] && command -v valgrind >/dev/null 2>&1; then
-        log "instruction counts under callgrind (2000 requests on one keep-alive connection, each route)"
-        instructions_per_request auth open "$open_path"
-        o_instr="$INSTRUCTIONS"
-        instructions_per_request auth guarded "$guarded_path" "$header"
-        g_instr="$INSTRUCTIONS"
-        ir="$(ratio "$g_instr" "$o_instr")"
-        instr_row="| user-space instructions per request (callgrind; exact, load-independent) | $o_instr | $g_instr | $ir (+$((g_instr - o_instr))) |"
-        log "instructions per request: open $o_instr, guarded $g_instr (x$ir)"
-    elif [[ "$CALLGRIND" != 0 ]]; then
-        echo "note: valgrind is missing, instruction counts skipped (apt-get install -y valgrind)" >&2
-    fi
+    instruction_pair "each route" auth open "$open_path" auth guarded "$guarded_path" "$header"
+    local o_instr="$DEN_INSTR" g_instr="$NUM_INSTR" ir="$INSTR_RATIO" instr_row="$INSTR_ROW"
 
     AUTH_MD="$(
         cat <<EOF

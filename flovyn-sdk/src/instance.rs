@@ -24,6 +24,7 @@ pub struct PluginContext {
     plugin: &'static str,
     config: Arc<serde_json::Value>,
     database: Option<Database>,
+    events: crate::events::Events,
 }
 
 impl PluginContext {
@@ -34,7 +35,21 @@ impl PluginContext {
             plugin,
             config: Arc::new(config),
             database: None,
+            events: crate::events::Events::detached(plugin),
         }
+    }
+
+    /// The same context on the server's event bus (without one, the plugin's events reach
+    /// no other plugin).
+    pub fn with_events(mut self, bus: &Arc<crate::events::EventBus>) -> Self {
+        self.events = bus.handle(self.plugin);
+        self
+    }
+
+    /// The plugin's handle on the event bus: publish and subscribe (see
+    /// [`crate::events`]).
+    pub fn events(&self) -> &crate::events::Events {
+        &self.events
     }
 
     /// The same context with access to `database` (the server always gives one).

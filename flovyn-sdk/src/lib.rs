@@ -35,6 +35,7 @@ pub mod auth;
 pub mod db;
 pub mod descriptor;
 mod error;
+pub mod events;
 mod identity;
 pub mod instance;
 pub mod openapi;

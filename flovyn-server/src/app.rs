@@ -6,7 +6,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
+use flovyn_sdk::events::EventBus;
 use flovyn_sdk::{PluginContext, PluginDescriptor, PluginInstance};
 
 use crate::config::plugins::PluginSettings;
@@ -268,6 +270,7 @@ struct Inner {
     plan: Plan,
     plugins: Vec<RunningPlugin>,
     metrics: Metrics,
+    events: Arc<EventBus>,
 }
 
 impl AppState {
@@ -292,8 +295,16 @@ impl AppState {
         &self.inner.metrics
     }
 
-    /// Runs every stop hook in reverse start order; failures are logged, not fatal.
+    /// The event bus the plugins publish and subscribe on.
+    pub fn events(&self) -> &Arc<EventBus> {
+        &self.inner.events
+    }
+
+    /// Lets event subscribers finish what is queued (at most the shutdown grace), then runs
+    /// every stop hook in reverse start order; failures are logged, not fatal.
     pub async fn shutdown(&self) {
+        let grace = Duration::from_secs(self.inner.config.http.shutdown_grace_secs);
+        self.inner.events.close(grace).await;
         for p in self.inner.plugins.iter().rev() {
             match p.instance.on_stop(&p.context).await {
                 Ok(()) => tracing::info!(plugin = p.descriptor.name, "stopped"),
@@ -332,7 +343,8 @@ pub async fn start_with(
     for m in &applied {
         tracing::info!(plugin = %m.plugin, version = m.version, name = %m.name, execution_ms = m.execution_ms, "migration applied");
     }
-    let plugins = construct(&plan, Some(db.plugin_handle())).await?;
+    let events = Arc::new(EventBus::default());
+    let plugins = construct(&plan, Some(db.plugin_handle()), &events).await?;
     let metrics = Metrics::new(plan.enabled.iter().map(|p| p.name));
     Ok(AppState {
         inner: Arc::new(Inner {
@@ -341,6 +353,7 @@ pub async fn start_with(
             plan,
             plugins,
             metrics,
+            events,
         }),
     })
 }
@@ -350,6 +363,7 @@ pub async fn start_with(
 pub async fn construct(
     plan: &Plan,
     database: Option<flovyn_sdk::Database>,
+    events: &Arc<EventBus>,
 ) -> Result<Vec<RunningPlugin>, StartupError> {
     let mut running: Vec<RunningPlugin> = Vec::with_capacity(plan.enabled.len());
     for &descriptor in &plan.enabled {
@@ -358,7 +372,8 @@ pub async fn construct(
             .get(descriptor.name)
             .cloned()
             .unwrap_or_default();
-        let mut context = PluginContext::new(descriptor.name, settings.settings);
+        let mut context =
+            PluginContext::new(descriptor.name, settings.settings).with_events(events);
         if let Some(db) = &database {
             context = context.with_database(db.clone());
         }

@@ -12,6 +12,7 @@
 mod assembly;
 mod cli;
 mod config_schema;
+mod events;
 mod http;
 mod migrations;
 mod openapi;

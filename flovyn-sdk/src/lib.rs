@@ -130,3 +130,7 @@ struct GuideAuthenticatorPlugin;
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/guide/04-plugin-config.md")]
 struct GuidePluginConfig;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/guide/05-events.md")]
+struct GuideEvents;

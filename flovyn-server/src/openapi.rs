@@ -53,18 +53,7 @@ fn add_authenticator_schemes(doc: &mut OpenApi, plugins: &[&PluginDescriptor]) {
             .insert(scheme.name.to_owned(), scheme.security_scheme().into());
     }
     for item in doc.paths.paths.values_mut() {
-        for operation in [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.options,
-            &mut item.head,
-            &mut item.patch,
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for operation in operations(item) {
             let Some(security) = &mut operation.security else {
                 continue;
             };
@@ -191,6 +180,25 @@ fn namespace_schemas(plugin: &str, doc: &mut OpenApi, names: &BTreeSet<String>) 
     }
 }
 
+/// Every operation of a path, whatever its method.
+fn operations(
+    item: &mut utoipa::openapi::path::PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+        &mut item.query,
+    ]
+    .into_iter()
+    .flatten()
+}
+
 /// Visits every schema reference (`$ref` location) a document can hold where the SDK (or a
 /// hand-written plugin document) puts schemas: parameters, request and response bodies,
 /// headers, components, and schemas nested in schemas.
@@ -205,20 +213,7 @@ mod refs {
     pub(super) fn in_document(doc: &mut OpenApi, f: Visit<'_>) {
         for item in doc.paths.paths.values_mut() {
             parameters(item.parameters.as_mut(), f);
-            for op in [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.options,
-                &mut item.head,
-                &mut item.patch,
-                &mut item.trace,
-                &mut item.query,
-            ]
-            .into_iter()
-            .flatten()
-            {
+            for op in super::operations(item) {
                 operation(op, f);
             }
         }

@@ -77,13 +77,15 @@ impl Edge {
         let started = Instant::now();
         let request_id = request_id(&mut request);
         let method = request.method().clone();
-        let series = self.metrics.series(request.uri().path());
+        // For the log line of a failed request (sharing the request's bytes, no copy).
+        let uri = request.uri().clone();
+        let series = self.metrics.series(uri.path());
         let plugin = series.plugin();
         let span = tracing::debug_span!(
             target: "flovyn_server::request",
             "request",
             method = %method,
-            path = %request.uri().path(),
+            path = uri.path(),
             plugin,
             request_id = request_id.to_str().unwrap_or(""),
         );
@@ -105,6 +107,7 @@ impl Edge {
         if status.is_server_error() {
             tracing::error!(
                 method = %method,
+                path = uri.path(),
                 plugin,
                 request_id = request_id.to_str().unwrap_or(""),
                 status = status.as_u16(),

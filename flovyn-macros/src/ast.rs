@@ -17,6 +17,8 @@ pub(crate) struct PluginDef {
     pub(crate) description: Option<String>,
     pub(crate) depends_on: Vec<LitStr>,
     pub(crate) config: Option<Type>,
+    /// The event types the plugin publishes (`events = [TokenCreated]`).
+    pub(crate) events: Vec<syn::Path>,
     pub(crate) migrations: Vec<MigrationDef>,
 }
 
@@ -55,6 +57,7 @@ pub(crate) fn parse_plugin(
         description: attr::doc_comment(&item.attrs),
         depends_on: Vec::new(),
         config: None,
+        events: Vec::new(),
         migrations: Vec::new(),
         item: item.clone(),
     };
@@ -95,6 +98,20 @@ pub(crate) fn parse_plugin(
                     other,
                     "expected a list of plugin names: `depends_on = [\"other-plugin\"]`",
                 ),
+            }
+        }
+        if let Some(v) = args.value(attr::EVENTS, cx) {
+            let usage = "expected a list of event types: `events = [TokenCreated, TokenRevoked]`";
+            match v {
+                Expr::Array(a) => {
+                    for e in &a.elems {
+                        match e {
+                            Expr::Path(p) if p.qself.is_none() => def.events.push(p.path.clone()),
+                            other => cx.error_spanned_by(other, usage),
+                        }
+                    }
+                }
+                other => cx.error_spanned_by(other, usage),
             }
         }
         if let Some(v) = args.value(attr::CONFIG, cx) {
@@ -216,6 +233,14 @@ pub(crate) struct ImplDef {
     pub(crate) init: Vec<Ident>,
     pub(crate) authenticators: Vec<AuthenticatorDef>,
     pub(crate) authorizers: Vec<Ident>,
+    pub(crate) subscriptions: Vec<SubscribeDef>,
+}
+
+/// One `#[subscribe]` method: `async fn on_x(&self, event: X) -> Result<(), PluginError>`.
+pub(crate) struct SubscribeDef {
+    pub(crate) func: Ident,
+    /// The event type, when the signature has exactly one typed argument.
+    pub(crate) event: Option<Type>,
 }
 
 /// One `#[authenticator(…)]` method.
@@ -274,6 +299,7 @@ pub(crate) fn parse_impl(
         init: Vec::new(),
         authenticators: Vec::new(),
         authorizers: Vec::new(),
+        subscriptions: Vec::new(),
     };
     for member in &mut item.items {
         let ImplItem::Fn(func) = member else { continue };
@@ -303,6 +329,24 @@ pub(crate) fn parse_impl(
             } else if attr::is_attr(&a, attr::AUTHORIZER) {
                 no_args(&a, cx);
                 def.authorizers.push(func.sig.ident.clone());
+            } else if attr::is_attr(&a, attr::SUBSCRIBE) {
+                no_args(&a, cx);
+                let typed: Vec<&Type> = func
+                    .sig
+                    .inputs
+                    .iter()
+                    .filter_map(|i| match i {
+                        FnArg::Typed(t) => Some(&*t.ty),
+                        FnArg::Receiver(_) => None,
+                    })
+                    .collect();
+                def.subscriptions.push(SubscribeDef {
+                    func: func.sig.ident.clone(),
+                    event: match typed.as_slice() {
+                        [ty] => Some((*ty).clone()),
+                        _ => None,
+                    },
+                });
             } else if attr::is_attr(&a, attr::AUTHENTICATOR) {
                 def.authenticators.push(parse_authenticator(&a, func, cx));
             } else {

@@ -17,6 +17,7 @@ pub(crate) const ON_STOP: &str = "on_stop";
 pub(crate) const INIT: &str = "init";
 pub(crate) const AUTHENTICATOR: &str = "authenticator";
 pub(crate) const AUTHORIZER: &str = "authorizer";
+pub(crate) const SUBSCRIBE: &str = "subscribe";
 
 // `#[authenticator(…)]` keys
 pub(crate) const SCHEME: &str = "scheme";
@@ -29,7 +30,8 @@ pub(crate) const VERSION: &str = "version";
 pub(crate) const DESCRIPTION: &str = "description";
 pub(crate) const DEPENDS_ON: &str = "depends_on";
 pub(crate) const CONFIG: &str = "config";
-pub(crate) const PLUGIN_KEYS: &[&str] = &[NAME, VERSION, DESCRIPTION, DEPENDS_ON, CONFIG];
+pub(crate) const EVENTS: &str = "events";
+pub(crate) const PLUGIN_KEYS: &[&str] = &[NAME, VERSION, DESCRIPTION, DEPENDS_ON, CONFIG, EVENTS];
 
 // `#[migration(…)]` keys
 pub(crate) const SQL: &str = "sql";

@@ -173,6 +173,26 @@ fn is_scalar(p: &syn::TypePath) -> bool {
 }
 
 /// At most one `#[init]`, `#[on_start]` and `#[on_stop]`.
+/// One `#[subscribe]` method per event type: two would each get every event, which is
+/// never what the author meant.
+pub(crate) fn subscriptions(def: &ImplDef, cx: &mut Ctxt) {
+    let mut seen: Vec<(String, &syn::Ident)> = Vec::new();
+    for s in &def.subscriptions {
+        let Some(ty) = &s.event else { continue };
+        let key = quote::quote!(#ty).to_string();
+        match seen.iter().find(|(k, _)| *k == key) {
+            Some((_, first)) => cx.error_spanned_by(
+                ty,
+                format!(
+                    "`{}` and `{first}` both subscribe to `{key}`: handle an event type in one `#[subscribe]` method",
+                    s.func
+                ),
+            ),
+            None => seen.push((key, &s.func)),
+        }
+    }
+}
+
 pub(crate) fn hooks(def: &ImplDef, cx: &mut Ctxt) {
     let authenticators: Vec<syn::Ident> =
         def.authenticators.iter().map(|a| a.func.clone()).collect();

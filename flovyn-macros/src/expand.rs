@@ -63,6 +63,7 @@ fn expand_plugin(def: &PluginDef, cx: &mut Ctxt) -> Option<TokenStream> {
         .map(|m| valid::migration(m, plugin, cx))
         .collect();
     check::migration_order(&def.migrations, &migrations, cx);
+    let events = plugin.map(|p| valid::events(&def.events, p, cx));
     if cx.has_errors() {
         return None;
     }
@@ -89,6 +90,15 @@ fn expand_plugin(def: &PluginDef, cx: &mut Ctxt) -> Option<TokenStream> {
         },
         None => quote!(::core::option::Option::None),
     };
+    let event_names: Vec<&str> = events.iter().flatten().map(|(_, n)| n.as_str()).collect();
+    // Spanned on each type, so a type that cannot be an event is reported there.
+    let event_impls = events.iter().flatten().map(|(path, name)| {
+        quote_spanned! {path.span()=>
+            impl __fp::Event for #path {
+                const NAME: &'static str = #name;
+            }
+        }
+    });
     // Spanned on the struct's name: a plugin without a constructor is reported there.
     let parts = quote_spanned!(ident.span()=> || (&&__fp::Probe::<#ident>::new()).parts());
     Some(quote! {
@@ -106,7 +116,10 @@ fn expand_plugin(def: &PluginDef, cx: &mut Ctxt) -> Option<TokenStream> {
                 ::core::env!("CARGO_PKG_NAME"),
                 #parts,
                 #config,
+                &[#(#event_names),*],
             );
+
+            #(#event_impls)*
 
             __fp::register_plugin!(__FLOVYN_DESCRIPTOR);
 
@@ -195,6 +208,7 @@ pub(crate) fn plugin_impl(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     }
     check::hooks(&def, &mut cx);
+    check::subscriptions(&def, &mut cx);
     hook_signatures(&def, &mut cx);
 
     let item = &def.item;
@@ -233,6 +247,14 @@ fn hook_signatures(def: &ImplDef, cx: &mut Ctxt) {
                 cx.error_spanned_by(&f.sig, format!("authorizer `{id}` must be `async fn {id}(&self, identity: &Identity, request: &AuthzRequest<'_>) -> Decision`"));
             }
         }
+        if let Some(sub) = def.subscriptions.iter().find(|s| &s.func == id) {
+            valid::signature(f, "an event handler", cx);
+            if !receiver || sub.event.is_none() {
+                cx.error_spanned_by(&f.sig, format!("event handler `{id}` must be `async fn {id}(&self, event: SomeEvent) -> Result<(), PluginError>`"));
+            } else if matches!(f.sig.output, ReturnType::Default) {
+                cx.error_spanned_by(&f.sig, format!("event handler `{id}` must return `Result<(), PluginError>`: an error is logged with the event's name"));
+            }
+        }
         if def.init.contains(id) {
             valid::signature(f, "the constructor", cx);
             if receiver || f.sig.inputs.len() != 1 {
@@ -253,6 +275,7 @@ fn stub_impl(self_ty: &Type) -> TokenStream {
                     operations: |_| ::std::vec::Vec::new(),
                     security_scheme: ::core::option::Option::None,
                     has_authorizer: false,
+                    subscriptions: &[],
                     construct: |_| ::std::boxed::Box::pin(async {
                         ::core::result::Result::Err(__fp::PluginError::new("this plugin failed to compile"))
                     }),
@@ -395,6 +418,54 @@ fn expand_impl(def: &ImplDef, routes: &[Route]) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
     let has_authorizer = !def.authorizers.is_empty();
+    let mut subscribe_calls = Vec::new();
+    let mut subscriptions = Vec::new();
+    for sub in &def.subscriptions {
+        let Some(ty) = &sub.event else { continue };
+        let mut ty = ty.clone();
+        ReplaceSelf(self_ty).visit_type_mut(&mut ty);
+        let f = &sub.func;
+        let handler = f.to_string();
+        checks.push(quote_spanned!(ty.span()=> __fp::assert_event::<#ty>();));
+        let ret_span = def
+            .item
+            .items
+            .iter()
+            .find_map(|i| match i {
+                syn::ImplItem::Fn(m) if &m.sig.ident == f => Some(match &m.sig.output {
+                    ReturnType::Type(_, t) => t.span(),
+                    ReturnType::Default => f.span(),
+                }),
+                _ => None,
+            })
+            .unwrap_or_else(|| f.span());
+        let result = quote_spanned!(ret_span=> ::core::result::Result<(), __fp::PluginError>);
+        // Spanned on the return type, so a handler returning anything else is reported there.
+        let call = quote_spanned!(ret_span=> let __result: #result = <#self_ty>::#f(&*__this, __event).await;);
+        subscribe_calls.push(quote! {
+            {
+                let __this = self.clone();
+                (&&__fp::EventProbe::<#ty>::new()).subscribe(__events, move |__event: #ty| {
+                    let __this = __this.clone();
+                    async move {
+                        #call
+                        __result
+                    }
+                });
+            }
+        });
+        subscriptions.push(quote!(__fp::SubscriptionDescriptor::__new(
+            || (&&__fp::EventProbe::<#ty>::new()).event_name(),
+            #handler
+        )));
+    }
+    let subscribe = (!subscribe_calls.is_empty()).then(|| {
+        quote! {
+            fn subscribe(self: __fp::Arc<Self>, __events: &__fp::Events) {
+                #(#subscribe_calls)*
+            }
+        }
+    });
     let construct = match def.init.first() {
         Some(init) => quote!(<#self_ty>::#init(&ctx).await?),
         None => quote_spanned!(self_ty.span()=> <#self_ty as __fp::DefaultConstruct>::construct()),
@@ -403,6 +474,8 @@ fn expand_impl(def: &ImplDef, routes: &[Route]) -> TokenStream {
     quote! {
         const _: () = {
             use ::flovyn_sdk::__private as __fp;
+            #[allow(unused_imports)]
+            use __fp::probe::{ViaEvent as _, ViaNotEvent as _};
 
             #(#handlers)*
 
@@ -432,6 +505,7 @@ fn expand_impl(def: &ImplDef, routes: &[Route]) -> TokenStream {
                 }
                 #on_start
                 #on_stop
+                #subscribe
                 #authenticate
                 #authorize
             }
@@ -442,6 +516,7 @@ fn expand_impl(def: &ImplDef, routes: &[Route]) -> TokenStream {
                     operations: __flovyn_operations,
                     security_scheme: #security_scheme,
                     has_authorizer: #has_authorizer,
+                    subscriptions: &[#(#subscriptions),*],
                     construct: __flovyn_construct,
                 };
             }

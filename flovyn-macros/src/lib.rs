@@ -65,6 +65,12 @@ pub fn authenticator(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::stray_member(attr::AUTHENTICATOR, args.into(), item.into()).into()
 }
 
+/// `#[subscribe]`, valid only inside `#[plugin_impl]`.
+#[proc_macro_attribute]
+pub fn subscribe(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::stray_member(attr::SUBSCRIBE, args.into(), item.into()).into()
+}
+
 /// `#[authorizer]`, valid only inside `#[plugin_impl]`.
 #[proc_macro_attribute]
 pub fn authorizer(args: TokenStream, item: TokenStream) -> TokenStream {

@@ -36,7 +36,8 @@ fn plugin_struct_with_migrations() {
         quote!(
             name = "worker-token",
             version = "0.1.0",
-            depends_on = ["audit-log"]
+            depends_on = ["audit-log"],
+            events = [TokenCreated, events::TokenRevoked]
         ),
         quote! {
             /// Issues and verifies worker tokens.
@@ -64,6 +65,11 @@ fn plugin_impl_block() {
 
                 #[on_start]
                 async fn start(&self, ctx: &PluginContext) -> Result<(), PluginError> {
+                    Ok(())
+                }
+
+                #[subscribe]
+                async fn on_tenant(&self, event: TenantCreated) -> Result<(), PluginError> {
                     Ok(())
                 }
 

@@ -38,6 +38,36 @@ pub(crate) fn dependency(lit: &LitStr, own: Option<&str>, cx: &mut Ctxt) {
     }
 }
 
+/// The event types a plugin publishes, each with its name (`worker-token.token-created`),
+/// derived from the type's name; a type listed twice, or two with one name, is an error.
+pub(crate) fn events<'a>(
+    types: &'a [syn::Path],
+    plugin: &str,
+    cx: &mut Ctxt,
+) -> Vec<(&'a syn::Path, String)> {
+    let mut out: Vec<(&syn::Path, String)> = Vec::new();
+    for path in types {
+        let Some(last) = path.segments.last() else {
+            continue;
+        };
+        if !last.arguments.is_none() {
+            cx.error_spanned_by(
+                &last.arguments,
+                "an event type cannot be generic: name a concrete type",
+            );
+            continue;
+        }
+        match flovyn_naming::event::event_name(plugin, &last.ident.to_string()) {
+            Err(e) => cx.error_spanned_by(path, format!("in `events`: {e}")),
+            Ok(name) if out.iter().any(|(_, n)| *n == name) => {
+                cx.error_spanned_by(path, format!("event `{name}` is listed twice in `events`"))
+            }
+            Ok(name) => out.push((path, name)),
+        }
+    }
+    out
+}
+
 /// A migration's SQL as read at compile time.
 pub(crate) struct Sql {
     /// The text, for checking.

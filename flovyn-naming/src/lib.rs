@@ -19,6 +19,9 @@
 //!   or writes a table targets the plugin's own prefix; `REFERENCES` to core tables is
 //!   fine, touching another plugin's tables is not; a few statement kinds (schemas,
 //!   privileges, transaction control, …) are forbidden outright.
+//! - [`event`] — an event is named `<publisher>.<event>` in kebab-case
+//!   (`worker-token.token-created`), the event part derived from its Rust type name; the
+//!   server publishes as `core`, a name no plugin may take.
 //! - [`checksum`](mod@checksum) — a migration is fingerprinted by the SHA-256 of its exact
 //!   text.
 //!
@@ -39,6 +42,7 @@
 //! ```
 
 pub mod checksum;
+pub mod event;
 pub mod plugin;
 pub mod route;
 pub mod sql;

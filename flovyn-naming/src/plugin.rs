@@ -27,6 +27,9 @@ use crate::text::quoted;
 /// and long names would otherwise be silently truncated by the database.
 pub const MAX_PLUGIN_NAME_LEN: usize = 40;
 
+/// Names no plugin may take: the server publishes its own events as `core.<event>`.
+pub const RESERVED_NAMES: &[&str] = &["core"];
+
 /// A plugin name or version that breaks the naming rules.
 ///
 /// The message is meant to be shown as is: lowercase, the offending name in backticks, the
@@ -90,6 +93,11 @@ pub fn validate_plugin_name(name: &str) -> Result<(), NameError> {
         };
         return Err(NameError::new(message));
     }
+    if RESERVED_NAMES.contains(&name) {
+        return Err(NameError::new(format!(
+            "plugin name `{name}` is reserved for the server itself (its events are `{name}.…`): choose another name"
+        )));
+    }
     // Kebab-case is ASCII, so bytes are characters here.
     if name.len() > MAX_PLUGIN_NAME_LEN {
         return Err(NameError::new(format!(
@@ -102,7 +110,7 @@ pub fn validate_plugin_name(name: &str) -> Result<(), NameError> {
 }
 
 /// `[a-z][a-z0-9]*(-[a-z0-9]+)*`, written out so the crate needs no regex engine.
-fn is_kebab_case(name: &str) -> bool {
+pub(crate) fn is_kebab_case(name: &str) -> bool {
     let bytes = name.as_bytes();
     let Some(first) = bytes.first() else {
         return false;
@@ -124,7 +132,7 @@ fn is_kebab_case(name: &str) -> bool {
 /// The obvious kebab-case spelling of `name`, when there is one: `Worker_Token`,
 /// `worker token` and `WorkerToken` all become `worker-token`. Returns `None` when the
 /// result would still be invalid (e.g. it starts with a digit or keeps other characters).
-fn suggest_kebab_case(name: &str) -> Option<String> {
+pub(crate) fn suggest_kebab_case(name: &str) -> Option<String> {
     let mut out = String::with_capacity(name.len() + 4);
     let mut previous: Option<char> = None;
     for c in name.chars() {
@@ -250,6 +258,13 @@ mod tests {
             assert!(!m.contains("did you mean"), "{bad}: {m}");
             assert!(m.contains("(e.g. `worker-token`)"), "{bad}: {m}");
         }
+    }
+
+    #[test]
+    fn rejects_reserved_names() {
+        let m = message(validate_plugin_name("core"));
+        assert!(m.starts_with("plugin name `core` is reserved"), "{m}");
+        assert_eq!(validate_plugin_name("core-extras"), Ok(()));
     }
 
     #[test]

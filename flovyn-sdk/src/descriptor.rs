@@ -37,6 +37,9 @@ pub struct PluginDescriptor {
     /// The typed configuration the plugin declared with `config = Type`, if any.
     #[doc(hidden)]
     pub config: Option<&'static ConfigDescriptor>,
+    /// Names of the events the plugin publishes (`events = […]`), e.g.
+    /// `worker-token.token-created`.
+    pub events: &'static [&'static str],
 }
 
 impl PluginDescriptor {
@@ -51,6 +54,7 @@ impl PluginDescriptor {
         crate_name: &'static str,
         parts: fn() -> &'static PluginParts,
         config: Option<&'static ConfigDescriptor>,
+        events: &'static [&'static str],
     ) -> Self {
         Self {
             name,
@@ -61,6 +65,7 @@ impl PluginDescriptor {
             crate_name,
             parts,
             config,
+            events,
         }
     }
 
@@ -105,6 +110,11 @@ impl PluginDescriptor {
         (self.parts)().security_scheme.as_ref()
     }
 
+    /// The events the plugin's `#[subscribe]` methods handle.
+    pub fn subscriptions(&self) -> &'static [SubscriptionDescriptor] {
+        (self.parts)().subscriptions
+    }
+
     /// Whether the plugin contributes an authorizer.
     pub fn has_authorizer(&self) -> bool {
         (self.parts)().has_authorizer
@@ -125,6 +135,8 @@ impl fmt::Debug for PluginDescriptor {
             .field("depends_on", &self.depends_on)
             .field("migrations", &self.migrations)
             .field("routes", &self.routes())
+            .field("events", &self.events)
+            .field("subscriptions", &self.subscriptions())
             .field("crate_name", &self.crate_name)
             .finish_non_exhaustive()
     }
@@ -216,6 +228,27 @@ impl RouteDescriptor {
     }
 }
 
+/// One `#[subscribe]` method of a plugin.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct SubscriptionDescriptor {
+    event: fn() -> &'static str,
+    /// The Rust method's name (`on_token_created`).
+    pub handler: &'static str,
+}
+
+impl SubscriptionDescriptor {
+    #[doc(hidden)]
+    pub const fn __new(event: fn() -> &'static str, handler: &'static str) -> Self {
+        Self { event, handler }
+    }
+
+    /// The event's name (`worker-token.token-created`).
+    pub fn event(&self) -> &'static str {
+        (self.event)()
+    }
+}
+
 /// The parts of a plugin that its `#[plugin_impl]` block contributes.
 ///
 /// A plugin without a `#[plugin_impl]` block gets [`PluginParts`] with no routes, built
@@ -230,6 +263,8 @@ pub struct PluginParts {
     pub security_scheme: Option<crate::auth::SchemeDescriptor>,
     /// Whether the block has an `#[authorizer]` (the server asks only those).
     pub has_authorizer: bool,
+    /// The block's `#[subscribe]` methods.
+    pub subscriptions: &'static [SubscriptionDescriptor],
     pub construct: Constructor,
 }
 

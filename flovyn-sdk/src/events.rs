@@ -38,9 +38,40 @@ use crate::PluginError;
 pub const QUEUE_CAPACITY: usize = 1024;
 
 /// An event plugins exchange.
-pub trait Event: Clone + Send + Sync + 'static {
+///
+/// Implemented by `#[flovyn_plugin(events = [TokenCreated, …])]` for the types a plugin
+/// publishes, with the name derived from the type (`worker-token.token-created`); never
+/// written by hand. Events are `Serialize` so that a subscriber may store or forward them
+/// as they are (the audit log does).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an event",
+    note = "the plugin that publishes `{Self}` declares it: `#[flovyn_plugin(name = \"…\", events = [{Self}])]`"
+)]
+pub trait Event: Clone + serde::Serialize + Send + Sync + 'static {
     /// `<publishing plugin>.<event>`, e.g. `worker-token.token-created`.
     const NAME: &'static str;
+}
+
+/// The server's own events, published as `core.<event>`.
+pub mod core {
+    use serde::Serialize;
+
+    use super::Event;
+
+    /// A tenant was created (`POST /api/v1/tenants`).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+    pub struct TenantCreated {
+        /// The tenant's id.
+        pub id: String,
+        /// Its display name.
+        pub name: String,
+        /// The principal that created it.
+        pub created_by: String,
+    }
+
+    impl Event for TenantCreated {
+        const NAME: &'static str = "core.tenant-created";
+    }
 }
 
 type Delivered = Arc<dyn Any + Send + Sync>;
@@ -138,7 +169,18 @@ impl Events {
 
     /// Queues `event` for every subscription to its type; returns how many queued it (a
     /// full subscription drops it, see the module docs).
+    ///
+    /// A plugin publishes only its own events (those its `events = […]` declares): another
+    /// plugin's event is refused, logged, and reaches no one.
     pub fn publish<E: Event>(&self, event: E) -> usize {
+        if flovyn_naming::event::publisher(E::NAME) != Some(self.plugin) {
+            tracing::error!(
+                plugin = self.plugin,
+                event = E::NAME,
+                "event refused: a plugin publishes only the events it declares"
+            );
+            return 0;
+        }
         let subscriptions = self
             .bus
             .subscriptions
@@ -221,14 +263,14 @@ mod tests {
 
     use super::*;
 
-    #[derive(Debug, Clone, PartialEq)]
+    #[derive(Debug, Clone, PartialEq, serde::Serialize)]
     struct Pinged(u32);
 
     impl Event for Pinged {
         const NAME: &'static str = "pinger.pinged";
     }
 
-    #[derive(Debug, Clone)]
+    #[derive(Debug, Clone, serde::Serialize)]
     struct Other;
 
     impl Event for Other {
@@ -268,6 +310,24 @@ mod tests {
             0,
             "a closed bus takes nothing"
         );
+    }
+
+    #[tokio::test]
+    async fn a_plugin_cannot_publish_another_plugins_event() {
+        let bus = Arc::new(EventBus::default());
+        let seen = Arc::new(AtomicU64::new(0));
+        let counter = seen.clone();
+        bus.handle("ponger").subscribe(move |_: Pinged| {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        });
+        assert_eq!(bus.handle("impostor").publish(Pinged(1)), 0);
+        assert_eq!(bus.handle("pinger").publish(Pinged(2)), 1);
+        bus.close(Duration::from_secs(5)).await;
+        assert_eq!(seen.load(Ordering::SeqCst), 1, "only pinger's own event");
     }
 
     #[tokio::test]

@@ -114,6 +114,13 @@ pub trait PluginInstance: Send + Sync + 'static {
             })
     }
 
+    /// Subscribes the plugin's `#[subscribe]` methods on `events`. The server calls it once,
+    /// after constructing every plugin and before the first start hook, so that events
+    /// published from start hooks reach every subscriber.
+    fn subscribe(self: Arc<Self>, events: &crate::events::Events) {
+        let _ = events;
+    }
+
     /// Runs after every plugin is constructed and migrated, in dependency order.
     /// An error stops start-up and names the plugin.
     fn on_start<'a>(&'a self, ctx: &'a PluginContext) -> BoxFuture<'a, Result<(), PluginError>> {

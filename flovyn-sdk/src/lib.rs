@@ -45,6 +45,7 @@ pub mod time;
 pub use db::Database;
 pub use descriptor::{
     Access, Dialect, Method, MigrationDescriptor, PluginDescriptor, RouteDescriptor,
+    SubscriptionDescriptor,
 };
 pub use error::{ApiError, ErrorBody, ErrorDetail, PluginError};
 pub use identity::{Identity, PrincipalType};
@@ -93,12 +94,16 @@ pub use flovyn_macros::on_stop;
 pub use flovyn_macros::plugin_impl;
 #[doc = include_str!("../docs/route.md")]
 pub use flovyn_macros::route;
+/// Marks `async fn(&self, event: E) -> Result<(), PluginError>` of a `#[plugin_impl]` block
+/// as the handler of every `E` published (`E` is an event another plugin, or the server,
+/// declares). See [`events`].
+pub use flovyn_macros::subscribe;
 
 /// What a plugin file usually needs: `use flovyn_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::{
         ApiError, Created, Identity, NoContent, Plugin, PluginContext, PluginError, PrincipalType,
-        flovyn_plugin, init, migration, on_start, on_stop, plugin_impl, route,
+        flovyn_plugin, init, migration, on_start, on_stop, plugin_impl, route, subscribe,
     };
     pub use axum::Json;
     pub use axum::extract::{Path, Query};

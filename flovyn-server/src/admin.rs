@@ -55,6 +55,16 @@ pub struct PluginInfo {
     state: &'static str,
     routes: Vec<RouteInfo>,
     migrations: Vec<MigrationInfo>,
+    /// Events the plugin publishes.
+    events: &'static [&'static str],
+    /// Events it handles, each with its handler.
+    subscriptions: Vec<SubscriptionInfo>,
+}
+
+#[derive(Debug, Serialize)]
+struct SubscriptionInfo {
+    event: &'static str,
+    handler: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -129,6 +139,15 @@ pub async fn plugins(
                             .unwrap_or_else(|| m.checksum(dialect)),
                         applied_at: row.map(|r| r.applied_at.clone()),
                     }
+                })
+                .collect(),
+            events: p.events,
+            subscriptions: p
+                .subscriptions()
+                .iter()
+                .map(|s| SubscriptionInfo {
+                    event: s.event(),
+                    handler: s.handler,
                 })
                 .collect(),
         })

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use flovyn_sdk::events::EventBus;
+use flovyn_sdk::events::{EventBus, Events};
 use flovyn_sdk::{PluginContext, PluginDescriptor, PluginInstance};
 
 use crate::config::plugins::PluginSettings;
@@ -271,6 +271,7 @@ struct Inner {
     plugins: Vec<RunningPlugin>,
     metrics: Metrics,
     events: Arc<EventBus>,
+    core_events: Events,
 }
 
 impl AppState {
@@ -298,6 +299,11 @@ impl AppState {
     /// The event bus the plugins publish and subscribe on.
     pub fn events(&self) -> &Arc<EventBus> {
         &self.inner.events
+    }
+
+    /// The server's own handle on the bus, publishing `core.…` events.
+    pub fn core_events(&self) -> &Events {
+        &self.inner.core_events
     }
 
     /// Lets event subscribers finish what is queued (at most the shutdown grace), then runs
@@ -344,7 +350,14 @@ pub async fn start_with(
         tracing::info!(plugin = %m.plugin, version = m.version, name = %m.name, execution_ms = m.execution_ms, "migration applied");
     }
     let events = Arc::new(EventBus::default());
-    let plugins = construct(&plan, Some(db.plugin_handle()), &events).await?;
+    let plugins = match construct(&plan, Some(db.plugin_handle()), &events).await {
+        Ok(plugins) => plugins,
+        Err(e) => {
+            events.close(Duration::ZERO).await;
+            return Err(e);
+        }
+    };
+    let core_events = events.handle(flovyn_sdk::naming::event::CORE);
     let metrics = Metrics::new(plan.enabled.iter().map(|p| p.name));
     Ok(AppState {
         inner: Arc::new(Inner {
@@ -354,18 +367,23 @@ pub async fn start_with(
             plugins,
             metrics,
             events,
+            core_events,
         }),
     })
 }
 
-/// Builds and starts the enabled plugins in order; on failure, stops the ones already
-/// started (in reverse) before returning the error.
+/// Builds the enabled plugins in order, subscribes their event handlers, then runs their
+/// start hooks in order. On failure, stops the plugins already started (in reverse) before
+/// returning the error.
+///
+/// Every plugin is constructed before any start hook runs, and every subscription is in
+/// place by then, so an event published from a start hook reaches every subscriber.
 pub async fn construct(
     plan: &Plan,
     database: Option<flovyn_sdk::Database>,
     events: &Arc<EventBus>,
 ) -> Result<Vec<RunningPlugin>, StartupError> {
-    let mut running: Vec<RunningPlugin> = Vec::with_capacity(plan.enabled.len());
+    let mut built: Vec<RunningPlugin> = Vec::with_capacity(plan.enabled.len());
     for &descriptor in &plan.enabled {
         let settings = plan
             .settings
@@ -377,46 +395,39 @@ pub async fn construct(
         if let Some(db) = &database {
             context = context.with_database(db.clone());
         }
-        let result = async {
-            let instance = descriptor
-                .construct(context.clone())
-                .await
-                .map_err(|source| StartupError::Plugin {
-                    plugin: descriptor.name,
-                    stage: "construct",
-                    source,
-                })?;
-            instance
-                .on_start(&context)
-                .await
-                .map_err(|source| StartupError::Plugin {
-                    plugin: descriptor.name,
-                    stage: "start",
-                    source,
-                })?;
-            Ok::<_, StartupError>(instance)
-        }
-        .await;
-        match result {
-            Ok(instance) => {
-                tracing::info!(
-                    plugin = descriptor.name,
-                    version = descriptor.version,
-                    "started"
-                );
-                running.push(RunningPlugin {
-                    descriptor,
-                    instance,
-                    context,
-                });
-            }
-            Err(e) => {
-                for p in running.iter().rev() {
-                    let _ = p.instance.on_stop(&p.context).await;
-                }
-                return Err(e);
-            }
-        }
+        let instance = descriptor
+            .construct(context.clone())
+            .await
+            .map_err(|source| StartupError::Plugin {
+                plugin: descriptor.name,
+                stage: "construct",
+                source,
+            })?;
+        built.push(RunningPlugin {
+            descriptor,
+            instance,
+            context,
+        });
     }
-    Ok(running)
+    for p in &built {
+        p.instance.clone().subscribe(p.context.events());
+    }
+    for (started, p) in built.iter().enumerate() {
+        if let Err(source) = p.instance.on_start(&p.context).await {
+            for earlier in built[..started].iter().rev() {
+                let _ = earlier.instance.on_stop(&earlier.context).await;
+            }
+            return Err(StartupError::Plugin {
+                plugin: p.descriptor.name,
+                stage: "start",
+                source,
+            });
+        }
+        tracing::info!(
+            plugin = p.descriptor.name,
+            version = p.descriptor.version,
+            "started"
+        );
+    }
+    Ok(built)
 }

@@ -1,9 +1,11 @@
 //! Tenants: the core `tenant` table and its admin endpoints under `/api/v1/tenants`.
 //! Every tenant-scoped plugin table references `tenant(id)`; the default tenant exists from
-//! the first start (created by the core migrations).
+//! the first start (created by the core migrations). Creating one publishes
+//! `core.tenant-created`.
 
 use axum::Json;
 use axum::extract::{Path, State};
+use flovyn_sdk::events::core::TenantCreated;
 use flovyn_sdk::{ApiError, Created, Identity, PrincipalType};
 use serde::{Deserialize, Serialize};
 
@@ -115,5 +117,10 @@ pub async fn create(
             tenant.id, tenant.name
         )));
     }
+    state.core_events().publish(TenantCreated {
+        id: tenant.id.clone(),
+        name: tenant.name.clone(),
+        created_by: who.principal_id.clone(),
+    });
     Ok(Created(Json(tenant)))
 }

@@ -8,6 +8,8 @@
 //!   `GET /tokens` (never secrets), `DELETE /tokens/{id}` (revoke), guarded by the
 //!   `worker_token:create` / `:read` / `:revoke` permissions, which the admin has and a
 //!   worker does not.
+//! - Events `worker-token.token-created` and `worker-token.token-revoked` ([`TokenCreated`],
+//!   [`TokenRevoked`]) for other plugins (the audit log records them).
 //! - An authenticator recognising `Authorization: Bearer fwt_…`, yielding a `worker`
 //!   identity in the token's tenant. Malformed tokens and bad checksums are refused without
 //!   a database query; a warm token is served from a cache ([`cache`]).
@@ -19,6 +21,7 @@ use std::sync::Arc;
 
 use flovyn_sdk::auth::{AuthOutcome, AuthRequest, Authz, AuthzRequest};
 use flovyn_sdk::db::sqlx::{self, Row as _};
+use flovyn_sdk::events::Events;
 use flovyn_sdk::prelude::*;
 use flovyn_sdk::{Database, time};
 use serde::{Deserialize, Serialize};
@@ -26,12 +29,39 @@ use serde::{Deserialize, Serialize};
 use crate::cache::{Cached, CachedToken, Lookup, TokenCache};
 
 /// Issues and verifies worker tokens.
-#[flovyn_plugin(name = "worker-token")]
+#[flovyn_plugin(name = "worker-token", events = [TokenCreated, TokenRevoked])]
 #[migration(1, "create_tokens", file = "migrations/001_create_tokens.sql")]
 #[derive(Debug)]
 pub struct WorkerToken {
     db: Database,
     cache: Arc<TokenCache>,
+    events: Events,
+}
+
+/// `worker-token.token-created`: a worker token was created (never carries the secret).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenCreated {
+    /// Token id.
+    pub id: String,
+    /// Tenant the worker acts in.
+    pub tenant: String,
+    /// Display name.
+    pub display_name: String,
+    /// The principal that created it.
+    pub created_by: String,
+    /// When it expires, if ever (RFC 3339).
+    pub expires_at: Option<String>,
+}
+
+/// `worker-token.token-revoked`: a worker token was revoked (published once per token).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenRevoked {
+    /// Token id.
+    pub id: String,
+    /// Tenant the worker acted in.
+    pub tenant: String,
+    /// The principal that revoked it.
+    pub revoked_by: String,
 }
 
 /// `POST /tokens` body.
@@ -112,6 +142,7 @@ impl WorkerToken {
         Ok(WorkerToken {
             db: ctx.database()?.clone(),
             cache: Arc::new(TokenCache::default()),
+            events: ctx.events().clone(),
         })
     }
 
@@ -180,6 +211,13 @@ impl WorkerToken {
         .await
         .map_err(ApiError::internal)?;
         tracing::info!(token = %info.id, tenant = %info.tenant, by = %who.principal_id, "worker token created");
+        self.events.publish(TokenCreated {
+            id: info.id.clone(),
+            tenant: info.tenant.clone(),
+            display_name: info.display_name.clone(),
+            created_by: info.created_by.clone(),
+            expires_at: info.expires_at.clone(),
+        });
         Ok(Created(Json(CreatedToken {
             token: issued.token,
             info,
@@ -252,14 +290,21 @@ impl WorkerToken {
             tenant: Some(&tenant),
         };
         authz.require(&who, &request).await?;
-        sqlx::query("UPDATE p_worker_token__tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        let revoked = sqlx::query("UPDATE p_worker_token__tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(time::now_rfc3339())
             .bind(&id)
             .execute(self.db.pool())
             .await
             .map_err(ApiError::internal)?;
         self.cache.forget(&lookup);
-        tracing::info!(token = %id, by = %who.principal_id, "worker token revoked");
+        if revoked.rows_affected() == 1 {
+            tracing::info!(token = %id, by = %who.principal_id, "worker token revoked");
+            self.events.publish(TokenRevoked {
+                id,
+                tenant,
+                revoked_by: who.principal_id,
+            });
+        }
         Ok(NoContent)
     }
 

@@ -5,6 +5,9 @@ impl WorkerToken {
     async fn start(&self, ctx: &PluginContext) -> Result<(), PluginError> {
         Ok(())
     }
+    async fn on_tenant(&self, event: TenantCreated) -> Result<(), PluginError> {
+        Ok(())
+    }
     /// Create a worker token.
     ///
     /// The secret is shown once.
@@ -22,6 +25,8 @@ impl WorkerToken {
 }
 const _: () = {
     use ::flovyn_sdk::__private as __fp;
+    #[allow(unused_imports)]
+    use __fp::probe::{ViaEvent as _, ViaNotEvent as _};
     #[allow(non_snake_case, clippy::used_underscore_binding)]
     async fn __flovyn_route_create(
         __fp::axum::extract::State(
@@ -48,6 +53,7 @@ const _: () = {
         __fp::assert_from_request_parts::<Identity, __fp::Arc<WorkerToken>>();
         __fp::assert_from_request::<Json<NewToken>, __fp::Arc<WorkerToken>, _>();
         __fp::assert_from_request::<Path<String>, __fp::Arc<WorkerToken>, _>();
+        __fp::assert_event::<TenantCreated>();
     }
     fn __flovyn_operations(
         __ctx: &mut __fp::DocContext,
@@ -117,6 +123,25 @@ const _: () = {
         ) -> __fp::BoxFuture<'a, ::core::result::Result<(), __fp::PluginError>> {
             ::std::boxed::Box::pin(<WorkerToken>::start(self, ctx))
         }
+        fn subscribe(self: __fp::Arc<Self>, __events: &__fp::Events) {
+            {
+                let __this = self.clone();
+                (&&__fp::EventProbe::<TenantCreated>::new())
+                    .subscribe(
+                        __events,
+                        move |__event: TenantCreated| {
+                            let __this = __this.clone();
+                            async move {
+                                let __result: ::core::result::Result<
+                                    (),
+                                    __fp::PluginError,
+                                > = <WorkerToken>::on_tenant(&*__this, __event).await;
+                                __result
+                            }
+                        },
+                    );
+            }
+        }
     }
     impl __fp::PluginImpl for WorkerToken {
         const PARTS: &'static __fp::PluginParts = &__fp::PluginParts {
@@ -137,6 +162,12 @@ const _: () = {
             operations: __flovyn_operations,
             security_scheme: ::core::option::Option::None,
             has_authorizer: false,
+            subscriptions: &[
+                __fp::SubscriptionDescriptor::__new(
+                    || (&&__fp::EventProbe::<TenantCreated>::new()).event_name(),
+                    "on_tenant",
+                ),
+            ],
             construct: __flovyn_construct,
         };
     }

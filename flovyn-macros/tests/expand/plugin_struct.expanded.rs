@@ -27,7 +27,14 @@ const _: () = {
         ::core::env!("CARGO_PKG_NAME"),
         || (&&__fp::Probe::<WorkerToken>::new()).parts(),
         ::core::option::Option::None,
+        &["worker-token.token-created", "worker-token.token-revoked"],
     );
+    impl __fp::Event for TokenCreated {
+        const NAME: &'static str = "worker-token.token-created";
+    }
+    impl __fp::Event for events::TokenRevoked {
+        const NAME: &'static str = "worker-token.token-revoked";
+    }
     __fp::register_plugin!(__FLOVYN_DESCRIPTOR);
     impl __fp::Plugin for WorkerToken {
         const NAME: &'static str = "worker-token";

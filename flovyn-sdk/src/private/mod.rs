@@ -3,7 +3,8 @@
 pub use crate::__register_plugin as register_plugin;
 pub use crate::Identity;
 pub use crate::auth::{AuthOutcome, AuthRequest, AuthzRequest, Decision, SchemeDescriptor};
-pub use crate::descriptor::{ConfigDescriptor, PluginParts};
+pub use crate::descriptor::{ConfigDescriptor, PluginParts, SubscriptionDescriptor};
+pub use crate::events::{Event, Events};
 pub use crate::openapi::{DocContext, DocumentArg, DocumentResponse};
 pub use crate::{
     Access, BoxFuture, Method, MigrationDescriptor, Plugin, PluginContext, PluginDescriptor,
@@ -19,7 +20,7 @@ pub use std::sync::Arc;
 pub use utoipa;
 
 pub mod probe;
-pub use probe::Probe;
+pub use probe::{EventProbe, Probe};
 
 /// Implemented by `#[plugin_impl]`: the parts its block contributes.
 pub trait PluginImpl: Sized + Send + Sync + 'static {
@@ -42,6 +43,9 @@ where
     S: Send + Sync,
 {
 }
+
+/// `T: Event` check, spanned on a `#[subscribe]` method's argument type.
+pub fn assert_event<T: Event>() {}
 
 /// Deserializes `T` from a config section, naming the offending key on error.
 pub fn validate_config<T: serde::de::DeserializeOwned>(

@@ -70,6 +70,7 @@ impl<T> ViaDefault<T> for Probe<T> {
                 operations,
                 security_scheme: None,
                 has_authorizer: false,
+                subscriptions: &[],
                 construct: |_ctx| {
                     Box::pin(async {
                         let instance: Arc<dyn PluginInstance> = Arc::new(Bare(T::construct()));
@@ -80,4 +81,57 @@ impl<T> ViaDefault<T> for Probe<T> {
         }
         <T as Parts>::PARTS
     }
+}
+
+/// Lets generated code name a `#[subscribe]` method's event type without repeating the
+/// "not an event" error: the one `assert_event` check reports it, and these calls fall
+/// back to doing nothing for a type that is not an event (that build fails anyway).
+#[derive(Debug)]
+pub struct EventProbe<T>(PhantomData<T>);
+
+impl<T> EventProbe<T> {
+    /// A probe for `T`.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        EventProbe(PhantomData)
+    }
+}
+
+/// Chosen when `T` is an event.
+pub trait ViaEvent<T> {
+    /// The event's name.
+    fn event_name(&self) -> &'static str;
+    /// Subscribes `handler` to `T`.
+    fn subscribe<F, Fut>(&self, events: &crate::events::Events, handler: F)
+    where
+        F: Fn(T) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), crate::PluginError>> + Send + 'static;
+}
+
+impl<T: crate::events::Event> ViaEvent<T> for &EventProbe<T> {
+    fn event_name(&self) -> &'static str {
+        T::NAME
+    }
+    fn subscribe<F, Fut>(&self, events: &crate::events::Events, handler: F)
+    where
+        F: Fn(T) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), crate::PluginError>> + Send + 'static,
+    {
+        events.subscribe(handler);
+    }
+}
+
+/// Chosen when it is not (the build fails on `assert_event`).
+pub trait ViaNotEvent<T> {
+    /// Nothing.
+    fn event_name(&self) -> &'static str;
+    /// Nothing.
+    fn subscribe<F>(&self, events: &crate::events::Events, handler: F);
+}
+
+impl<T> ViaNotEvent<T> for EventProbe<T> {
+    fn event_name(&self) -> &'static str {
+        ""
+    }
+    fn subscribe<F>(&self, _events: &crate::events::Events, _handler: F) {}
 }

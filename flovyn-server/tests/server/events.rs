@@ -1,28 +1,26 @@
 //! Events between plugins through the assembled server: a request to one plugin publishes,
-//! another plugin's subscription receives it; shutdown lets subscribers finish their queue
-//! before the stop hooks run.
+//! another plugin's `#[subscribe]` method receives it; the server's own events reach
+//! plugins too; shutdown lets subscribers finish their queue before the stop hooks run.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use flovyn_sdk::events::{Event, Events};
+use flovyn_sdk::events::Events;
+use flovyn_sdk::events::core::TenantCreated;
 use flovyn_sdk::prelude::*;
+use serde_json::json;
 
-use crate::http::{Db, fixture_with, send};
+use crate::http::{ADMIN, Db, fixture_with, get_as, post_json_as, send};
 
-/// What `pinger` publishes.
-#[derive(Debug, Clone)]
+/// What `pinger` publishes (`pinger.pinged`).
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Pinged {
     pub n: u32,
 }
 
-impl Event for Pinged {
-    const NAME: &'static str = "pinger.pinged";
-}
-
 /// Publishes `Pinged` on `POST /ping?n=…`.
-#[flovyn_plugin(name = "pinger")]
+#[flovyn_plugin(name = "pinger", events = [Pinged])]
 #[derive(Debug)]
 pub struct Pinger {
     events: Events,
@@ -53,22 +51,30 @@ impl Pinger {
 /// into the list at that time).
 static RECEIVED: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 static STOPPED_AFTER: Mutex<Option<usize>> = Mutex::new(None);
+/// The tenants `ponger` heard of.
+static TENANTS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-/// Records every `Pinged`, slowly.
+/// Records every `Pinged`, slowly, and every tenant created.
 #[flovyn_plugin(name = "ponger", depends_on = ["pinger"])]
 #[derive(Debug, Default)]
 pub struct Ponger;
 
 #[plugin_impl]
 impl Ponger {
-    #[init]
-    async fn init(ctx: &PluginContext) -> Result<Self, PluginError> {
-        ctx.events().subscribe(|e: Pinged| async move {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            RECEIVED.lock().unwrap().push(e.n);
-            Ok(())
-        });
-        Ok(Self)
+    #[subscribe]
+    async fn on_pinged(&self, e: Pinged) -> Result<(), PluginError> {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        RECEIVED.lock().unwrap().push(e.n);
+        Ok(())
+    }
+
+    #[subscribe]
+    async fn on_tenant(&self, e: TenantCreated) -> Result<(), PluginError> {
+        TENANTS
+            .lock()
+            .unwrap()
+            .push(format!("{} by {}", e.id, e.created_by));
+        Ok(())
     }
 
     #[on_stop]
@@ -84,23 +90,55 @@ fn ping(n: u32) -> axum::http::Request<axum::body::Body> {
         .unwrap()
 }
 
-#[tokio::test]
-async fn an_event_crosses_plugins_and_shutdown_drains_it_before_the_stop_hooks() {
-    let f = fixture_with(Db::Sqlite, &["pinger", "ponger"], |_| {})
-        .await
-        .unwrap();
-
-    let r = send(&f.router, ping(1)).await;
-    assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "1"));
+/// Waits until `done`, failing after a second.
+async fn wait_for(done: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(1);
-    while RECEIVED.lock().unwrap().is_empty() {
+    while !done() {
         assert!(
             Instant::now() < deadline,
             "the event did not arrive within 1 s"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+#[tokio::test]
+async fn an_event_crosses_plugins_and_shutdown_drains_it_before_the_stop_hooks() {
+    let f = fixture_with(Db::Sqlite, &["pinger", "ponger"], |_| {})
+        .await
+        .unwrap();
+
+    // The operator sees who publishes and who subscribes.
+    let plugins = send(&f.router, get_as("/_/plugins", ADMIN)).await.json();
+    assert_eq!(plugins[0]["name"], "pinger");
+    assert_eq!(plugins[0]["events"], json!(["pinger.pinged"]));
+    assert_eq!(plugins[0]["subscriptions"], json!([]));
+    assert_eq!(
+        plugins[1]["subscriptions"],
+        json!([
+            {"event": "pinger.pinged", "handler": "on_pinged"},
+            {"event": "core.tenant-created", "handler": "on_tenant"},
+        ])
+    );
+
+    let r = send(&f.router, ping(1)).await;
+    assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "1"));
+    wait_for(|| !RECEIVED.lock().unwrap().is_empty()).await;
     assert_eq!(*RECEIVED.lock().unwrap(), vec![1]);
+
+    // The server's own events reach plugins too.
+    let r = send(
+        &f.router,
+        post_json_as(
+            "/api/v1/tenants",
+            ADMIN,
+            json!({"id": "acme", "name": "Acme"}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    wait_for(|| !TENANTS.lock().unwrap().is_empty()).await;
+    assert_eq!(*TENANTS.lock().unwrap(), vec!["acme by admin".to_owned()]);
 
     // Queued but not yet handled at shutdown: handled before the stop hooks, in order.
     for n in 2..=6 {

@@ -77,6 +77,7 @@ fn plugin(
         "server-tests",
         mig_ok().parts,
         None,
+        &[],
     )))
 }
 

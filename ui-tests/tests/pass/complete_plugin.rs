@@ -10,7 +10,7 @@ pub struct NotesConfig {
 /// Keeps notes.
 ///
 /// Longer description.
-#[flovyn_plugin(name = "notes", version = "2.1.0", depends_on = ["hello"], config = NotesConfig)]
+#[flovyn_plugin(name = "notes", version = "2.1.0", depends_on = ["hello"], config = NotesConfig, events = [NoteAdded])]
 #[migration(1, "create_notes", sql = "CREATE TABLE p_notes__notes (id BIGINT PRIMARY KEY, tenant_id BIGINT REFERENCES tenant(id), body TEXT NOT NULL)")]
 #[migration(2, "index_notes", sql = "CREATE INDEX p_notes__by_body ON p_notes__notes (body)")]
 #[migration(
@@ -29,6 +29,12 @@ pub struct Note {
     pub body: String,
 }
 
+/// Published as `notes.note-added`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NoteAdded {
+    pub id: u64,
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewNote {
     pub body: String,
@@ -41,6 +47,12 @@ pub struct Page {
 
 #[plugin_impl]
 impl Notes {
+    #[subscribe]
+    async fn on_tenant(&self, event: flovyn_sdk::events::core::TenantCreated) -> Result<(), PluginError> {
+        let _ = (event.id, self.max);
+        Ok(())
+    }
+
     #[init]
     async fn init(ctx: &PluginContext) -> Result<Self, PluginError> {
         let config: NotesConfig = ctx.config()?;
@@ -105,6 +117,10 @@ fn main() {
     assert_eq!(d.migrations.iter().map(|m| m.version).collect::<Vec<_>>(), [1, 2, 5]);
     assert_eq!(d.routes().len(), 6);
     assert!(d.config_schema().is_some());
+    assert_eq!(d.events, ["notes.note-added"]);
+    assert_eq!(<NoteAdded as flovyn_sdk::events::Event>::NAME, "notes.note-added");
+    assert_eq!(d.subscriptions()[0].event(), "core.tenant-created");
+    assert_eq!(d.subscriptions()[0].handler, "on_tenant");
     let doc = serde_json::to_value(d.openapi()).unwrap();
     assert_eq!(doc["paths"]["/api/v1/p/notes/notes"]["post"]["responses"]["201"]["description"], "Created");
     assert_eq!(doc["paths"]["/api/v1/p/notes/tenants/{tenant}/notes/{id}"]["put"]["parameters"][1]["name"], "id");

@@ -1,0 +1,12 @@
+use flovyn_sdk::prelude::*;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TokenCreated {
+    pub id: String,
+}
+
+#[flovyn_plugin(name = "worker-token", events = [TokenCreated, TokenCreated])]
+#[derive(Default)]
+pub struct WorkerToken;
+
+fn main() {}

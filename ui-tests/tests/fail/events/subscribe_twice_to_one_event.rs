@@ -1,0 +1,21 @@
+use flovyn_sdk::events::core::TenantCreated;
+use flovyn_sdk::prelude::*;
+
+#[flovyn_plugin(name = "listener")]
+#[derive(Default)]
+pub struct Listener;
+
+#[plugin_impl]
+impl Listener {
+    #[subscribe]
+    async fn on_tenant(&self, _event: TenantCreated) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    #[subscribe]
+    async fn also_on_tenant(&self, _event: TenantCreated) -> Result<(), PluginError> {
+        Ok(())
+    }
+}
+
+fn main() {}

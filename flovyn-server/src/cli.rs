@@ -107,6 +107,12 @@ fn plugins() -> Result<(), BoxError> {
         for m in p.migrations {
             println!("  migration {:<7} {}", m.version, m.name);
         }
+        for e in p.events {
+            println!("  publishes {e}");
+        }
+        for s in p.subscriptions() {
+            println!("  handles   {} with {}", s.event(), s.handler);
+        }
     }
     Ok(())
 }

@@ -45,7 +45,19 @@ fn plugins_openapi_and_config_schema_need_no_database() {
     assert!(out.status.success(), "{}", stderr(&out));
     let listing = stdout(&out);
     assert!(
-        listing.starts_with(&format!("hello {}\n", env!("CARGO_PKG_VERSION"))),
+        listing.starts_with(&format!("audit-log {}\n", env!("CARGO_PKG_VERSION"))),
+        "sorted by name: {listing}"
+    );
+    assert!(
+        listing.contains(&format!("\nhello {}\n", env!("CARGO_PKG_VERSION"))),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("  handles   worker-token.token-created with on_token_created\n"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("  publishes worker-token.token-revoked\n"),
         "{listing}"
     );
     assert!(
@@ -68,7 +80,9 @@ fn plugins_openapi_and_config_schema_need_no_database() {
         serde_json::from_slice(&out.stdout).expect("config-schema prints JSON");
     let sections = &schema["properties"]["plugins"]["properties"];
     assert!(
-        sections["hello"].is_object() && sections["worker-token"].is_object(),
+        sections["hello"].is_object()
+            && sections["worker-token"].is_object()
+            && sections["audit-log"]["properties"]["retention_days"]["default"] == 90,
         "a section per linked plugin: {sections}"
     );
     assert!(

@@ -10,6 +10,7 @@
 )]
 
 mod assembly;
+mod audit_log;
 mod cli;
 mod config_schema;
 mod events;

@@ -1,0 +1,260 @@
+//! The audit-log plugin end to end: worker-token and tenant events land in
+//! `p_audit_log__events` and are read back through `GET /api/v1/p/audit-log/events` with
+//! filters and cursor pagination, on SQLite and PostgreSQL; against the real binary with
+//! the default plugin set; and its configuration section is checked at start-up.
+
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use flovyn_sdk::db::sqlx::{self, Row as _};
+use serde_json::{Value, json};
+
+use crate::http::{ADMIN, Db, Fixture, fixture_with, get, get_as, post_json_as, send};
+use crate::support::process::{self, Server};
+
+const EVENTS: &str = "/api/v1/p/audit-log/events";
+
+async fn fixture(db: Db) -> Option<Fixture> {
+    fixture_with(db, &["worker-token", "audit-log"], |_| {}).await
+}
+
+/// `GET /events?query` as the admin, waiting up to a second for `count` events.
+async fn events_eventually(f: &Fixture, query: &str, count: usize) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let r = send(&f.router, get_as(&format!("{EVENTS}?{query}"), ADMIN)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let page = r.json();
+        if page["events"].as_array().unwrap().len() >= count {
+            return page;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "fewer than {count} events after 1 s: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn records_and_serves_events(db: Db) {
+    let Some(f) = fixture(db).await else { return };
+
+    // A worker token created and revoked, a tenant created: three events.
+    let r = send(
+        &f.router,
+        post_json_as(
+            "/api/v1/p/worker-token/tokens",
+            ADMIN,
+            json!({"display_name": "build-host-1"}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let created = r.json();
+    let (token, id) = (
+        created["token"].as_str().unwrap().to_owned(),
+        created["id"].as_str().unwrap().to_owned(),
+    );
+    let page = events_eventually(&f, "", 1).await;
+    let event = &page["events"][0];
+    assert_eq!(event["event"], "worker-token.token-created");
+    assert_eq!(event["publisher"], "worker-token");
+    assert_eq!(event["tenant"], "default");
+    assert_eq!(event["actor"], "admin");
+    assert_eq!(event["subject"], id.as_str());
+    assert_eq!(event["payload"]["display_name"], "build-host-1");
+    assert!(
+        !event.to_string().contains(&token),
+        "the secret is never recorded"
+    );
+    assert_eq!(page["next_cursor"], Value::Null);
+
+    let r = send(
+        &f.router,
+        axum::http::Request::delete(format!("/api/v1/p/worker-token/tokens/{id}"))
+            .header("authorization", format!("Bearer {ADMIN}"))
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    // Each event type has its own subscription, with no order between them: wait for this
+    // one before causing the next.
+    events_eventually(&f, "", 2).await;
+    let r = send(
+        &f.router,
+        post_json_as(
+            "/api/v1/tenants",
+            ADMIN,
+            json!({"id": "acme", "name": "Acme"}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let page = events_eventually(&f, "", 3).await;
+    let names: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "core.tenant-created",
+            "worker-token.token-revoked",
+            "worker-token.token-created"
+        ],
+        "newest first"
+    );
+
+    // The rows are in the plugin's own table.
+    let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM p_audit_log__events")
+        .fetch_one(f.state.db().pool())
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap();
+    assert_eq!(count, 3);
+
+    // Filters.
+    let only = |page: &Value| -> Vec<String> {
+        page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let page = events_eventually(&f, "event=worker-token.token-revoked", 1).await;
+    assert_eq!(only(&page), ["worker-token.token-revoked"]);
+    let page = events_eventually(&f, "publisher=core", 1).await;
+    assert_eq!(only(&page), ["core.tenant-created"]);
+    assert_eq!(page["events"][0]["tenant"], "acme");
+    let page = events_eventually(&f, "tenant=default&actor=admin", 2).await;
+    assert_eq!(page["events"].as_array().unwrap().len(), 2);
+    let page = events_eventually(&f, "since=2000-01-01T00:00:00Z", 3).await;
+    assert_eq!(page["events"].as_array().unwrap().len(), 3);
+    let r = send(
+        &f.router,
+        get_as(&format!("{EVENTS}?until=2000-01-01T00:00:00Z"), ADMIN),
+    )
+    .await;
+    assert_eq!(r.json()["events"], json!([]));
+
+    // Pages of one, continued by cursor, cover everything once.
+    let mut seen = Vec::new();
+    let mut query = "limit=1".to_owned();
+    loop {
+        let r = send(&f.router, get_as(&format!("{EVENTS}?{query}"), ADMIN)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let page = r.json();
+        seen.extend(only(&page));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => query = format!("limit=1&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, names);
+
+    // Bad input names the parameter.
+    for (query, needle) in [
+        ("limit=0", "`limit` must be 1–500"),
+        ("limit=501", "`limit` must be 1–500"),
+        ("cursor=zzz", "`cursor` `zzz` is not one this endpoint gave"),
+        ("since=yesterday", "`since` must be an RFC 3339 UTC instant"),
+    ] {
+        let r = send(&f.router, get_as(&format!("{EVENTS}?{query}"), ADMIN)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(r.body.contains(needle), "{query}: {}", r.body);
+    }
+
+    // Reading the trail needs credentials and `audit_log:read`, which a worker lacks.
+    let r = send(
+        &f.router,
+        post_json_as(
+            "/api/v1/p/worker-token/tokens",
+            ADMIN,
+            json!({"display_name": "build-host-2"}),
+        ),
+    )
+    .await;
+    let worker = r.json()["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        send(&f.router, get(EVENTS)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = send(&f.router, get_as(EVENTS, &worker)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert!(r.body.contains("audit_log:read"), "{}", r.body);
+}
+
+#[tokio::test]
+async fn records_and_serves_events_on_sqlite() {
+    records_and_serves_events(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn records_and_serves_events_on_postgres() {
+    records_and_serves_events(Db::Postgres).await;
+}
+
+#[tokio::test]
+async fn an_unknown_key_in_its_section_stops_start_up_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flovyn.toml"),
+        "[plugins.audit-log]\nretention_days = 30\nretention_dayz = 7\n",
+    )
+    .unwrap();
+    let out = process::run(dir.path(), &["serve"], &[]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("plugins.audit-log") && stderr.contains("unknown field `retention_dayz`"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("flovyn.db").exists(),
+        "nothing is created before the configuration is valid"
+    );
+}
+
+/// The README's server, as a user runs it: every default plugin, SQLite in an empty
+/// directory. A worker token created through the API is in the audit trail within a second.
+#[test]
+fn the_default_server_audits_a_new_worker_token_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[("FLOVYN_ADMIN_TOKEN", ADMIN)]);
+    let auth = format!("Bearer {ADMIN}");
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let r = process::request(
+        server.addr,
+        "POST",
+        "/api/v1/p/worker-token/tokens",
+        &headers,
+        r#"{"display_name": "build-host-1"}"#,
+    )
+    .unwrap();
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let created = Instant::now();
+    loop {
+        let r = process::get(server.addr, EVENTS, &headers[..1]).unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+        let events = r.json()["events"].clone();
+        if let Some(e) = events.as_array().unwrap().first() {
+            assert_eq!(e["event"], "worker-token.token-created");
+            assert_eq!(e["subject"], id.as_str());
+            break;
+        }
+        assert!(
+            created.elapsed() < Duration::from_secs(1),
+            "no audit event 1 s after the token was created"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

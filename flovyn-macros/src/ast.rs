@@ -234,6 +234,13 @@ pub(crate) struct ImplDef {
     pub(crate) authenticators: Vec<AuthenticatorDef>,
     pub(crate) authorizers: Vec<Ident>,
     pub(crate) subscriptions: Vec<SubscribeDef>,
+    pub(crate) tasks: Vec<TaskDef>,
+}
+
+/// One `#[task(every = "…")]` method: `async fn name(&self) -> Result<(), PluginError>`.
+pub(crate) struct TaskDef {
+    pub(crate) func: Ident,
+    pub(crate) every: Option<LitStr>,
 }
 
 /// One `#[subscribe]` method: `async fn on_x(&self, event: X) -> Result<(), PluginError>`.
@@ -300,6 +307,7 @@ pub(crate) fn parse_impl(
         authenticators: Vec::new(),
         authorizers: Vec::new(),
         subscriptions: Vec::new(),
+        tasks: Vec::new(),
     };
     for member in &mut item.items {
         let ImplItem::Fn(func) = member else { continue };
@@ -347,6 +355,8 @@ pub(crate) fn parse_impl(
                         _ => None,
                     },
                 });
+            } else if attr::is_attr(&a, attr::TASK) {
+                def.tasks.push(parse_task(&a, func, cx));
             } else if attr::is_attr(&a, attr::AUTHENTICATOR) {
                 def.authenticators.push(parse_authenticator(&a, func, cx));
             } else {
@@ -387,6 +397,33 @@ fn parse_authenticator(a: &syn::Attribute, func: &ImplItemFn, cx: &mut Ctxt) -> 
     }
     if let Some(v) = args.value(attr::BEARER_FORMAT, cx) {
         def.bearer_format = lit_str(v, "the bearer format", cx);
+    }
+    def
+}
+
+fn parse_task(a: &syn::Attribute, func: &ImplItemFn, cx: &mut Ctxt) -> TaskDef {
+    let mut def = TaskDef {
+        func: func.sig.ident.clone(),
+        every: None,
+    };
+    let usage = "write `#[task(every = \"1h\")]`";
+    let tokens = match attr::attr_args(a) {
+        Ok(t) => t,
+        Err(e) => {
+            cx.syn_error(e);
+            return def;
+        }
+    };
+    let Some(args) = Args::parse_into(tokens, cx) else {
+        return def;
+    };
+    for p in &args.positional {
+        cx.error_spanned_by(p, format!("unexpected argument: {usage}"));
+    }
+    args.check_keys(attr::TASK, attr::TASK_KEYS, cx);
+    match args.value(attr::EVERY, cx) {
+        Some(v) => def.every = lit_str(v, "the interval", cx),
+        None => cx.error_spanned_by(a, format!("missing interval: {usage}")),
     }
     def
 }

@@ -18,6 +18,11 @@ pub(crate) const INIT: &str = "init";
 pub(crate) const AUTHENTICATOR: &str = "authenticator";
 pub(crate) const AUTHORIZER: &str = "authorizer";
 pub(crate) const SUBSCRIBE: &str = "subscribe";
+pub(crate) const TASK: &str = "task";
+
+// `#[task(…)]` keys
+pub(crate) const EVERY: &str = "every";
+pub(crate) const TASK_KEYS: &[&str] = &[EVERY];
 
 // `#[authenticator(…)]` keys
 pub(crate) const SCHEME: &str = "scheme";

@@ -209,6 +209,7 @@ pub(crate) fn plugin_impl(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     check::hooks(&def, &mut cx);
     check::subscriptions(&def, &mut cx);
+    let intervals: Vec<Option<u64>> = def.tasks.iter().map(|t| valid::task(t, &mut cx)).collect();
     hook_signatures(&def, &mut cx);
 
     let item = &def.item;
@@ -218,7 +219,7 @@ pub(crate) fn plugin_impl(args: TokenStream, item: TokenStream) -> TokenStream {
         return quote!(#item #errors #stub);
     }
     let routes: Vec<Route> = routes.into_iter().flatten().collect();
-    let generated = expand_impl(&def, &routes);
+    let generated = expand_impl(&def, &routes, &intervals);
     quote!(#item #generated)
 }
 
@@ -255,6 +256,14 @@ fn hook_signatures(def: &ImplDef, cx: &mut Ctxt) {
                 cx.error_spanned_by(&f.sig, format!("event handler `{id}` must return `Result<(), PluginError>`: an error is logged with the event's name"));
             }
         }
+        if def.tasks.iter().any(|t| &t.func == id) {
+            valid::signature(f, "a periodic task", cx);
+            if !receiver || f.sig.inputs.len() != 1 {
+                cx.error_spanned_by(&f.sig, format!("task `{id}` must be `async fn {id}(&self) -> Result<(), PluginError>`: it keeps what it needs in the plugin"));
+            } else if matches!(f.sig.output, ReturnType::Default) {
+                cx.error_spanned_by(&f.sig, format!("task `{id}` must return `Result<(), PluginError>`: an error is logged and shown in `/_/plugins`"));
+            }
+        }
         if def.init.contains(id) {
             valid::signature(f, "the constructor", cx);
             if receiver || f.sig.inputs.len() != 1 {
@@ -276,6 +285,7 @@ fn stub_impl(self_ty: &Type) -> TokenStream {
                     security_scheme: ::core::option::Option::None,
                     has_authorizer: false,
                     subscriptions: &[],
+                    tasks: &[],
                     construct: |_| ::std::boxed::Box::pin(async {
                         ::core::result::Result::Err(__fp::PluginError::new("this plugin failed to compile"))
                     }),
@@ -301,7 +311,23 @@ impl VisitMut for ReplaceSelf<'_> {
     }
 }
 
-fn expand_impl(def: &ImplDef, routes: &[Route]) -> TokenStream {
+/// The span of a method's return type (its name when it has none), for type errors about
+/// what it returns.
+fn return_span(def: &ImplDef, f: &syn::Ident) -> Span {
+    def.item
+        .items
+        .iter()
+        .find_map(|i| match i {
+            syn::ImplItem::Fn(m) if &m.sig.ident == f => Some(match &m.sig.output {
+                ReturnType::Type(_, t) => t.span(),
+                ReturnType::Default => f.span(),
+            }),
+            _ => None,
+        })
+        .unwrap_or_else(|| f.span())
+}
+
+fn expand_impl(def: &ImplDef, routes: &[Route], intervals: &[Option<u64>]) -> TokenStream {
     let self_ty = &*def.item.self_ty;
     let state = quote!(__fp::Arc<#self_ty>);
     let mut handlers = Vec::new();
@@ -427,18 +453,7 @@ fn expand_impl(def: &ImplDef, routes: &[Route]) -> TokenStream {
         let f = &sub.func;
         let handler = f.to_string();
         checks.push(quote_spanned!(ty.span()=> __fp::assert_event::<#ty>();));
-        let ret_span = def
-            .item
-            .items
-            .iter()
-            .find_map(|i| match i {
-                syn::ImplItem::Fn(m) if &m.sig.ident == f => Some(match &m.sig.output {
-                    ReturnType::Type(_, t) => t.span(),
-                    ReturnType::Default => f.span(),
-                }),
-                _ => None,
-            })
-            .unwrap_or_else(|| f.span());
+        let ret_span = return_span(def, f);
         let result = quote_spanned!(ret_span=> ::core::result::Result<(), __fp::PluginError>);
         // Spanned on the return type, so a handler returning anything else is reported there.
         let call = quote_spanned!(ret_span=> let __result: #result = <#self_ty>::#f(&*__this, __event).await;);
@@ -459,6 +474,37 @@ fn expand_impl(def: &ImplDef, routes: &[Route]) -> TokenStream {
             #handler
         )));
     }
+    let mut task_arms = Vec::new();
+    let mut tasks = Vec::new();
+    for (t, ms) in def.tasks.iter().zip(intervals) {
+        let (Some(every), Some(ms)) = (&t.every, ms) else {
+            continue;
+        };
+        let f = &t.func;
+        let name = f.to_string();
+        let result =
+            quote_spanned!(return_span(def, f)=> ::core::result::Result<(), __fp::PluginError>);
+        let call = quote_spanned!(return_span(def, f)=> let __result: #result = <#self_ty>::#f(self).await;);
+        task_arms.push(quote! {
+            #name => ::std::boxed::Box::pin(async move {
+                #call
+                __result
+            }),
+        });
+        tasks.push(quote!(__fp::TaskDescriptor::__new(#name, #every, #ms)));
+    }
+    let run_task = (!task_arms.is_empty()).then(|| {
+        quote! {
+            fn run_task<'a>(&'a self, __name: &'a str) -> __fp::BoxFuture<'a, ::core::result::Result<(), __fp::PluginError>> {
+                match __name {
+                    #(#task_arms)*
+                    _ => ::std::boxed::Box::pin(async move {
+                        ::core::result::Result::Err(__fp::PluginError::new(::std::format!("no task `{}`", __name)))
+                    }),
+                }
+            }
+        }
+    });
     let subscribe = (!subscribe_calls.is_empty()).then(|| {
         quote! {
             fn subscribe(self: __fp::Arc<Self>, __events: &__fp::Events) {
@@ -506,6 +552,7 @@ fn expand_impl(def: &ImplDef, routes: &[Route]) -> TokenStream {
                 #on_start
                 #on_stop
                 #subscribe
+                #run_task
                 #authenticate
                 #authorize
             }
@@ -517,6 +564,7 @@ fn expand_impl(def: &ImplDef, routes: &[Route]) -> TokenStream {
                     security_scheme: #security_scheme,
                     has_authorizer: #has_authorizer,
                     subscriptions: &[#(#subscriptions),*],
+                    tasks: &[#(#tasks),*],
                     construct: __flovyn_construct,
                 };
             }

@@ -71,6 +71,12 @@ pub fn subscribe(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::stray_member(attr::SUBSCRIBE, args.into(), item.into()).into()
 }
 
+/// `#[task(every = "…")]`, valid only inside `#[plugin_impl]`.
+#[proc_macro_attribute]
+pub fn task(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::stray_member(attr::TASK, args.into(), item.into()).into()
+}
+
 /// `#[authorizer]`, valid only inside `#[plugin_impl]`.
 #[proc_macro_attribute]
 pub fn authorizer(args: TokenStream, item: TokenStream) -> TokenStream {

@@ -73,6 +73,11 @@ fn plugin_impl_block() {
                     Ok(())
                 }
 
+                #[task(every = "1h")]
+                async fn prune(&self) -> Result<(), PluginError> {
+                    Ok(())
+                }
+
                 /// Create a worker token.
                 ///
                 /// The secret is shown once.

@@ -68,6 +68,18 @@ pub(crate) fn events<'a>(
     out
 }
 
+/// A task's interval in milliseconds, or an error on its literal.
+pub(crate) fn task(def: &crate::ast::TaskDef, cx: &mut Ctxt) -> Option<u64> {
+    let every = def.every.as_ref()?;
+    match flovyn_naming::task::parse_interval(&every.value()) {
+        Ok(d) => Some(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        Err(e) => {
+            cx.error_spanned_by(every, e.to_string());
+            None
+        }
+    }
+}
+
 /// A migration's SQL as read at compile time.
 pub(crate) struct Sql {
     /// The text, for checking.

@@ -22,6 +22,8 @@
 //! - [`event`] — an event is named `<publisher>.<event>` in kebab-case
 //!   (`worker-token.token-created`), the event part derived from its Rust type name; the
 //!   server publishes as `core`, a name no plugin may take.
+//! - [`task`] — a periodic task's interval is a duration such as `30s` or `1h30m`, at
+//!   least 100 ms.
 //! - [`checksum`](mod@checksum) — a migration is fingerprinted by the SHA-256 of its exact
 //!   text.
 //!
@@ -46,5 +48,6 @@ pub mod event;
 pub mod plugin;
 pub mod route;
 pub mod sql;
+pub mod task;
 
 mod text;

@@ -115,6 +115,11 @@ impl PluginDescriptor {
         (self.parts)().subscriptions
     }
 
+    /// The plugin's periodic tasks.
+    pub fn tasks(&self) -> &'static [TaskDescriptor] {
+        (self.parts)().tasks
+    }
+
     /// Whether the plugin contributes an authorizer.
     pub fn has_authorizer(&self) -> bool {
         (self.parts)().has_authorizer
@@ -137,6 +142,7 @@ impl fmt::Debug for PluginDescriptor {
             .field("routes", &self.routes())
             .field("events", &self.events)
             .field("subscriptions", &self.subscriptions())
+            .field("tasks", &self.tasks())
             .field("crate_name", &self.crate_name)
             .finish_non_exhaustive()
     }
@@ -249,6 +255,33 @@ impl SubscriptionDescriptor {
     }
 }
 
+/// One `#[task(every = "…")]` method of a plugin.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct TaskDescriptor {
+    /// The task's name: the Rust method's (`prune_expired`).
+    pub name: &'static str,
+    /// The interval as written (`1h`).
+    pub every: &'static str,
+    every_ms: u64,
+}
+
+impl TaskDescriptor {
+    #[doc(hidden)]
+    pub const fn __new(name: &'static str, every: &'static str, every_ms: u64) -> Self {
+        Self {
+            name,
+            every,
+            every_ms,
+        }
+    }
+
+    /// The interval (checked at compile time).
+    pub fn interval(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.every_ms)
+    }
+}
+
 /// The parts of a plugin that its `#[plugin_impl]` block contributes.
 ///
 /// A plugin without a `#[plugin_impl]` block gets [`PluginParts`] with no routes, built
@@ -265,6 +298,8 @@ pub struct PluginParts {
     pub has_authorizer: bool,
     /// The block's `#[subscribe]` methods.
     pub subscriptions: &'static [SubscriptionDescriptor],
+    /// The block's `#[task]` methods.
+    pub tasks: &'static [TaskDescriptor],
     pub construct: Constructor,
 }
 

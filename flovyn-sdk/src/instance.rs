@@ -121,6 +121,12 @@ pub trait PluginInstance: Send + Sync + 'static {
         let _ = events;
     }
 
+    /// Runs the periodic task `name` once (the server's scheduler calls it when the task is
+    /// due; see `#[task]`).
+    fn run_task<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), PluginError>> {
+        Box::pin(async move { Err(PluginError::new(format!("no task `{name}`"))) })
+    }
+
     /// Runs after every plugin is constructed and migrated, in dependency order.
     /// An error stops start-up and names the plugin.
     fn on_start<'a>(&'a self, ctx: &'a PluginContext) -> BoxFuture<'a, Result<(), PluginError>> {

@@ -45,7 +45,7 @@ pub mod time;
 pub use db::Database;
 pub use descriptor::{
     Access, Dialect, Method, MigrationDescriptor, PluginDescriptor, RouteDescriptor,
-    SubscriptionDescriptor,
+    SubscriptionDescriptor, TaskDescriptor,
 };
 pub use error::{ApiError, ErrorBody, ErrorDetail, PluginError};
 pub use identity::{Identity, PrincipalType};
@@ -98,12 +98,17 @@ pub use flovyn_macros::route;
 /// as the handler of every `E` published (`E` is an event another plugin, or the server,
 /// declares). See [`events`].
 pub use flovyn_macros::subscribe;
+/// Marks `async fn(&self) -> Result<(), PluginError>` of a `#[plugin_impl]` block as a
+/// periodic task: `#[task(every = "1h")]` (units `d`, `h`, `m`, `s`, `ms`; checked at compile
+/// time). The server runs it on that schedule, once across all replicas sharing a database;
+/// see the guide's chapter on tasks.
+pub use flovyn_macros::task;
 
 /// What a plugin file usually needs: `use flovyn_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::{
         ApiError, Created, Identity, NoContent, Plugin, PluginContext, PluginError, PrincipalType,
-        flovyn_plugin, init, migration, on_start, on_stop, plugin_impl, route, subscribe,
+        flovyn_plugin, init, migration, on_start, on_stop, plugin_impl, route, subscribe, task,
     };
     pub use axum::Json;
     pub use axum::extract::{Path, Query};

@@ -59,6 +59,8 @@ pub struct PluginInfo {
     events: &'static [&'static str],
     /// Events it handles, each with its handler.
     subscriptions: Vec<SubscriptionInfo>,
+    /// Its periodic tasks: interval, next run, last run.
+    tasks: Vec<crate::tasks::TaskStatus>,
 }
 
 #[derive(Debug, Serialize)]
@@ -103,9 +105,18 @@ pub async fn plugins(
         .chain(plan.disabled.iter().map(|p| (*p, "disabled")))
         .collect();
     all.sort_by_key(|(p, _)| p.name);
+    let mut tasks = Vec::with_capacity(all.len());
+    for (p, _) in &all {
+        tasks.push(
+            crate::tasks::status(state.db(), p.name, p.tasks())
+                .await
+                .map_err(ApiError::internal)?,
+        );
+    }
     let body = all
         .into_iter()
-        .map(|(p, run_state)| PluginInfo {
+        .zip(tasks)
+        .map(|((p, run_state), tasks)| PluginInfo {
             name: p.name,
             version: p.version,
             description: p.description,
@@ -150,6 +161,7 @@ pub async fn plugins(
                     handler: s.handler,
                 })
                 .collect(),
+            tasks,
         })
         .collect();
     Ok(Json(body))

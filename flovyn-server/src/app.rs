@@ -16,6 +16,7 @@ use crate::config::{self, Config, ConfigError};
 use crate::db::{Database, DbError};
 use crate::metrics::Metrics;
 use crate::migrate::{self, MigrateError};
+use crate::tasks::Scheduler;
 
 /// A plugin that is constructed and started.
 pub struct RunningPlugin {
@@ -272,6 +273,7 @@ struct Inner {
     metrics: Metrics,
     events: Arc<EventBus>,
     core_events: Events,
+    scheduler: Scheduler,
 }
 
 impl AppState {
@@ -306,10 +308,12 @@ impl AppState {
         &self.inner.core_events
     }
 
-    /// Lets event subscribers finish what is queued (at most the shutdown grace), then runs
-    /// every stop hook in reverse start order; failures are logged, not fatal.
+    /// Stops the periodic tasks and lets event subscribers finish what is queued (each at
+    /// most the shutdown grace), then runs every stop hook in reverse start order; failures
+    /// are logged, not fatal.
     pub async fn shutdown(&self) {
         let grace = Duration::from_secs(self.inner.config.http.shutdown_grace_secs);
+        self.inner.scheduler.stop(grace).await;
         self.inner.events.close(grace).await;
         for p in self.inner.plugins.iter().rev() {
             match p.instance.on_stop(&p.context).await {
@@ -358,6 +362,7 @@ pub async fn start_with(
         }
     };
     let core_events = events.handle(flovyn_sdk::naming::event::CORE);
+    let scheduler = Scheduler::start(&db, &plugins);
     let metrics = Metrics::new(plan.enabled.iter().map(|p| p.name));
     Ok(AppState {
         inner: Arc::new(Inner {
@@ -368,6 +373,7 @@ pub async fn start_with(
             metrics,
             events,
             core_events,
+            scheduler,
         }),
     })
 }

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod migrate;
 pub mod openapi;
 pub mod router;
+pub mod tasks;
 pub mod tenants;
 
 /// The plugin crates this build links (see `build.rs`): `extern crate` for each, and

@@ -7,7 +7,8 @@
 //! - `GET /api/v1/p/audit-log/events` (permission `audit_log:read`, which the admin has):
 //!   newest first, filtered by event, publisher, tenant, actor and time, a page at a time
 //!   with an opaque cursor. A caller other than the admin sees its own tenant's events only.
-//! - `[plugins.audit-log] retention_days` (default 90): how long events are kept.
+//! - `[plugins.audit-log] retention_days` (default 90): how long events are kept; the
+//!   `prune_expired` task deletes older ones every hour.
 //!
 //! The plugin needs no `depends_on`: the server subscribes every plugin before any starts,
 //! and with worker-token disabled there are simply no token events to record.
@@ -226,6 +227,20 @@ impl AuditLog {
             events,
             next_cursor,
         }))
+    }
+
+    /// Deletes events older than `retention_days`, every hour (and once at first start).
+    #[task(every = "1h")]
+    async fn prune_expired(&self) -> Result<(), PluginError> {
+        let deleted = self.prune().await?;
+        if deleted > 0 {
+            tracing::info!(
+                deleted,
+                retention_days = self.config.retention_days,
+                "audit events pruned"
+            );
+        }
+        Ok(())
     }
 
     #[subscribe]

@@ -8,6 +8,9 @@ impl WorkerToken {
     async fn on_tenant(&self, event: TenantCreated) -> Result<(), PluginError> {
         Ok(())
     }
+    async fn prune(&self) -> Result<(), PluginError> {
+        Ok(())
+    }
     /// Create a worker token.
     ///
     /// The secret is shown once.
@@ -142,6 +145,31 @@ const _: () = {
                     );
             }
         }
+        fn run_task<'a>(
+            &'a self,
+            __name: &'a str,
+        ) -> __fp::BoxFuture<'a, ::core::result::Result<(), __fp::PluginError>> {
+            match __name {
+                "prune" => {
+                    ::std::boxed::Box::pin(async move {
+                        let __result: ::core::result::Result<(), __fp::PluginError> = <WorkerToken>::prune(
+                                self,
+                            )
+                            .await;
+                        __result
+                    })
+                }
+                _ => {
+                    ::std::boxed::Box::pin(async move {
+                        ::core::result::Result::Err(
+                            __fp::PluginError::new(
+                                ::std::format!("no task `{}`", __name),
+                            ),
+                        )
+                    })
+                }
+            }
+        }
     }
     impl __fp::PluginImpl for WorkerToken {
         const PARTS: &'static __fp::PluginParts = &__fp::PluginParts {
@@ -168,6 +196,7 @@ const _: () = {
                     "on_tenant",
                 ),
             ],
+            tasks: &[__fp::TaskDescriptor::__new("prune", "1h", 3600000u64)],
             construct: __flovyn_construct,
         };
     }

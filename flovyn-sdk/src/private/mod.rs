@@ -3,7 +3,9 @@
 pub use crate::__register_plugin as register_plugin;
 pub use crate::Identity;
 pub use crate::auth::{AuthOutcome, AuthRequest, AuthzRequest, Decision, SchemeDescriptor};
-pub use crate::descriptor::{ConfigDescriptor, PluginParts, SubscriptionDescriptor};
+pub use crate::descriptor::{
+    ConfigDescriptor, PluginParts, SubscriptionDescriptor, TaskDescriptor,
+};
 pub use crate::events::{Event, Events};
 pub use crate::openapi::{DocContext, DocumentArg, DocumentResponse};
 pub use crate::{

@@ -71,6 +71,7 @@ impl<T> ViaDefault<T> for Probe<T> {
                 security_scheme: None,
                 has_authorizer: false,
                 subscriptions: &[],
+                tasks: &[],
                 construct: |_ctx| {
                     Box::pin(async {
                         let instance: Arc<dyn PluginInstance> = Arc::new(Bare(T::construct()));

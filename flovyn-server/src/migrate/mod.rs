@@ -50,12 +50,15 @@ const CREATE_TENANT: &str = "CREATE TABLE tenant (
     created_at TEXT NOT NULL
 )";
 
-static CORE_MIGRATIONS: [MigrationDescriptor; 1] = [MigrationDescriptor::__new(
-    1,
-    "create_tenant",
-    CREATE_TENANT,
-    CREATE_TENANT,
-)];
+static CORE_MIGRATIONS: [MigrationDescriptor; 2] = [
+    MigrationDescriptor::__new(1, "create_tenant", CREATE_TENANT, CREATE_TENANT),
+    MigrationDescriptor::__new(
+        2,
+        "create_task_run",
+        crate::tasks::CREATE_TASK_RUN,
+        crate::tasks::CREATE_TASK_RUN,
+    ),
+];
 
 /// The server's own migrations, recorded under [`CORE`], in version order.
 pub fn core_migrations() -> &'static [MigrationDescriptor] {

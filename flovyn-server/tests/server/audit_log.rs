@@ -258,3 +258,57 @@ fn the_default_server_audits_a_new_worker_token_within_a_second() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[tokio::test]
+async fn the_retention_task_deletes_events_older_than_retention_days() {
+    let Some(f) = fixture_with(Db::Sqlite, &["audit-log"], |c| {
+        c.plugins
+            .insert("audit-log".into(), json!({"retention_days": 30}));
+    })
+    .await
+    else {
+        return;
+    };
+    let pool = f.state.db().pool();
+    let insert = "INSERT INTO p_audit_log__events (occurred_at, event, publisher, payload) VALUES ($1, 'core.tenant-created', 'core', '{}')";
+    let old = flovyn_sdk::time::at(std::time::SystemTime::now() - Duration::from_secs(31 * 86_400));
+    let recent =
+        flovyn_sdk::time::at(std::time::SystemTime::now() - Duration::from_secs(29 * 86_400));
+    for at in [&old, &recent] {
+        sqlx::query(insert).bind(at).execute(pool).await.unwrap();
+    }
+
+    // The task runs once at start-up and is shown with its schedule.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let list = send(&f.router, get_as("/_/plugins", ADMIN)).await.json();
+        let task = &list[0]["tasks"][0];
+        assert_eq!(
+            (task["name"].as_str(), task["every"].as_str()),
+            (Some("prune_expired"), Some("1h"))
+        );
+        if task["last_run"]["result"] == "ok" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no run at start-up: {task}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // Its next run, driven directly: only the recent event stays.
+    let audit = f
+        .state
+        .plugins()
+        .iter()
+        .find(|p| p.descriptor.name == "audit-log")
+        .unwrap();
+    audit.instance.run_task("prune_expired").await.unwrap();
+    let left: Vec<String> = sqlx::query("SELECT occurred_at FROM p_audit_log__events")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get("occurred_at").unwrap())
+        .collect();
+    assert_eq!(left, [recent]);
+    f.state.shutdown().await;
+}

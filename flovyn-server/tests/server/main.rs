@@ -18,4 +18,5 @@ mod http;
 mod migrations;
 mod openapi;
 mod support;
+mod tasks;
 mod worker_token;

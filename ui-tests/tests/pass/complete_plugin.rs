@@ -47,6 +47,12 @@ pub struct Page {
 
 #[plugin_impl]
 impl Notes {
+    /// Runs every ten minutes.
+    #[task(every = "10m")]
+    async fn compact(&self) -> Result<(), PluginError> {
+        Ok(())
+    }
+
     #[subscribe]
     async fn on_tenant(&self, event: flovyn_sdk::events::core::TenantCreated) -> Result<(), PluginError> {
         let _ = (event.id, self.max);
@@ -121,6 +127,8 @@ fn main() {
     assert_eq!(<NoteAdded as flovyn_sdk::events::Event>::NAME, "notes.note-added");
     assert_eq!(d.subscriptions()[0].event(), "core.tenant-created");
     assert_eq!(d.subscriptions()[0].handler, "on_tenant");
+    assert_eq!((d.tasks()[0].name, d.tasks()[0].every), ("compact", "10m"));
+    assert_eq!(d.tasks()[0].interval(), std::time::Duration::from_secs(600));
     let doc = serde_json::to_value(d.openapi()).unwrap();
     assert_eq!(doc["paths"]["/api/v1/p/notes/notes"]["post"]["responses"]["201"]["description"], "Created");
     assert_eq!(doc["paths"]["/api/v1/p/notes/tenants/{tenant}/notes/{id}"]["put"]["parameters"][1]["name"], "id");

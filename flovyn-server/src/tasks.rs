@@ -1,0 +1,410 @@
+//! Periodic tasks: runs every running plugin's `#[task(every = "…")]` methods on schedule,
+//! once per interval across all replicas sharing the database, and keeps each task's last
+//! result for `GET /_/plugins`.
+//!
+//! The schedule lives in the core table `task_run`, one row per (plugin, task): when the
+//! task is next due and how its last run went. A replica runs a due task only after
+//! **claiming** it — one conditional `UPDATE` that moves `next_due_ms` on by the interval,
+//! and succeeds for exactly one replica (both databases serialise it). On PostgreSQL the run
+//! also holds a session advisory lock for the task, so a run that outlasts its interval is
+//! not started again elsewhere while it goes on. A new task is due at once; a restart does
+//! not run a task again before its next due time.
+//!
+//! A task that returns an error or panics is logged and recorded; its next run happens as
+//! usual. At shutdown no run starts any more, a run in progress gets the shutdown grace to
+//! finish and is cancelled after it; this happens before the stop hooks.
+//!
+//! This module owns the schedule and the runs; what a task does is the plugin's.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use flovyn_sdk::{Dialect, PluginInstance, TaskDescriptor};
+use futures_util::FutureExt as _;
+use sqlx::Row as _;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::app::RunningPlugin;
+use crate::db::Database;
+
+/// The core table of task schedules and last results.
+pub const CREATE_TASK_RUN: &str = "CREATE TABLE task_run (
+    plugin TEXT NOT NULL,
+    task TEXT NOT NULL,
+    next_due_ms BIGINT NOT NULL,
+    last_started_at TEXT,
+    last_finished_at TEXT,
+    last_result TEXT,
+    last_error TEXT,
+    last_replica TEXT,
+    PRIMARY KEY (plugin, task)
+)";
+
+/// The first key of the two-key advisory locks tasks hold on PostgreSQL (`"flvt"`); the
+/// second is a hash of the plugin and task names.
+const TASK_LOCK_CLASS: i32 = i32::from_be_bytes(*b"flvt");
+
+/// How long a replica waits before reading a schedule again after a database error.
+const RETRY_AFTER_ERROR: Duration = Duration::from_secs(5);
+
+/// The runner of every task of the running plugins.
+#[derive(Debug)]
+pub struct Scheduler {
+    stop: watch::Sender<bool>,
+    loops: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// One task as `/_/plugins` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TaskStatus {
+    /// The task's name.
+    pub name: &'static str,
+    /// Its interval as declared (`1h`).
+    pub every: &'static str,
+    /// When it is next due (RFC 3339 UTC); `null` before the first schedule exists.
+    pub next_run_at: Option<String>,
+    /// Its last run, on whichever replica ran it; `null` if it never ran.
+    pub last_run: Option<LastRun>,
+}
+
+/// How a task's last run went.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LastRun {
+    /// When it started.
+    pub started_at: String,
+    /// When it finished; `null` while it runs.
+    pub finished_at: Option<String>,
+    /// `ok`, `error`, `panicked` or `cancelled`; `null` while it runs.
+    pub result: Option<String>,
+    /// The error, for `error`.
+    pub error: Option<String>,
+    /// The replica that ran it (`<host>/<pid>`).
+    pub replica: Option<String>,
+}
+
+impl Scheduler {
+    /// Starts one schedule loop per task of `plugins`.
+    pub fn start(db: &Database, plugins: &[RunningPlugin]) -> Scheduler {
+        let (stop, stopped) = watch::channel(false);
+        let replica = Arc::<str>::from(replica_name());
+        let mut loops = Vec::new();
+        for p in plugins {
+            for task in p.descriptor.tasks() {
+                let schedule = Schedule {
+                    db: db.clone(),
+                    plugin: p.descriptor.name,
+                    task: *task,
+                    instance: p.instance.clone(),
+                    replica: replica.clone(),
+                };
+                loops.push(tokio::spawn(schedule.run(stopped.clone())));
+            }
+        }
+        Scheduler {
+            stop,
+            loops: Mutex::new(loops),
+        }
+    }
+
+    /// Starts no run any more; waits at most `grace` for runs in progress, then cancels
+    /// them.
+    pub async fn stop(&self, grace: Duration) {
+        let _ = self.stop.send(true);
+        let loops = std::mem::take(&mut *self.loops.lock().unwrap_or_else(|e| e.into_inner()));
+        let aborts: Vec<_> = loops.iter().map(|l| l.abort_handle()).collect();
+        if tokio::time::timeout(grace, futures_util::future::join_all(loops))
+            .await
+            .is_err()
+        {
+            tracing::warn!("periodic tasks still running at shutdown: cancelled");
+            aborts.iter().for_each(|a| a.abort());
+        }
+    }
+}
+
+/// Every task of `plugins` with its schedule and last run, as stored.
+pub async fn status(
+    db: &Database,
+    plugin: &'static str,
+    tasks: &'static [TaskDescriptor],
+) -> Result<Vec<TaskStatus>, sqlx::Error> {
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        let row = sqlx::query(
+            "SELECT next_due_ms, last_started_at, last_finished_at, last_result, last_error, last_replica FROM task_run WHERE plugin = $1 AND task = $2",
+        )
+        .bind(plugin)
+        .bind(t.name)
+        .fetch_optional(db.pool())
+        .await?;
+        let (next_run_at, last_run) = match row {
+            None => (None, None),
+            Some(row) => {
+                let next: i64 = row.try_get("next_due_ms")?;
+                let started: Option<String> = row.try_get("last_started_at")?;
+                let last = match started {
+                    None => None,
+                    Some(started_at) => Some(LastRun {
+                        started_at,
+                        finished_at: row.try_get("last_finished_at")?,
+                        result: row.try_get("last_result")?,
+                        error: row.try_get("last_error")?,
+                        replica: row.try_get("last_replica")?,
+                    }),
+                };
+                (Some(rfc3339_ms(next)), last)
+            }
+        };
+        out.push(TaskStatus {
+            name: t.name,
+            every: t.every,
+            next_run_at,
+            last_run,
+        });
+    }
+    Ok(out)
+}
+
+/// One task's loop on this replica.
+struct Schedule {
+    db: Database,
+    plugin: &'static str,
+    task: TaskDescriptor,
+    instance: Arc<dyn PluginInstance>,
+    replica: Arc<str>,
+}
+
+impl Schedule {
+    async fn run(self, mut stopped: watch::Receiver<bool>) {
+        let every = self.task.interval();
+        if let Err(e) = self.create_row().await {
+            tracing::error!(plugin = self.plugin, task = self.task.name, error = %e, "could not schedule task");
+        }
+        loop {
+            let wait = match self.next_due().await {
+                Ok(Some(due)) => Duration::from_millis(due.saturating_sub(now_ms()).max(0) as u64)
+                    // A clock far ahead on another replica must not park the task.
+                    .min(every),
+                Ok(None) => {
+                    // The row went away (someone cleaned the table): schedule it again.
+                    let _ = self.create_row().await;
+                    Duration::ZERO
+                }
+                Err(e) => {
+                    tracing::warn!(plugin = self.plugin, task = self.task.name, error = %e, "could not read the task's schedule");
+                    RETRY_AFTER_ERROR.min(every)
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stopped.wait_for(|stop| *stop) => return,
+            }
+            if *stopped.borrow() {
+                return;
+            }
+            match self.claim(every).await {
+                Ok(true) => self.run_once().await,
+                Ok(false) => {} // another replica has it, or it is not due yet
+                Err(e) => {
+                    tracing::warn!(plugin = self.plugin, task = self.task.name, error = %e, "could not claim the task");
+                }
+            }
+        }
+    }
+
+    async fn create_row(&self) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO task_run (plugin, task, next_due_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(self.plugin)
+        .bind(self.task.name)
+        .bind(now_ms())
+        .execute(self.db.pool())
+        .await
+        .map(|_| ())
+    }
+
+    async fn next_due(&self) -> Result<Option<i64>, sqlx::Error> {
+        let row = sqlx::query("SELECT next_due_ms FROM task_run WHERE plugin = $1 AND task = $2")
+            .bind(self.plugin)
+            .bind(self.task.name)
+            .fetch_optional(self.db.pool())
+            .await?;
+        row.map(|r| r.try_get::<i64, _>("next_due_ms")).transpose()
+    }
+
+    /// Takes this tick for this replica: true for exactly one replica per due time.
+    async fn claim(&self, every: Duration) -> Result<bool, sqlx::Error> {
+        let now = now_ms();
+        let next = now.saturating_add(i64::try_from(every.as_millis()).unwrap_or(i64::MAX));
+        let claimed = sqlx::query(
+            "UPDATE task_run SET next_due_ms = $1, last_started_at = $2, last_finished_at = NULL, last_result = NULL, last_error = NULL, last_replica = $3 WHERE plugin = $4 AND task = $5 AND next_due_ms <= $6",
+        )
+        .bind(next)
+        .bind(rfc3339_ms(now))
+        .bind(&*self.replica)
+        .bind(self.plugin)
+        .bind(self.task.name)
+        .bind(now)
+        .execute(self.db.pool())
+        .await?;
+        Ok(claimed.rows_affected() == 1)
+    }
+
+    /// Runs the task (under its advisory lock on PostgreSQL) and records the outcome.
+    async fn run_once(&self) {
+        let started = std::time::Instant::now();
+        let outcome = match self.db.dialect() {
+            Dialect::Postgres => self.run_locked().await,
+            Dialect::Sqlite => self.call().await,
+        };
+        let ms = started.elapsed().as_millis();
+        let (result, error) = match outcome {
+            Outcome::Ok => {
+                tracing::info!(plugin = self.plugin, task = self.task.name, ms, "task ran");
+                ("ok", None)
+            }
+            Outcome::Failed(e) => {
+                tracing::error!(plugin = self.plugin, task = self.task.name, error = %e, "task failed");
+                ("error", Some(e))
+            }
+            Outcome::Panicked => {
+                tracing::error!(plugin = self.plugin, task = self.task.name, "task panicked");
+                ("panicked", None)
+            }
+            Outcome::Busy => {
+                tracing::warn!(
+                    plugin = self.plugin,
+                    task = self.task.name,
+                    "task skipped: its previous run is still going on another replica"
+                );
+                (
+                    "skipped",
+                    Some("the previous run was still going".to_owned()),
+                )
+            }
+        };
+        let recorded = sqlx::query(
+            "UPDATE task_run SET last_finished_at = $1, last_result = $2, last_error = $3 WHERE plugin = $4 AND task = $5 AND last_replica = $6",
+        )
+        .bind(flovyn_sdk::time::now_rfc3339())
+        .bind(result)
+        .bind(error)
+        .bind(self.plugin)
+        .bind(self.task.name)
+        .bind(&*self.replica)
+        .execute(self.db.pool())
+        .await;
+        if let Err(e) = recorded {
+            tracing::warn!(plugin = self.plugin, task = self.task.name, error = %e, "could not record the task's result");
+        }
+    }
+
+    async fn run_locked(&self) -> Outcome {
+        let mut conn = match self.db.pool().acquire().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                return Outcome::Failed(format!("no database connection for the task lock: {e}"));
+            }
+        };
+        let key = lock_key(self.plugin, self.task.name);
+        let locked: Result<bool, sqlx::Error> =
+            sqlx::query("SELECT pg_try_advisory_lock($1, $2) AS locked")
+                .bind(TASK_LOCK_CLASS)
+                .bind(key)
+                .fetch_one(&mut *conn)
+                .await
+                .and_then(|r| r.try_get("locked"));
+        match locked {
+            Ok(true) => {}
+            Ok(false) => return Outcome::Busy,
+            Err(e) => return Outcome::Failed(format!("could not take the task lock: {e}")),
+        }
+        let outcome = self.call().await;
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1, $2)")
+            .bind(TASK_LOCK_CLASS)
+            .bind(key)
+            .execute(&mut *conn)
+            .await;
+        if unlocked.is_err() {
+            // The lock is the session's: closing the connection releases it.
+            conn.detach();
+        }
+        outcome
+    }
+
+    async fn call(&self) -> Outcome {
+        match AssertUnwindSafe(self.instance.run_task(self.task.name))
+            .catch_unwind()
+            .await
+        {
+            Ok(Ok(())) => Outcome::Ok,
+            Ok(Err(e)) => Outcome::Failed(e.to_string()),
+            Err(_) => Outcome::Panicked,
+        }
+    }
+}
+
+enum Outcome {
+    Ok,
+    Failed(String),
+    Panicked,
+    Busy,
+}
+
+/// A stable 32-bit key for (plugin, task): FNV-1a, the same on every replica and build.
+fn lock_key(plugin: &str, task: &str) -> i32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for b in plugin.bytes().chain([b'/']).chain(task.bytes()) {
+        hash ^= u32::from(b);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    i32::from_be_bytes(hash.to_be_bytes())
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn rfc3339_ms(ms: i64) -> String {
+    let ms = u64::try_from(ms).unwrap_or(0);
+    flovyn_sdk::time::rfc3339(ms / 1000, (ms % 1000) as u32)
+}
+
+/// `<host>/<pid>`: which replica ran a task, for the operator.
+fn replica_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{host}/{}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_keys_are_stable_and_tell_tasks_apart() {
+        assert_eq!(
+            lock_key("audit-log", "prune"),
+            lock_key("audit-log", "prune")
+        );
+        assert_ne!(
+            lock_key("audit-log", "prune"),
+            lock_key("audit-log", "compact")
+        );
+        assert_ne!(lock_key("audit-log", "prune"), lock_key("archive", "prune"));
+    }
+}

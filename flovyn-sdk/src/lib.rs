@@ -144,3 +144,7 @@ struct GuidePluginConfig;
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/guide/05-events.md")]
 struct GuideEvents;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/guide/06-tasks.md")]
+struct GuideTasks;

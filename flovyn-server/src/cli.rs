@@ -113,6 +113,9 @@ fn plugins() -> Result<(), BoxError> {
         for s in p.subscriptions() {
             println!("  handles   {} with {}", s.event(), s.handler);
         }
+        for t in p.tasks() {
+            println!("  task      {:<7} {}", t.every, t.name);
+        }
     }
     Ok(())
 }

@@ -61,6 +61,10 @@ fn plugins_openapi_and_config_schema_need_no_database() {
         "{listing}"
     );
     assert!(
+        listing.contains("  task      1h      prune_expired\n"),
+        "{listing}"
+    );
+    assert!(
         listing.contains("route     GET     /api/v1/p/hello/greeting"),
         "{listing}"
     );

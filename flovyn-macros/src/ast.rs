@@ -235,6 +235,14 @@ pub(crate) struct ImplDef {
     pub(crate) authorizers: Vec<Ident>,
     pub(crate) subscriptions: Vec<SubscribeDef>,
     pub(crate) tasks: Vec<TaskDef>,
+    pub(crate) middleware: Vec<MiddlewareDef>,
+}
+
+/// One `#[middleware(priority = …, paths = […])]` method: `fn name(&self) -> Middleware`.
+pub(crate) struct MiddlewareDef {
+    pub(crate) func: Ident,
+    pub(crate) priority: Option<i32>,
+    pub(crate) paths: Vec<LitStr>,
 }
 
 /// One `#[task(every = "…")]` method: `async fn name(&self) -> Result<(), PluginError>`.
@@ -308,6 +316,7 @@ pub(crate) fn parse_impl(
         authorizers: Vec::new(),
         subscriptions: Vec::new(),
         tasks: Vec::new(),
+        middleware: Vec::new(),
     };
     for member in &mut item.items {
         let ImplItem::Fn(func) = member else { continue };
@@ -355,6 +364,8 @@ pub(crate) fn parse_impl(
                         _ => None,
                     },
                 });
+            } else if attr::is_attr(&a, attr::MIDDLEWARE) {
+                def.middleware.push(parse_middleware(&a, func, cx));
             } else if attr::is_attr(&a, attr::TASK) {
                 def.tasks.push(parse_task(&a, func, cx));
             } else if attr::is_attr(&a, attr::AUTHENTICATOR) {
@@ -424,6 +435,70 @@ fn parse_task(a: &syn::Attribute, func: &ImplItemFn, cx: &mut Ctxt) -> TaskDef {
     match args.value(attr::EVERY, cx) {
         Some(v) => def.every = lit_str(v, "the interval", cx),
         None => cx.error_spanned_by(a, format!("missing interval: {usage}")),
+    }
+    def
+}
+
+fn parse_middleware(a: &syn::Attribute, func: &ImplItemFn, cx: &mut Ctxt) -> MiddlewareDef {
+    let mut def = MiddlewareDef {
+        func: func.sig.ident.clone(),
+        priority: None,
+        paths: Vec::new(),
+    };
+    let usage = "write `#[middleware(priority = 10, paths = [\"/api/v1/*\"])]` (both optional)";
+    let tokens = match attr::attr_args(a) {
+        Ok(t) => t,
+        Err(e) => {
+            cx.syn_error(e);
+            return def;
+        }
+    };
+    let Some(args) = Args::parse_into(tokens, cx) else {
+        return def;
+    };
+    for p in &args.positional {
+        cx.error_spanned_by(p, format!("unexpected argument: {usage}"));
+    }
+    args.check_keys(attr::MIDDLEWARE, attr::MIDDLEWARE_KEYS, cx);
+    if let Some(v) = args.value(attr::PRIORITY, cx) {
+        let value = match v {
+            Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Int(i),
+                ..
+            }) => i.base10_parse::<i32>().ok(),
+            Expr::Unary(syn::ExprUnary {
+                op: syn::UnOp::Neg(_),
+                expr,
+                ..
+            }) => match &**expr {
+                Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Int(i),
+                    ..
+                }) => i.base10_parse::<i32>().ok().map(|n| -n),
+                _ => None,
+            },
+            _ => None,
+        };
+        match value {
+            Some(n) => def.priority = Some(n),
+            None => cx.error_spanned_by(
+                v,
+                "expected the priority as an integer literal: `priority = 10`",
+            ),
+        }
+    }
+    if let Some(v) = args.value(attr::PATHS, cx) {
+        let usage = "expected a list of paths: `paths = [\"/api/v1/*\"]`";
+        match v {
+            Expr::Array(arr) => {
+                for e in &arr.elems {
+                    if let Some(s) = lit_str(e, "a path", cx) {
+                        def.paths.push(s);
+                    }
+                }
+            }
+            other => cx.error_spanned_by(other, usage),
+        }
     }
     def
 }

@@ -19,6 +19,12 @@ pub(crate) const AUTHENTICATOR: &str = "authenticator";
 pub(crate) const AUTHORIZER: &str = "authorizer";
 pub(crate) const SUBSCRIBE: &str = "subscribe";
 pub(crate) const TASK: &str = "task";
+pub(crate) const MIDDLEWARE: &str = "middleware";
+
+// `#[middleware(…)]` keys
+pub(crate) const PRIORITY: &str = "priority";
+pub(crate) const PATHS: &str = "paths";
+pub(crate) const MIDDLEWARE_KEYS: &[&str] = &[PRIORITY, PATHS];
 
 // `#[task(…)]` keys
 pub(crate) const EVERY: &str = "every";

@@ -209,6 +209,9 @@ pub(crate) fn plugin_impl(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     check::hooks(&def, &mut cx);
     check::subscriptions(&def, &mut cx);
+    for m in &def.middleware {
+        valid::middleware_paths(m, &mut cx);
+    }
     let intervals: Vec<Option<u64>> = def.tasks.iter().map(|t| valid::task(t, &mut cx)).collect();
     hook_signatures(&def, &mut cx);
 
@@ -256,6 +259,17 @@ fn hook_signatures(def: &ImplDef, cx: &mut Ctxt) {
                 cx.error_spanned_by(&f.sig, format!("event handler `{id}` must return `Result<(), PluginError>`: an error is logged with the event's name"));
             }
         }
+        if def.middleware.iter().any(|m| &m.func == id) {
+            if f.sig.asyncness.is_some() {
+                cx.error_spanned_by(f.sig.asyncness, format!("middleware `{id}` is built once at start-up: make it a plain `fn {id}(&self) -> Middleware`; the request handling inside it is async"));
+            }
+            if !receiver || f.sig.inputs.len() != 1 || matches!(f.sig.output, ReturnType::Default) {
+                cx.error_spanned_by(
+                    &f.sig,
+                    format!("middleware `{id}` must be `fn {id}(&self) -> Middleware`"),
+                );
+            }
+        }
         if def.tasks.iter().any(|t| &t.func == id) {
             valid::signature(f, "a periodic task", cx);
             if !receiver || f.sig.inputs.len() != 1 {
@@ -286,6 +300,7 @@ fn stub_impl(self_ty: &Type) -> TokenStream {
                     has_authorizer: false,
                     subscriptions: &[],
                     tasks: &[],
+                    middleware: &[],
                     construct: |_| ::std::boxed::Box::pin(async {
                         ::core::result::Result::Err(__fp::PluginError::new("this plugin failed to compile"))
                     }),
@@ -493,6 +508,32 @@ fn expand_impl(def: &ImplDef, routes: &[Route], intervals: &[Option<u64>]) -> To
         });
         tasks.push(quote!(__fp::TaskDescriptor::__new(#name, #every, #ms)));
     }
+    let mut middleware_calls = Vec::new();
+    let mut middleware = Vec::new();
+    for m in &def.middleware {
+        let f = &m.func;
+        let name = f.to_string();
+        let priority = match m.priority {
+            Some(p) => quote!(#p),
+            None => quote!(__fp::DEFAULT_MIDDLEWARE_PRIORITY),
+        };
+        let paths = &m.paths;
+        // Spanned on the return type, so a method returning anything else is reported there.
+        let call = quote_spanned!(return_span(def, f)=> let __m: __fp::Middleware = <#self_ty>::#f(&self););
+        middleware_calls.push(quote!({
+            #call
+            (#name, __m)
+        }));
+        middleware
+            .push(quote!(__fp::MiddlewareDescriptor::__new(#name, #priority, &[#(#paths),*])));
+    }
+    let middleware_fn = (!middleware_calls.is_empty()).then(|| {
+        quote! {
+            fn middleware(self: __fp::Arc<Self>) -> ::std::vec::Vec<(&'static str, __fp::Middleware)> {
+                ::std::vec![#(#middleware_calls),*]
+            }
+        }
+    });
     let run_task = (!task_arms.is_empty()).then(|| {
         quote! {
             fn run_task<'a>(&'a self, __name: &'a str) -> __fp::BoxFuture<'a, ::core::result::Result<(), __fp::PluginError>> {
@@ -553,6 +594,7 @@ fn expand_impl(def: &ImplDef, routes: &[Route], intervals: &[Option<u64>]) -> To
                 #on_stop
                 #subscribe
                 #run_task
+                #middleware_fn
                 #authenticate
                 #authorize
             }
@@ -565,6 +607,7 @@ fn expand_impl(def: &ImplDef, routes: &[Route], intervals: &[Option<u64>]) -> To
                     has_authorizer: #has_authorizer,
                     subscriptions: &[#(#subscriptions),*],
                     tasks: &[#(#tasks),*],
+                    middleware: &[#(#middleware),*],
                     construct: __flovyn_construct,
                 };
             }

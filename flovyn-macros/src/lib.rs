@@ -77,6 +77,12 @@ pub fn task(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::stray_member(attr::TASK, args.into(), item.into()).into()
 }
 
+/// `#[middleware(priority = …, paths = […])]`, valid only inside `#[plugin_impl]`.
+#[proc_macro_attribute]
+pub fn middleware(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::stray_member(attr::MIDDLEWARE, args.into(), item.into()).into()
+}
+
 /// `#[authorizer]`, valid only inside `#[plugin_impl]`.
 #[proc_macro_attribute]
 pub fn authorizer(args: TokenStream, item: TokenStream) -> TokenStream {

@@ -78,6 +78,11 @@ fn plugin_impl_block() {
                     Ok(())
                 }
 
+                #[middleware(priority = 10, paths = ["/api/v1/*"])]
+                fn stamp(&self) -> Middleware {
+                    Middleware::from_fn(stamp)
+                }
+
                 /// Create a worker token.
                 ///
                 /// The secret is shown once.

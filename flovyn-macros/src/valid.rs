@@ -68,6 +68,15 @@ pub(crate) fn events<'a>(
     out
 }
 
+/// A middleware's path scopes: each must parse (`/x` or `/x/*`).
+pub(crate) fn middleware_paths(def: &crate::ast::MiddlewareDef, cx: &mut Ctxt) {
+    for path in &def.paths {
+        if let Err(e) = flovyn_naming::scope::Scope::parse(&path.value()) {
+            cx.error_spanned_by(path, e.to_string());
+        }
+    }
+}
+
 /// A task's interval in milliseconds, or an error on its literal.
 pub(crate) fn task(def: &crate::ast::TaskDef, cx: &mut Ctxt) -> Option<u64> {
     let every = def.every.as_ref()?;

@@ -15,6 +15,8 @@
 //! - [`route`] — a route is a [`Method`](route::Method) and a path template relative to the
 //!   plugin (`/tokens/{id}`), served under `/api/v1/p/<plugin>`; `{param}` captures only,
 //!   no wildcards.
+//! - [`scope`] — a middleware's path scope is a served path or a prefix ending in `/*`; by
+//!   default its plugin's own prefix.
 //! - [`sql`] — every statement of a migration that creates, alters, drops, renames, indexes
 //!   or writes a table targets the plugin's own prefix; `REFERENCES` to core tables is
 //!   fine, touching another plugin's tables is not; a few statement kinds (schemas,
@@ -47,6 +49,7 @@ pub mod checksum;
 pub mod event;
 pub mod plugin;
 pub mod route;
+pub mod scope;
 pub mod sql;
 pub mod task;
 

@@ -36,7 +36,7 @@ pub struct RouteError {
 }
 
 impl RouteError {
-    fn new(message: String) -> Self {
+    pub(crate) fn new(message: String) -> Self {
         Self { message }
     }
 

@@ -120,6 +120,11 @@ impl PluginDescriptor {
         (self.parts)().tasks
     }
 
+    /// The plugin's middleware, in declaration order.
+    pub fn middleware(&self) -> &'static [MiddlewareDescriptor] {
+        (self.parts)().middleware
+    }
+
     /// Whether the plugin contributes an authorizer.
     pub fn has_authorizer(&self) -> bool {
         (self.parts)().has_authorizer
@@ -143,6 +148,7 @@ impl fmt::Debug for PluginDescriptor {
             .field("events", &self.events)
             .field("subscriptions", &self.subscriptions())
             .field("tasks", &self.tasks())
+            .field("middleware", &self.middleware())
             .field("crate_name", &self.crate_name)
             .finish_non_exhaustive()
     }
@@ -282,6 +288,40 @@ impl TaskDescriptor {
     }
 }
 
+/// One `#[middleware]` method of a plugin.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct MiddlewareDescriptor {
+    /// The Rust method's name (`stamp`).
+    pub name: &'static str,
+    /// Smaller runs first (outermost); see [`crate::middleware`].
+    pub priority: i32,
+    /// The scopes as declared (`/api/v1/*`); empty means the plugin's own prefix.
+    pub paths: &'static [&'static str],
+}
+
+impl MiddlewareDescriptor {
+    #[doc(hidden)]
+    pub const fn __new(name: &'static str, priority: i32, paths: &'static [&'static str]) -> Self {
+        Self {
+            name,
+            priority,
+            paths,
+        }
+    }
+
+    /// The requests this middleware of `plugin` sees (checked at compile time).
+    pub fn scopes(&self, plugin: &str) -> Vec<flovyn_naming::scope::Scope> {
+        if self.paths.is_empty() {
+            return vec![flovyn_naming::scope::own_scope(plugin)];
+        }
+        self.paths
+            .iter()
+            .filter_map(|p| flovyn_naming::scope::Scope::parse(p).ok())
+            .collect()
+    }
+}
+
 /// The parts of a plugin that its `#[plugin_impl]` block contributes.
 ///
 /// A plugin without a `#[plugin_impl]` block gets [`PluginParts`] with no routes, built
@@ -300,6 +340,8 @@ pub struct PluginParts {
     pub subscriptions: &'static [SubscriptionDescriptor],
     /// The block's `#[task]` methods.
     pub tasks: &'static [TaskDescriptor],
+    /// The block's `#[middleware]` methods.
+    pub middleware: &'static [MiddlewareDescriptor],
     pub construct: Constructor,
 }
 

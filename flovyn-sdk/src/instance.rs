@@ -121,6 +121,14 @@ pub trait PluginInstance: Send + Sync + 'static {
         let _ = events;
     }
 
+    /// The plugin's `#[middleware]`, by name, in declaration order (the server orders and
+    /// scopes them with the descriptor's [`MiddlewareDescriptor`]s).
+    ///
+    /// [`MiddlewareDescriptor`]: crate::descriptor::MiddlewareDescriptor
+    fn middleware(self: Arc<Self>) -> Vec<(&'static str, crate::middleware::Middleware)> {
+        Vec::new()
+    }
+
     /// Runs the periodic task `name` once (the server's scheduler calls it when the task is
     /// due; see `#[task]`).
     fn run_task<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), PluginError>> {

@@ -38,14 +38,15 @@ mod error;
 pub mod events;
 mod identity;
 pub mod instance;
+pub mod middleware;
 pub mod openapi;
 pub mod registry;
 pub mod time;
 
 pub use db::Database;
 pub use descriptor::{
-    Access, Dialect, Method, MigrationDescriptor, PluginDescriptor, RouteDescriptor,
-    SubscriptionDescriptor, TaskDescriptor,
+    Access, Dialect, Method, MiddlewareDescriptor, MigrationDescriptor, PluginDescriptor,
+    RouteDescriptor, SubscriptionDescriptor, TaskDescriptor,
 };
 pub use error::{ApiError, ErrorBody, ErrorDetail, PluginError};
 pub use identity::{Identity, PrincipalType};
@@ -84,6 +85,10 @@ pub use flovyn_macros::flovyn_plugin;
 /// Marks an `async fn(ctx: &PluginContext) -> Result<Self, PluginError>` of a
 /// `#[plugin_impl]` block as the plugin's constructor. See [`plugin_impl`].
 pub use flovyn_macros::init;
+/// Marks `fn(&self) -> Middleware` of a `#[plugin_impl]` block as the plugin's middleware:
+/// `#[middleware(priority = 10, paths = ["/api/v1/*"])]`, both optional. See
+/// [`middleware`](mod@middleware).
+pub use flovyn_macros::middleware;
 #[doc = include_str!("../docs/migration.md")]
 pub use flovyn_macros::migration;
 /// Marks a method of a `#[plugin_impl]` block as the start-up hook. See [`plugin_impl`].
@@ -108,7 +113,8 @@ pub use flovyn_macros::task;
 pub mod prelude {
     pub use crate::{
         ApiError, Created, Identity, NoContent, Plugin, PluginContext, PluginError, PrincipalType,
-        flovyn_plugin, init, migration, on_start, on_stop, plugin_impl, route, subscribe, task,
+        flovyn_plugin, init, middleware, migration, on_start, on_stop, plugin_impl, route,
+        subscribe, task,
     };
     pub use axum::Json;
     pub use axum::extract::{Path, Query};
@@ -148,3 +154,7 @@ struct GuideEvents;
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/guide/06-tasks.md")]
 struct GuideTasks;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/guide/07-middleware.md")]
+struct GuideMiddleware;

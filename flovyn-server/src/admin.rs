@@ -61,6 +61,15 @@ pub struct PluginInfo {
     subscriptions: Vec<SubscriptionInfo>,
     /// Its periodic tasks: interval, next run, last run.
     tasks: Vec<crate::tasks::TaskStatus>,
+    /// Its middleware, with priority and the paths it sees.
+    middleware: Vec<MiddlewareInfo>,
+}
+
+#[derive(Debug, Serialize)]
+struct MiddlewareInfo {
+    name: &'static str,
+    priority: i32,
+    paths: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -162,6 +171,19 @@ pub async fn plugins(
                 })
                 .collect(),
             tasks,
+            middleware: p
+                .middleware()
+                .iter()
+                .map(|m| MiddlewareInfo {
+                    name: m.name,
+                    priority: m.priority,
+                    paths: if m.paths.is_empty() {
+                        vec![format!("{}/*", p.route_prefix())]
+                    } else {
+                        m.paths.iter().map(|s| (*s).to_owned()).collect()
+                    },
+                })
+                .collect(),
         })
         .collect();
     Ok(Json(body))

@@ -89,6 +89,18 @@ pub enum StartupError {
         /// What it needs.
         dependency: &'static str,
     },
+    /// A plugin's middleware reaches beyond its prefix without the operator's consent.
+    #[error(
+        "plugin `{plugin}` has middleware `{middleware}` for `{path}`, beyond its own prefix `/api/v1/p/{plugin}/`: allow it with `[plugins.{plugin}] global_middleware = true`, or disable the plugin"
+    )]
+    GlobalMiddleware {
+        /// The plugin.
+        plugin: &'static str,
+        /// The middleware.
+        middleware: &'static str,
+        /// The first path beyond the prefix.
+        path: &'static str,
+    },
     /// The admin token is too short to resist guessing.
     #[error(
         "the admin token (`FLOVYN_ADMIN_TOKEN`) is {0} bytes long; use at least 32 random bytes, e.g. `openssl rand -hex 32`"
@@ -153,6 +165,23 @@ pub fn plan(
         .copied()
         .partition(|p| settings.get(p.name).is_none_or(|s| s.enabled));
     let enabled = dependency_order(&enabled, &disabled, &sorted)?;
+    for p in &enabled {
+        if settings.get(p.name).is_some_and(|s| s.global_middleware) {
+            continue;
+        }
+        for m in p.middleware() {
+            let beyond = m.paths.iter().find(|path| {
+                flovyn_naming::scope::Scope::parse(path).is_ok_and(|s| !s.within_plugin(p.name))
+            });
+            if let Some(path) = beyond {
+                return Err(StartupError::GlobalMiddleware {
+                    plugin: p.name,
+                    middleware: m.name,
+                    path,
+                });
+            }
+        }
+    }
     Ok(Plan {
         enabled,
         disabled,
@@ -170,6 +199,11 @@ fn recheck(p: &'static PluginDescriptor) -> Result<(), StartupError> {
     flovyn_naming::plugin::validate_version(p.version).map_err(|e| invalid(e.to_string()))?;
     for r in p.routes() {
         flovyn_naming::route::RoutePath::parse(r.path).map_err(|e| invalid(e.to_string()))?;
+    }
+    for m in p.middleware() {
+        for path in m.paths {
+            flovyn_naming::scope::Scope::parse(path).map_err(|e| invalid(e.to_string()))?;
+        }
     }
     let mut last = 0;
     for m in p.migrations {

@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod edge;
 pub mod metrics;
+pub mod middleware;
 pub mod migrate;
 pub mod openapi;
 pub mod router;

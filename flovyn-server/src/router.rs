@@ -1,6 +1,7 @@
 //! Builds the whole `Router` from the running state: core routes, each plugin's routes
-//! at `/api/v1/p/<name>/…`, and around every route the request path of `crate::edge`
-//! (request id, tracing, body limit, timeout, panics, access, JSON errors, metrics).
+//! at `/api/v1/p/<name>/…`, the plugins' middleware around them (`crate::middleware`), and
+//! around it all the request path of `crate::edge` (request id, tracing, body limit,
+//! timeout, panics, access, JSON errors, metrics).
 
 use std::time::Duration;
 
@@ -11,10 +12,11 @@ use flovyn_sdk::ApiError;
 use crate::access::{self, AuthStack, Credentials, Gate};
 use crate::app::AppState;
 use crate::edge::{Edge, EdgeService};
+use crate::middleware::Inner;
 use crate::{admin, metrics, tenants};
 
-/// The whole application: the edge in front of axum's router.
-pub type App = EdgeService<Router>;
+/// The whole application: the edge in front of the plugins' middleware and axum's router.
+pub type App = EdgeService<Inner>;
 
 /// The application for `state`.
 pub fn build_router(state: AppState) -> App {
@@ -53,5 +55,5 @@ pub fn build_router(state: AppState) -> App {
         http.body_limit_bytes,
     );
     let router = router.fallback(|| async { ApiError::not_found("no route for this path") });
-    EdgeService::new(edge, router)
+    EdgeService::new(edge, crate::middleware::chain(router, state.plugins()))
 }

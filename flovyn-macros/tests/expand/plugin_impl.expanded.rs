@@ -11,6 +11,9 @@ impl WorkerToken {
     async fn prune(&self) -> Result<(), PluginError> {
         Ok(())
     }
+    fn stamp(&self) -> Middleware {
+        Middleware::from_fn(stamp)
+    }
     /// Create a worker token.
     ///
     /// The secret is shown once.
@@ -170,6 +173,14 @@ const _: () = {
                 }
             }
         }
+        fn middleware(
+            self: __fp::Arc<Self>,
+        ) -> ::std::vec::Vec<(&'static str, __fp::Middleware)> {
+            ::std::vec![
+                { let __m : __fp::Middleware = < WorkerToken > ::stamp(& self); ("stamp",
+                __m) }
+            ]
+        }
     }
     impl __fp::PluginImpl for WorkerToken {
         const PARTS: &'static __fp::PluginParts = &__fp::PluginParts {
@@ -197,6 +208,9 @@ const _: () = {
                 ),
             ],
             tasks: &[__fp::TaskDescriptor::__new("prune", "1h", 3600000u64)],
+            middleware: &[
+                __fp::MiddlewareDescriptor::__new("stamp", 10i32, &["/api/v1/*"]),
+            ],
             construct: __flovyn_construct,
         };
     }

@@ -72,6 +72,7 @@ impl<T> ViaDefault<T> for Probe<T> {
                 has_authorizer: false,
                 subscriptions: &[],
                 tasks: &[],
+                middleware: &[],
                 construct: |_ctx| {
                     Box::pin(async {
                         let instance: Arc<dyn PluginInstance> = Arc::new(Bare(T::construct()));

@@ -1,5 +1,7 @@
-//! `[plugins.<name>]` sections, checked against the linked plugins: `enabled` plus the
-//! plugin's own keys, validated against the config type it declared (`config = T`).
+//! `[plugins.<name>]` sections, checked against the linked plugins: `enabled`,
+//! `global_middleware` (only for a plugin whose middleware asks to see requests beyond its
+//! prefix), and the plugin's own keys, validated against the config type it declared
+//! (`config = T`).
 
 use std::collections::BTreeMap;
 
@@ -7,11 +9,29 @@ use flovyn_sdk::PluginDescriptor;
 
 use super::{Config, ConfigError};
 
+/// The key by which the operator lets a plugin's middleware see requests beyond the
+/// plugin's own prefix. Accepted only in the sections of plugins whose middleware asks for
+/// that.
+pub const GLOBAL_MIDDLEWARE: &str = "global_middleware";
+
+/// Whether `plugin` has middleware scoped beyond its own prefix (and so takes
+/// [`GLOBAL_MIDDLEWARE`]).
+pub fn wants_global_middleware(plugin: &PluginDescriptor) -> bool {
+    plugin
+        .middleware()
+        .iter()
+        .flat_map(|m| m.scopes(plugin.name))
+        .any(|s| !s.within_plugin(plugin.name))
+}
+
 /// One plugin's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PluginSettings {
     /// `enabled` (default `true`): a disabled plugin is not migrated, built or routed.
     pub enabled: bool,
+    /// `global_middleware` (default `false`): the operator lets the plugin's middleware see
+    /// requests beyond its own prefix.
+    pub global_middleware: bool,
     /// The section without `enabled`: what the plugin's constructor receives.
     pub settings: serde_json::Value,
 }
@@ -20,6 +40,7 @@ impl Default for PluginSettings {
     fn default() -> Self {
         Self {
             enabled: true,
+            global_middleware: false,
             settings: serde_json::Value::Object(Default::default()),
         }
     }
@@ -57,6 +78,16 @@ pub fn resolve(
                         "key `plugins.{}.enabled`: expected `true` or `false`, found `{other}`",
                         plugin.name
                     )),
+                }
+                if wants_global_middleware(plugin) {
+                    match section.remove(GLOBAL_MIDDLEWARE) {
+                        None => {}
+                        Some(serde_json::Value::Bool(b)) => settings.global_middleware = b,
+                        Some(other) => errors.push(format!(
+                            "key `plugins.{}.{GLOBAL_MIDDLEWARE}`: expected `true` or `false`, found `{other}`",
+                            plugin.name
+                        )),
+                    }
                 }
                 let value = serde_json::Value::Object(section);
                 match plugin.config {

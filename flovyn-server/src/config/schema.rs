@@ -51,6 +51,17 @@ pub fn document(plugins: &[&'static PluginDescriptor]) -> Value {
             required.push(plugin.name);
         }
         add_enabled(&mut section);
+        if super::plugins::wants_global_middleware(plugin) {
+            add_property(
+                &mut section,
+                super::plugins::GLOBAL_MIDDLEWARE,
+                json!({
+                    "description": "`true` lets the plugin's middleware see requests beyond its own prefix, as it declares; without it the server does not start.",
+                    "type": "boolean",
+                    "default": false,
+                }),
+            );
+        }
         if let Value::Object(map) = &mut section {
             map.entry("description").or_insert_with(|| {
                 Value::String(format!(
@@ -123,6 +134,10 @@ fn add_enabled(section: &mut Value) {
         let inner = std::mem::take(section);
         *section = json!({ "allOf": [inner] });
     }
+    add_property(section, "enabled", enabled);
+}
+
+fn add_property(section: &mut Value, key: &str, schema: Value) {
     let map = section
         .as_object_mut()
         .expect("a section schema is an object");
@@ -130,7 +145,7 @@ fn add_enabled(section: &mut Value) {
         .or_insert_with(|| json!({}))
         .as_object_mut()
         .expect("`properties` is an object")
-        .insert("enabled".to_owned(), enabled);
+        .insert(key.to_owned(), schema);
 }
 
 /// `#/components/schemas/<name>` → `#/$defs/<plugin>.<name>`.

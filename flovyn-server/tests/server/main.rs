@@ -15,6 +15,7 @@ mod cli;
 mod config_schema;
 mod events;
 mod http;
+mod middleware;
 mod migrations;
 mod openapi;
 mod support;

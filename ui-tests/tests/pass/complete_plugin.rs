@@ -47,6 +47,11 @@ pub struct Page {
 
 #[plugin_impl]
 impl Notes {
+    #[middleware(priority = -5, paths = ["/api/v1/p/notes/*", "/api/v1/p/notes"])]
+    fn stamp(&self) -> flovyn_sdk::middleware::Middleware {
+        flovyn_sdk::middleware::Middleware::from_fn(|request, next: flovyn_sdk::middleware::Next| next.run(request))
+    }
+
     /// Runs every ten minutes.
     #[task(every = "10m")]
     async fn compact(&self) -> Result<(), PluginError> {
@@ -129,6 +134,8 @@ fn main() {
     assert_eq!(d.subscriptions()[0].handler, "on_tenant");
     assert_eq!((d.tasks()[0].name, d.tasks()[0].every), ("compact", "10m"));
     assert_eq!(d.tasks()[0].interval(), std::time::Duration::from_secs(600));
+    assert_eq!((d.middleware()[0].name, d.middleware()[0].priority), ("stamp", -5));
+    assert_eq!(d.middleware()[0].paths, ["/api/v1/p/notes/*", "/api/v1/p/notes"]);
     let doc = serde_json::to_value(d.openapi()).unwrap();
     assert_eq!(doc["paths"]["/api/v1/p/notes/notes"]["post"]["responses"]["201"]["description"], "Created");
     assert_eq!(doc["paths"]["/api/v1/p/notes/tenants/{tenant}/notes/{id}"]["put"]["parameters"][1]["name"], "id");

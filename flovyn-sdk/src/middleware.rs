@@ -1,0 +1,118 @@
+//! Middleware plugins put around requests: a [`Middleware`] wraps the rest of the request
+//! path, with a priority and a path scope declared by `#[middleware]`.
+//!
+//! ```
+//! use flovyn_sdk::prelude::*;
+//! use flovyn_sdk::middleware::{Middleware, Next, Request};
+//!
+//! /// Stamps every response of this plugin.
+//! #[flovyn_plugin(name = "stamp")]
+//! #[derive(Debug, Default)]
+//! pub struct Stamp;
+//!
+//! #[plugin_impl]
+//! impl Stamp {
+//!     #[middleware(priority = 50)]
+//!     fn stamp(&self) -> Middleware {
+//!         Middleware::from_fn(|request: Request, next: Next| async move {
+//!             let mut response = next.run(request).await;
+//!             response.headers_mut().insert("x-stamp", "1".parse().unwrap());
+//!             response
+//!         })
+//!     }
+//! }
+//! # assert_eq!(Stamp::descriptor().middleware()[0].priority, 50);
+//! ```
+//!
+//! How the server applies them:
+//! - **Where**: inside the server's edge, after authentication and the route's access
+//!   check (a middleware sees the caller's [`Identity`](crate::Identity) in the request's
+//!   extensions), around the route itself.
+//! - **Order**: by `priority`, smaller first (outermost), then by plugin name, then in
+//!   declaration order. The default priority is [`DEFAULT_PRIORITY`].
+//! - **Scope**: a middleware sees only requests whose path is in its `paths`; without
+//!   `paths`, its own plugin's prefix (`/api/v1/p/<plugin>/*`). A scope beyond that prefix
+//!   needs the operator's consent, `[plugins.<name>] global_middleware = true`; without it
+//!   the server refuses to start, naming the plugin and the path.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+
+use tower::util::BoxCloneSyncService;
+use tower::{Layer, Service, ServiceExt as _};
+
+/// The request type middleware handles.
+pub type Request = axum::extract::Request;
+/// The response type middleware returns.
+pub type Response = axum::response::Response;
+
+/// The rest of the request path, as a service: what a [`Middleware`] wraps.
+pub type Route = BoxCloneSyncService<Request, Response, Infallible>;
+
+/// The priority of a `#[middleware]` that gives none.
+pub const DEFAULT_PRIORITY: i32 = 100;
+
+/// A plugin's middleware: how to wrap the rest of the request path.
+#[derive(Clone)]
+pub struct Middleware(Arc<dyn Fn(Route) -> Route + Send + Sync>);
+
+impl std::fmt::Debug for Middleware {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Middleware")
+    }
+}
+
+impl Middleware {
+    /// A middleware from any tower layer over [`Route`] (e.g. one of `tower`'s or
+    /// `tower-http`'s).
+    pub fn layer<L>(layer: L) -> Self
+    where
+        L: Layer<Route> + Send + Sync + 'static,
+        L::Service: Service<Request, Response = Response, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        <L::Service as Service<Request>>::Future: Send + 'static,
+    {
+        Middleware(Arc::new(move |inner| {
+            BoxCloneSyncService::new(layer.layer(inner))
+        }))
+    }
+
+    /// A middleware from an async function of the request and the [`Next`] step.
+    pub fn from_fn<F, Fut>(f: F) -> Self
+    where
+        F: Fn(Request, Next) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Response> + Send + 'static,
+    {
+        Middleware(Arc::new(move |inner: Route| {
+            let f = f.clone();
+            BoxCloneSyncService::new(tower::service_fn(move |request: Request| {
+                let next = Next(inner.clone());
+                let response = f(request, next);
+                async move { Ok::<_, Infallible>(response.await) }
+            }))
+        }))
+    }
+
+    /// `inner` wrapped by this middleware.
+    pub fn wrap(&self, inner: Route) -> Route {
+        (self.0)(inner)
+    }
+}
+
+/// The rest of the request path, for [`Middleware::from_fn`].
+#[derive(Debug)]
+pub struct Next(Route);
+
+impl Next {
+    /// Runs the rest of the request path.
+    pub async fn run(self, request: Request) -> Response {
+        match self.0.oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    }
+}

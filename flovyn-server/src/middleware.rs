@@ -1,0 +1,153 @@
+//! The plugins' middleware between the edge and the router: every `#[middleware]` of the
+//! running plugins, ordered (priority, then plugin name, then declaration order; smaller
+//! priority outermost) and each applied only to requests in its scope.
+//!
+//! With no plugin middleware the router is called directly: the chain costs nothing then.
+//! The edge has already identified the caller and checked the route's access, so
+//! middleware sees the [`Identity`](flovyn_sdk::Identity) in the request's extensions.
+//! Whether a plugin may scope beyond its prefix is decided at start-up (`app::plan`).
+
+use std::convert::Infallible;
+use std::task::{Context, Poll};
+
+use axum::Router;
+use axum::extract::Request;
+use axum::response::Response;
+use flovyn_naming::scope::Scope;
+use flovyn_sdk::middleware::Route;
+use futures_util::future::{BoxFuture, Either};
+use tower::{Service, ServiceExt as _};
+
+use crate::app::RunningPlugin;
+
+/// What the edge calls: the router, or the router inside the plugins' middleware.
+#[derive(Clone)]
+pub enum Inner {
+    /// No plugin middleware.
+    Router(Router),
+    /// The router wrapped by every plugin middleware.
+    Layered(Route),
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Inner::Router(_) => "Inner::Router",
+            Inner::Layered(_) => "Inner::Layered",
+        })
+    }
+}
+
+/// One middleware in the order it applies, as `/_/plugins` and tests see it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Applied {
+    /// The plugin.
+    pub plugin: &'static str,
+    /// The middleware's name.
+    pub name: &'static str,
+    /// Its priority.
+    pub priority: i32,
+}
+
+/// `router` inside the middleware of `plugins`.
+pub fn chain(router: Router, plugins: &[RunningPlugin]) -> Inner {
+    let mut all = Vec::new();
+    for p in plugins {
+        let built = p.instance.clone().middleware();
+        for (index, m) in p.descriptor.middleware().iter().enumerate() {
+            if let Some((_, layer)) = built.iter().find(|(name, _)| *name == m.name) {
+                let key = (m.priority, p.descriptor.name, index);
+                all.push((key, m.scopes(p.descriptor.name), layer.clone()));
+            }
+        }
+    }
+    if all.is_empty() {
+        return Inner::Router(router);
+    }
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    // Built from the inside out: the last in order wraps the router first.
+    let mut route: Route = Route::new(router);
+    for (_, scopes, layer) in all.into_iter().rev() {
+        let with = layer.wrap(route.clone());
+        route = Route::new(Scoped {
+            scopes,
+            with,
+            without: route,
+        });
+    }
+    Inner::Layered(route)
+}
+
+/// The order the middleware of `plugins` applies in, outermost first.
+pub fn order(plugins: &[RunningPlugin]) -> Vec<Applied> {
+    let mut all: Vec<((i32, &'static str, usize), Applied)> = plugins
+        .iter()
+        .flat_map(|p| {
+            p.descriptor
+                .middleware()
+                .iter()
+                .enumerate()
+                .map(move |(i, m)| {
+                    (
+                        (m.priority, p.descriptor.name, i),
+                        Applied {
+                            plugin: p.descriptor.name,
+                            name: m.name,
+                            priority: m.priority,
+                        },
+                    )
+                })
+        })
+        .collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all.into_iter().map(|(_, a)| a).collect()
+}
+
+/// A middleware applied only to requests in its scopes; others go straight on.
+#[derive(Clone)]
+struct Scoped {
+    scopes: Vec<Scope>,
+    with: Route,
+    without: Route,
+}
+
+impl Service<Request> for Scoped {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Readiness of the chosen path is awaited in the future (`oneshot`).
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let path = request.uri().path();
+        let next = if self.scopes.iter().any(|s| s.matches(path)) {
+            self.with.clone()
+        } else {
+            self.without.clone()
+        };
+        Box::pin(next.oneshot(request))
+    }
+}
+
+impl Service<Request> for Inner {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<<Router as Service<Request>>::Future, <Route as Service<Request>>::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        match self {
+            Inner::Router(r) => <Router as Service<Request>>::poll_ready(r, cx),
+            Inner::Layered(r) => r.poll_ready(cx),
+        }
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        match self {
+            Inner::Router(r) => Either::Left(r.call(request)),
+            Inner::Layered(r) => Either::Right(r.call(request)),
+        }
+    }
+}

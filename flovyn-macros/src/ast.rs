@@ -236,6 +236,8 @@ pub(crate) struct ImplDef {
     pub(crate) subscriptions: Vec<SubscribeDef>,
     pub(crate) tasks: Vec<TaskDef>,
     pub(crate) middleware: Vec<MiddlewareDef>,
+    /// `#[grpc_service]` methods.
+    pub(crate) grpc: Vec<Ident>,
 }
 
 /// One `#[middleware(priority = …, paths = […])]` method: `fn name(&self) -> Middleware`.
@@ -317,6 +319,7 @@ pub(crate) fn parse_impl(
         subscriptions: Vec::new(),
         tasks: Vec::new(),
         middleware: Vec::new(),
+        grpc: Vec::new(),
     };
     for member in &mut item.items {
         let ImplItem::Fn(func) = member else { continue };
@@ -364,6 +367,9 @@ pub(crate) fn parse_impl(
                         _ => None,
                     },
                 });
+            } else if attr::is_attr(&a, attr::GRPC_SERVICE) {
+                no_args(&a, cx);
+                def.grpc.push(func.sig.ident.clone());
             } else if attr::is_attr(&a, attr::MIDDLEWARE) {
                 def.middleware.push(parse_middleware(&a, func, cx));
             } else if attr::is_attr(&a, attr::TASK) {

@@ -20,6 +20,7 @@ pub(crate) const AUTHORIZER: &str = "authorizer";
 pub(crate) const SUBSCRIBE: &str = "subscribe";
 pub(crate) const TASK: &str = "task";
 pub(crate) const MIDDLEWARE: &str = "middleware";
+pub(crate) const GRPC_SERVICE: &str = "grpc_service";
 
 // `#[middleware(…)]` keys
 pub(crate) const PRIORITY: &str = "priority";

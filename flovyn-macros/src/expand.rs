@@ -75,6 +75,10 @@ fn expand_plugin(def: &PluginDef, cx: &mut Ctxt) -> Option<TokenStream> {
     };
     let description = def.description.clone().unwrap_or_default();
     let prefix = flovyn_naming::plugin::table_prefix(&name);
+    let grpc_package = flovyn_naming::plugin::grpc_package(&name);
+    let grpc_mismatch = format!(
+        "a gRPC service of plugin `{name}` must be in the protobuf package `{grpc_package}`: declare `package {grpc_package};` in its .proto file"
+    );
     let deps = &def.depends_on;
     let migrations = migrations.into_iter().flatten().map(|m| {
         let (v, n, pg, lite) = (m.version, &m.name, &m.postgres.tokens, &m.sqlite.tokens);
@@ -127,6 +131,8 @@ fn expand_plugin(def: &PluginDef, cx: &mut Ctxt) -> Option<TokenStream> {
                 const NAME: &'static str = #name;
                 const VERSION: &'static str = #version;
                 const TABLE_PREFIX: &'static str = #prefix;
+                const GRPC_PACKAGE: &'static str = #grpc_package;
+                const __GRPC_PACKAGE_MISMATCH: &'static str = #grpc_mismatch;
                 fn descriptor() -> &'static __fp::PluginDescriptor {
                     &__FLOVYN_DESCRIPTOR
                 }
@@ -259,6 +265,17 @@ fn hook_signatures(def: &ImplDef, cx: &mut Ctxt) {
                 cx.error_spanned_by(&f.sig, format!("event handler `{id}` must return `Result<(), PluginError>`: an error is logged with the event's name"));
             }
         }
+        if def.grpc.contains(id) {
+            if f.sig.asyncness.is_some() {
+                cx.error_spanned_by(f.sig.asyncness, format!("gRPC service `{id}` is built once at start-up: make it a plain `fn {id}(&self) -> MyServiceServer<…>`"));
+            }
+            if !receiver
+                || f.sig.inputs.len() != 1
+                || !matches!(&f.sig.output, ReturnType::Type(_, t) if !matches!(**t, Type::ImplTrait(_)))
+            {
+                cx.error_spanned_by(&f.sig, format!("gRPC service `{id}` must be `fn {id}(&self) -> MyServiceServer<…>`, returning the tonic-generated server by name"));
+            }
+        }
         if def.middleware.iter().any(|m| &m.func == id) {
             if f.sig.asyncness.is_some() {
                 cx.error_spanned_by(f.sig.asyncness, format!("middleware `{id}` is built once at start-up: make it a plain `fn {id}(&self) -> Middleware`; the request handling inside it is async"));
@@ -301,6 +318,7 @@ fn stub_impl(self_ty: &Type) -> TokenStream {
                     subscriptions: &[],
                     tasks: &[],
                     middleware: &[],
+                    grpc: &[],
                     construct: |_| ::std::boxed::Box::pin(async {
                         ::core::result::Result::Err(__fp::PluginError::new("this plugin failed to compile"))
                     }),
@@ -527,6 +545,43 @@ fn expand_impl(def: &ImplDef, routes: &[Route], intervals: &[Option<u64>]) -> To
         middleware
             .push(quote!(__fp::MiddlewareDescriptor::__new(#name, #priority, &[#(#paths),*])));
     }
+    let mut grpc_calls = Vec::new();
+    let mut grpc = Vec::new();
+    let mut grpc_checks = Vec::new();
+    for f in &def.grpc {
+        let Some(ret) = def.item.items.iter().find_map(|i| match i {
+            syn::ImplItem::Fn(m) if &m.sig.ident == f => match &m.sig.output {
+                ReturnType::Type(_, t) => Some((**t).clone()),
+                ReturnType::Default => None,
+            },
+            _ => None,
+        }) else {
+            continue;
+        };
+        let mut ret = ret;
+        ReplaceSelf(self_ty).visit_type_mut(&mut ret);
+        let method = f.to_string();
+        let span = ret.span();
+        grpc_checks.push(quote_spanned! {span=>
+            const _: () = {
+                if !__fp::grpc_in_plugin_package(
+                    <#ret as __fp::NamedService>::NAME,
+                    <#self_ty as __fp::Plugin>::NAME,
+                ) {
+                    ::core::panic!("{}", <#self_ty as __fp::Plugin>::__GRPC_PACKAGE_MISMATCH);
+                }
+            };
+        });
+        grpc_calls.push(quote_spanned!(span=> __fp::GrpcService::new(<#self_ty>::#f(&self))));
+        grpc.push(quote!(__fp::GrpcDescriptor::__new(#method, <#ret as __fp::NamedService>::NAME)));
+    }
+    let grpc_fn = (!grpc_calls.is_empty()).then(|| {
+        quote! {
+            fn grpc_services(self: __fp::Arc<Self>) -> ::std::vec::Vec<__fp::GrpcService> {
+                ::std::vec![#(#grpc_calls),*]
+            }
+        }
+    });
     let middleware_fn = (!middleware_calls.is_empty()).then(|| {
         quote! {
             fn middleware(self: __fp::Arc<Self>) -> ::std::vec::Vec<(&'static str, __fp::Middleware)> {
@@ -566,6 +621,8 @@ fn expand_impl(def: &ImplDef, routes: &[Route], intervals: &[Option<u64>]) -> To
 
             #(#handlers)*
 
+            #(#grpc_checks)*
+
             #[allow(dead_code, clippy::let_unit_value)]
             fn __flovyn_checks() {
                 #(#checks)*
@@ -595,6 +652,7 @@ fn expand_impl(def: &ImplDef, routes: &[Route], intervals: &[Option<u64>]) -> To
                 #subscribe
                 #run_task
                 #middleware_fn
+                #grpc_fn
                 #authenticate
                 #authorize
             }
@@ -608,6 +666,7 @@ fn expand_impl(def: &ImplDef, routes: &[Route], intervals: &[Option<u64>]) -> To
                     subscriptions: &[#(#subscriptions),*],
                     tasks: &[#(#tasks),*],
                     middleware: &[#(#middleware),*],
+                    grpc: &[#(#grpc),*],
                     construct: __flovyn_construct,
                 };
             }

@@ -83,6 +83,12 @@ pub fn middleware(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::stray_member(attr::MIDDLEWARE, args.into(), item.into()).into()
 }
 
+/// `#[grpc_service]`, valid only inside `#[plugin_impl]`.
+#[proc_macro_attribute]
+pub fn grpc_service(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::stray_member(attr::GRPC_SERVICE, args.into(), item.into()).into()
+}
+
 /// `#[authorizer]`, valid only inside `#[plugin_impl]`.
 #[proc_macro_attribute]
 pub fn authorizer(args: TokenStream, item: TokenStream) -> TokenStream {

@@ -78,6 +78,11 @@ fn plugin_impl_block() {
                     Ok(())
                 }
 
+                #[grpc_service]
+                fn worker_tokens(&self) -> WorkerTokensServer<Api> {
+                    WorkerTokensServer::new(Api)
+                }
+
                 #[middleware(priority = 10, paths = ["/api/v1/*"])]
                 fn stamp(&self) -> Middleware {
                     Middleware::from_fn(stamp)

@@ -184,6 +184,15 @@ pub fn table_prefix(plugin: &str) -> String {
     format!("p_{}__", underscored(plugin))
 }
 
+/// The protobuf package of `plugin`'s gRPC services: `flovyn.plugins.<underscored name>.v1`.
+///
+/// ```
+/// assert_eq!(flovyn_naming::plugin::grpc_package("worker-token"), "flovyn.plugins.worker_token.v1");
+/// ```
+pub fn grpc_package(plugin: &str) -> String {
+    format!("flovyn.plugins.{}.v1", underscored(plugin))
+}
+
 /// Checks that `version` is a [semantic version](https://semver.org) `MAJOR.MINOR.PATCH`,
 /// optionally with pre-release and build parts (`0.1.0`, `1.2.3-alpha.1`, `1.0.0+build.5`).
 ///

@@ -125,6 +125,11 @@ impl PluginDescriptor {
         (self.parts)().middleware
     }
 
+    /// The plugin's gRPC services.
+    pub fn grpc_services(&self) -> &'static [GrpcDescriptor] {
+        (self.parts)().grpc
+    }
+
     /// Whether the plugin contributes an authorizer.
     pub fn has_authorizer(&self) -> bool {
         (self.parts)().has_authorizer
@@ -149,6 +154,7 @@ impl fmt::Debug for PluginDescriptor {
             .field("subscriptions", &self.subscriptions())
             .field("tasks", &self.tasks())
             .field("middleware", &self.middleware())
+            .field("grpc_services", &self.grpc_services())
             .field("crate_name", &self.crate_name)
             .finish_non_exhaustive()
     }
@@ -322,6 +328,23 @@ impl MiddlewareDescriptor {
     }
 }
 
+/// One `#[grpc_service]` method of a plugin.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct GrpcDescriptor {
+    /// The Rust method's name (`worker_tokens`).
+    pub method: &'static str,
+    /// The service's full protobuf name (`flovyn.plugins.worker_token.v1.WorkerTokens`).
+    pub service: &'static str,
+}
+
+impl GrpcDescriptor {
+    #[doc(hidden)]
+    pub const fn __new(method: &'static str, service: &'static str) -> Self {
+        Self { method, service }
+    }
+}
+
 /// The parts of a plugin that its `#[plugin_impl]` block contributes.
 ///
 /// A plugin without a `#[plugin_impl]` block gets [`PluginParts`] with no routes, built
@@ -342,6 +365,8 @@ pub struct PluginParts {
     pub tasks: &'static [TaskDescriptor],
     /// The block's `#[middleware]` methods.
     pub middleware: &'static [MiddlewareDescriptor],
+    /// The block's `#[grpc_service]` methods.
+    pub grpc: &'static [GrpcDescriptor],
     pub construct: Constructor,
 }
 

@@ -24,6 +24,18 @@ pub enum PrincipalType {
     Service,
 }
 
+impl PrincipalType {
+    /// The name it has in JSON (`admin`, `user`, `worker`, `service`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrincipalType::Admin => "admin",
+            PrincipalType::User => "user",
+            PrincipalType::Worker => "worker",
+            PrincipalType::Service => "service",
+        }
+    }
+}
+
 /// The authenticated caller of a request.
 ///
 /// Use it as a handler argument to require and read the caller; a request without one is

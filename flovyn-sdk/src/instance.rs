@@ -129,6 +129,11 @@ pub trait PluginInstance: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The plugin's `#[grpc_service]`s, in declaration order.
+    fn grpc_services(self: Arc<Self>) -> Vec<crate::grpc::GrpcService> {
+        Vec::new()
+    }
+
     /// Runs the periodic task `name` once (the server's scheduler calls it when the task is
     /// due; see `#[task]`).
     fn run_task<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), PluginError>> {

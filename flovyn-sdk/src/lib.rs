@@ -36,6 +36,7 @@ pub mod db;
 pub mod descriptor;
 mod error;
 pub mod events;
+pub mod grpc;
 mod identity;
 pub mod instance;
 pub mod middleware;
@@ -69,6 +70,11 @@ pub trait Plugin: Send + Sync + 'static {
     const VERSION: &'static str;
     /// The prefix of every table the plugin owns (`p_worker_token__`).
     const TABLE_PREFIX: &'static str;
+    /// The protobuf package of the plugin's gRPC services (`flovyn.plugins.worker_token.v1`).
+    const GRPC_PACKAGE: &'static str;
+    /// The compile error of a gRPC service outside [`Plugin::GRPC_PACKAGE`].
+    #[doc(hidden)]
+    const __GRPC_PACKAGE_MISMATCH: &'static str;
     /// The plugin's registered descriptor.
     fn descriptor() -> &'static PluginDescriptor;
 }
@@ -82,6 +88,10 @@ pub use flovyn_macros::authenticator;
 pub use flovyn_macros::authorizer;
 #[doc = include_str!("../docs/flovyn_plugin.md")]
 pub use flovyn_macros::flovyn_plugin;
+/// Marks `fn(&self) -> FooServer<…>` of a `#[plugin_impl]` block (a tonic-generated
+/// server) as one of the plugin's gRPC services; its protobuf package must be
+/// `flovyn.plugins.<plugin with - as _>.v1`, checked at compile time. See [`grpc`].
+pub use flovyn_macros::grpc_service;
 /// Marks an `async fn(ctx: &PluginContext) -> Result<Self, PluginError>` of a
 /// `#[plugin_impl]` block as the plugin's constructor. See [`plugin_impl`].
 pub use flovyn_macros::init;

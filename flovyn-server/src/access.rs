@@ -93,6 +93,23 @@ impl std::fmt::Debug for AuthStack {
     }
 }
 
+/// The refusal of a gRPC call that [`Gate::identify`] found no caller for: every gRPC
+/// method needs an authenticated caller. `Unavailable` when the credential could not be
+/// checked, `Unauthenticated` otherwise; `None` lets the call through.
+pub fn grpc_refusal(extensions: &axum::http::Extensions) -> Option<tonic::Status> {
+    if extensions.get::<Identity>().is_some() {
+        None
+    } else if extensions.get::<AuthUnavailable>().is_some() {
+        Some(tonic::Status::unavailable(
+            "the credential could not be checked; try again",
+        ))
+    } else {
+        Some(tonic::Status::unauthenticated(
+            "this service needs credentials: send `authorization: Bearer …` metadata",
+        ))
+    }
+}
+
 /// Marks a request whose credential could not be checked (`AuthOutcome::Unavailable`).
 #[derive(Debug, Clone)]
 struct AuthUnavailable;

@@ -63,6 +63,8 @@ pub struct PluginInfo {
     tasks: Vec<crate::tasks::TaskStatus>,
     /// Its middleware, with priority and the paths it sees.
     middleware: Vec<MiddlewareInfo>,
+    /// Its gRPC services' full names.
+    grpc_services: Vec<&'static str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -184,6 +186,7 @@ pub async fn plugins(
                     },
                 })
                 .collect(),
+            grpc_services: p.grpc_services().iter().map(|g| g.service).collect(),
         })
         .collect();
     Ok(Json(body))

@@ -200,6 +200,15 @@ fn recheck(p: &'static PluginDescriptor) -> Result<(), StartupError> {
     for r in p.routes() {
         flovyn_naming::route::RoutePath::parse(r.path).map_err(|e| invalid(e.to_string()))?;
     }
+    for g in p.grpc_services() {
+        if !flovyn_sdk::grpc::in_plugin_package(g.service, p.name) {
+            return Err(invalid(format!(
+                "gRPC service `{}` is not in the plugin's protobuf package `{}`",
+                g.service,
+                flovyn_sdk::grpc::package(p.name)
+            )));
+        }
+    }
     for m in p.middleware() {
         for path in m.paths {
             flovyn_naming::scope::Scope::parse(path).map_err(|e| invalid(e.to_string()))?;

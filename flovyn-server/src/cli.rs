@@ -116,6 +116,9 @@ fn plugins() -> Result<(), BoxError> {
         for t in p.tasks() {
             println!("  task      {:<7} {}", t.every, t.name);
         }
+        for g in p.grpc_services() {
+            println!("  grpc      {}", g.service);
+        }
     }
     Ok(())
 }

@@ -18,6 +18,10 @@
 //!    carries internals, only the request id;
 //! 8. metrics: per plugin, count by method and status, and latency.
 //!
+//! gRPC calls (`content-type: application/grpc…`) take a shorter path to the plugins'
+//! gRPC services: request id, authentication (required), panic catching and metrics
+//! (`Edge::handle_grpc`).
+//!
 //! Why one hand-written service in front of the router rather than one `Router::layer` call
 //! per concern (axum wraps every route in one more boxed service per call):
 //! `docs/decisions/0008-one-layer-per-request.md`.
@@ -122,6 +126,52 @@ impl Edge {
             &series,
             method.as_str(),
             status.as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
+        response
+    }
+
+    /// A gRPC call: request id, authentication (every gRPC method needs a caller), the
+    /// plugin's service under the panic catcher, metrics. No body limit or request timeout:
+    /// gRPC has its own message limits and deadlines, and streams may be long. Refusals and
+    /// failures are gRPC statuses, which is what a gRPC client reads.
+    async fn handle_grpc(&self, mut request: Request, grpc: axum::Router) -> Response {
+        let started = Instant::now();
+        let request_id = request_id(&mut request);
+        let method = request.method().clone();
+        let plugin = crate::grpc::plugin_of(request.uri().path());
+        let series = self
+            .metrics
+            .series_of_plugin(plugin.as_deref().unwrap_or("unknown"));
+        let path = request.uri().path().to_owned();
+        let work = async {
+            self.gate.identify(&mut request).await;
+            if let Some(refused) = crate::access::grpc_refusal(request.extensions()) {
+                return crate::grpc::status(refused);
+            }
+            match grpc.oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        };
+        let mut response = match AssertUnwindSafe(work).catch_unwind().await {
+            Ok(response) => response,
+            Err(_panic) => {
+                let id = request_id.to_str().unwrap_or("");
+                tracing::error!(path, request_id = id, "gRPC call panicked");
+                crate::grpc::status(tonic::Status::internal(format!(
+                    "internal error (request id {id})"
+                )))
+            }
+        };
+        response
+            .headers_mut()
+            .entry(REQUEST_ID)
+            .or_insert(request_id);
+        self.metrics.record(
+            &series,
+            method.as_str(),
+            response.status().as_u16(),
             started.elapsed().as_secs_f64(),
         );
         response
@@ -275,19 +325,21 @@ fn code(status: StatusCode) -> String {
         .unwrap_or_else(|| format!("http_{}", status.as_u16()))
 }
 
-/// A service (the server's router) behind [`Edge`].
+/// A service (the server's router) behind [`Edge`], and the gRPC router beside it.
 #[derive(Debug, Clone)]
 pub struct EdgeService<S> {
     edge: Arc<Edge>,
     route: S,
+    grpc: axum::Router,
 }
 
 impl<S> EdgeService<S> {
-    /// `route` behind `edge`.
-    pub fn new(edge: Edge, route: S) -> Self {
+    /// `route` behind `edge`; gRPC calls go to `grpc`, on their own shorter path.
+    pub fn new(edge: Edge, route: S, grpc: axum::Router) -> Self {
         Self {
             edge: Arc::new(edge),
             route,
+            grpc,
         }
     }
 }
@@ -308,6 +360,10 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         let edge = self.edge.clone();
+        if crate::grpc::is_grpc(&request) {
+            let grpc = self.grpc.clone();
+            return Box::pin(async move { Ok(edge.handle_grpc(request, grpc).await) });
+        }
         let route = self.route.clone();
         Box::pin(async move { Ok(edge.handle(request, route).await) })
     }

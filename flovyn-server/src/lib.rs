@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod edge;
+pub mod grpc;
 pub mod metrics;
 pub mod middleware;
 pub mod migrate;

@@ -128,6 +128,16 @@ impl Metrics {
         Series { plugin, series }
     }
 
+    /// The series of `plugin` by name (`unknown` when it has none).
+    pub fn series_of_plugin(&self, plugin: &str) -> Series<'_> {
+        let (plugin, series) = self
+            .series
+            .get_key_value(plugin)
+            .or_else(|| self.series.get_key_value("unknown"))
+            .expect("`unknown` is always a series");
+        Series { plugin, series }
+    }
+
     /// Records one request.
     pub fn record(&self, series: &Series<'_>, method: &str, status: u16, seconds: f64) {
         let m = METHODS[..7]

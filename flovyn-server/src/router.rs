@@ -55,5 +55,9 @@ pub fn build_router(state: AppState) -> App {
         http.body_limit_bytes,
     );
     let router = router.fallback(|| async { ApiError::not_found("no route for this path") });
-    EdgeService::new(edge, crate::middleware::chain(router, state.plugins()))
+    EdgeService::new(
+        edge,
+        crate::middleware::chain(router, state.plugins()),
+        crate::grpc::router(state.plugins()),
+    )
 }

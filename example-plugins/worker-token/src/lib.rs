@@ -8,6 +8,8 @@
 //!   `GET /tokens` (never secrets), `DELETE /tokens/{id}` (revoke), guarded by the
 //!   `worker_token:create` / `:read` / `:revoke` permissions, which the admin has and a
 //!   worker does not.
+//! - A gRPC service, `flovyn.plugins.worker_token.v1.WorkerTokens` ([`grpc`]), for workers
+//!   on the server's port (`proto/` holds its definition).
 //! - Events `worker-token.token-created` and `worker-token.token-revoked` ([`TokenCreated`],
 //!   [`TokenRevoked`]) for other plugins (the audit log records them).
 //! - An authenticator recognising `Authorization: Bearer fwt_…`, yielding a `worker`
@@ -15,6 +17,7 @@
 //!   a database query; a warm token is served from a cache ([`cache`]).
 
 pub mod cache;
+pub mod grpc;
 pub mod token;
 
 use std::sync::Arc;
@@ -306,6 +309,12 @@ impl WorkerToken {
             });
         }
         Ok(NoContent)
+    }
+
+    /// The worker-facing gRPC API.
+    #[grpc_service]
+    fn worker_tokens(&self) -> grpc::WorkerTokensServer<grpc::WorkerTokensApi> {
+        grpc::WorkerTokensServer::new(grpc::WorkerTokensApi)
     }
 
     /// Worker tokens: `Authorization: Bearer fwt_…`.

@@ -11,6 +11,9 @@ impl WorkerToken {
     async fn prune(&self) -> Result<(), PluginError> {
         Ok(())
     }
+    fn worker_tokens(&self) -> WorkerTokensServer<Api> {
+        WorkerTokensServer::new(Api)
+    }
     fn stamp(&self) -> Middleware {
         Middleware::from_fn(stamp)
     }
@@ -54,6 +57,16 @@ const _: () = {
         let __response = <WorkerToken>::revoke(&*__this, __arg0).await;
         __fp::axum::response::IntoResponse::into_response(__response)
     }
+    const _: () = {
+        if !__fp::grpc_in_plugin_package(
+            <WorkerTokensServer<Api> as __fp::NamedService>::NAME,
+            <WorkerToken as __fp::Plugin>::NAME,
+        ) {
+            ::core::panic!(
+                "{}", < WorkerToken as __fp::Plugin > ::__GRPC_PACKAGE_MISMATCH
+            );
+        }
+    };
     #[allow(dead_code, clippy::let_unit_value)]
     fn __flovyn_checks() {
         __fp::assert_from_request_parts::<Identity, __fp::Arc<WorkerToken>>();
@@ -181,6 +194,9 @@ const _: () = {
                 __m) }
             ]
         }
+        fn grpc_services(self: __fp::Arc<Self>) -> ::std::vec::Vec<__fp::GrpcService> {
+            ::std::vec![__fp::GrpcService::new(< WorkerToken > ::worker_tokens(& self))]
+        }
     }
     impl __fp::PluginImpl for WorkerToken {
         const PARTS: &'static __fp::PluginParts = &__fp::PluginParts {
@@ -210,6 +226,12 @@ const _: () = {
             tasks: &[__fp::TaskDescriptor::__new("prune", "1h", 3600000u64)],
             middleware: &[
                 __fp::MiddlewareDescriptor::__new("stamp", 10i32, &["/api/v1/*"]),
+            ],
+            grpc: &[
+                __fp::GrpcDescriptor::__new(
+                    "worker_tokens",
+                    <WorkerTokensServer<Api> as __fp::NamedService>::NAME,
+                ),
             ],
             construct: __flovyn_construct,
         };

@@ -40,6 +40,8 @@ const _: () = {
         const NAME: &'static str = "worker-token";
         const VERSION: &'static str = "0.1.0";
         const TABLE_PREFIX: &'static str = "p_worker_token__";
+        const GRPC_PACKAGE: &'static str = "flovyn.plugins.worker_token.v1";
+        const __GRPC_PACKAGE_MISMATCH: &'static str = "a gRPC service of plugin `worker-token` must be in the protobuf package `flovyn.plugins.worker_token.v1`: declare `package flovyn.plugins.worker_token.v1;` in its .proto file";
         fn descriptor() -> &'static __fp::PluginDescriptor {
             &__FLOVYN_DESCRIPTOR
         }

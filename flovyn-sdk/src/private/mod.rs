@@ -4,9 +4,11 @@ pub use crate::__register_plugin as register_plugin;
 pub use crate::Identity;
 pub use crate::auth::{AuthOutcome, AuthRequest, AuthzRequest, Decision, SchemeDescriptor};
 pub use crate::descriptor::{
-    ConfigDescriptor, MiddlewareDescriptor, PluginParts, SubscriptionDescriptor, TaskDescriptor,
+    ConfigDescriptor, GrpcDescriptor, MiddlewareDescriptor, PluginParts, SubscriptionDescriptor,
+    TaskDescriptor,
 };
 pub use crate::events::{Event, Events};
+pub use crate::grpc::{GrpcService, NamedService, in_plugin_package as grpc_in_plugin_package};
 pub use crate::middleware::{DEFAULT_PRIORITY as DEFAULT_MIDDLEWARE_PRIORITY, Middleware};
 pub use crate::openapi::{DocContext, DocumentArg, DocumentResponse};
 pub use crate::{

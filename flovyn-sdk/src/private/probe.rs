@@ -73,6 +73,7 @@ impl<T> ViaDefault<T> for Probe<T> {
                 subscriptions: &[],
                 tasks: &[],
                 middleware: &[],
+                grpc: &[],
                 construct: |_ctx| {
                     Box::pin(async {
                         let instance: Arc<dyn PluginInstance> = Arc::new(Bare(T::construct()));

@@ -14,6 +14,7 @@ mod audit_log;
 mod cli;
 mod config_schema;
 mod events;
+mod grpc;
 mod http;
 mod middleware;
 mod migrations;

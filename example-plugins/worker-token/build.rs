@@ -1,0 +1,13 @@
+//! Compiles the plugin's `.proto` files with protox (pure Rust: no `protoc` needed) and
+//! generates the tonic server and client.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let protos = ["proto/flovyn/plugins/worker_token/v1/worker_tokens.proto"];
+    let descriptors = protox::compile(protos, ["proto"])?;
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_fds(descriptors)?;
+    println!("cargo:rerun-if-changed=proto");
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! gRPC on the server's port: every running plugin's `#[grpc_service]`s in one router,
+//! reached by requests whose `content-type` is `application/grpc…` (the edge sends them
+//! here after authenticating them, see `edge`), and the gRPC-shaped refusals (a gRPC client
+//! reads `grpc-status`, not the HTTP status).
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::Response;
+
+use crate::app::RunningPlugin;
+
+/// The router of every plugin's gRPC services (`/<package>.<Service>/<Method>`). Unknown
+/// services answer `Unimplemented`, also when no plugin serves gRPC.
+pub fn router(plugins: &[RunningPlugin]) -> Router {
+    let mut router = Router::new();
+    for p in plugins {
+        for service in p.instance.clone().grpc_services() {
+            let path = format!("/{}/{{*method}}", service.name());
+            router = router.route_service(&path, service.into_service());
+        }
+    }
+    router.fallback(|| async { status(tonic::Status::unimplemented("no such gRPC service")) })
+}
+
+/// Whether `request` is a gRPC call.
+pub fn is_grpc(request: &Request) -> bool {
+    request
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// A trailers-only gRPC response carrying `status`.
+pub fn status(status: tonic::Status) -> Response {
+    status.into_http::<axum::body::Body>()
+}
+
+/// The plugin a gRPC path belongs to: `worker-token` for
+/// `/flovyn.plugins.worker_token.v1.WorkerTokens/WhoAmI` (plugin names have no `_`, so the
+/// underscored form maps back one-to-one).
+pub fn plugin_of(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/flovyn.plugins.")?;
+    let (plugin, _) = rest.split_once(".v1.")?;
+    Some(plugin.replace('_', "-"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_paths_name_their_plugin() {
+        assert_eq!(
+            plugin_of("/flovyn.plugins.worker_token.v1.WorkerTokens/WhoAmI").as_deref(),
+            Some("worker-token")
+        );
+        assert_eq!(plugin_of("/acme.v1.Thing/Do"), None);
+    }
+}

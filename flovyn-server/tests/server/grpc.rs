@@ -1,0 +1,132 @@
+//! gRPC on the server's port: the worker-token plugin's `WorkerTokens` service called
+//! through a tonic client over HTTP/2, with and without credentials, next to plain HTTP/1.1
+//! requests on the same listener.
+
+use std::net::SocketAddr;
+
+use axum::http::StatusCode;
+use serde_json::json;
+use tonic::Code;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+use worker_token::grpc::WorkerTokensClient;
+use worker_token::grpc::pb::WhoAmIRequest;
+
+use crate::http::{ADMIN, Db, Fixture, fixture_with, post_json_as, send};
+use crate::support::process;
+
+/// Serves `f`'s application on a loopback port, as `flovyn-server serve` does.
+async fn serve(f: &Fixture) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = f.router.clone();
+    tokio::spawn(async move {
+        axum::serve(listener, tower::make::Shared::new(app))
+            .await
+            .unwrap();
+    });
+    addr
+}
+
+fn who_am_i(token: Option<&str>) -> tonic::Request<WhoAmIRequest> {
+    let mut request = tonic::Request::new(WhoAmIRequest {});
+    if let Some(token) = token {
+        let value: MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+        request.metadata_mut().insert("authorization", value);
+    }
+    request
+}
+
+#[tokio::test]
+async fn a_plugin_grpc_service_answers_on_the_server_port_with_the_auth_stack() {
+    let f = fixture_with(Db::Sqlite, &["worker-token"], |_| {})
+        .await
+        .unwrap();
+    let addr = serve(&f).await;
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = WorkerTokensClient::new(channel);
+
+    // Without credentials, and with a wrong one: refused as gRPC says it.
+    for token in [None, Some("fwt_not_a_real_token")] {
+        let status = client.who_am_i(who_am_i(token)).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "{token:?}: {status}");
+    }
+
+    // The admin, and a worker with a token created over HTTP.
+    let me = client
+        .who_am_i(who_am_i(Some(ADMIN)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (me.principal_id.as_str(), me.principal_type.as_str()),
+        ("admin", "admin")
+    );
+
+    let r = send(
+        &f.router,
+        post_json_as(
+            "/api/v1/p/worker-token/tokens",
+            ADMIN,
+            json!({"display_name": "build-host-1"}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let created = r.json();
+    let token = created["token"].as_str().unwrap();
+    let response = client.who_am_i(who_am_i(Some(token))).await.unwrap();
+    assert!(response.metadata().get("x-request-id").is_some());
+    let me = response.into_inner();
+    assert_eq!(
+        me.principal_id,
+        format!("worker-token:{}", created["id"].as_str().unwrap())
+    );
+    assert_eq!(
+        (me.principal_type.as_str(), me.tenant.as_str()),
+        ("worker", "default")
+    );
+
+    // An unknown service on the same port.
+    let mut grpc = tonic::client::Grpc::new(client_channel(addr).await);
+    grpc.ready().await.unwrap();
+    let path = "/flovyn.plugins.nope.v1.Nothing/Do".parse().unwrap();
+    let status = grpc
+        .unary::<WhoAmIRequest, WhoAmIRequest, _>(
+            who_am_i(Some(ADMIN)),
+            path,
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented, "{status}");
+
+    // Plain HTTP/1.1 on the same listener (a blocking client, off the runtime's thread).
+    let r = tokio::task::spawn_blocking(move || process::get(addr, "/_/health", &[]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["status"], "ok");
+
+    // The service is listed for the operator.
+    let list = send(&f.router, crate::http::get_as("/_/plugins", ADMIN))
+        .await
+        .json();
+    assert_eq!(
+        list[0]["grpc_services"],
+        json!(["flovyn.plugins.worker_token.v1.WorkerTokens"])
+    );
+}
+
+async fn client_channel(addr: SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}

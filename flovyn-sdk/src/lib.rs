@@ -168,3 +168,7 @@ struct GuideTasks;
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/guide/07-middleware.md")]
 struct GuideMiddleware;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/guide/08-grpc.md")]
+struct GuideGrpc;

@@ -3,6 +3,7 @@
 //! requests on the same listener.
 
 use std::net::SocketAddr;
+use std::sync::Mutex;
 
 use axum::http::StatusCode;
 use serde_json::json;
@@ -12,8 +13,32 @@ use tonic::transport::Channel;
 use worker_token::grpc::WorkerTokensClient;
 use worker_token::grpc::pb::WhoAmIRequest;
 
+use flovyn_sdk::auth::{AuthOutcome, AuthRequest, Protocol};
+use flovyn_sdk::prelude::*;
+
 use crate::http::{ADMIN, Db, Fixture, fixture_with, post_json_as, send};
 use crate::support::process;
+
+/// What protocol each authenticated request came in on, as authenticators see it.
+static PROTOCOLS: Mutex<Vec<(String, Protocol)>> = Mutex::new(Vec::new());
+
+/// An authenticator that only watches.
+#[flovyn_plugin(name = "protocol-spy")]
+#[derive(Debug, Default)]
+pub struct ProtocolSpy;
+
+#[plugin_impl]
+impl ProtocolSpy {
+    /// Recognises nothing; records the protocol.
+    #[authenticator(scheme = "spy")]
+    async fn authenticate(&self, request: &AuthRequest<'_>) -> AuthOutcome {
+        PROTOCOLS
+            .lock()
+            .unwrap()
+            .push((request.path().to_owned(), request.protocol()));
+        AuthOutcome::NotMine
+    }
+}
 
 /// Serves `f`'s application on a loopback port, as `flovyn-server serve` does.
 async fn serve(f: &Fixture) -> SocketAddr {
@@ -39,7 +64,7 @@ fn who_am_i(token: Option<&str>) -> tonic::Request<WhoAmIRequest> {
 
 #[tokio::test]
 async fn a_plugin_grpc_service_answers_on_the_server_port_with_the_auth_stack() {
-    let f = fixture_with(Db::Sqlite, &["worker-token"], |_| {})
+    let f = fixture_with(Db::Sqlite, &["worker-token", "protocol-spy"], |_| {})
         .await
         .unwrap();
     let addr = serve(&f).await;
@@ -113,12 +138,21 @@ async fn a_plugin_grpc_service_answers_on_the_server_port_with_the_auth_stack() 
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["status"], "ok");
 
+    // Authenticators were told which protocol each request used.
+    let seen = PROTOCOLS.lock().unwrap().clone();
+    assert!(seen.contains(&(
+        "/flovyn.plugins.worker_token.v1.WorkerTokens/WhoAmI".to_owned(),
+        Protocol::Grpc
+    )));
+    assert!(seen.contains(&("/_/health".to_owned(), Protocol::Http)));
+
     // The service is listed for the operator.
     let list = send(&f.router, crate::http::get_as("/_/plugins", ADMIN))
         .await
         .json();
+    assert_eq!(list[1]["name"], "worker-token");
     assert_eq!(
-        list[0]["grpc_services"],
+        list[1]["grpc_services"],
         json!(["flovyn.plugins.worker_token.v1.WorkerTokens"])
     );
 }

@@ -172,9 +172,9 @@ fn is_scalar(p: &syn::TypePath) -> bool {
         .is_some_and(|i| SCALARS.contains(&i.to_string().as_str()))
 }
 
-/// At most one `#[init]`, `#[on_start]` and `#[on_stop]`.
 /// One `#[subscribe]` method per event type: two would each get every event, which is
-/// never what the author meant.
+/// never what the author meant. Types are compared as written (`TenantCreated` and
+/// `core::TenantCreated` look different here).
 pub(crate) fn subscriptions(def: &ImplDef, cx: &mut Ctxt) {
     let mut seen: Vec<(String, &syn::Ident)> = Vec::new();
     for s in &def.subscriptions {
@@ -193,6 +193,8 @@ pub(crate) fn subscriptions(def: &ImplDef, cx: &mut Ctxt) {
     }
 }
 
+/// At most one `#[init]`, `#[on_start]`, `#[on_stop]`, `#[authenticator]` and
+/// `#[authorizer]`.
 pub(crate) fn hooks(def: &ImplDef, cx: &mut Ctxt) {
     let authenticators: Vec<syn::Ident> =
         def.authenticators.iter().map(|a| a.func.clone()).collect();

@@ -3,23 +3,22 @@
 //! An event is a type implementing [`Event`] (a name, `<plugin>.<event>`, and `Clone`). A
 //! plugin publishes with [`Events::publish`] and subscribes with [`Events::subscribe`], both
 //! on the handle its [`PluginContext`](crate::PluginContext) gives (`ctx.events()`); a
-//! subscriber uses the publisher's type, so it depends on the publisher's crate (and should
-//! declare it in `depends_on`, so that it starts after it).
+//! subscriber uses the publisher's type, so it depends on the publisher's crate.
 //!
 //! Delivery, as the server runs it:
 //! - **Asynchronous**: `publish` only queues; it never waits for a subscriber and never fails
 //!   because of one.
-//! - **Bounded**: each subscription has its own queue of [`QUEUE_CAPACITY`] events. When a
-//!   subscriber's queue is full, the new event is **dropped for that subscriber** (logged at
-//!   `warn` and counted, [`EventBus::dropped`]); other subscribers still get it. A slow
-//!   subscriber never slows the publisher or the others.
-//! - **Ordered per subscription**: one subscription handles its events one at a time, in the
-//!   order they were published; across subscriptions there is no order.
+//! - **One queue per subscribing plugin**, of [`QUEUE_CAPACITY`] events, shared by all of
+//!   that plugin's subscriptions. When it is full, the new event is **dropped for that
+//!   plugin** (logged at `warn` and counted, [`EventBus::dropped`]); other plugins still get
+//!   it. A slow subscriber never slows the publisher or the other plugins.
+//! - **In publish order per subscribing plugin**: a plugin handles its events one at a time,
+//!   in the order they were queued — whatever their types, so a token created and then
+//!   revoked reaches it in that order. Between plugins there is no order.
 //! - **Isolated**: a handler that returns an error or panics is logged with the plugin and the
-//!   event name; the subscription goes on with the next event.
+//!   event name; the plugin goes on with its next event.
 //! - **Shutdown**: the server stops taking events after the HTTP server has drained, lets
-//!   each subscription finish its queue (bounded by the shutdown grace), then runs the stop
-//!   hooks.
+//!   each plugin finish its queue (bounded by the shutdown grace), then runs the stop hooks.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -34,7 +33,7 @@ use tokio::sync::mpsc;
 
 use crate::PluginError;
 
-/// How many events a subscription holds before new ones are dropped for it.
+/// How many events a subscribing plugin's queue holds before new ones are dropped for it.
 pub const QUEUE_CAPACITY: usize = 1024;
 
 /// An event plugins exchange.
@@ -76,16 +75,30 @@ pub mod core {
 
 type Delivered = Arc<dyn Any + Send + Sync>;
 
+/// A subscription's handler, taking the event type-erased.
+type Handler =
+    Arc<dyn Fn(Delivered) -> crate::BoxFuture<'static, Result<(), PluginError>> + Send + Sync>;
+
 struct Subscription {
     plugin: &'static str,
     event: &'static str,
-    queue: mpsc::Sender<Delivered>,
+    handler: Handler,
+    mailbox: mpsc::Sender<Letter>,
 }
 
-/// The server's event bus: every subscription, and the tasks delivering to them.
+/// One event on its way to one handler.
+struct Letter {
+    event: Delivered,
+    name: &'static str,
+    handler: Handler,
+}
+
+/// The server's event bus: every subscription, each subscribing plugin's queue, and the
+/// tasks delivering from them.
 pub struct EventBus {
     capacity: usize,
     subscriptions: RwLock<HashMap<TypeId, Vec<Subscription>>>,
+    mailboxes: Mutex<HashMap<&'static str, mpsc::Sender<Letter>>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     dropped: AtomicU64,
 }
@@ -112,11 +125,12 @@ impl Default for EventBus {
 }
 
 impl EventBus {
-    /// A bus whose subscriptions each hold `capacity` events.
+    /// A bus whose subscribing plugins each have a queue of `capacity` events.
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
             capacity: capacity.max(1),
             subscriptions: RwLock::default(),
+            mailboxes: Mutex::default(),
             tasks: Mutex::default(),
             dropped: AtomicU64::new(0),
         }
@@ -135,12 +149,16 @@ impl EventBus {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Stops taking events and waits, at most `grace`, for every subscription to handle
-    /// what it has queued. Subscriptions still busy then are cancelled.
+    /// Stops taking events and waits, at most `grace`, for every plugin to handle what it
+    /// has queued. Deliveries still busy then are cancelled.
     pub async fn close(&self, grace: Duration) {
-        // Dropping the senders ends each delivery task once its queue is empty.
+        // Dropping every sender ends each delivery task once its queue is empty.
         self.subscriptions
             .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.mailboxes
+            .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
         let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
@@ -150,6 +168,36 @@ impl EventBus {
             tracing::warn!("event subscribers still busy at shutdown: cancelled");
             aborts.iter().for_each(|a| a.abort());
         }
+    }
+
+    /// `plugin`'s queue, with its delivery task started on first use.
+    fn mailbox(&self, plugin: &'static str) -> mpsc::Sender<Letter> {
+        let mut mailboxes = self.mailboxes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(sender) = mailboxes.get(plugin) {
+            return sender.clone();
+        }
+        let (sender, mut letters) = mpsc::channel::<Letter>(self.capacity);
+        let task = tokio::spawn(async move {
+            while let Some(letter) = letters.recv().await {
+                let name = letter.name;
+                match AssertUnwindSafe((letter.handler)(letter.event))
+                    .catch_unwind()
+                    .await
+                {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::error!(plugin, event = name, error = %e, "event handler failed")
+                    }
+                    Err(_) => tracing::error!(plugin, event = name, "event handler panicked"),
+                }
+            }
+        });
+        self.tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(task);
+        mailboxes.insert(plugin, sender.clone());
+        sender
     }
 }
 
@@ -192,7 +240,12 @@ impl Events {
         let event: Delivered = Arc::new(event);
         let mut queued = 0;
         for s in subscriptions {
-            match s.queue.try_send(event.clone()) {
+            let letter = Letter {
+                event: event.clone(),
+                name: E::NAME,
+                handler: s.handler.clone(),
+            };
+            match s.mailbox.try_send(letter) {
                 Ok(()) => queued += 1,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     self.bus.dropped.fetch_add(1, Ordering::Relaxed);
@@ -210,39 +263,23 @@ impl Events {
         queued
     }
 
-    /// Calls `handler` with every `E` published from now on, one at a time, in order, on a
-    /// task of its own. Must be called inside the server's runtime (in `#[init]` or
-    /// `#[on_start]`).
+    /// Calls `handler` with every `E` published from now on, on the plugin's queue: one
+    /// event at a time, in publish order with the plugin's other subscriptions. Must be
+    /// called inside the server's runtime (in `#[init]` or `#[on_start]`).
     pub fn subscribe<E, F, Fut>(&self, handler: F)
     where
         E: Event,
         F: Fn(E) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), PluginError>> + Send + 'static,
     {
-        let (queue, mut events) = mpsc::channel::<Delivered>(self.bus.capacity);
-        let plugin = self.plugin;
-        let task = tokio::spawn(async move {
-            while let Some(delivered) = events.recv().await {
-                let Some(event) = delivered.downcast_ref::<E>() else {
-                    continue;
-                };
-                match AssertUnwindSafe(handler(event.clone()))
-                    .catch_unwind()
-                    .await
-                {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        tracing::error!(plugin, event = E::NAME, error = %e, "event handler failed")
-                    }
-                    Err(_) => tracing::error!(plugin, event = E::NAME, "event handler panicked"),
-                }
-            }
-        });
-        self.bus
-            .tasks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(task);
+        let handler: Handler =
+            Arc::new(
+                move |delivered: Delivered| match delivered.downcast_ref::<E>() {
+                    Some(event) => Box::pin(handler(event.clone())),
+                    None => Box::pin(async { Ok(()) }),
+                },
+            );
+        let mailbox = self.bus.mailbox(self.plugin);
         self.bus
             .subscriptions
             .write()
@@ -250,9 +287,10 @@ impl Events {
             .entry(TypeId::of::<E>())
             .or_default()
             .push(Subscription {
-                plugin,
+                plugin: self.plugin,
                 event: E::NAME,
-                queue,
+                handler,
+                mailbox,
             });
     }
 }
@@ -310,6 +348,36 @@ mod tests {
             0,
             "a closed bus takes nothing"
         );
+    }
+
+    #[tokio::test]
+    async fn a_plugin_gets_its_events_of_every_type_in_publish_order() {
+        let bus = Arc::new(EventBus::default());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (slow, fast) = (seen.clone(), seen.clone());
+        let ponger = bus.handle("ponger");
+        ponger.subscribe(move |e: Pinged| {
+            let seen = slow.clone();
+            async move {
+                // Slower than the other type's handler: order must not depend on it.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                seen.lock().unwrap().push(format!("pinged {}", e.0));
+                Ok(())
+            }
+        });
+        ponger.subscribe(move |_: Other| {
+            let seen = fast.clone();
+            async move {
+                seen.lock().unwrap().push("other".to_owned());
+                Ok(())
+            }
+        });
+        let pinger = bus.handle("pinger");
+        pinger.publish(Pinged(1));
+        pinger.publish(Other);
+        pinger.publish(Pinged(2));
+        bus.close(Duration::from_secs(5)).await;
+        assert_eq!(*seen.lock().unwrap(), ["pinged 1", "other", "pinged 2"]);
     }
 
     #[tokio::test]

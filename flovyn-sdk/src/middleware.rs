@@ -47,15 +47,16 @@ pub type Request = axum::extract::Request;
 /// The response type middleware returns.
 pub type Response = axum::response::Response;
 
-/// The rest of the request path, as a service: what a [`Middleware`] wraps.
-pub type Route = BoxCloneSyncService<Request, Response, Infallible>;
+/// The rest of the request path, as a service: what a [`Middleware`] wraps (other
+/// middleware, then the route).
+pub type Downstream = BoxCloneSyncService<Request, Response, Infallible>;
 
 /// The priority of a `#[middleware]` that gives none.
 pub const DEFAULT_PRIORITY: i32 = 100;
 
 /// A plugin's middleware: how to wrap the rest of the request path.
 #[derive(Clone)]
-pub struct Middleware(Arc<dyn Fn(Route) -> Route + Send + Sync>);
+pub struct Middleware(Arc<dyn Fn(Downstream) -> Downstream + Send + Sync>);
 
 impl std::fmt::Debug for Middleware {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -64,11 +65,17 @@ impl std::fmt::Debug for Middleware {
 }
 
 impl Middleware {
-    /// A middleware from any tower layer over [`Route`] (e.g. one of `tower`'s or
-    /// `tower-http`'s).
+    /// A middleware from a tower layer over [`Downstream`] whose service is `Clone + Send +
+    /// Sync` and infallible — mapping layers (`MapRequestLayer`, `MapResponseLayer`), your
+    /// own. Fallible layers (timeouts, rate limits, load shedding) must first turn their
+    /// errors into responses (axum's `HandleErrorLayer` does); or write the middleware with
+    /// [`Middleware::from_fn`].
+    ///
+    /// A middleware must not change the request's path: the server refuses such a request
+    /// (500), since its access was checked for the path it came with.
     pub fn layer<L>(layer: L) -> Self
     where
-        L: Layer<Route> + Send + Sync + 'static,
+        L: Layer<Downstream> + Send + Sync + 'static,
         L::Service: Service<Request, Response = Response, Error = Infallible>
             + Clone
             + Send
@@ -87,7 +94,7 @@ impl Middleware {
         F: Fn(Request, Next) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Response> + Send + 'static,
     {
-        Middleware(Arc::new(move |inner: Route| {
+        Middleware(Arc::new(move |inner: Downstream| {
             let f = f.clone();
             BoxCloneSyncService::new(tower::service_fn(move |request: Request| {
                 let next = Next(inner.clone());
@@ -98,14 +105,14 @@ impl Middleware {
     }
 
     /// `inner` wrapped by this middleware.
-    pub fn wrap(&self, inner: Route) -> Route {
+    pub fn wrap(&self, inner: Downstream) -> Downstream {
         (self.0)(inner)
     }
 }
 
 /// The rest of the request path, for [`Middleware::from_fn`].
 #[derive(Debug)]
-pub struct Next(Route);
+pub struct Next(Downstream);
 
 impl Next {
     /// Runs the rest of the request path.

@@ -165,6 +165,17 @@ pub fn plan(
         .copied()
         .partition(|p| settings.get(p.name).is_none_or(|s| s.enabled));
     let enabled = dependency_order(&enabled, &disabled, &sorted)?;
+    let mut services: BTreeMap<&'static str, &'static str> = BTreeMap::new();
+    for p in &enabled {
+        for g in p.grpc_services() {
+            if services.insert(g.service, p.name).is_some() {
+                return Err(StartupError::Invalid {
+                    plugin: p.name,
+                    message: format!("gRPC service `{}` is declared twice", g.service),
+                });
+            }
+        }
+    }
     for p in &enabled {
         if settings.get(p.name).is_some_and(|s| s.global_middleware) {
             continue;
@@ -199,6 +210,18 @@ fn recheck(p: &'static PluginDescriptor) -> Result<(), StartupError> {
     flovyn_naming::plugin::validate_version(p.version).map_err(|e| invalid(e.to_string()))?;
     for r in p.routes() {
         flovyn_naming::route::RoutePath::parse(r.path).map_err(|e| invalid(e.to_string()))?;
+    }
+    for t in p.tasks() {
+        match flovyn_naming::task::parse_interval(t.every) {
+            Ok(interval) if interval == t.interval() => {}
+            Ok(_) => {
+                return Err(invalid(format!(
+                    "task `{}` says `{}` but was built with another interval",
+                    t.name, t.every
+                )));
+            }
+            Err(e) => return Err(invalid(format!("task `{}`: {e}", t.name))),
+        }
     }
     for g in p.grpc_services() {
         if !flovyn_sdk::grpc::in_plugin_package(g.service, p.name) {

@@ -6,6 +6,11 @@
 //! The edge has already identified the caller and checked the route's access, so
 //! middleware sees the [`Identity`](flovyn_sdk::Identity) in the request's extensions.
 //! Whether a plugin may scope beyond its prefix is decided at start-up (`app::plan`).
+//!
+//! Middleware must not change the request's path: access was checked for the path the
+//! request came with, and scopes were matched on it. The chain remembers that path and, at
+//! its inner end, refuses a request whose path changed (500, logged), rather than route it
+//! somewhere its access was never checked.
 
 use std::convert::Infallible;
 use std::task::{Context, Poll};
@@ -14,7 +19,8 @@ use axum::Router;
 use axum::extract::Request;
 use axum::response::Response;
 use flovyn_naming::scope::Scope;
-use flovyn_sdk::middleware::Route;
+use flovyn_sdk::ApiError;
+use flovyn_sdk::middleware::Downstream;
 use futures_util::future::{BoxFuture, Either};
 use tower::{Service, ServiceExt as _};
 
@@ -26,7 +32,7 @@ pub enum Inner {
     /// No plugin middleware.
     Router(Router),
     /// The router wrapped by every plugin middleware.
-    Layered(Route),
+    Layered(Downstream),
 }
 
 impl std::fmt::Debug for Inner {
@@ -66,10 +72,10 @@ pub fn chain(router: Router, plugins: &[RunningPlugin]) -> Inner {
     }
     all.sort_by(|a, b| a.0.cmp(&b.0));
     // Built from the inside out: the last in order wraps the router first.
-    let mut route: Route = Route::new(router);
+    let mut route = Downstream::new(SamePath(router));
     for (_, scopes, layer) in all.into_iter().rev() {
         let with = layer.wrap(route.clone());
-        route = Route::new(Scoped {
+        route = Downstream::new(Scoped {
             scopes,
             with,
             without: route,
@@ -107,8 +113,8 @@ pub fn order(plugins: &[RunningPlugin]) -> Vec<Applied> {
 #[derive(Clone)]
 struct Scoped {
     scopes: Vec<Scope>,
-    with: Route,
-    without: Route,
+    with: Downstream,
+    without: Downstream,
 }
 
 impl Service<Request> for Scoped {
@@ -135,7 +141,8 @@ impl Service<Request> for Scoped {
 impl Service<Request> for Inner {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<<Router as Service<Request>>::Future, <Route as Service<Request>>::Future>;
+    type Future =
+        Either<<Router as Service<Request>>::Future, <Downstream as Service<Request>>::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         match self {
@@ -147,7 +154,52 @@ impl Service<Request> for Inner {
     fn call(&mut self, request: Request) -> Self::Future {
         match self {
             Inner::Router(r) => Either::Left(r.call(request)),
-            Inner::Layered(r) => Either::Right(r.call(request)),
+            Inner::Layered(r) => {
+                let mut request = request;
+                let path = EntryPath(request.uri().path().to_owned());
+                request.extensions_mut().insert(path);
+                Either::Right(r.call(request))
+            }
         }
+    }
+}
+
+/// The path a request entered the middleware chain with (its access was checked for it).
+#[derive(Clone)]
+struct EntryPath(String);
+
+/// The router at the inner end of the chain, refusing a request whose path a middleware
+/// changed.
+#[derive(Clone)]
+struct SamePath(Router);
+
+impl Service<Request> for SamePath {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<
+        <Router as Service<Request>>::Future,
+        std::future::Ready<Result<Response, Infallible>>,
+    >;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        <Router as Service<Request>>::poll_ready(&mut self.0, cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let changed = request
+            .extensions()
+            .get::<EntryPath>()
+            .is_some_and(|entry| entry.0 != request.uri().path());
+        if changed {
+            tracing::error!(
+                path = request.uri().path(),
+                "a plugin middleware changed the request's path: refused"
+            );
+            let refused = axum::response::IntoResponse::into_response(ApiError::internal(
+                "a middleware changed the request's path",
+            ));
+            return Either::Right(std::future::ready(Ok(refused)));
+        }
+        Either::Left(self.0.call(request))
     }
 }

@@ -22,7 +22,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use flovyn_sdk::{Dialect, PluginInstance, TaskDescriptor};
 use futures_util::FutureExt as _;
+use sqlx::Any;
 use sqlx::Row as _;
+use sqlx::pool::PoolConnection;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -49,10 +51,13 @@ const TASK_LOCK_CLASS: i32 = i32::from_be_bytes(*b"flvt");
 /// How long a replica waits before reading a schedule again after a database error.
 const RETRY_AFTER_ERROR: Duration = Duration::from_secs(5);
 
+/// How long, past the grace, stopping waits for a cancelled run to be recorded.
+const RECORD_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The runner of every task of the running plugins.
 #[derive(Debug)]
 pub struct Scheduler {
-    stop: watch::Sender<bool>,
+    stop: watch::Sender<Option<Duration>>,
     loops: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -76,7 +81,8 @@ pub struct LastRun {
     pub started_at: String,
     /// When it finished; `null` while it runs.
     pub finished_at: Option<String>,
-    /// `ok`, `error`, `panicked` or `cancelled`; `null` while it runs.
+    /// `ok`, `error`, `panicked` or `cancelled` (still running at shutdown); `null` while
+    /// it runs.
     pub result: Option<String>,
     /// The error, for `error`.
     pub error: Option<String>,
@@ -87,7 +93,7 @@ pub struct LastRun {
 impl Scheduler {
     /// Starts one schedule loop per task of `plugins`.
     pub fn start(db: &Database, plugins: &[RunningPlugin]) -> Scheduler {
-        let (stop, stopped) = watch::channel(false);
+        let (stop, stopped) = watch::channel(None);
         let replica = Arc::<str>::from(replica_name());
         let mut loops = Vec::new();
         for p in plugins {
@@ -108,18 +114,23 @@ impl Scheduler {
         }
     }
 
-    /// Starts no run any more; waits at most `grace` for runs in progress, then cancels
-    /// them.
+    /// Starts no run any more; a run in progress gets `grace` to finish, then is cancelled
+    /// and recorded `cancelled`. Returns when every loop has ended.
     pub async fn stop(&self, grace: Duration) {
-        let _ = self.stop.send(true);
+        let _ = self.stop.send(Some(grace));
         let loops = std::mem::take(&mut *self.loops.lock().unwrap_or_else(|e| e.into_inner()));
         let aborts: Vec<_> = loops.iter().map(|l| l.abort_handle()).collect();
-        if tokio::time::timeout(grace, futures_util::future::join_all(loops))
+        let all = futures_util::future::join_all(loops);
+        tokio::pin!(all);
+        // The loops cancel their own runs after the grace; this only guards against a
+        // database that no longer answers the recording of the outcome.
+        if tokio::time::timeout(grace + RECORD_TIMEOUT, &mut all)
             .await
             .is_err()
         {
-            tracing::warn!("periodic tasks still running at shutdown: cancelled");
+            tracing::warn!("periodic tasks did not stop in time: aborted");
             aborts.iter().for_each(|a| a.abort());
+            let _ = all.await;
         }
     }
 }
@@ -176,22 +187,27 @@ struct Schedule {
     replica: Arc<str>,
 }
 
+/// `None` while the server runs; `Some(grace)` once it stops.
+type Stop = watch::Receiver<Option<Duration>>;
+
 impl Schedule {
-    async fn run(self, mut stopped: watch::Receiver<bool>) {
+    async fn run(self, mut stop: Stop) {
         let every = self.task.interval();
-        if let Err(e) = self.create_row().await {
-            tracing::error!(plugin = self.plugin, task = self.task.name, error = %e, "could not schedule task");
-        }
         loop {
             let wait = match self.next_due().await {
-                Ok(Some(due)) => Duration::from_millis(due.saturating_sub(now_ms()).max(0) as u64)
-                    // A clock far ahead on another replica must not park the task.
-                    .min(every),
-                Ok(None) => {
-                    // The row went away (someone cleaned the table): schedule it again.
-                    let _ = self.create_row().await;
-                    Duration::ZERO
+                Ok(Some(due)) => {
+                    Duration::from_millis(u64::try_from(due.saturating_sub(now_ms())).unwrap_or(0))
+                        // A clock far ahead on another replica must not park the task.
+                        .min(every)
                 }
+                Ok(None) => match self.create_row().await {
+                    // New, or the row went away: due at once.
+                    Ok(()) => Duration::ZERO,
+                    Err(e) => {
+                        tracing::error!(plugin = self.plugin, task = self.task.name, error = %e, "could not schedule the task");
+                        RETRY_AFTER_ERROR.min(every)
+                    }
+                },
                 Err(e) => {
                     tracing::warn!(plugin = self.plugin, task = self.task.name, error = %e, "could not read the task's schedule");
                     RETRY_AFTER_ERROR.min(every)
@@ -199,13 +215,12 @@ impl Schedule {
             };
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = stopped.wait_for(|stop| *stop) => return,
-            }
-            if *stopped.borrow() {
-                return;
+                _ = stop.wait_for(Option::is_some) => return,
             }
             match self.claim(every).await {
-                Ok(true) => self.run_once().await,
+                // Stopping began while claiming: the tick is spent, no run starts.
+                Ok(true) if stop.borrow().is_some() => return,
+                Ok(true) => self.run_once(&mut stop).await,
                 Ok(false) => {} // another replica has it, or it is not due yet
                 Err(e) => {
                     tracing::warn!(plugin = self.plugin, task = self.task.name, error = %e, "could not claim the task");
@@ -235,16 +250,15 @@ impl Schedule {
         row.map(|r| r.try_get::<i64, _>("next_due_ms")).transpose()
     }
 
-    /// Takes this tick for this replica: true for exactly one replica per due time.
+    /// Takes this tick for this replica: true for exactly one replica per due time. Only
+    /// moves the due time on; the run is recorded once it starts (see `run_once`).
     async fn claim(&self, every: Duration) -> Result<bool, sqlx::Error> {
         let now = now_ms();
         let next = now.saturating_add(i64::try_from(every.as_millis()).unwrap_or(i64::MAX));
         let claimed = sqlx::query(
-            "UPDATE task_run SET next_due_ms = $1, last_started_at = $2, last_finished_at = NULL, last_result = NULL, last_error = NULL, last_replica = $3 WHERE plugin = $4 AND task = $5 AND next_due_ms <= $6",
+            "UPDATE task_run SET next_due_ms = $1 WHERE plugin = $2 AND task = $3 AND next_due_ms <= $4",
         )
         .bind(next)
-        .bind(rfc3339_ms(now))
-        .bind(&*self.replica)
         .bind(self.plugin)
         .bind(self.task.name)
         .bind(now)
@@ -253,14 +267,50 @@ impl Schedule {
         Ok(claimed.rows_affected() == 1)
     }
 
-    /// Runs the task (under its advisory lock on PostgreSQL) and records the outcome.
-    async fn run_once(&self) {
-        let started = std::time::Instant::now();
-        let outcome = match self.db.dialect() {
-            Dialect::Postgres => self.run_locked().await,
-            Dialect::Sqlite => self.call().await,
+    /// Runs the task once — on PostgreSQL under its advisory lock, skipping the tick when
+    /// the previous run still holds it — and records the run: its start, then its outcome.
+    async fn run_once(&self, stop: &mut Stop) {
+        let mut lock = None;
+        if self.db.dialect() == Dialect::Postgres {
+            match TaskLock::try_take(&self.db, self.plugin, self.task.name).await {
+                Ok(Some(taken)) => lock = Some(taken),
+                Ok(None) => {
+                    tracing::warn!(
+                        plugin = self.plugin,
+                        task = self.task.name,
+                        "tick skipped: the previous run is still going on another replica"
+                    );
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(plugin = self.plugin, task = self.task.name, error = %e, "tick skipped: could not take the task's lock");
+                    return;
+                }
+            }
+        }
+        let started_at = flovyn_sdk::time::now_rfc3339();
+        let recorded = sqlx::query(
+            "UPDATE task_run SET last_started_at = $1, last_finished_at = NULL, last_result = NULL, last_error = NULL, last_replica = $2 WHERE plugin = $3 AND task = $4",
+        )
+        .bind(&started_at)
+        .bind(&*self.replica)
+        .bind(self.plugin)
+        .bind(self.task.name)
+        .execute(self.db.pool())
+        .await;
+        if let Err(e) = recorded {
+            tracing::warn!(plugin = self.plugin, task = self.task.name, error = %e, "could not record the task's start");
+        }
+
+        let timer = std::time::Instant::now();
+        let outcome = tokio::select! {
+            outcome = self.call() => outcome,
+            _ = cancelled(stop) => Outcome::Cancelled,
         };
-        let ms = started.elapsed().as_millis();
+        if let Some(lock) = lock {
+            lock.release().await;
+        }
+        let ms = timer.elapsed().as_millis();
         let (result, error) = match outcome {
             Outcome::Ok => {
                 tracing::info!(plugin = self.plugin, task = self.task.name, ms, "task ran");
@@ -274,20 +324,19 @@ impl Schedule {
                 tracing::error!(plugin = self.plugin, task = self.task.name, "task panicked");
                 ("panicked", None)
             }
-            Outcome::Busy => {
+            Outcome::Cancelled => {
                 tracing::warn!(
                     plugin = self.plugin,
                     task = self.task.name,
-                    "task skipped: its previous run is still going on another replica"
+                    ms,
+                    "task cancelled at shutdown"
                 );
-                (
-                    "skipped",
-                    Some("the previous run was still going".to_owned()),
-                )
+                ("cancelled", None)
             }
         };
+        // Keyed on this run, so that another replica's later run is never overwritten.
         let recorded = sqlx::query(
-            "UPDATE task_run SET last_finished_at = $1, last_result = $2, last_error = $3 WHERE plugin = $4 AND task = $5 AND last_replica = $6",
+            "UPDATE task_run SET last_finished_at = $1, last_result = $2, last_error = $3 WHERE plugin = $4 AND task = $5 AND last_replica = $6 AND last_started_at = $7",
         )
         .bind(flovyn_sdk::time::now_rfc3339())
         .bind(result)
@@ -295,44 +344,12 @@ impl Schedule {
         .bind(self.plugin)
         .bind(self.task.name)
         .bind(&*self.replica)
+        .bind(&started_at)
         .execute(self.db.pool())
         .await;
         if let Err(e) = recorded {
             tracing::warn!(plugin = self.plugin, task = self.task.name, error = %e, "could not record the task's result");
         }
-    }
-
-    async fn run_locked(&self) -> Outcome {
-        let mut conn = match self.db.pool().acquire().await {
-            Ok(conn) => conn,
-            Err(e) => {
-                return Outcome::Failed(format!("no database connection for the task lock: {e}"));
-            }
-        };
-        let key = lock_key(self.plugin, self.task.name);
-        let locked: Result<bool, sqlx::Error> =
-            sqlx::query("SELECT pg_try_advisory_lock($1, $2) AS locked")
-                .bind(TASK_LOCK_CLASS)
-                .bind(key)
-                .fetch_one(&mut *conn)
-                .await
-                .and_then(|r| r.try_get("locked"));
-        match locked {
-            Ok(true) => {}
-            Ok(false) => return Outcome::Busy,
-            Err(e) => return Outcome::Failed(format!("could not take the task lock: {e}")),
-        }
-        let outcome = self.call().await;
-        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1, $2)")
-            .bind(TASK_LOCK_CLASS)
-            .bind(key)
-            .execute(&mut *conn)
-            .await;
-        if unlocked.is_err() {
-            // The lock is the session's: closing the connection releases it.
-            conn.detach();
-        }
-        outcome
     }
 
     async fn call(&self) -> Outcome {
@@ -347,11 +364,76 @@ impl Schedule {
     }
 }
 
+/// Resolves once the server has been stopping for its grace period: a run still going then
+/// is cancelled.
+async fn cancelled(stop: &mut Stop) {
+    let grace = match stop.wait_for(Option::is_some).await {
+        Ok(grace) => grace.unwrap_or_default(),
+        // The scheduler is gone: nothing will stop the run from here.
+        Err(_) => Duration::MAX,
+    };
+    tokio::time::sleep(grace).await;
+}
+
 enum Outcome {
     Ok,
     Failed(String),
     Panicked,
-    Busy,
+    Cancelled,
+}
+
+/// A task's PostgreSQL advisory lock, held on a connection of its own for the run.
+///
+/// Released by [`TaskLock::release`]; dropped without it (the run was cancelled, or the
+/// unlock failed), the connection is closed instead of going back to the pool, which ends
+/// the session and so releases the lock: a pooled connection must never keep one.
+struct TaskLock {
+    conn: Option<PoolConnection<Any>>,
+    key: i32,
+}
+
+impl TaskLock {
+    /// The lock if it was free; `None` if another session holds it.
+    async fn try_take(
+        db: &Database,
+        plugin: &str,
+        task: &str,
+    ) -> Result<Option<TaskLock>, sqlx::Error> {
+        let mut conn = db.pool().acquire().await?;
+        let key = lock_key(plugin, task);
+        let locked: bool = sqlx::query("SELECT pg_try_advisory_lock($1, $2) AS locked")
+            .bind(TASK_LOCK_CLASS)
+            .bind(key)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("locked")?;
+        Ok(locked.then_some(TaskLock {
+            conn: Some(conn),
+            key,
+        }))
+    }
+
+    async fn release(mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1, $2)")
+            .bind(TASK_LOCK_CLASS)
+            .bind(self.key)
+            .execute(&mut *conn)
+            .await;
+        if unlocked.is_err() {
+            conn.close_on_drop();
+        }
+    }
+}
+
+impl Drop for TaskLock {
+    fn drop(&mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            conn.close_on_drop();
+        }
+    }
 }
 
 /// A stable 32-bit key for (plugin, task): FNV-1a, the same on every replica and build.
@@ -396,11 +478,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lock_keys_are_stable_and_tell_tasks_apart() {
-        assert_eq!(
-            lock_key("audit-log", "prune"),
-            lock_key("audit-log", "prune")
-        );
+    fn lock_keys_are_pinned_and_tell_tasks_apart() {
+        // Pinned: replicas of different builds must agree on it during a rolling deploy.
+        assert_eq!(lock_key("audit-log", "prune_expired"), -758_531_734);
         assert_ne!(
             lock_key("audit-log", "prune"),
             lock_key("audit-log", "compact")

@@ -27,7 +27,10 @@ use worker_token::{TokenCreated, TokenRevoked};
 #[serde(deny_unknown_fields)]
 pub struct AuditLogConfig {
     /// Days an event is kept; older ones are deleted by the retention task.
-    #[serde(default = "default_retention_days")]
+    #[serde(
+        default = "default_retention_days",
+        deserialize_with = "at_least_one_day"
+    )]
     #[schema(default = 90, minimum = 1)]
     pub retention_days: u32,
 }
@@ -42,6 +45,18 @@ impl Default for AuditLogConfig {
 
 fn default_retention_days() -> u32 {
     90
+}
+
+/// `0` would delete the whole trail at every run: refused when the configuration is read.
+fn at_least_one_day<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let days = u32::deserialize(d)?;
+    if days == 0 {
+        return Err(serde::de::Error::invalid_value(
+            serde::de::Unexpected::Unsigned(0),
+            &"at least 1 day",
+        ));
+    }
+    Ok(days)
 }
 
 /// Records worker-token and tenant events for the admin to read.

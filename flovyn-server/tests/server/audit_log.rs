@@ -9,10 +9,39 @@ use axum::http::StatusCode;
 use flovyn_sdk::db::sqlx::{self, Row as _};
 use serde_json::{Value, json};
 
+use flovyn_sdk::auth::{AuthOutcome, AuthRequest};
+use flovyn_sdk::prelude::*;
+
 use crate::http::{ADMIN, Db, Fixture, fixture_with, get, get_as, post_json_as, send};
 use crate::support::process::{self, Server};
 
 const EVENTS: &str = "/api/v1/p/audit-log/events";
+
+/// `Bearer reader-<tenant>`: a user of that tenant allowed to read the audit trail.
+#[flovyn_plugin(name = "audit-readers")]
+#[derive(Debug, Default)]
+pub struct AuditReaders;
+
+#[plugin_impl]
+impl AuditReaders {
+    /// Test readers.
+    #[authenticator(scheme = "audit_reader")]
+    async fn authenticate(&self, request: &AuthRequest<'_>) -> AuthOutcome {
+        let Some(tenant) = request
+            .bearer_token()
+            .and_then(|t| t.strip_prefix("reader-"))
+        else {
+            return AuthOutcome::NotMine;
+        };
+        AuthOutcome::Authenticated(Identity {
+            principal_id: format!("reader@{tenant}"),
+            principal_type: PrincipalType::User,
+            tenant: Some(tenant.to_owned()),
+            roles: Vec::new(),
+            permissions: vec!["audit_log:read".to_owned()],
+        })
+    }
+}
 
 async fn fixture(db: Db) -> Option<Fixture> {
     fixture_with(db, &["worker-token", "audit-log"], |_| {}).await
@@ -78,9 +107,6 @@ async fn records_and_serves_events(db: Db) {
     )
     .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    // Each event type has its own subscription, with no order between them: wait for this
-    // one before causing the next.
-    events_eventually(&f, "", 2).await;
     let r = send(
         &f.router,
         post_json_as(
@@ -105,7 +131,7 @@ async fn records_and_serves_events(db: Db) {
             "worker-token.token-revoked",
             "worker-token.token-created"
         ],
-        "newest first"
+        "newest first: a plugin gets its events in publish order, whatever their types"
     );
 
     // The rows are in the plugin's own table.
@@ -190,6 +216,51 @@ async fn records_and_serves_events(db: Db) {
 }
 
 #[tokio::test]
+async fn a_reader_other_than_the_admin_sees_its_own_tenants_events_only() {
+    let Some(f) = fixture_with(
+        Db::Sqlite,
+        &["worker-token", "audit-log", "audit-readers"],
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
+    for (id, name) in [("acme", "Acme"), ("globex", "Globex")] {
+        let r = send(
+            &f.router,
+            post_json_as("/api/v1/tenants", ADMIN, json!({"id": id, "name": name})),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    events_eventually(&f, "", 2).await;
+
+    let r = send(&f.router, get_as(EVENTS, "reader-acme")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let page = r.json();
+    let tenants: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["tenant"].as_str().unwrap())
+        .collect();
+    assert_eq!(tenants, ["acme"]);
+    let r = send(
+        &f.router,
+        get_as(&format!("{EVENTS}?tenant=globex"), "reader-acme"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = send(
+        &f.router,
+        get_as(&format!("{EVENTS}?tenant=acme"), "reader-acme"),
+    )
+    .await;
+    assert_eq!(r.json()["events"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn records_and_serves_events_on_sqlite() {
     records_and_serves_events(Db::Sqlite).await;
 }
@@ -217,6 +288,20 @@ async fn an_unknown_key_in_its_section_stops_start_up_naming_the_key() {
     assert!(
         !dir.path().join("flovyn.db").exists(),
         "nothing is created before the configuration is valid"
+    );
+
+    // Zero days would empty the trail at every run.
+    std::fs::write(
+        dir.path().join("flovyn.toml"),
+        "[plugins.audit-log]\nretention_days = 0\n",
+    )
+    .unwrap();
+    let out = process::run(dir.path(), &["serve"], &[]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("plugins.audit-log") && stderr.contains("expected at least 1 day"),
+        "{stderr}"
     );
 }
 

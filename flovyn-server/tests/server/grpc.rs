@@ -157,6 +157,82 @@ async fn a_plugin_grpc_service_answers_on_the_server_port_with_the_auth_stack() 
     );
 }
 
+/// A gRPC service whose every call panics (a hand-written stand-in for a generated server).
+#[derive(Clone)]
+pub struct PanickingServer;
+
+impl flovyn_sdk::grpc::NamedService for PanickingServer {
+    const NAME: &'static str = "flovyn.plugins.grpc_bomb.v1.Bomb";
+}
+
+impl tower::Service<flovyn_sdk::grpc::Request> for PanickingServer {
+    type Response = flovyn_sdk::grpc::Response;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _request: flovyn_sdk::grpc::Request) -> Self::Future {
+        Box::pin(async { panic!("secret internals in a gRPC handler") })
+    }
+}
+
+/// Serves `PanickingServer`.
+#[flovyn_plugin(name = "grpc-bomb")]
+#[derive(Debug, Default)]
+pub struct GrpcBomb;
+
+#[plugin_impl]
+impl GrpcBomb {
+    #[grpc_service]
+    fn bomb(&self) -> PanickingServer {
+        PanickingServer
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_grpc_method_answers_internal_without_its_text() {
+    let f = fixture_with(Db::Sqlite, &["grpc-bomb"], |_| {})
+        .await
+        .unwrap();
+    let addr = serve(&f).await;
+    let mut grpc = tonic::client::Grpc::new(client_channel(addr).await);
+    grpc.ready().await.unwrap();
+    let status = grpc
+        .unary::<WhoAmIRequest, WhoAmIRequest, _>(
+            who_am_i(Some(ADMIN)),
+            "/flovyn.plugins.grpc_bomb.v1.Bomb/Go".parse().unwrap(),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Internal, "{status}");
+    assert!(
+        status.message().starts_with("internal error (request id "),
+        "{status}"
+    );
+    assert!(!status.message().contains("secret"), "{status}");
+
+    // The server goes on serving.
+    grpc.ready().await.unwrap();
+    let status = grpc
+        .unary::<WhoAmIRequest, WhoAmIRequest, _>(
+            who_am_i(None),
+            "/flovyn.plugins.grpc_bomb.v1.Bomb/Go".parse().unwrap(),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status}");
+}
+
 async fn client_channel(addr: SocketAddr) -> Channel {
     Channel::from_shared(format!("http://{addr}"))
         .unwrap()

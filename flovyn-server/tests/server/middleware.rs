@@ -85,6 +85,28 @@ impl InnerMw {
     }
 }
 
+/// Rewrites requests for its `/open` to another plugin's path.
+#[flovyn_plugin(name = "rewriter")]
+#[derive(Debug, Default)]
+pub struct Rewriter;
+
+#[plugin_impl]
+impl Rewriter {
+    #[middleware]
+    fn rewrite(&self) -> Middleware {
+        Middleware::layer(tower::util::MapRequestLayer::new(|mut request: Request| {
+            *request.uri_mut() = "/api/v1/p/inner-mw/trail".parse().unwrap();
+            request
+        }))
+    }
+
+    /// Public: the edge lets anyone in here.
+    #[route(GET, "/open", public)]
+    async fn open(&self) -> &'static str {
+        "open"
+    }
+}
+
 fn consent(c: &mut Config) {
     c.plugins
         .insert("gate-log".into(), json!({"global_middleware": true}));
@@ -141,6 +163,20 @@ async fn middleware_runs_in_priority_order_on_its_scope_only() {
         order,
         ["gate-log.watch", "inner-mw.first", "inner-mw.second"]
     );
+}
+
+#[tokio::test]
+async fn a_middleware_cannot_reroute_a_request_past_the_access_check() {
+    let f = fixture_with(Db::Sqlite, &["rewriter", "inner-mw"], |_| {})
+        .await
+        .unwrap();
+    // Without credentials, `/open` passes the edge; rerouted to a route needing a caller,
+    // it is refused rather than served.
+    let r = send(&f.router, get("/api/v1/p/rewriter/open")).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.body);
+    assert!(!r.body.contains("gate-log"), "{}", r.body);
+    let r = send(&f.router, get("/api/v1/p/inner-mw/trail")).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

@@ -161,9 +161,14 @@ async fn serve(config: Config) -> Result<(), BoxError> {
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);
     let state = app::start(config, &flovyn_sdk::registry::plugins()).await?;
     let router = crate::router::build_router(state.clone());
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            // Started plugins and tasks are stopped as at any other shutdown.
+            state.shutdown().await;
+            return Err(format!("cannot listen on {listen}: {e}").into());
+        }
+    };
     tracing::info!(%listen, plugins = state.plugins().len(), "serving");
     serve_until(listener, router, &state, grace, shutdown_signal()).await
 }

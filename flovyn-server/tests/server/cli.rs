@@ -221,3 +221,18 @@ async fn four_replicas_start_together_on_postgres_and_apply_each_migration_once(
         assert_eq!(*count, 1, "{plugin} {version} applied {count} times");
     }
 }
+
+#[test]
+fn a_taken_port_stops_start_up_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = process::run(dir.path(), &["serve", "--listen", &addr], &[]);
+    assert!(!out.status.success());
+    let stderr = stderr(&out);
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+    drop(taken);
+}

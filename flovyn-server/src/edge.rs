@@ -171,7 +171,7 @@ impl Edge {
         self.metrics.record(
             &series,
             method.as_str(),
-            response.status().as_u16(),
+            crate::grpc::metrics_status(&response),
             started.elapsed().as_secs_f64(),
         );
         response

@@ -36,6 +36,30 @@ pub fn status(status: tonic::Status) -> Response {
     status.into_http::<axum::body::Body>()
 }
 
+/// The HTTP status a gRPC response is counted under in `/metrics`: a trailers-only
+/// response carries its `grpc-status` in its headers (refusals, unknown services, panics),
+/// mapped as gRPC's HTTP mapping does (`Unauthenticated` → 401, `Internal` → 500, …); a call
+/// that reached the service sends its status in trailers, after the response is counted, and
+/// is counted 200.
+pub fn metrics_status(response: &Response) -> u16 {
+    let code = response
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map(tonic::Code::from_i32);
+    match code {
+        None | Some(tonic::Code::Ok) => response.status().as_u16(),
+        Some(tonic::Code::Unauthenticated) => 401,
+        Some(tonic::Code::PermissionDenied) => 403,
+        Some(tonic::Code::NotFound | tonic::Code::Unimplemented) => 404,
+        Some(tonic::Code::InvalidArgument) => 400,
+        Some(tonic::Code::Unavailable) => 503,
+        Some(tonic::Code::DeadlineExceeded) => 504,
+        Some(_) => 500,
+    }
+}
+
 /// The plugin a gRPC path belongs to: `worker-token` for
 /// `/flovyn.plugins.worker_token.v1.WorkerTokens/WhoAmI` (plugin names have no `_`, so the
 /// underscored form maps back one-to-one).
@@ -48,6 +72,19 @@ pub fn plugin_of(path: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trailers_only_statuses_are_counted_as_their_http_equivalent() {
+        for (status, counted) in [
+            (tonic::Status::unauthenticated("x"), 401),
+            (tonic::Status::unimplemented("x"), 404),
+            (tonic::Status::internal("x"), 500),
+            (tonic::Status::unavailable("x"), 503),
+        ] {
+            assert_eq!(metrics_status(&super::status(status)), counted);
+        }
+        assert_eq!(metrics_status(&Response::default()), 200);
+    }
 
     #[test]
     fn grpc_paths_name_their_plugin() {

@@ -6,8 +6,9 @@
 //! task is next due and how its last run went. A replica runs a due task only after
 //! **claiming** it — one conditional `UPDATE` that moves `next_due_ms` on by the interval,
 //! and succeeds for exactly one replica (both databases serialise it). On PostgreSQL the run
-//! also holds a session advisory lock for the task, so a run that outlasts its interval is
-//! not started again elsewhere while it goes on. A new task is due at once; a restart does
+//! also holds a session advisory lock for the task (on one connection per replica kept
+//! outside the pool), so a run that outlasts its interval is not started again elsewhere
+//! while it goes on. A new task is due at once; a restart does
 //! not run a task again before its next due time.
 //!
 //! A task that returns an error or panics is logged and recorded; its next run happens as
@@ -22,9 +23,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use flovyn_sdk::{Dialect, PluginInstance, TaskDescriptor};
 use futures_util::FutureExt as _;
-use sqlx::Any;
+use sqlx::AnyConnection;
 use sqlx::Row as _;
-use sqlx::pool::PoolConnection;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -95,6 +95,7 @@ impl Scheduler {
     pub fn start(db: &Database, plugins: &[RunningPlugin]) -> Scheduler {
         let (stop, stopped) = watch::channel(None);
         let replica = Arc::<str>::from(replica_name());
+        let locks = Arc::new(LockSession::new(db));
         let mut loops = Vec::new();
         for p in plugins {
             for task in p.descriptor.tasks() {
@@ -104,6 +105,7 @@ impl Scheduler {
                     task: *task,
                     instance: p.instance.clone(),
                     replica: replica.clone(),
+                    locks: locks.clone(),
                 };
                 loops.push(tokio::spawn(schedule.run(stopped.clone())));
             }
@@ -185,6 +187,7 @@ struct Schedule {
     task: TaskDescriptor,
     instance: Arc<dyn PluginInstance>,
     replica: Arc<str>,
+    locks: Arc<LockSession>,
 }
 
 /// `None` while the server runs; `Some(grace)` once it stops.
@@ -270,11 +273,11 @@ impl Schedule {
     /// Runs the task once — on PostgreSQL under its advisory lock, skipping the tick when
     /// the previous run still holds it — and records the run: its start, then its outcome.
     async fn run_once(&self, stop: &mut Stop) {
-        let mut lock = None;
+        let key = lock_key(self.plugin, self.task.name);
         if self.db.dialect() == Dialect::Postgres {
-            match TaskLock::try_take(&self.db, self.plugin, self.task.name).await {
-                Ok(Some(taken)) => lock = Some(taken),
-                Ok(None) => {
+            match self.locks.try_lock(key).await {
+                Ok(true) => {}
+                Ok(false) => {
                     tracing::warn!(
                         plugin = self.plugin,
                         task = self.task.name,
@@ -307,8 +310,8 @@ impl Schedule {
             outcome = self.call() => outcome,
             _ = cancelled(stop) => Outcome::Cancelled,
         };
-        if let Some(lock) = lock {
-            lock.release().await;
+        if self.db.dialect() == Dialect::Postgres {
+            self.locks.unlock(key).await;
         }
         let ms = timer.elapsed().as_millis();
         let (result, error) = match outcome {
@@ -382,56 +385,58 @@ enum Outcome {
     Cancelled,
 }
 
-/// A task's PostgreSQL advisory lock, held on a connection of its own for the run.
+/// The session holding this replica's task locks on PostgreSQL: one connection taken out of
+/// the pool for good, so that long runs never keep pooled connections from requests.
 ///
-/// Released by [`TaskLock::release`]; dropped without it (the run was cancelled, or the
-/// unlock failed), the connection is closed instead of going back to the pool, which ends
-/// the session and so releases the lock: a pooled connection must never keep one.
-struct TaskLock {
-    conn: Option<PoolConnection<Any>>,
-    key: i32,
+/// Advisory locks belong to the session: if the connection breaks, every lock it held is
+/// released with it, and the next lock opens a new connection.
+#[derive(Debug)]
+struct LockSession {
+    db: Database,
+    conn: tokio::sync::Mutex<Option<AnyConnection>>,
 }
 
-impl TaskLock {
-    /// The lock if it was free; `None` if another session holds it.
-    async fn try_take(
-        db: &Database,
-        plugin: &str,
-        task: &str,
-    ) -> Result<Option<TaskLock>, sqlx::Error> {
-        let mut conn = db.pool().acquire().await?;
-        let key = lock_key(plugin, task);
-        let locked: bool = sqlx::query("SELECT pg_try_advisory_lock($1, $2) AS locked")
+impl LockSession {
+    fn new(db: &Database) -> Self {
+        Self {
+            db: db.clone(),
+            conn: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Takes `key`'s lock if it is free.
+    async fn try_lock(&self, key: i32) -> Result<bool, sqlx::Error> {
+        let mut slot = self.conn.lock().await;
+        if slot.is_none() {
+            *slot = Some(self.db.pool().acquire().await?.detach());
+        }
+        let conn = slot.as_mut().expect("just opened");
+        let locked = sqlx::query("SELECT pg_try_advisory_lock($1, $2) AS locked")
             .bind(TASK_LOCK_CLASS)
             .bind(key)
             .fetch_one(&mut *conn)
-            .await?
-            .try_get("locked")?;
-        Ok(locked.then_some(TaskLock {
-            conn: Some(conn),
-            key,
-        }))
+            .await
+            .and_then(|row| row.try_get::<bool, _>("locked"));
+        if locked.is_err() {
+            // A broken session holds nothing any more; start afresh next time.
+            *slot = None;
+        }
+        locked
     }
 
-    async fn release(mut self) {
-        let Some(mut conn) = self.conn.take() else {
-            return;
-        };
+    /// Releases `key`'s lock.
+    async fn unlock(&self, key: i32) {
+        let mut slot = self.conn.lock().await;
+        let Some(conn) = slot.as_mut() else { return };
         let unlocked = sqlx::query("SELECT pg_advisory_unlock($1, $2)")
             .bind(TASK_LOCK_CLASS)
-            .bind(self.key)
+            .bind(key)
             .execute(&mut *conn)
             .await;
-        if unlocked.is_err() {
-            conn.close_on_drop();
-        }
-    }
-}
-
-impl Drop for TaskLock {
-    fn drop(&mut self) {
-        if let Some(mut conn) = self.conn.take() {
-            conn.close_on_drop();
+        if let Err(e) = unlocked {
+            tracing::warn!(error = %e, "could not release a task lock: closing its session");
+            // Closing the session releases its locks.
+            *slot = None;
         }
     }
 }

@@ -146,6 +146,15 @@ async fn a_plugin_grpc_service_answers_on_the_server_port_with_the_auth_stack() 
     )));
     assert!(seen.contains(&("/_/health".to_owned(), Protocol::Http)));
 
+    // Counted under the plugin, refusals under their HTTP equivalent.
+    let metrics = send(&f.router, crate::http::get("/metrics")).await.body;
+    for line in [
+        r#"flovyn_http_requests_total{plugin="worker-token",method="POST",status="401"} 2"#,
+        r#"flovyn_http_requests_total{plugin="worker-token",method="POST",status="200"} 2"#,
+    ] {
+        assert!(metrics.contains(line), "{line}\n{metrics}");
+    }
+
     // The service is listed for the operator.
     let list = send(&f.router, crate::http::get_as("/_/plugins", ADMIN))
         .await

@@ -237,7 +237,13 @@ pub(crate) struct ImplDef {
     pub(crate) tasks: Vec<TaskDef>,
     pub(crate) middleware: Vec<MiddlewareDef>,
     /// `#[grpc_service]` methods.
-    pub(crate) grpc: Vec<Ident>,
+    pub(crate) grpc: Vec<GrpcDef>,
+}
+
+/// One `#[grpc_service(permission = "…")]` method: `fn name(&self) -> FooServer<…>`.
+pub(crate) struct GrpcDef {
+    pub(crate) func: Ident,
+    pub(crate) permission: Option<LitStr>,
 }
 
 /// One `#[middleware(priority = …, paths = […])]` method: `fn name(&self) -> Middleware`.
@@ -368,8 +374,7 @@ pub(crate) fn parse_impl(
                     },
                 });
             } else if attr::is_attr(&a, attr::GRPC_SERVICE) {
-                no_args(&a, cx);
-                def.grpc.push(func.sig.ident.clone());
+                def.grpc.push(parse_grpc(&a, func, cx));
             } else if attr::is_attr(&a, attr::MIDDLEWARE) {
                 def.middleware.push(parse_middleware(&a, func, cx));
             } else if attr::is_attr(&a, attr::TASK) {
@@ -441,6 +446,32 @@ fn parse_task(a: &syn::Attribute, func: &ImplItemFn, cx: &mut Ctxt) -> TaskDef {
     match args.value(attr::EVERY, cx) {
         Some(v) => def.every = lit_str(v, "the interval", cx),
         None => cx.error_spanned_by(a, format!("missing interval: {usage}")),
+    }
+    def
+}
+
+fn parse_grpc(a: &syn::Attribute, func: &ImplItemFn, cx: &mut Ctxt) -> GrpcDef {
+    let mut def = GrpcDef {
+        func: func.sig.ident.clone(),
+        permission: None,
+    };
+    let usage = "write `#[grpc_service]` or `#[grpc_service(permission = \"my_plugin:read\")]`";
+    let tokens = match attr::attr_args(a) {
+        Ok(t) => t,
+        Err(e) => {
+            cx.syn_error(e);
+            return def;
+        }
+    };
+    let Some(args) = Args::parse_into(tokens, cx) else {
+        return def;
+    };
+    for p in &args.positional {
+        cx.error_spanned_by(p, format!("unexpected argument: {usage}"));
+    }
+    args.check_keys(attr::GRPC_SERVICE, attr::GRPC_KEYS, cx);
+    if let Some(v) = args.value(attr::PERMISSION, cx) {
+        def.permission = lit_str(v, "the permission", cx);
     }
     def
 }

@@ -22,6 +22,9 @@ pub(crate) const TASK: &str = "task";
 pub(crate) const MIDDLEWARE: &str = "middleware";
 pub(crate) const GRPC_SERVICE: &str = "grpc_service";
 
+// `#[grpc_service(…)]` keys
+pub(crate) const GRPC_KEYS: &[&str] = &[PERMISSION];
+
 // `#[middleware(…)]` keys
 pub(crate) const PRIORITY: &str = "priority";
 pub(crate) const PATHS: &str = "paths";

@@ -8,7 +8,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
-use syn::{ItemImpl, ItemStruct, ReturnType, Type};
+use syn::{ItemImpl, ItemStruct, LitStr, ReturnType, Type};
 
 use crate::ast::{self, ImplDef, PluginDef, RouteDef};
 use crate::attr;
@@ -218,6 +218,11 @@ pub(crate) fn plugin_impl(args: TokenStream, item: TokenStream) -> TokenStream {
     for m in &def.middleware {
         valid::middleware_paths(m, &mut cx);
     }
+    for g in &def.grpc {
+        if let Some(p) = &g.permission {
+            valid::permission(p, &mut cx);
+        }
+    }
     let intervals: Vec<Option<u64>> = def.tasks.iter().map(|t| valid::task(t, &mut cx)).collect();
     hook_signatures(&def, &mut cx);
 
@@ -265,7 +270,7 @@ fn hook_signatures(def: &ImplDef, cx: &mut Ctxt) {
                 cx.error_spanned_by(&f.sig, format!("event handler `{id}` must return `Result<(), PluginError>`: an error is logged with the event's name"));
             }
         }
-        if def.grpc.contains(id) {
+        if def.grpc.iter().any(|g| &g.func == id) {
             if f.sig.asyncness.is_some() {
                 cx.error_spanned_by(f.sig.asyncness, format!("gRPC service `{id}` is built once at start-up: make it a plain `fn {id}(&self) -> MyServiceServer<…>`"));
             }
@@ -548,7 +553,12 @@ fn expand_impl(def: &ImplDef, routes: &[Route], intervals: &[Option<u64>]) -> To
     let mut grpc_calls = Vec::new();
     let mut grpc = Vec::new();
     let mut grpc_checks = Vec::new();
-    for f in &def.grpc {
+    for g in &def.grpc {
+        let f = &g.func;
+        let access = match g.permission.as_ref().map(LitStr::value) {
+            Some(p) => quote!(__fp::Access::Permission(#p)),
+            None => quote!(__fp::Access::Authenticated),
+        };
         let Some(ret) = def.item.items.iter().find_map(|i| match i {
             syn::ImplItem::Fn(m) if &m.sig.ident == f => match &m.sig.output {
                 ReturnType::Type(_, t) => Some((**t).clone()),
@@ -573,7 +583,7 @@ fn expand_impl(def: &ImplDef, routes: &[Route], intervals: &[Option<u64>]) -> To
             };
         });
         grpc_calls.push(quote_spanned!(span=> __fp::GrpcService::new(<#self_ty>::#f(&self))));
-        grpc.push(quote!(__fp::GrpcDescriptor::__new(#method, <#ret as __fp::NamedService>::NAME)));
+        grpc.push(quote!(__fp::GrpcDescriptor::__new(#method, <#ret as __fp::NamedService>::NAME, #access)));
     }
     let grpc_fn = (!grpc_calls.is_empty()).then(|| {
         quote! {

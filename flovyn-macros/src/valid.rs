@@ -68,6 +68,21 @@ pub(crate) fn events<'a>(
     out
 }
 
+/// A permission's spelling: lowercase letters, digits, `_`, `-`, `.` and `:`.
+pub(crate) fn permission(p: &LitStr, cx: &mut Ctxt) -> Option<String> {
+    let s = p.value();
+    let ok = !s.is_empty()
+        && s.chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | ':' | '.' | '-')
+        });
+    if ok {
+        Some(s)
+    } else {
+        cx.error_spanned_by(p, format!("permission `{s}` must be lowercase letters, digits, `_`, `-`, `.` and `:`, e.g. `worker_token:create`"));
+        None
+    }
+}
+
 /// A middleware's path scopes: each must parse (`/x` or `/x/*`).
 pub(crate) fn middleware_paths(def: &crate::ast::MiddlewareDef, cx: &mut Ctxt) {
     for path in &def.paths {
@@ -318,21 +333,7 @@ pub(crate) fn route(def: &RouteDef, cx: &mut Ctxt) -> Option<Route> {
             None
         }
         (Some(_), None) => Some(Access::Public),
-        (None, Some(p)) => {
-            let s = p.value();
-            let ok = !s.is_empty()
-                && s.chars().all(|c| {
-                    c.is_ascii_lowercase()
-                        || c.is_ascii_digit()
-                        || matches!(c, '_' | ':' | '.' | '-')
-                });
-            if ok {
-                Some(Access::Permission(s))
-            } else {
-                cx.error_spanned_by(p, format!("permission `{s}` must be lowercase letters, digits, `_`, `-`, `.` and `:`, e.g. `worker_token:create`"));
-                None
-            }
-        }
+        (None, Some(p)) => permission(p, cx).map(Access::Permission),
         (None, None) => Some(Access::Authenticated),
     };
     let status = def

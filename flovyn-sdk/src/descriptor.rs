@@ -336,12 +336,19 @@ pub struct GrpcDescriptor {
     pub method: &'static str,
     /// The service's full protobuf name (`flovyn.plugins.worker_token.v1.WorkerTokens`).
     pub service: &'static str,
+    /// Who may call its methods: any authenticated caller, or one granted a permission
+    /// (`#[grpc_service(permission = "…")]`). Never public.
+    pub access: Access,
 }
 
 impl GrpcDescriptor {
     #[doc(hidden)]
-    pub const fn __new(method: &'static str, service: &'static str) -> Self {
-        Self { method, service }
+    pub const fn __new(method: &'static str, service: &'static str, access: Access) -> Self {
+        Self {
+            method,
+            service,
+            access,
+        }
     }
 }
 

@@ -9,7 +9,7 @@
 //!   permissions grant, then every plugin's `#[authorizer]` is asked. An explicit deny wins,
 //!   then any allow; otherwise 403. An authorizer that panics counts as a deny.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
@@ -90,23 +90,6 @@ impl std::fmt::Debug for AuthStack {
                 &self.authorizers.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
-    }
-}
-
-/// The refusal of a gRPC call that [`Gate::identify`] found no caller for: every gRPC
-/// method needs an authenticated caller. `Unavailable` when the credential could not be
-/// checked, `Unauthenticated` otherwise; `None` lets the call through.
-pub fn grpc_refusal(extensions: &axum::http::Extensions) -> Option<tonic::Status> {
-    if extensions.get::<Identity>().is_some() {
-        None
-    } else if extensions.get::<AuthUnavailable>().is_some() {
-        Some(tonic::Status::unavailable(
-            "the credential could not be checked; try again",
-        ))
-    } else {
-        Some(tonic::Status::unauthenticated(
-            "this service needs credentials: send `authorization: Bearer …` metadata",
-        ))
     }
 }
 
@@ -202,6 +185,8 @@ pub struct Gate {
     /// router is built on (`matchit`, with the same templates): the access check runs
     /// before routing, outside axum's router, so it cannot use axum's `MatchedPath`.
     routes: Arc<matchit::Router<RouteAccess>>,
+    /// Every plugin gRPC service by full name: its plugin and who may call it.
+    grpc: Arc<HashMap<&'static str, (&'static str, Access)>>,
 }
 
 #[derive(Debug)]
@@ -252,11 +237,21 @@ impl Gate {
                 panic!("plugin route `{path}` cannot be matched: {e}");
             }
         }
+        let grpc = plugins
+            .iter()
+            .flat_map(|p| {
+                p.descriptor
+                    .grpc_services()
+                    .iter()
+                    .map(|g| (g.service, (p.descriptor.name, g.access)))
+            })
+            .collect();
         let authz = flovyn_sdk::auth::Authz::new(Arc::new(stack.clone()));
         Self {
             stack,
             authz,
             routes: Arc::new(routes),
+            grpc: Arc::new(grpc),
         }
     }
 
@@ -339,6 +334,40 @@ impl Gate {
                     ))
                     .into_response(),
                 );
+            }
+        }
+        None
+    }
+}
+
+impl Gate {
+    /// The refusal of a gRPC call (`/<package>.<Service>/<Method>`) its caller may not
+    /// make: every method needs an authenticated caller (`Unauthenticated`, or `Unavailable`
+    /// when the credential could not be checked), and a service declared with a permission
+    /// needs it (`PermissionDenied`). `None` lets the call through; an unknown service too
+    /// (it answers `Unimplemented` after authentication).
+    pub async fn enforce_grpc(&self, path: &str, extensions: &Extensions) -> Option<tonic::Status> {
+        let Some(identity) = extensions.get::<Identity>() else {
+            return Some(if extensions.get::<AuthUnavailable>().is_some() {
+                tonic::Status::unavailable("the credential could not be checked; try again")
+            } else {
+                tonic::Status::unauthenticated(
+                    "this service needs credentials: send `authorization: Bearer …` metadata",
+                )
+            });
+        };
+        let service = path.strip_prefix('/')?.split('/').next()?;
+        let (plugin, access) = self.grpc.get(service)?;
+        if let Access::Permission(permission) = access {
+            let authz = AuthzRequest {
+                resource: plugin,
+                action: permission,
+                tenant: identity.tenant.as_deref(),
+            };
+            if !self.stack.authorize(identity, &authz).await {
+                return Some(tonic::Status::permission_denied(format!(
+                    "this service needs the `{permission}` permission"
+                )));
             }
         }
         None

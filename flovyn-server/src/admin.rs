@@ -63,8 +63,23 @@ pub struct PluginInfo {
     tasks: Vec<crate::tasks::TaskStatus>,
     /// Its middleware, with priority and the paths it sees.
     middleware: Vec<MiddlewareInfo>,
-    /// Its gRPC services' full names.
-    grpc_services: Vec<&'static str>,
+    /// Its gRPC services: full name and who may call them.
+    grpc_services: Vec<GrpcInfo>,
+}
+
+#[derive(Debug, Serialize)]
+struct GrpcInfo {
+    service: &'static str,
+    access: String,
+}
+
+/// `public`, `authenticated` or `permission:<p>`, as routes and services are listed.
+fn access_label(access: flovyn_sdk::Access) -> String {
+    match access {
+        flovyn_sdk::Access::Public => "public".to_owned(),
+        flovyn_sdk::Access::Authenticated => "authenticated".to_owned(),
+        flovyn_sdk::Access::Permission(perm) => format!("permission:{perm}"),
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -139,11 +154,7 @@ pub async fn plugins(
                 .map(|r| RouteInfo {
                     method: r.method.as_str(),
                     path: p.served_path(r.path),
-                    access: match r.access {
-                        flovyn_sdk::Access::Public => "public".to_owned(),
-                        flovyn_sdk::Access::Authenticated => "authenticated".to_owned(),
-                        flovyn_sdk::Access::Permission(perm) => format!("permission:{perm}"),
-                    },
+                    access: access_label(r.access),
                 })
                 .collect(),
             migrations: p
@@ -186,7 +197,14 @@ pub async fn plugins(
                     },
                 })
                 .collect(),
-            grpc_services: p.grpc_services().iter().map(|g| g.service).collect(),
+            grpc_services: p
+                .grpc_services()
+                .iter()
+                .map(|g| GrpcInfo {
+                    service: g.service,
+                    access: access_label(g.access),
+                })
+                .collect(),
         })
         .collect();
     Ok(Json(body))

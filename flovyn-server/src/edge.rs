@@ -146,7 +146,11 @@ impl Edge {
         let path = request.uri().path().to_owned();
         let work = async {
             self.gate.identify(&mut request).await;
-            if let Some(refused) = crate::access::grpc_refusal(request.extensions()) {
+            if let Some(refused) = self
+                .gate
+                .enforce_grpc(request.uri().path(), request.extensions())
+                .await
+            {
                 return crate::grpc::status(refused);
             }
             match grpc.oneshot(request).await {

@@ -231,6 +231,7 @@ const _: () = {
                 __fp::GrpcDescriptor::__new(
                     "worker_tokens",
                     <WorkerTokensServer<Api> as __fp::NamedService>::NAME,
+                    __fp::Access::Authenticated,
                 ),
             ],
             construct: __flovyn_construct,

@@ -162,7 +162,7 @@ async fn a_plugin_grpc_service_answers_on_the_server_port_with_the_auth_stack() 
     assert_eq!(list[1]["name"], "worker-token");
     assert_eq!(
         list[1]["grpc_services"],
-        json!(["flovyn.plugins.worker_token.v1.WorkerTokens"])
+        json!([{"service": "flovyn.plugins.worker_token.v1.WorkerTokens", "access": "authenticated"}])
     );
 }
 
@@ -193,22 +193,22 @@ impl tower::Service<flovyn_sdk::grpc::Request> for PanickingServer {
     }
 }
 
-/// Serves `PanickingServer`.
+/// Serves `PanickingServer`, to callers with `grpc_bomb:detonate`.
 #[flovyn_plugin(name = "grpc-bomb")]
 #[derive(Debug, Default)]
 pub struct GrpcBomb;
 
 #[plugin_impl]
 impl GrpcBomb {
-    #[grpc_service]
+    #[grpc_service(permission = "grpc_bomb:detonate")]
     fn bomb(&self) -> PanickingServer {
         PanickingServer
     }
 }
 
 #[tokio::test]
-async fn a_panicking_grpc_method_answers_internal_without_its_text() {
-    let f = fixture_with(Db::Sqlite, &["grpc-bomb"], |_| {})
+async fn a_service_permission_is_enforced_and_a_panic_answers_internal_without_its_text() {
+    let f = fixture_with(Db::Sqlite, &["grpc-bomb", "worker-token"], |_| {})
         .await
         .unwrap();
     let addr = serve(&f).await;
@@ -228,6 +228,29 @@ async fn a_panicking_grpc_method_answers_internal_without_its_text() {
         "{status}"
     );
     assert!(!status.message().contains("secret"), "{status}");
+
+    // A worker lacks the service's permission.
+    let r = send(
+        &f.router,
+        post_json_as(
+            "/api/v1/p/worker-token/tokens",
+            ADMIN,
+            json!({"display_name": "w"}),
+        ),
+    )
+    .await;
+    let token = r.json()["token"].as_str().unwrap().to_owned();
+    grpc.ready().await.unwrap();
+    let status = grpc
+        .unary::<WhoAmIRequest, WhoAmIRequest, _>(
+            who_am_i(Some(&token)),
+            "/flovyn.plugins.grpc_bomb.v1.Bomb/Go".parse().unwrap(),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status}");
+    assert!(status.message().contains("grpc_bomb:detonate"), "{status}");
 
     // The server goes on serving.
     grpc.ready().await.unwrap();

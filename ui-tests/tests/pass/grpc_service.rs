@@ -33,7 +33,7 @@ pub struct Greeter;
 
 #[plugin_impl]
 impl Greeter {
-    #[grpc_service]
+    #[grpc_service(permission = "greeter:call")]
     fn greeter(&self) -> GreeterServer {
         GreeterServer
     }
@@ -42,4 +42,5 @@ fn main() {
     let services = Greeter::descriptor().grpc_services();
     assert_eq!(services[0].method, "greeter");
     assert_eq!(services[0].service, "flovyn.plugins.greeter.v1.Greeter");
+    assert_eq!(services[0].access, flovyn_sdk::Access::Permission("greeter:call"));
 }

@@ -399,20 +399,10 @@ fn parse_authenticator(a: &syn::Attribute, func: &ImplItemFn, cx: &mut Ctxt) -> 
         doc: attr::doc_comment(&func.attrs),
     };
     let usage = "write `#[authenticator(scheme = \"my_scheme\")]`";
-    let tokens = match attr::attr_args(a) {
-        Ok(t) => t,
-        Err(e) => {
-            cx.syn_error(e);
-            return def;
-        }
-    };
-    let Some(args) = Args::parse_into(tokens, cx) else {
+    let Some(args) = Args::keyed(a, attr::AUTHENTICATOR, attr::AUTHENTICATOR_KEYS, usage, cx)
+    else {
         return def;
     };
-    for p in &args.positional {
-        cx.error_spanned_by(p, format!("unexpected argument: {usage}"));
-    }
-    args.check_keys(attr::AUTHENTICATOR, attr::AUTHENTICATOR_KEYS, cx);
     match args.value(attr::SCHEME, cx) {
         Some(v) => def.scheme = lit_str(v, "the security scheme name", cx),
         None => cx.error_spanned_by(a, format!("missing security scheme name: {usage}")),
@@ -429,20 +419,9 @@ fn parse_task(a: &syn::Attribute, func: &ImplItemFn, cx: &mut Ctxt) -> TaskDef {
         every: None,
     };
     let usage = "write `#[task(every = \"1h\")]`";
-    let tokens = match attr::attr_args(a) {
-        Ok(t) => t,
-        Err(e) => {
-            cx.syn_error(e);
-            return def;
-        }
-    };
-    let Some(args) = Args::parse_into(tokens, cx) else {
+    let Some(args) = Args::keyed(a, attr::TASK, attr::TASK_KEYS, usage, cx) else {
         return def;
     };
-    for p in &args.positional {
-        cx.error_spanned_by(p, format!("unexpected argument: {usage}"));
-    }
-    args.check_keys(attr::TASK, attr::TASK_KEYS, cx);
     match args.value(attr::EVERY, cx) {
         Some(v) => def.every = lit_str(v, "the interval", cx),
         None => cx.error_spanned_by(a, format!("missing interval: {usage}")),
@@ -456,20 +435,9 @@ fn parse_grpc(a: &syn::Attribute, func: &ImplItemFn, cx: &mut Ctxt) -> GrpcDef {
         permission: None,
     };
     let usage = "write `#[grpc_service]` or `#[grpc_service(permission = \"my_plugin:read\")]`";
-    let tokens = match attr::attr_args(a) {
-        Ok(t) => t,
-        Err(e) => {
-            cx.syn_error(e);
-            return def;
-        }
-    };
-    let Some(args) = Args::parse_into(tokens, cx) else {
+    let Some(args) = Args::keyed(a, attr::GRPC_SERVICE, attr::GRPC_KEYS, usage, cx) else {
         return def;
     };
-    for p in &args.positional {
-        cx.error_spanned_by(p, format!("unexpected argument: {usage}"));
-    }
-    args.check_keys(attr::GRPC_SERVICE, attr::GRPC_KEYS, cx);
     if let Some(v) = args.value(attr::PERMISSION, cx) {
         def.permission = lit_str(v, "the permission", cx);
     }
@@ -483,20 +451,9 @@ fn parse_middleware(a: &syn::Attribute, func: &ImplItemFn, cx: &mut Ctxt) -> Mid
         paths: Vec::new(),
     };
     let usage = "write `#[middleware(priority = 10, paths = [\"/api/v1/*\"])]` (both optional)";
-    let tokens = match attr::attr_args(a) {
-        Ok(t) => t,
-        Err(e) => {
-            cx.syn_error(e);
-            return def;
-        }
-    };
-    let Some(args) = Args::parse_into(tokens, cx) else {
+    let Some(args) = Args::keyed(a, attr::MIDDLEWARE, attr::MIDDLEWARE_KEYS, usage, cx) else {
         return def;
     };
-    for p in &args.positional {
-        cx.error_spanned_by(p, format!("unexpected argument: {usage}"));
-    }
-    args.check_keys(attr::MIDDLEWARE, attr::MIDDLEWARE_KEYS, cx);
     if let Some(v) = args.value(attr::PRIORITY, cx) {
         let value = match v {
             Expr::Lit(syn::ExprLit {

@@ -133,6 +133,31 @@ impl Args {
         }
     }
 
+    /// The `key = value` list of `#[name(…)]` (empty for `#[name]`), with every key
+    /// checked against `valid` and any positional argument reported with `usage`; `None`
+    /// when the list does not parse (the error is recorded).
+    pub(crate) fn keyed(
+        attr: &syn::Attribute,
+        name: &str,
+        valid: &[&str],
+        usage: &str,
+        cx: &mut Ctxt,
+    ) -> Option<Args> {
+        let tokens = match attr_args(attr) {
+            Ok(t) => t,
+            Err(e) => {
+                cx.syn_error(e);
+                return None;
+            }
+        };
+        let args = Args::parse_into(tokens, cx)?;
+        for p in &args.positional {
+            cx.error_spanned_by(p, format!("unexpected argument: {usage}"));
+        }
+        args.check_keys(name, valid, cx);
+        Some(args)
+    }
+
     /// Records an error for every key not in `valid` and for every key given twice.
     pub(crate) fn check_keys(&self, attr: &str, valid: &[&str], cx: &mut Ctxt) {
         let mut seen: Vec<String> = Vec::new();

@@ -1,31 +1,8 @@
 //! A gRPC service in its plugin's package compiles and is described.
-use std::convert::Infallible;
-use std::task::{Context, Poll};
-
-use flovyn_sdk::grpc::{NamedService, Request, Response};
 use flovyn_sdk::prelude::*;
 
-/// Stands in for a tonic-generated server: what the check reads is its `NAME`.
-#[derive(Clone)]
-pub struct GreeterServer;
-
-impl NamedService for GreeterServer {
-    const NAME: &'static str = "flovyn.plugins.greeter.v1.Greeter";
-}
-
-impl tower::Service<Request> for GreeterServer {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = std::future::Ready<Result<Response, Infallible>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _request: Request) -> Self::Future {
-        std::future::ready(Ok(Response::default()))
-    }
-}
+// Stands in for a tonic-generated server: what the check reads is its full name.
+ui_tests::grpc_stand_in!(GreeterServer, "flovyn.plugins.greeter.v1.Greeter");
 
 #[flovyn_plugin(name = "greeter")]
 #[derive(Default)]

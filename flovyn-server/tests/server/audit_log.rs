@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 use flovyn_sdk::auth::{AuthOutcome, AuthRequest};
 use flovyn_sdk::prelude::*;
 
-use crate::http::{ADMIN, Db, Fixture, fixture_with, get, get_as, post_json_as, send};
+use crate::http::{
+    ADMIN, Db, Fixture, create_tenant, create_worker_token, fixture_with, get, get_as, send,
+};
 use crate::support::process::{self, Server};
 
 const EVENTS: &str = "/api/v1/p/audit-log/events";
@@ -69,21 +71,8 @@ async fn records_and_serves_events(db: Db) {
     let Some(f) = fixture(db).await else { return };
 
     // A worker token created and revoked, a tenant created: three events.
-    let r = send(
-        &f.router,
-        post_json_as(
-            "/api/v1/p/worker-token/tokens",
-            ADMIN,
-            json!({"display_name": "build-host-1"}),
-        ),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let created = r.json();
-    let (token, id) = (
-        created["token"].as_str().unwrap().to_owned(),
-        created["id"].as_str().unwrap().to_owned(),
-    );
+    let (token, created) = create_worker_token(&f, json!({"display_name": "build-host-1"})).await;
+    let id = created["id"].as_str().unwrap().to_owned();
     let page = events_eventually(&f, "", 1).await;
     let event = &page["events"][0];
     assert_eq!(event["event"], "worker-token.token-created");
@@ -107,16 +96,7 @@ async fn records_and_serves_events(db: Db) {
     )
     .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    let r = send(
-        &f.router,
-        post_json_as(
-            "/api/v1/tenants",
-            ADMIN,
-            json!({"id": "acme", "name": "Acme"}),
-        ),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::CREATED);
+    create_tenant(&f, "acme", "Acme").await;
     let page = events_eventually(&f, "", 3).await;
     let names: Vec<&str> = page["events"]
         .as_array()
@@ -196,16 +176,7 @@ async fn records_and_serves_events(db: Db) {
     }
 
     // Reading the trail needs credentials and `audit_log:read`, which a worker lacks.
-    let r = send(
-        &f.router,
-        post_json_as(
-            "/api/v1/p/worker-token/tokens",
-            ADMIN,
-            json!({"display_name": "build-host-2"}),
-        ),
-    )
-    .await;
-    let worker = r.json()["token"].as_str().unwrap().to_owned();
+    let (worker, _) = create_worker_token(&f, json!({"display_name": "build-host-2"})).await;
     assert_eq!(
         send(&f.router, get(EVENTS)).await.status,
         StatusCode::UNAUTHORIZED
@@ -226,14 +197,8 @@ async fn a_reader_other_than_the_admin_sees_its_own_tenants_events_only() {
     else {
         return;
     };
-    for (id, name) in [("acme", "Acme"), ("globex", "Globex")] {
-        let r = send(
-            &f.router,
-            post_json_as("/api/v1/tenants", ADMIN, json!({"id": id, "name": name})),
-        )
-        .await;
-        assert_eq!(r.status, StatusCode::CREATED);
-    }
+    create_tenant(&f, "acme", "Acme").await;
+    create_tenant(&f, "globex", "Globex").await;
     events_eventually(&f, "", 2).await;
 
     let r = send(&f.router, get_as(EVENTS, "reader-acme")).await;

@@ -11,7 +11,7 @@ use flovyn_sdk::events::core::TenantCreated;
 use flovyn_sdk::prelude::*;
 use serde_json::json;
 
-use crate::http::{ADMIN, Db, fixture_with, get_as, post_json_as, send};
+use crate::http::{ADMIN, Db, create_tenant, fixture_with, get_as, send};
 
 /// What `pinger` publishes (`pinger.pinged`).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -127,16 +127,7 @@ async fn an_event_crosses_plugins_and_shutdown_drains_it_before_the_stop_hooks()
     assert_eq!(*RECEIVED.lock().unwrap(), vec![1]);
 
     // The server's own events reach plugins too.
-    let r = send(
-        &f.router,
-        post_json_as(
-            "/api/v1/tenants",
-            ADMIN,
-            json!({"id": "acme", "name": "Acme"}),
-        ),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::CREATED);
+    create_tenant(&f, "acme", "Acme").await;
     wait_for(|| !TENANTS.lock().unwrap().is_empty()).await;
     assert_eq!(*TENANTS.lock().unwrap(), vec!["acme by admin".to_owned()]);
 

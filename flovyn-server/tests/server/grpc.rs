@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::sync::Mutex;
 
-use axum::http::StatusCode;
 use serde_json::json;
 use tonic::Code;
 use tonic::metadata::MetadataValue;
@@ -16,7 +15,7 @@ use worker_token::grpc::pb::WhoAmIRequest;
 use flovyn_sdk::auth::{AuthOutcome, AuthRequest, Protocol};
 use flovyn_sdk::prelude::*;
 
-use crate::http::{ADMIN, Db, Fixture, fixture_with, post_json_as, send};
+use crate::http::{ADMIN, Db, Fixture, create_worker_token, fixture_with, send};
 use crate::support::process;
 
 /// What protocol each authenticated request came in on, as authenticators see it.
@@ -92,19 +91,8 @@ async fn a_plugin_grpc_service_answers_on_the_server_port_with_the_auth_stack() 
         ("admin", "admin")
     );
 
-    let r = send(
-        &f.router,
-        post_json_as(
-            "/api/v1/p/worker-token/tokens",
-            ADMIN,
-            json!({"display_name": "build-host-1"}),
-        ),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::CREATED);
-    let created = r.json();
-    let token = created["token"].as_str().unwrap();
-    let response = client.who_am_i(who_am_i(Some(token))).await.unwrap();
+    let (token, created) = create_worker_token(&f, json!({"display_name": "build-host-1"})).await;
+    let response = client.who_am_i(who_am_i(Some(&token))).await.unwrap();
     assert!(response.metadata().get("x-request-id").is_some());
     let me = response.into_inner();
     assert_eq!(
@@ -230,16 +218,7 @@ async fn a_service_permission_is_enforced_and_a_panic_answers_internal_without_i
     assert!(!status.message().contains("secret"), "{status}");
 
     // A worker lacks the service's permission.
-    let r = send(
-        &f.router,
-        post_json_as(
-            "/api/v1/p/worker-token/tokens",
-            ADMIN,
-            json!({"display_name": "w"}),
-        ),
-    )
-    .await;
-    let token = r.json()["token"].as_str().unwrap().to_owned();
+    let (token, _) = create_worker_token(&f, json!({"display_name": "w"})).await;
     grpc.ready().await.unwrap();
     let status = grpc
         .unary::<WhoAmIRequest, WhoAmIRequest, _>(

@@ -949,6 +949,28 @@ fn public_routes_snapshot() {
 
 // ---- tenants ----
 
+/// Creates a worker token as the admin (201 expected): its secret, and the token as created.
+pub(crate) async fn create_worker_token(f: &Fixture, body: Value) -> (String, Value) {
+    let r = send(
+        &f.router,
+        post_json_as("/api/v1/p/worker-token/tokens", ADMIN, body),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let created = r.json();
+    (created["token"].as_str().unwrap().to_owned(), created)
+}
+
+/// Creates a tenant as the admin (201 expected).
+pub(crate) async fn create_tenant(f: &Fixture, id: &str, name: &str) {
+    let r = send(
+        &f.router,
+        post_json_as("/api/v1/tenants", ADMIN, json!({"id": id, "name": name})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+}
+
 pub(crate) fn post_json_as(path: &str, token: &str, body: Value) -> Request<Body> {
     Request::post(path)
         .header("authorization", format!("Bearer {token}"))

@@ -10,7 +10,9 @@ use flovyn_sdk::db::sqlx::{self, Row as _};
 use serde_json::{Value, json};
 use worker_token::cache::LOOKUPS;
 
-use crate::http::{ADMIN, Db, Fixture, error, fixture_with, get_as, post_json_as, send};
+use crate::http::{
+    ADMIN, Db, Fixture, create_worker_token, error, fixture_with, get_as, post_json_as, send,
+};
 use crate::support::{pg, process};
 
 /// The lookup counter is global: tests that assert on it run one at a time.
@@ -24,17 +26,6 @@ async fn fixture(db: Db) -> Option<Fixture> {
     fixture_with(db, &["hello", "worker-token"], |_| {}).await
 }
 
-async fn create(f: &Fixture, body: Value) -> (String, Value) {
-    let r = send(
-        &f.router,
-        post_json_as("/api/v1/p/worker-token/tokens", ADMIN, body),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let created = r.json();
-    (created["token"].as_str().unwrap().to_owned(), created)
-}
-
 fn delete_as(path: &str, token: &str) -> Request<Body> {
     Request::delete(path)
         .header("authorization", format!("Bearer {token}"))
@@ -44,7 +35,7 @@ fn delete_as(path: &str, token: &str) -> Request<Body> {
 
 async fn operator_flow(db: Db) {
     let Some(f) = fixture(db).await else { return };
-    let (token, created) = create(&f, json!({"display_name": "build-host-1"})).await;
+    let (token, created) = create_worker_token(&f, json!({"display_name": "build-host-1"})).await;
     assert!(token.starts_with("fwt_") && token.len() == 52, "{token}");
     assert_eq!(created["display_name"], "build-host-1");
     assert_eq!(created["tenant"], "default");
@@ -167,7 +158,7 @@ async fn operator_flow_on_postgres() {
 async fn a_warm_token_costs_no_query_and_a_malformed_one_none_at_all() {
     let _serial = SERIAL.lock().await;
     let f = fixture(Db::Sqlite).await.unwrap();
-    let (token, _) = create(&f, json!({"display_name": "warm"})).await;
+    let (token, _) = create_worker_token(&f, json!({"display_name": "warm"})).await;
 
     let before = lookups();
     assert_eq!(
@@ -202,7 +193,7 @@ async fn a_warm_token_costs_no_query_and_a_malformed_one_none_at_all() {
 #[tokio::test]
 async fn expired_tokens_are_refused_and_last_use_is_recorded() {
     let f = fixture(Db::Sqlite).await.unwrap();
-    let (token, created) = create(
+    let (token, created) = create_worker_token(
         &f,
         json!({"display_name": "short-lived", "expires_in_days": 1}),
     )

@@ -118,15 +118,13 @@ impl Edge {
                 "request failed",
             );
         }
-        response
-            .headers_mut()
-            .entry(REQUEST_ID)
-            .or_insert(request_id);
-        self.metrics.record(
+        self.finish(
+            &mut response,
+            request_id,
             &series,
-            method.as_str(),
+            &method,
             status.as_u16(),
-            started.elapsed().as_secs_f64(),
+            started,
         );
         response
     }
@@ -168,17 +166,38 @@ impl Edge {
                 )))
             }
         };
+        let counted = crate::grpc::metrics_status(&response);
+        self.finish(
+            &mut response,
+            request_id,
+            &series,
+            &method,
+            counted,
+            started,
+        );
+        response
+    }
+
+    /// What every response gets last: the request id echoed, and the request counted.
+    fn finish(
+        &self,
+        response: &mut Response,
+        request_id: HeaderValue,
+        series: &crate::metrics::Series<'_>,
+        method: &axum::http::Method,
+        status: u16,
+        started: Instant,
+    ) {
         response
             .headers_mut()
             .entry(REQUEST_ID)
             .or_insert(request_id);
         self.metrics.record(
-            &series,
+            series,
             method.as_str(),
-            crate::grpc::metrics_status(&response),
+            status,
             started.elapsed().as_secs_f64(),
         );
-        response
     }
 
     /// Steps 4–6: access, then the route, under the timeout and the panic catcher.

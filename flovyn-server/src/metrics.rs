@@ -119,13 +119,7 @@ impl Metrics {
     /// The series of the plugin `path` belongs to (`/api/v1/p/<name>/…`): `core` outside
     /// any plugin's prefix, `unknown` for a name that is not one of the server's plugins.
     pub fn series(&self, path: &str) -> Series<'_> {
-        let name = plugin_of(path);
-        let (plugin, series) = self
-            .series
-            .get_key_value(name)
-            .or_else(|| self.series.get_key_value("unknown"))
-            .expect("`unknown` is always a series");
-        Series { plugin, series }
+        self.series_of_plugin(plugin_of(path))
     }
 
     /// The series of `plugin` by name (`unknown` when it has none).

@@ -19,8 +19,8 @@ use axum::Router;
 use axum::extract::Request;
 use axum::response::Response;
 use flovyn_naming::scope::Scope;
-use flovyn_sdk::ApiError;
 use flovyn_sdk::middleware::Downstream;
+use flovyn_sdk::{ApiError, MiddlewareDescriptor};
 use futures_util::future::{BoxFuture, Either};
 use tower::{Service, ServiceExt as _};
 
@@ -55,28 +55,51 @@ pub struct Applied {
     pub priority: i32,
 }
 
+/// Every middleware of `plugins` in the order it applies, outermost first: priority, then
+/// plugin name, then declaration order.
+fn ordered(plugins: &[RunningPlugin]) -> Vec<(&RunningPlugin, &'static MiddlewareDescriptor)> {
+    let mut all: Vec<(
+        (i32, &'static str, usize),
+        &RunningPlugin,
+        &'static MiddlewareDescriptor,
+    )> = plugins
+        .iter()
+        .flat_map(|p| {
+            p.descriptor
+                .middleware()
+                .iter()
+                .enumerate()
+                .map(move |(i, m)| ((m.priority, p.descriptor.name, i), p, m))
+        })
+        .collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all.into_iter().map(|(_, p, m)| (p, m)).collect()
+}
+
 /// `router` inside the middleware of `plugins`.
 pub fn chain(router: Router, plugins: &[RunningPlugin]) -> Inner {
-    let mut all = Vec::new();
-    for p in plugins {
-        let built = p.instance.clone().middleware();
-        for (index, m) in p.descriptor.middleware().iter().enumerate() {
-            if let Some((_, layer)) = built.iter().find(|(name, _)| *name == m.name) {
-                let key = (m.priority, p.descriptor.name, index);
-                all.push((key, m.scopes(p.descriptor.name), layer.clone()));
-            }
-        }
-    }
-    if all.is_empty() {
+    let ordered = ordered(plugins);
+    if ordered.is_empty() {
         return Inner::Router(router);
     }
-    all.sort_by(|a, b| a.0.cmp(&b.0));
+    let built: Vec<(
+        &'static str,
+        Vec<(&'static str, flovyn_sdk::middleware::Middleware)>,
+    )> = plugins
+        .iter()
+        .map(|p| (p.descriptor.name, p.instance.clone().middleware()))
+        .collect();
     // Built from the inside out: the last in order wraps the router first.
     let mut route = Downstream::new(SamePath(router));
-    for (_, scopes, layer) in all.into_iter().rev() {
+    for (p, m) in ordered.into_iter().rev() {
+        let layer = built
+            .iter()
+            .find(|(plugin, _)| *plugin == p.descriptor.name)
+            .and_then(|(_, layers)| layers.iter().find(|(name, _)| *name == m.name));
+        let Some((_, layer)) = layer else { continue };
         let with = layer.wrap(route.clone());
         route = Downstream::new(Scoped {
-            scopes,
+            scopes: m.scopes(p.descriptor.name),
             with,
             without: route,
         });
@@ -86,27 +109,14 @@ pub fn chain(router: Router, plugins: &[RunningPlugin]) -> Inner {
 
 /// The order the middleware of `plugins` applies in, outermost first.
 pub fn order(plugins: &[RunningPlugin]) -> Vec<Applied> {
-    let mut all: Vec<((i32, &'static str, usize), Applied)> = plugins
-        .iter()
-        .flat_map(|p| {
-            p.descriptor
-                .middleware()
-                .iter()
-                .enumerate()
-                .map(move |(i, m)| {
-                    (
-                        (m.priority, p.descriptor.name, i),
-                        Applied {
-                            plugin: p.descriptor.name,
-                            name: m.name,
-                            priority: m.priority,
-                        },
-                    )
-                })
+    ordered(plugins)
+        .into_iter()
+        .map(|(p, m)| Applied {
+            plugin: p.descriptor.name,
+            name: m.name,
+            priority: m.priority,
         })
-        .collect();
-    all.sort_by(|a, b| a.0.cmp(&b.0));
-    all.into_iter().map(|(_, a)| a).collect()
+        .collect()
 }
 
 /// A middleware applied only to requests in its scopes; others go straight on.

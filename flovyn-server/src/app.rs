@@ -228,7 +228,7 @@ fn recheck(p: &'static PluginDescriptor) -> Result<(), StartupError> {
             return Err(invalid(format!(
                 "gRPC service `{}` is not in the plugin's protobuf package `{}`",
                 g.service,
-                flovyn_sdk::grpc::package(p.name)
+                flovyn_naming::plugin::grpc_package(p.name)
             )));
         }
     }

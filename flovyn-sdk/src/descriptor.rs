@@ -300,7 +300,7 @@ impl TaskDescriptor {
 pub struct MiddlewareDescriptor {
     /// The Rust method's name (`stamp`).
     pub name: &'static str,
-    /// Smaller runs first (outermost); see [`crate::middleware`].
+    /// Smaller runs first (outermost); see [`middleware`](mod@crate::middleware).
     pub priority: i32,
     /// The scopes as declared (`/api/v1/*`); empty means the plugin's own prefix.
     pub paths: &'static [&'static str],

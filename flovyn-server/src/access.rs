@@ -183,10 +183,23 @@ pub struct Gate {
     authz: flovyn_sdk::auth::Authz,
     /// Every plugin route's full path template, matched by the router the server's own
     /// router is built on (`matchit`, with the same templates): the access check runs
-    /// before routing, outside axum's router, so it cannot use axum's `MatchedPath`.
-    routes: Arc<matchit::Router<RouteAccess>>,
+    /// before routing, outside axum's router, so it cannot use axum's `MatchedPath`. The
+    /// value is the route's index in `access`.
+    routes: Arc<matchit::Router<usize>>,
+    access: Arc<[RouteAccess]>,
     /// Every plugin gRPC service by full name: its plugin and who may call it.
     grpc: Arc<HashMap<&'static str, (&'static str, Access)>>,
+}
+
+/// A plugin route, as [`Gate::route`] matched it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteId(usize);
+
+impl RouteId {
+    /// The route's index, from 0 to the number of plugin routes.
+    pub fn index(self) -> usize {
+        self.0
+    }
 }
 
 #[derive(Debug)]
@@ -230,12 +243,14 @@ impl Gate {
             }
         }
         let mut routes = matchit::Router::new();
-        for (path, access) in by_path {
+        let mut access = Vec::with_capacity(by_path.len());
+        for (path, route) in by_path {
             // The same templates were checked at compile time and again at start-up, and
             // axum's router accepted them: a conflict here is a bug in the server.
-            if let Err(e) = routes.insert(&path, access) {
+            if let Err(e) = routes.insert(&path, access.len()) {
                 panic!("plugin route `{path}` cannot be matched: {e}");
             }
+            access.push(route);
         }
         let grpc = plugins
             .iter()
@@ -251,25 +266,16 @@ impl Gate {
             stack,
             authz,
             routes: Arc::new(routes),
+            access: access.into(),
             grpc: Arc::new(grpc),
         }
     }
 
     /// Attaches the caller's [`Identity`] when a credential is recognised. Refusing is left
     /// to the routes: [`Gate::enforce`] for plugin routes, the `Identity` extractor (401)
-    /// for core ones.
-    pub async fn identify<B>(&self, request: &mut Request<B>) {
+    /// for core ones. `protocol` is what the request path told the request apart as.
+    pub async fn identify<B>(&self, request: &mut Request<B>, protocol: Protocol) {
         let outcome = {
-            let protocol = if request
-                .headers()
-                .get(axum::http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.starts_with("application/grpc"))
-            {
-                Protocol::Grpc
-            } else {
-                Protocol::Http
-            };
             let credentials = AuthRequest::new(
                 request.headers(),
                 request.method(),
@@ -291,19 +297,36 @@ impl Gate {
         }
     }
 
+    /// The plugin route `path` is one of, if any. Matched once per request, before
+    /// anything else: it also tells the request path whose request it is.
+    pub fn route(&self, path: &str) -> Option<RouteId> {
+        self.routes.at(path).ok().map(|m| RouteId(*m.value))
+    }
+
+    /// The plugin serving `route`.
+    pub fn plugin_of(&self, route: RouteId) -> &'static str {
+        self.access[route.0].plugin
+    }
+
+    /// Every plugin route, by [`RouteId`] order.
+    pub fn routes(&self) -> impl Iterator<Item = RouteId> + '_ {
+        (0..self.access.len()).map(RouteId)
+    }
+
     /// The refusal of a request to a plugin route its caller may not use (401, 403, or 503
     /// when the credential could not be checked); `None` lets it through. Requests that
-    /// matched no plugin route, or a method the route does not serve (405 follows), pass.
+    /// matched no plugin route (`route` is `None`), or a method the route does not serve
+    /// (405 follows), pass.
     ///
     /// Takes the request's parts rather than the request: a body is not `Sync`, so a future
     /// holding a `&Request` across an await would not be `Send`.
     pub async fn enforce(
         &self,
         method: &axum::http::Method,
-        path: &str,
+        route: Option<RouteId>,
         extensions: &Extensions,
     ) -> Option<Response> {
-        let route = self.routes.at(path).ok()?.value;
+        let route = &self.access[route?.0];
         let access = route.of(Method::parse(method.as_str()).ok()?)?;
         if access == Access::Public {
             return None;

@@ -13,8 +13,8 @@
 //! 5. panic catching: a panicking handler gives a 500, and the server keeps serving;
 //! 6. authentication ([`Gate::identify`]) and, on a plugin route, the route's access check
 //!    ([`Gate::enforce`]: 401 / 403);
-//! 7. the router (axum's: routing, 404, 405, extractors, the handler), then JSON errors: any 4xx/5xx that is not JSON yet (axum's 405 and
-//!    extractor rejections, panics) becomes `{"error":{"code":…,"message":…}}`; a 5xx never
+//! 7. the router (axum's: routing, 404, 405, extractors, the handler), then JSON errors:
+//!    any 4xx/5xx that is not JSON yet (axum's 405 and extractor rejections, panics) becomes `{"error":{"code":…,"message":…}}`; a 5xx never
 //!    carries internals, only the request id;
 //! 8. metrics: per plugin, count by method and status, and latency.
 //!
@@ -40,14 +40,14 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use flovyn_sdk::auth::Protocol;
 use flovyn_sdk::{ApiError, BoxFuture};
 use futures_util::FutureExt as _;
 use tokio::time::{Instant as TokioInstant, Sleep};
 use tower::{Layer, Service, ServiceExt as _};
-use tracing::Instrument as _;
 
-use crate::access::Gate;
-use crate::metrics::Metrics;
+use crate::access::{Gate, RouteId};
+use crate::metrics::{Metrics, Series};
 
 /// The request id header.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -57,6 +57,9 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct Edge {
     gate: Gate,
     metrics: Metrics,
+    /// The metrics series of each plugin route, by [`RouteId::index`]: a request to a
+    /// plugin route finds its series without a second look at its path.
+    route_series: Box<[Series]>,
     timeout: Duration,
     body_limit: usize,
 }
@@ -65,7 +68,12 @@ impl Edge {
     /// The request path of a server: `gate` checks access, `metrics` counts, requests time
     /// out after `timeout` and bodies may not exceed `body_limit` bytes.
     pub fn new(gate: Gate, metrics: Metrics, timeout: Duration, body_limit: usize) -> Self {
+        let route_series = gate
+            .routes()
+            .map(|route| metrics.series_of_plugin(gate.plugin_of(route)))
+            .collect();
         Self {
+            route_series,
             gate,
             metrics,
             timeout,
@@ -73,69 +81,65 @@ impl Edge {
         }
     }
 
-    /// `request` through everything above, `route` answering it.
-    async fn handle<S>(&self, mut request: Request, route: S) -> Response
+    /// Starts answering `request`, `service` (the router) behind everything above. What can
+    /// be decided before anything is awaited (request id, the plugin route the path
+    /// matches, metrics series, span, the 413 of a declared length over the limit) is done
+    /// here; the rest is [`EdgeFuture`].
+    fn start<S>(self: Arc<Self>, mut request: Request, service: S) -> EdgeFuture
     where
-        S: Service<Request, Response = Response, Error = Infallible>,
+        S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+        S::Future: Send,
     {
         let started = Instant::now();
-        let request_id = request_id(&mut request);
-        let method = request.method().clone();
-        // For the log line of a failed request (sharing the request's bytes, no copy).
-        let uri = request.uri().clone();
-        let series = self.metrics.series(uri.path());
-        let plugin = series.plugin();
+        let request_id = request_id(&request);
+        let route = self.gate.route(request.uri().path());
+        let series = match route {
+            Some(route) => self.route_series[route.index()],
+            None => self.metrics.series(request.uri().path()),
+        };
         let span = tracing::debug_span!(
             target: "flovyn_server::request",
             "request",
-            method = %method,
-            path = uri.path(),
-            plugin,
+            method = %request.method(),
+            path = request.uri().path(),
+            plugin = series.plugin(),
             request_id = request_id.to_str().unwrap_or(""),
         );
-        let deadline = tokio::time::Instant::from_std(started) + self.timeout;
-        let response = async {
-            let response = match self.limit_body(&mut request) {
-                Some(refused) => refused,
-                None => self.answer(request, route, deadline).await,
-            };
-            json_errors(response, &request_id).await
-        };
-        // Entering a disabled span on every poll costs a little for nothing.
-        let mut response = if span.is_disabled() {
-            response.await
-        } else {
-            response.instrument(span).await
-        };
-        let status = response.status();
-        if status.is_server_error() {
-            tracing::error!(
-                method = %method,
-                path = uri.path(),
-                plugin,
-                request_id = request_id.to_str().unwrap_or(""),
-                status = status.as_u16(),
-                "request failed",
-            );
-        }
-        self.finish(
-            &mut response,
-            request_id,
-            &series,
-            &method,
-            status.as_u16(),
+        let tail = Tail {
+            edge: self.clone(),
             started,
-        );
-        response
+            request_id,
+            method: request.method().clone(),
+            // For the log line of a failed request (sharing the request's bytes, no copy).
+            uri: request.uri().clone(),
+            series,
+        };
+        let work: BoxFuture<'static, std::thread::Result<Response>> = match self
+            .limit_body(&mut request)
+        {
+            Some(refused) => Box::pin(std::future::ready(Ok(refused))),
+            None => Box::pin(AssertUnwindSafe(self.answer(request, route, service)).catch_unwind()),
+        };
+        EdgeFuture {
+            state: State::Http(Box::new(Answering {
+                deadline: TokioInstant::from_std(started) + tail.edge.timeout,
+                work,
+                timer: None,
+                // Entering a disabled span on every poll costs a little for nothing.
+                span: (!span.is_disabled()).then_some(span),
+                converting: None,
+                tail: Some(tail),
+            })),
+        }
     }
 
     /// A gRPC call: request id, authentication (every gRPC method needs a caller), the
     /// plugin's service under the panic catcher, metrics. No body limit or request timeout:
     /// gRPC has its own message limits and deadlines, and streams may be long. Refusals and
     /// failures are gRPC statuses, which is what a gRPC client reads.
-    async fn handle_grpc(&self, mut request: Request, grpc: axum::Router) -> Response {
+    async fn handle_grpc(self: Arc<Self>, mut request: Request, grpc: axum::Router) -> Response {
         let started = Instant::now();
-        let request_id = request_id(&mut request);
+        let request_id = request_id(&request);
         let method = request.method().clone();
         let plugin = crate::grpc::plugin_of(request.uri().path());
         let series = self
@@ -143,7 +147,7 @@ impl Edge {
             .series_of_plugin(plugin.as_deref().unwrap_or("unknown"));
         let path = request.uri().path().to_owned();
         let work = async {
-            self.gate.identify(&mut request).await;
+            self.gate.identify(&mut request, Protocol::Grpc).await;
             if let Some(refused) = self
                 .gate
                 .enforce_grpc(request.uri().path(), request.extensions())
@@ -167,14 +171,7 @@ impl Edge {
             }
         };
         let counted = crate::grpc::metrics_status(&response);
-        self.finish(
-            &mut response,
-            request_id,
-            &series,
-            &method,
-            counted,
-            started,
-        );
+        self.finish(&mut response, request_id, series, &method, counted, started);
         response
     }
 
@@ -183,7 +180,7 @@ impl Edge {
         &self,
         response: &mut Response,
         request_id: HeaderValue,
-        series: &crate::metrics::Series<'_>,
+        series: Series,
         method: &axum::http::Method,
         status: u16,
         started: Instant,
@@ -200,48 +197,50 @@ impl Edge {
         );
     }
 
-    /// Steps 4–6: access, then the route, under the timeout and the panic catcher.
-    async fn answer<S>(&self, mut request: Request, route: S, deadline: TokioInstant) -> Response
+    /// Steps 6 and 7: who is calling and may they, then `service` (the router) answers.
+    /// `route` is the plugin route the request's path matched, if any. [`EdgeFuture`] runs
+    /// it under the timeout and the panic catcher.
+    async fn answer<S>(
+        self: Arc<Self>,
+        mut request: Request,
+        route: Option<RouteId>,
+        service: S,
+    ) -> Response
     where
         S: Service<Request, Response = Response, Error = Infallible>,
     {
-        let work = async {
-            self.gate.identify(&mut request).await;
-            if let Some(refused) = self
-                .gate
-                .enforce(request.method(), request.uri().path(), request.extensions())
-                .await
-            {
-                return refused;
-            }
-            let response = if request.body().is_end_stream() {
-                route.oneshot(request).await
-            } else {
-                // The extractors' own limit (axum's default is 2 MiB), set to the server's.
-                // A request without a body has nothing to limit and skips it.
-                let route = DefaultBodyLimit::max(self.body_limit).layer(route);
-                route.oneshot(request).await
-            };
-            match response {
-                Ok(response) => response,
-                Err(never) => match never {},
-            }
-        };
-        match until(deadline, AssertUnwindSafe(work).catch_unwind()).await {
-            Some(Ok(response)) => response,
-            // The payload is never sent: it may hold internals (the panic hook has printed
-            // it for the operator). `json_errors` turns this into the body with the id.
-            Some(Err(_panic)) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-            None => ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "request_timeout",
-                format!(
-                    "the request took longer than {} s",
-                    self.timeout.as_secs_f64()
-                ),
-            )
-            .into_response(),
+        self.gate.identify(&mut request, Protocol::Http).await;
+        if let Some(refused) = self
+            .gate
+            .enforce(request.method(), route, request.extensions())
+            .await
+        {
+            return refused;
         }
+        let response = if request.body().is_end_stream() {
+            service.oneshot(request).await
+        } else {
+            // The extractors' own limit (axum's default is 2 MiB), set to the server's.
+            // A request without a body has nothing to limit and skips it.
+            let service = DefaultBodyLimit::max(self.body_limit).layer(service);
+            service.oneshot(request).await
+        };
+        match response {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    }
+
+    fn timed_out(&self) -> Response {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the request took longer than {} s",
+                self.timeout.as_secs_f64()
+            ),
+        )
+        .into_response()
     }
 
     /// The 413 of a body declared larger than the limit; otherwise caps the body, unless
@@ -261,22 +260,6 @@ impl Edge {
     }
 }
 
-/// `future`'s output, or `None` once `deadline` has passed. Unlike `tokio::time::timeout`,
-/// the timer is armed only when the future does not finish on its first poll: a request
-/// answered without waiting (most are) never touches the timer wheel.
-async fn until<F: Future>(deadline: TokioInstant, future: F) -> Option<F::Output> {
-    let mut future = std::pin::pin!(future);
-    let mut timer: Option<Pin<Box<Sleep>>> = None;
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(output) = future.as_mut().poll(cx) {
-            return Poll::Ready(Some(output));
-        }
-        let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        timer.as_mut().poll(cx).map(|()| None)
-    })
-    .await
-}
-
 fn too_large(limit: usize) -> Response {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -287,8 +270,9 @@ fn too_large(limit: usize) -> Response {
 }
 
 /// The request's id: the client's `x-request-id` when it sent a usable one, a new UUID
-/// otherwise (set on the request, so handlers and `json_errors` see it).
-fn request_id(request: &mut Request) -> HeaderValue {
+/// otherwise. It is in the request's span and on the response; the request itself is left
+/// as the client sent it.
+fn request_id(request: &Request) -> HeaderValue {
     if let Some(id) = request.headers().get(REQUEST_ID)
         && !id.is_empty()
     {
@@ -296,25 +280,25 @@ fn request_id(request: &mut Request) -> HeaderValue {
     }
     let mut buf = uuid::Uuid::encode_buffer();
     let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
-    let id = HeaderValue::from_str(id).expect("a UUID is a valid header value");
-    request.headers_mut().insert(REQUEST_ID, id.clone());
-    id
+    HeaderValue::from_str(id).expect("a UUID is a valid header value")
 }
 
-/// Error responses that are not JSON yet become the standard error body.
-async fn json_errors(response: Response, request_id: &HeaderValue) -> Response {
+/// Whether `response` is an error that is not JSON yet (axum's 405, extractor rejections,
+/// panics), which [`json_error`] rewrites.
+fn needs_json_body(response: &Response) -> bool {
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) {
-        return response;
-    }
-    let is_json = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if is_json {
-        return response;
-    }
+    (status.is_client_error() || status.is_server_error())
+        && !response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// The standard error body for an error response that is not JSON: a 4xx keeps its text
+/// as the message, a 5xx says only "internal error" with the request id.
+async fn json_error(response: Response, request_id: HeaderValue) -> Response {
+    let status = response.status();
     let (mut parts, body) = response.into_parts();
     let message = if status.is_server_error() {
         let id = request_id.to_str().unwrap_or("none");
@@ -374,7 +358,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+    type Future = EdgeFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         // The route's readiness is awaited in the response future (`oneshot`).
@@ -385,9 +369,145 @@ where
         let edge = self.edge.clone();
         if crate::grpc::is_grpc(&request) {
             let grpc = self.grpc.clone();
-            return Box::pin(async move { Ok(edge.handle_grpc(request, grpc).await) });
+            return EdgeFuture {
+                state: State::Grpc(Box::pin(edge.handle_grpc(request, grpc))),
+            };
         }
-        let route = self.route.clone();
-        Box::pin(async move { Ok(edge.handle(request, route).await) })
+        edge.start(request, self.route.clone())
+    }
+}
+
+/// The response future of [`EdgeService`].
+///
+/// Written by hand rather than as one `async` block: an `async` block holding the others
+/// (authentication, access check, the router's future, the error rewriting) was 3 KiB,
+/// moved and allocated whole for every request. Here the work that awaits (`Edge::answer`)
+/// is one boxed future of its own, and what the response gets when it is ready
+/// ([`Tail`]) is plain data.
+pub struct EdgeFuture {
+    state: State,
+}
+
+impl std::fmt::Debug for EdgeFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EdgeFuture").finish_non_exhaustive()
+    }
+}
+
+enum State {
+    Http(Box<Answering>),
+    Grpc(BoxFuture<'static, Response>),
+    Done,
+}
+
+/// An HTTP request being answered.
+struct Answering {
+    /// Steps 6 and 7 under the panic catcher (or the 413 of step 3, ready).
+    work: BoxFuture<'static, std::thread::Result<Response>>,
+    deadline: TokioInstant,
+    /// Armed only when the work does not finish on its first poll: a request answered
+    /// without waiting (most are) never touches the timer wheel.
+    timer: Option<Pin<Box<Sleep>>>,
+    /// The request's span, when its level is enabled.
+    span: Option<tracing::Span>,
+    /// The rewriting of a non-JSON error into the standard body, once the work is done.
+    converting: Option<BoxFuture<'static, Response>>,
+    tail: Option<Tail>,
+}
+
+/// What the response gets once it is ready: the error log line, the request id, metrics.
+struct Tail {
+    edge: Arc<Edge>,
+    started: Instant,
+    request_id: HeaderValue,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    series: Series,
+}
+
+impl Answering {
+    fn poll_response(&mut self, cx: &mut Context<'_>) -> Poll<Response> {
+        if self.converting.is_none() {
+            let polled = {
+                let _entered = self.span.as_ref().map(tracing::Span::enter);
+                self.work.as_mut().poll(cx)
+            };
+            let response = match polled {
+                Poll::Ready(Ok(response)) => response,
+                // The payload is never sent: it may hold internals (the panic hook has
+                // printed it for the operator). `json_error` turns this into the body
+                // with the id.
+                Poll::Ready(Err(_panic)) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+                Poll::Pending => {
+                    let deadline = self.deadline;
+                    let timer = self
+                        .timer
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                    match timer.as_mut().poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(()) => self.tail().edge.timed_out(),
+                    }
+                }
+            };
+            // The work (and its timer) is done with: free what it holds now.
+            self.work = Box::pin(std::future::pending());
+            self.timer = None;
+            if !needs_json_body(&response) {
+                return Poll::Ready(self.finish(response));
+            }
+            let request_id = self.tail().request_id.clone();
+            self.converting = Some(Box::pin(json_error(response, request_id)));
+        }
+        let converting = self.converting.as_mut().expect("set above");
+        let response = std::task::ready!(converting.as_mut().poll(cx));
+        Poll::Ready(self.finish(response))
+    }
+
+    fn tail(&self) -> &Tail {
+        self.tail
+            .as_ref()
+            .expect("an answered request is not polled again")
+    }
+
+    /// Step 8, and the log line of a failed request.
+    fn finish(&mut self, mut response: Response) -> Response {
+        let tail = self
+            .tail
+            .take()
+            .expect("an answered request is not polled again");
+        let status = response.status();
+        if status.is_server_error() {
+            tracing::error!(
+                method = %tail.method,
+                path = tail.uri.path(),
+                plugin = tail.series.plugin(),
+                request_id = tail.request_id.to_str().unwrap_or(""),
+                status = status.as_u16(),
+                "request failed",
+            );
+        }
+        tail.edge.finish(
+            &mut response,
+            tail.request_id,
+            tail.series,
+            &tail.method,
+            status.as_u16(),
+            tail.started,
+        );
+        response
+    }
+}
+
+impl Future for EdgeFuture {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let response = match &mut self.state {
+            State::Http(answering) => std::task::ready!(answering.poll_response(cx)),
+            State::Grpc(call) => std::task::ready!(call.as_mut().poll(cx)),
+            State::Done => panic!("`EdgeFuture` polled after completion"),
+        };
+        self.state = State::Done;
+        Poll::Ready(Ok(response))
     }
 }

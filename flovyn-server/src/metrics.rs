@@ -33,8 +33,9 @@ struct PluginLabels {
 pub struct Metrics {
     /// The latency histogram of every plugin, `core` and `unknown`, created up front: label
     /// values are limited to these, so a client cannot grow the series, and a request
-    /// finds its plugin's histogram with one lookup.
-    series: Arc<HashMap<&'static str, PluginSeries, foldhash::fast::RandomState>>,
+    /// finds its plugin's histogram with one lookup (`by_plugin`).
+    series: Arc<[PluginSeries]>,
+    by_plugin: Arc<HashMap<&'static str, usize, foldhash::fast::RandomState>>,
     registry: Arc<Registry>,
     requests: Family<RequestLabels, Counter>,
 }
@@ -53,6 +54,7 @@ const COMMON_STATUSES: [u16; 20] = [
 
 #[derive(Debug)]
 struct PluginSeries {
+    plugin: &'static str,
     duration: Histogram,
     /// Counter handles (shared with `requests`) by method × common status, filled on first
     /// use.
@@ -60,13 +62,13 @@ struct PluginSeries {
 }
 
 /// The metrics of the plugin one request went to, resolved once per request.
-#[derive(Debug)]
-pub struct Series<'a> {
+#[derive(Debug, Clone, Copy)]
+pub struct Series {
     plugin: &'static str,
-    series: &'a PluginSeries,
+    index: usize,
 }
 
-impl Series<'_> {
+impl Series {
     /// The plugin's name (`core`, `unknown` or one of the server's plugins).
     pub fn plugin(&self) -> &'static str {
         self.plugin
@@ -96,21 +98,25 @@ impl Metrics {
             "HTTP request latency in seconds, by plugin",
             durations.clone(),
         );
-        let series = ["core", "unknown"]
+        let series: Arc<[PluginSeries]> = ["core", "unknown"]
             .into_iter()
             .chain(plugins)
-            .map(|plugin| {
-                let series = PluginSeries {
-                    duration: durations.get_or_create(&PluginLabels { plugin }).clone(),
-                    counters: (0..METHODS.len() * COMMON_STATUSES.len())
-                        .map(|_| OnceLock::new())
-                        .collect(),
-                };
-                (plugin, series)
+            .map(|plugin| PluginSeries {
+                plugin,
+                duration: durations.get_or_create(&PluginLabels { plugin }).clone(),
+                counters: (0..METHODS.len() * COMMON_STATUSES.len())
+                    .map(|_| OnceLock::new())
+                    .collect(),
             })
             .collect();
+        let by_plugin = series
+            .iter()
+            .enumerate()
+            .map(|(index, s)| (s.plugin, index))
+            .collect();
         Self {
-            series: Arc::new(series),
+            series,
+            by_plugin: Arc::new(by_plugin),
             registry: Arc::new(registry),
             requests,
         }
@@ -118,22 +124,27 @@ impl Metrics {
 
     /// The series of the plugin `path` belongs to (`/api/v1/p/<name>/…`): `core` outside
     /// any plugin's prefix, `unknown` for a name that is not one of the server's plugins.
-    pub fn series(&self, path: &str) -> Series<'_> {
+    pub fn series(&self, path: &str) -> Series {
         self.series_of_plugin(plugin_of(path))
     }
 
     /// The series of `plugin` by name (`unknown` when it has none).
-    pub fn series_of_plugin(&self, plugin: &str) -> Series<'_> {
-        let (plugin, series) = self
-            .series
-            .get_key_value(plugin)
-            .or_else(|| self.series.get_key_value("unknown"))
+    pub fn series_of_plugin(&self, plugin: &str) -> Series {
+        let index = self
+            .by_plugin
+            .get(plugin)
+            .or_else(|| self.by_plugin.get("unknown"))
+            .copied()
             .expect("`unknown` is always a series");
-        Series { plugin, series }
+        Series {
+            plugin: self.series[index].plugin,
+            index,
+        }
     }
 
     /// Records one request.
-    pub fn record(&self, series: &Series<'_>, method: &str, status: u16, seconds: f64) {
+    pub fn record(&self, series: Series, method: &str, status: u16, seconds: f64) {
+        let plugin_series = &self.series[series.index];
         let m = METHODS[..7]
             .iter()
             .position(|known| *known == method)
@@ -144,12 +155,12 @@ impl Metrics {
             status,
         };
         match COMMON_STATUSES.iter().position(|s| *s == status) {
-            Some(s) => series.series.counters[m * COMMON_STATUSES.len() + s]
+            Some(s) => plugin_series.counters[m * COMMON_STATUSES.len() + s]
                 .get_or_init(|| self.requests.get_or_create(&labels()).clone())
                 .inc(),
             None => self.requests.get_or_create(&labels()).inc(),
         };
-        series.series.duration.observe(seconds);
+        plugin_series.duration.observe(seconds);
     }
 
     /// The Prometheus text exposition.
@@ -165,7 +176,12 @@ impl Metrics {
 fn plugin_of(path: &str) -> &str {
     path.strip_prefix(flovyn_naming::route::PLUGIN_API_PREFIX)
         .and_then(|rest| rest.strip_prefix('/'))
-        .map(|rest| rest.split('/').next().unwrap_or(rest))
+        // A byte scan: names are short, and `/` is ASCII.
+        .map(|rest| {
+            rest.bytes()
+                .position(|b| b == b'/')
+                .map_or(rest, |end| &rest[..end])
+        })
         .filter(|name| !name.is_empty())
         .unwrap_or("core")
 }
@@ -190,15 +206,15 @@ mod tests {
     fn counts_by_plugin_method_and_status_common_or_not() {
         let metrics = Metrics::new(["hello"]);
         let hello = metrics.series("/api/v1/p/hello/greeting");
-        metrics.record(&hello, "GET", 200, 0.001);
-        metrics.record(&hello, "GET", 200, 0.001);
+        metrics.record(hello, "GET", 200, 0.001);
+        metrics.record(hello, "GET", 200, 0.001);
         // A status outside the common ones, and a method without a label of its own.
-        metrics.record(&hello, "GET", 418, 0.001);
-        metrics.record(&hello, "BREW", 200, 0.001);
+        metrics.record(hello, "GET", 418, 0.001);
+        metrics.record(hello, "BREW", 200, 0.001);
         let stranger = metrics.series("/api/v1/p/nope/x");
-        metrics.record(&stranger, "POST", 201, 0.001);
+        metrics.record(stranger, "POST", 201, 0.001);
         let core = metrics.series("/_/health");
-        metrics.record(&core, "GET", 200, 0.001);
+        metrics.record(core, "GET", 200, 0.001);
 
         let text = metrics.render();
         for line in [

@@ -14,8 +14,9 @@
 //! 6. authentication ([`Gate::identify`]) and, on a plugin route, the route's access check
 //!    ([`Gate::enforce`]: 401 / 403);
 //! 7. the router (axum's: routing, 404, 405, extractors, the handler), then JSON errors:
-//!    any 4xx/5xx that is not JSON yet (axum's 405 and extractor rejections, panics) becomes `{"error":{"code":…,"message":…}}`; a 5xx never
-//!    carries internals, only the request id;
+//!    any 4xx/5xx that is not JSON yet (axum's 405 and extractor rejections, panics)
+//!    becomes `{"error":{"code":…,"message":…}}`; a 5xx never carries internals, only the
+//!    request id;
 //! 8. metrics: per plugin, count by method and status, and latency.
 //!
 //! gRPC calls (`content-type: application/grpc…`) take a shorter path to the plugins'
@@ -197,7 +198,8 @@ impl Edge {
         );
     }
 
-    /// Steps 6 and 7: who is calling and may they, then `service` (the router) answers.
+    /// Step 6 and the router of step 7: who is calling and may they, then `service` (the
+    /// router) answers.
     /// `route` is the plugin route the request's path matched, if any. [`EdgeFuture`] runs
     /// it under the timeout and the panic catcher.
     async fn answer<S>(
@@ -402,7 +404,7 @@ enum State {
 
 /// An HTTP request being answered.
 struct Answering {
-    /// Steps 6 and 7 under the panic catcher (or the 413 of step 3, ready).
+    /// `Edge::answer` under the panic catcher (or the 413 of step 3, ready).
     work: BoxFuture<'static, std::thread::Result<Response>>,
     deadline: TokioInstant,
     /// Armed only when the work does not finish on its first poll: a request answered
@@ -426,13 +428,23 @@ struct Tail {
 }
 
 impl Answering {
+    /// The response once it is ready, with step 8 done. The work, its dropping and the
+    /// error rewriting run in the request's span; the log line of a failed request is
+    /// outside it (it carries the same fields itself).
     fn poll_response(&mut self, cx: &mut Context<'_>) -> Poll<Response> {
+        // `None` unless the span's level is enabled: nothing is cloned then.
+        let span = self.span.clone();
+        let response = {
+            let _entered = span.as_ref().map(tracing::Span::enter);
+            std::task::ready!(self.poll_answer(cx))
+        };
+        Poll::Ready(self.finish(response))
+    }
+
+    /// Steps 4–7: the work under the timeout, then the error body rewritten if needed.
+    fn poll_answer(&mut self, cx: &mut Context<'_>) -> Poll<Response> {
         if self.converting.is_none() {
-            let polled = {
-                let _entered = self.span.as_ref().map(tracing::Span::enter);
-                self.work.as_mut().poll(cx)
-            };
-            let response = match polled {
+            let response = match self.work.as_mut().poll(cx) {
                 Poll::Ready(Ok(response)) => response,
                 // The payload is never sent: it may hold internals (the panic hook has
                 // printed it for the operator). `json_error` turns this into the body
@@ -453,14 +465,16 @@ impl Answering {
             self.work = Box::pin(std::future::pending());
             self.timer = None;
             if !needs_json_body(&response) {
-                return Poll::Ready(self.finish(response));
+                return Poll::Ready(response);
             }
             let request_id = self.tail().request_id.clone();
             self.converting = Some(Box::pin(json_error(response, request_id)));
         }
-        let converting = self.converting.as_mut().expect("set above");
-        let response = std::task::ready!(converting.as_mut().poll(cx));
-        Poll::Ready(self.finish(response))
+        self.converting
+            .as_mut()
+            .expect("set above")
+            .as_mut()
+            .poll(cx)
     }
 
     fn tail(&self) -> &Tail {
@@ -495,6 +509,19 @@ impl Answering {
             tail.started,
         );
         response
+    }
+}
+
+impl Drop for Answering {
+    /// A request dropped before its answer (the client went away) drops the handler's
+    /// future in the request's span, as it was polled: what it logs while dropping keeps
+    /// the request's fields.
+    fn drop(&mut self) {
+        if let Some(span) = &self.span {
+            let _entered = span.enter();
+            self.work = Box::pin(std::future::pending());
+            self.converting = None;
+        }
     }
 }
 

@@ -18,7 +18,8 @@ use crate::valid::{self, Access, Route};
 
 // ---- #[flovyn_plugin] ----
 
-pub(crate) fn plugin(args: TokenStream, item: TokenStream) -> TokenStream {
+/// `package` is the package being compiled (for the linking check's message).
+pub(crate) fn plugin(args: TokenStream, item: TokenStream, package: &str) -> TokenStream {
     let mut cx = Ctxt::default();
     let item: ItemStruct = match syn::parse2(item.clone()) {
         Ok(s) => s,
@@ -29,7 +30,7 @@ pub(crate) fn plugin(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let def = ast::parse_plugin(args, item, &mut cx);
-    let out = expand_plugin(&def, &mut cx);
+    let out = expand_plugin(&def, package, &mut cx);
     let item = &def.item;
     match out {
         Some(out) if !cx.has_errors() => quote!(#item #out),
@@ -40,7 +41,7 @@ pub(crate) fn plugin(args: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-fn expand_plugin(def: &PluginDef, cx: &mut Ctxt) -> Option<TokenStream> {
+fn expand_plugin(def: &PluginDef, package: &str, cx: &mut Ctxt) -> Option<TokenStream> {
     let ident = &def.item.ident;
     if !def.item.generics.params.is_empty() {
         cx.error_spanned_by(
@@ -103,6 +104,19 @@ fn expand_plugin(def: &PluginDef, cx: &mut Ctxt) -> Option<TokenStream> {
             }
         }
     });
+    // A plugin crate is linked into a server only if its build script publishes it
+    // (`flovyn_build::plugin_crate()`, decision 0010), which also sets this variable for the
+    // crate's compilation. Tests define plugins that nothing links from outside.
+    let not_linkable = format!(
+        "plugin crate `{package}` is not set up to be linked by the servers that depend on it, \
+         so its plugins would never register: add `links = \"flovyn-plugin-{package}\"` to its \
+         `[package]` table, `flovyn-build` to its `[build-dependencies]`, and a `build.rs` whose \
+         `main` calls `flovyn_build::plugin_crate()`"
+    );
+    let linkable = quote_spanned! {ident.span()=>
+        #[cfg(not(test))]
+        const _: &str = ::core::env!("FLOVYN_PLUGIN_CRATE", #not_linkable);
+    };
     // Spanned on the struct's name: a plugin without a constructor is reported there.
     let parts = quote_spanned!(ident.span()=> || (&&__fp::Probe::<#ident>::new()).parts());
     Some(quote! {
@@ -124,6 +138,8 @@ fn expand_plugin(def: &PluginDef, cx: &mut Ctxt) -> Option<TokenStream> {
             );
 
             #(#event_impls)*
+
+            #linkable
 
             __fp::register_plugin!(__FLOVYN_DESCRIPTOR);
 

@@ -20,7 +20,8 @@ use proc_macro::TokenStream;
 /// `#[flovyn_plugin(name = "…", …)]` on a struct. Documented in `flovyn_sdk`.
 #[proc_macro_attribute]
 pub fn flovyn_plugin(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::plugin(args.into(), item.into()).into()
+    let package = std::env::var("CARGO_PKG_NAME").unwrap_or_default();
+    expand::plugin(args.into(), item.into(), &package).into()
 }
 
 /// `#[migration(version, "name", sql = "…" | file = "…")]`. Documented in `flovyn_sdk`.

@@ -48,6 +48,7 @@ fn plugin_struct_with_migrations() {
             #[derive(Default)]
             pub struct WorkerToken;
         },
+        "worker-token",
     );
     snapshot("plugin_struct", out);
 }
@@ -114,6 +115,7 @@ fn errors_are_reported_together_next_to_the_item() {
         quote!(
             pub struct Bad;
         ),
+        "bad",
     );
     snapshot("plugin_errors", out);
 }

@@ -39,9 +39,46 @@ enum Command {
     ConfigSchema,
 }
 
+/// The entry point of a server binary: parses the command line and runs it on a new tokio
+/// runtime. `linked` lists the plugin crates the binary's own build script links, besides
+/// those this library links ([`crate::linked`]); every one must register at start-up.
+/// [`main!`](crate::main) calls it.
+pub fn main(linked: &[&'static str]) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(Cli::parse().run_linking(linked))
+}
+
+/// The plugin crates that must register: those this library links and `linked`.
+pub fn expected_plugin_crates(linked: &[&'static str]) -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = crate::linked::EXPECTED_PLUGIN_CRATES
+        .iter()
+        .chain(linked)
+        .copied()
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
 impl Cli {
     /// Runs the command; the exit code is non-zero on any error, which is printed.
     pub async fn run(self) -> ExitCode {
+        self.run_linking(&[]).await
+    }
+
+    /// [`Cli::run`] in a binary whose build script links plugin crates of its own (`linked`,
+    /// see [`main`]).
+    pub async fn run_linking(self, linked: &[&'static str]) -> ExitCode {
+        let expected = expected_plugin_crates(linked);
         let sources = Sources {
             file: self.config.clone(),
             env: None,
@@ -52,11 +89,11 @@ impl Cli {
             Command::Openapi => openapi(),
             Command::ConfigSchema => config_schema(),
             Command::Migrate => match load(&sources) {
-                Ok(config) => migrate(config).await,
+                Ok(config) => migrate(config, &expected).await,
                 Err(e) => Err(e),
             },
             Command::Serve => match load(&sources) {
-                Ok(config) => serve(config).await,
+                Ok(config) => serve(config, &expected).await,
                 Err(e) => Err(e),
             },
         };
@@ -135,12 +172,8 @@ fn config_schema() -> Result<(), BoxError> {
     Ok(())
 }
 
-async fn migrate(config: Config) -> Result<(), BoxError> {
-    let plan = app::plan(
-        &flovyn_sdk::registry::plugins(),
-        crate::linked::EXPECTED_PLUGIN_CRATES,
-        &config,
-    )?;
+async fn migrate(config: Config, expected: &[&str]) -> Result<(), BoxError> {
+    let plan = app::plan(&flovyn_sdk::registry::plugins(), expected, &config)?;
     let db = crate::db::Database::connect(&config.database_url).await?;
     crate::migrate::run_core(&db).await?;
     let applied = crate::migrate::run_plugins(&db, &plan.enabled).await?;
@@ -156,10 +189,10 @@ async fn migrate(config: Config) -> Result<(), BoxError> {
     Ok(())
 }
 
-async fn serve(config: Config) -> Result<(), BoxError> {
+async fn serve(config: Config, expected: &[&str]) -> Result<(), BoxError> {
     let listen = config.listen;
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);
-    let state = app::start(config, &flovyn_sdk::registry::plugins()).await?;
+    let state = app::start_with(config, &flovyn_sdk::registry::plugins(), expected).await?;
     let router = crate::router::build_router(state.clone());
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(listener) => listener,

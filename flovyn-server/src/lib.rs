@@ -19,9 +19,35 @@ pub mod router;
 pub mod tasks;
 pub mod tenants;
 
-/// The plugin crates this build links (see `build.rs`): `extern crate` for each, and
+/// The `main` of a server of one's own: a binary crate that depends on `flovyn-server` and on
+/// the plugin crates it chooses, with a one-line `build.rs` that calls
+/// `flovyn_build::link_plugins()`. Every plugin crate among the binary's direct dependencies
+/// is linked (no line names one) and must register at start-up, as must those the library
+/// links through its own features.
+///
+/// ```ignore
+/// // src/main.rs
+/// flovyn_server::main!();
+/// ```
+///
+/// `docs/operating.md` ("A server of your own") has the whole crate.
+#[macro_export]
+macro_rules! main {
+    () => {
+        /// The plugin crates this binary links: written by its build script
+        /// (`flovyn_build::link_plugins`).
+        mod flovyn_linked_plugins {
+            include!(concat!(env!("OUT_DIR"), "/flovyn_plugins.rs"));
+        }
+
+        fn main() -> ::std::process::ExitCode {
+            $crate::cli::main(flovyn_linked_plugins::EXPECTED_PLUGIN_CRATES)
+        }
+    };
+}
+
+/// The plugin crates this package links (see `build.rs`): `extern crate` for each, and
 /// [`linked::EXPECTED_PLUGIN_CRATES`], checked at start-up.
-#[allow(unused_extern_crates)]
 pub mod linked {
-    include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
+    include!(concat!(env!("OUT_DIR"), "/flovyn_plugins.rs"));
 }

@@ -1,10 +1,8 @@
-//! `flovyn-server`: see `flovyn-server --help`.
+//! `flovyn-server`: see `flovyn-server --help`. The plugins are those the library links
+//! (its `plugin-*` features); a server of one's own uses [`flovyn_server::main!`] instead.
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
-#[tokio::main]
-async fn main() -> ExitCode {
-    flovyn_server::cli::Cli::parse().run().await
+fn main() -> ExitCode {
+    flovyn_server::cli::main(&[])
 }

@@ -35,6 +35,11 @@ const _: () = {
     impl __fp::Event for events::TokenRevoked {
         const NAME: &'static str = "worker-token.token-revoked";
     }
+    #[cfg(not(test))]
+    const _: &str = ::core::env!(
+        "FLOVYN_PLUGIN_CRATE",
+        "plugin crate `worker-token` is not set up to be linked by the servers that depend on it, so its plugins would never register: add `links = \"flovyn-plugin-worker-token\"` to its `[package]` table, `flovyn-build` to its `[build-dependencies]`, and a `build.rs` whose `main` calls `flovyn_build::plugin_crate()`"
+    );
     __fp::register_plugin!(__FLOVYN_DESCRIPTOR);
     impl __fp::Plugin for WorkerToken {
         const NAME: &'static str = "worker-token";

@@ -1,0 +1,3 @@
+fn main() {
+    flovyn_build::plugin_crate();
+}

@@ -71,15 +71,12 @@ pub(crate) fn events<'a>(
 /// A permission's spelling: lowercase letters, digits, `_`, `-`, `.` and `:`.
 pub(crate) fn permission(p: &LitStr, cx: &mut Ctxt) -> Option<String> {
     let s = p.value();
-    let ok = !s.is_empty()
-        && s.chars().all(|c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | ':' | '.' | '-')
-        });
-    if ok {
-        Some(s)
-    } else {
-        cx.error_spanned_by(p, format!("permission `{s}` must be lowercase letters, digits, `_`, `-`, `.` and `:`, e.g. `worker_token:create`"));
-        None
+    match flovyn_naming::plugin::validate_permission(&s) {
+        Ok(()) => Some(s),
+        Err(e) => {
+            cx.error_spanned_by(p, e);
+            None
+        }
     }
 }
 
@@ -135,13 +132,12 @@ pub(crate) fn migration(
     });
     let name = def.name.as_ref().and_then(|n| {
         let s = n.value();
-        let ok = s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-            && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if ok {
-            Some(s)
-        } else {
-            cx.error_spanned_by(n, format!("migration name `{s}` must be snake_case (lowercase letters, digits and `_`, starting with a letter), e.g. `create_tokens`"));
-            None
+        match flovyn_naming::plugin::validate_migration_name(&s) {
+            Ok(()) => Some(s),
+            Err(e) => {
+                cx.error_spanned_by(n, e);
+                None
+            }
         }
     });
     let postgres = def.postgres.as_ref().and_then(|s| read_sql(s, cx));

@@ -193,6 +193,107 @@ pub fn grpc_package(plugin: &str) -> String {
     format!("flovyn.plugins.{}.v1", underscored(plugin))
 }
 
+/// Whether `service` (a full protobuf service name such as
+/// `flovyn.plugins.worker_token.v1.WorkerTokens`) sits directly in `plugin`'s package
+/// ([`grpc_package`]), with no further package segment. A `const fn`, so that the macros can
+/// check it at compile time.
+///
+/// ```
+/// use flovyn_naming::plugin::in_grpc_package;
+///
+/// assert!(in_grpc_package("flovyn.plugins.worker_token.v1.WorkerTokens", "worker-token"));
+/// assert!(!in_grpc_package("flovyn.plugins.worker_token.v2.WorkerTokens", "worker-token"));
+/// ```
+pub const fn in_grpc_package(service: &str, plugin: &str) -> bool {
+    const HEAD: &[u8] = b"flovyn.plugins.";
+    const TAIL: &[u8] = b".v1.";
+    let s = service.as_bytes();
+    let p = plugin.as_bytes();
+    if s.len() <= HEAD.len() + p.len() + TAIL.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < HEAD.len() {
+        if s[i] != HEAD[i] {
+            return false;
+        }
+        i += 1;
+    }
+    let mut j = 0;
+    while j < p.len() {
+        let want = if p[j] == b'-' { b'_' } else { p[j] };
+        if s[i + j] != want {
+            return false;
+        }
+        j += 1;
+    }
+    i += p.len();
+    let mut k = 0;
+    while k < TAIL.len() {
+        if s[i + k] != TAIL[k] {
+            return false;
+        }
+        k += 1;
+    }
+    i += TAIL.len();
+    // The service's own name: no further package segments.
+    while i < s.len() {
+        if s[i] == b'.' {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Checks that `permission` is lowercase letters, digits, `_`, `-`, `.` and `:` — the form
+/// routes and gRPC services require (`worker_token:create`).
+///
+/// ```
+/// use flovyn_naming::plugin::validate_permission;
+///
+/// assert!(validate_permission("worker_token:create").is_ok());
+/// assert!(validate_permission("Tokens:Create").is_err());
+/// ```
+pub fn validate_permission(permission: &str) -> Result<(), NameError> {
+    let ok = !permission.is_empty()
+        && permission.chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | ':' | '.' | '-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(NameError::new(format!(
+            "permission `{}` must be lowercase letters, digits, `_`, `-`, `.` and `:`, e.g. `worker_token:create`",
+            quoted(permission)
+        )))
+    }
+}
+
+/// Checks that a migration's name is snake_case: lowercase letters, digits and `_`, starting
+/// with a letter (`create_tokens`).
+///
+/// ```
+/// use flovyn_naming::plugin::validate_migration_name;
+///
+/// assert!(validate_migration_name("create_tokens").is_ok());
+/// assert!(validate_migration_name("CreateTokens").is_err());
+/// ```
+pub fn validate_migration_name(name: &str) -> Result<(), NameError> {
+    let ok = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(NameError::new(format!(
+            "migration name `{}` must be snake_case (lowercase letters, digits and `_`, starting with a letter), e.g. `create_tokens`",
+            quoted(name)
+        )))
+    }
+}
+
 /// Checks that `version` is a [semantic version](https://semver.org) `MAJOR.MINOR.PATCH`,
 /// optionally with pre-release and build parts (`0.1.0`, `1.2.3-alpha.1`, `1.0.0+build.5`).
 ///

@@ -72,50 +72,11 @@ impl GrpcService {
     }
 }
 
-/// Whether `service` (a full name, `flovyn.plugins.worker_token.v1.WorkerTokens`) is a
-/// service directly in `plugin`'s package
-/// ([`grpc_package`](flovyn_naming::plugin::grpc_package)). A `const fn`, so that the macros check it at
+/// Whether `service` (a full protobuf service name) sits directly in `plugin`'s package; see
+/// [`flovyn_naming::plugin::in_grpc_package`]. A `const fn`, so that the macros check it at
 /// compile time.
 pub const fn in_plugin_package(service: &str, plugin: &str) -> bool {
-    const HEAD: &[u8] = b"flovyn.plugins.";
-    const TAIL: &[u8] = b".v1.";
-    let s = service.as_bytes();
-    let p = plugin.as_bytes();
-    if s.len() <= HEAD.len() + p.len() + TAIL.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < HEAD.len() {
-        if s[i] != HEAD[i] {
-            return false;
-        }
-        i += 1;
-    }
-    let mut j = 0;
-    while j < p.len() {
-        let want = if p[j] == b'-' { b'_' } else { p[j] };
-        if s[i + j] != want {
-            return false;
-        }
-        j += 1;
-    }
-    i += p.len();
-    let mut k = 0;
-    while k < TAIL.len() {
-        if s[i + k] != TAIL[k] {
-            return false;
-        }
-        k += 1;
-    }
-    i += TAIL.len();
-    // The service's own name: no further package segments.
-    while i < s.len() {
-        if s[i] == b'.' {
-            return false;
-        }
-        i += 1;
-    }
-    true
+    flovyn_naming::plugin::in_grpc_package(service, plugin)
 }
 
 #[cfg(test)]

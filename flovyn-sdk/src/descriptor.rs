@@ -6,7 +6,7 @@
 //! decide how plugins are collected (see [`crate::registry`]) or served (the server does).
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::PluginError;
 use crate::instance::{BoxFuture, PluginContext, PluginInstance};
@@ -40,6 +40,8 @@ pub struct PluginDescriptor {
     /// Names of the events the plugin publishes (`events = […]`), e.g.
     /// `worker-token.token-created`.
     pub events: &'static [&'static str],
+    /// The plain-data descriptor, built from the above on first use.
+    data: OnceLock<flovyn_descriptor::PluginDescriptor>,
 }
 
 impl PluginDescriptor {
@@ -66,6 +68,112 @@ impl PluginDescriptor {
             parts,
             config,
             events,
+            data: OnceLock::new(),
+        }
+    }
+
+    /// What the plugin is, as plain data: the form every kind of plugin (linked, process,
+    /// sandbox) hands the host, and what the host lists, checks, documents and routes from.
+    /// Built once, on first use.
+    pub fn descriptor(&self) -> &flovyn_descriptor::PluginDescriptor {
+        self.data.get_or_init(|| {
+            // Through the wire form once, so that a linked plugin's descriptor is exactly
+            // what a plugin process would send (utoipa's builders leave empty
+            // `extensions: Some({})` that the wire form, and so every decoded copy, omits).
+            let built = self.build_descriptor();
+            flovyn_descriptor::PluginDescriptor::from_json(built.to_json()).unwrap_or_else(|e| {
+                unreachable!(
+                    "plugin `{}`: its descriptor does not read back: {e}",
+                    self.name
+                )
+            })
+        })
+    }
+
+    fn build_descriptor(&self) -> flovyn_descriptor::PluginDescriptor {
+        use flovyn_descriptor as d;
+        let parts = (self.parts)();
+        let mut ctx = crate::openapi::DocContext::default();
+        let operations = (parts.operations)(&mut ctx);
+        let routes = parts
+            .routes
+            .iter()
+            .zip(operations)
+            .map(|(r, operation)| d::Route {
+                method: r.method,
+                path: r.path.to_owned(),
+                handler: r.handler.to_owned(),
+                access: r.access.data(),
+                operation,
+            })
+            .collect();
+        let config = self.config.map(|c| {
+            let mut named = Vec::new();
+            (c.schemas)(&mut named);
+            d::ConfigSchema {
+                schema: (c.schema)(),
+                schemas: named.into_iter().collect(),
+            }
+        });
+        let owned = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        d::PluginDescriptor {
+            name: self.name.to_owned(),
+            version: self.version.to_owned(),
+            description: self.description.to_owned(),
+            depends_on: owned(self.depends_on),
+            migrations: self
+                .migrations
+                .iter()
+                .map(|m| d::Migration {
+                    version: m.version,
+                    name: m.name.to_owned(),
+                    postgres: m.postgres.to_owned(),
+                    sqlite: m.sqlite.to_owned(),
+                })
+                .collect(),
+            routes,
+            schemas: ctx.into_schemas(),
+            config,
+            events: owned(self.events),
+            subscriptions: parts
+                .subscriptions
+                .iter()
+                .map(|s| d::Subscription {
+                    event: s.event().to_owned(),
+                    handler: s.handler.to_owned(),
+                })
+                .collect(),
+            tasks: parts
+                .tasks
+                .iter()
+                .map(|t| d::Task {
+                    name: t.name.to_owned(),
+                    every: t.every.to_owned(),
+                })
+                .collect(),
+            middleware: parts
+                .middleware
+                .iter()
+                .map(|m| d::Middleware {
+                    name: m.name.to_owned(),
+                    priority: m.priority,
+                    paths: owned(m.paths),
+                })
+                .collect(),
+            grpc_services: parts
+                .grpc
+                .iter()
+                .map(|g| d::GrpcService {
+                    handler: g.method.to_owned(),
+                    service: g.service.to_owned(),
+                    access: g.access.data(),
+                })
+                .collect(),
+            authenticator: parts.security_scheme.as_ref().map(|s| d::SecurityScheme {
+                name: s.name.to_owned(),
+                scheme: s.security_scheme(),
+            }),
+            authorizer: parts.has_authorizer,
         }
     }
 
@@ -94,7 +202,7 @@ impl PluginDescriptor {
     /// This plugin's OpenAPI document: every route with the full served path, namespaced
     /// operation ids and the plugin's tag. Needs no database and no running server.
     pub fn openapi(&self) -> utoipa::openapi::OpenApi {
-        crate::openapi::plugin_document(self)
+        crate::openapi::plugin_document(self.descriptor())
     }
 
     /// Builds the plugin's instance (its constructor runs here).
@@ -213,6 +321,17 @@ pub enum Access {
     Authenticated,
     /// An authenticated caller granted this permission (`permission = "hello:write"`).
     Permission(&'static str),
+}
+
+impl Access {
+    /// The same access, as plain data.
+    pub fn data(self) -> flovyn_descriptor::Access {
+        match self {
+            Access::Public => flovyn_descriptor::Access::Public,
+            Access::Authenticated => flovyn_descriptor::Access::Authenticated,
+            Access::Permission(p) => flovyn_descriptor::Access::Permission(p.to_owned()),
+        }
+    }
 }
 
 /// One route of a plugin, as declared with `#[route]`.

@@ -22,7 +22,7 @@ use utoipa::openapi::{
 };
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
-use crate::descriptor::{Access, Method, PluginDescriptor};
+use crate::descriptor::Method;
 use crate::error::ErrorBody;
 
 /// Name of the bearer security scheme every protected operation requires.
@@ -50,6 +50,11 @@ impl DocContext {
             .entry(T::name().into_owned())
             .or_insert_with(T::schema);
         self.add_schemas::<T>();
+    }
+
+    /// The schemas collected so far, by name.
+    pub(crate) fn into_schemas(self) -> BTreeMap<String, RefOr<Schema>> {
+        self.schemas
     }
 
     /// Starts documenting one operation whose path has these `{params}`, in order.
@@ -480,17 +485,19 @@ pub fn operation_id(plugin: &str, handler: &str) -> String {
     format!("{}.{}", flovyn_naming::plugin::underscored(plugin), handler)
 }
 
-/// The full OpenAPI document of one plugin (see the module docs).
-pub fn plugin_document(plugin: &PluginDescriptor) -> OpenApi {
-    let parts = (plugin.parts)();
-    let mut ctx = DocContext::default();
-    let operations = (parts.operations)(&mut ctx);
+/// The full OpenAPI document of one plugin (see the module docs), from its descriptor alone.
+pub fn plugin_document(plugin: &flovyn_descriptor::PluginDescriptor) -> OpenApi {
+    use flovyn_descriptor::Access;
+    let mut ctx = DocContext {
+        schemas: plugin.schemas.clone(),
+    };
     let mut paths = Paths::new();
     let mut any_protected = false;
-    for (route, mut operation) in parts.routes.iter().zip(operations) {
-        operation.operation_id = Some(operation_id(plugin.name, route.handler));
-        operation.tags = Some(vec![plugin.name.to_owned()]);
-        match route.access {
+    for route in &plugin.routes {
+        let mut operation = route.operation.clone();
+        operation.operation_id = Some(plugin.operation_id(route));
+        operation.tags = Some(vec![plugin.name.clone()]);
+        match &route.access {
             Access::Public => operation.security = Some(Vec::new()),
             Access::Authenticated | Access::Permission(_) => {
                 any_protected = true;
@@ -500,7 +507,7 @@ pub fn plugin_document(plugin: &PluginDescriptor) -> OpenApi {
                 )]);
                 let mut doc = ctx.operation(&[]);
                 doc.error_response(401, "Missing or invalid credentials");
-                if let Access::Permission(p) = route.access {
+                if let Access::Permission(p) = &route.access {
                     doc.error_response(403, &format!("The caller lacks the `{p}` permission"));
                 }
                 for (status, response) in doc.responses {
@@ -512,7 +519,7 @@ pub fn plugin_document(plugin: &PluginDescriptor) -> OpenApi {
                 }
             }
         }
-        let full = plugin.served_path(route.path);
+        let full = plugin.served_path(&route.path);
         let item = PathItem::new(http_method(route.method), operation);
         match paths.paths.get_mut(&full) {
             Some(existing) => existing.merge_operations(item),
@@ -535,19 +542,19 @@ pub fn plugin_document(plugin: &PluginDescriptor) -> OpenApi {
             ),
         );
     }
-    let description = (!plugin.description.is_empty()).then_some(plugin.description);
+    let description = (!plugin.description.is_empty()).then_some(plugin.description.as_str());
     OpenApiBuilder::new()
         .info(
             InfoBuilder::new()
                 .title(format!("{} plugin", plugin.name))
-                .version(plugin.version)
+                .version(&plugin.version)
                 .description(description)
                 .build(),
         )
         .paths(paths)
         .components(Some(components.build()))
         .tags(Some([TagBuilder::new()
-            .name(plugin.name)
+            .name(&plugin.name)
             .description(description)
             .build()]))
         .build()

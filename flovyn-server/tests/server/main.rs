@@ -13,6 +13,7 @@ mod assembly;
 mod audit_log;
 mod cli;
 mod config_schema;
+mod descriptor;
 mod events;
 mod grpc;
 mod http;

@@ -125,7 +125,7 @@ fn expand_plugin(def: &PluginDef, package: &str, cx: &mut Ctxt) -> Option<TokenS
             #[allow(unused_imports)]
             use __fp::probe::{ViaDefault as _, ViaPluginImpl as _};
 
-            static __FLOVYN_DESCRIPTOR: __fp::PluginDescriptor = __fp::PluginDescriptor::__new(
+            static __FLOVYN_LINKED: __fp::LinkedPlugin = __fp::LinkedPlugin::__new(
                 #name,
                 #version,
                 #description,
@@ -141,7 +141,7 @@ fn expand_plugin(def: &PluginDef, package: &str, cx: &mut Ctxt) -> Option<TokenS
 
             #linkable
 
-            __fp::register_plugin!(__FLOVYN_DESCRIPTOR);
+            __fp::register_plugin!(__FLOVYN_LINKED);
 
             impl __fp::Plugin for #ident {
                 const NAME: &'static str = #name;
@@ -149,8 +149,8 @@ fn expand_plugin(def: &PluginDef, package: &str, cx: &mut Ctxt) -> Option<TokenS
                 const TABLE_PREFIX: &'static str = #prefix;
                 const GRPC_PACKAGE: &'static str = #grpc_package;
                 const __GRPC_PACKAGE_MISMATCH: &'static str = #grpc_mismatch;
-                fn descriptor() -> &'static __fp::PluginDescriptor {
-                    &__FLOVYN_DESCRIPTOR
+                fn linked() -> &'static __fp::LinkedPlugin {
+                    &__FLOVYN_LINKED
                 }
             }
         };
@@ -444,9 +444,7 @@ fn expand_impl(def: &ImplDef, routes: &[Route], intervals: &[Option<u64>]) -> To
 
         let path = route.path.as_str();
         let routing = format_ident!("{}", route.method.as_str().to_ascii_lowercase());
-        router_calls.push(
-            quote!((#path, __fp::axum::routing::#routing(#wrapper).with_state(self.clone()))),
-        );
+        router_calls.push(quote!(__fp::axum::routing::#routing(#wrapper).with_state(self.clone())));
 
         let method = format_ident!("{}", variant(route.method.as_str()));
         let handler_name = fn_name.to_string();
@@ -539,8 +537,10 @@ fn expand_impl(def: &ImplDef, routes: &[Route], intervals: &[Option<u64>]) -> To
         let result =
             quote_spanned!(return_span(def, f)=> ::core::result::Result<(), __fp::PluginError>);
         let call = quote_spanned!(return_span(def, f)=> let __result: #result = <#self_ty>::#f(self).await;);
+        // The task's position in the descriptor's list: how the server names it.
+        let index = u32::try_from(tasks.len()).unwrap_or(u32::MAX);
         task_arms.push(quote! {
-            #name => ::std::boxed::Box::pin(async move {
+            #index => ::std::boxed::Box::pin(async move {
                 #call
                 __result
             }),
@@ -561,7 +561,7 @@ fn expand_impl(def: &ImplDef, routes: &[Route], intervals: &[Option<u64>]) -> To
         let call = quote_spanned!(return_span(def, f)=> let __m: __fp::Middleware = <#self_ty>::#f(&self););
         middleware_calls.push(quote!({
             #call
-            (#name, __m)
+            __m
         }));
         middleware
             .push(quote!(__fp::MiddlewareDescriptor::__new(#name, #priority, &[#(#paths),*])));
@@ -610,18 +610,18 @@ fn expand_impl(def: &ImplDef, routes: &[Route], intervals: &[Option<u64>]) -> To
     });
     let middleware_fn = (!middleware_calls.is_empty()).then(|| {
         quote! {
-            fn middleware(self: __fp::Arc<Self>) -> ::std::vec::Vec<(&'static str, __fp::Middleware)> {
+            fn middleware(self: __fp::Arc<Self>) -> ::std::vec::Vec<__fp::Middleware> {
                 ::std::vec![#(#middleware_calls),*]
             }
         }
     });
     let run_task = (!task_arms.is_empty()).then(|| {
         quote! {
-            fn run_task<'a>(&'a self, __name: &'a str) -> __fp::BoxFuture<'a, ::core::result::Result<(), __fp::PluginError>> {
-                match __name {
+            fn run_task<'a>(&'a self, __task: __fp::TaskId) -> __fp::BoxFuture<'a, ::core::result::Result<(), __fp::PluginError>> {
+                match __task.0 {
                     #(#task_arms)*
                     _ => ::std::boxed::Box::pin(async move {
-                        ::core::result::Result::Err(__fp::PluginError::new(::std::format!("no task `{}`", __name)))
+                        ::core::result::Result::Err(__fp::PluginError::new(::std::format!("no task {}", __task)))
                     }),
                 }
             }
@@ -670,8 +670,11 @@ fn expand_impl(def: &ImplDef, routes: &[Route], intervals: &[Option<u64>]) -> To
             }
 
             impl __fp::PluginInstance for #self_ty {
-                fn routes(self: __fp::Arc<Self>) -> ::std::vec::Vec<(&'static str, __fp::axum::routing::MethodRouter)> {
+                fn routes(self: __fp::Arc<Self>) -> ::std::vec::Vec<__fp::axum::routing::MethodRouter> {
                     ::std::vec![#(#router_calls),*]
+                }
+                fn router(self: __fp::Arc<Self>) -> __fp::axum::Router {
+                    __fp::router_at_relative_paths(<#self_ty as __fp::Plugin>::descriptor(), self.routes())
                 }
                 #on_start
                 #on_stop

@@ -41,8 +41,8 @@
 //!     }
 //! }
 //! # fn main() {
-//! let parts = StaticKey::descriptor().security_scheme().unwrap();
-//! assert_eq!(parts.name, "static_key");
+//! let scheme = StaticKey::descriptor().authenticator.as_ref().unwrap();
+//! assert_eq!(scheme.name, "static_key");
 //! # }
 //! ```
 //!

@@ -1,7 +1,7 @@
 //! A constructed plugin: the object the server holds while it runs, and the context handed
 //! to its constructor and lifecycle hooks.
 //!
-//! The descriptor ([`crate::descriptor`]) says what a plugin is; an instance is the plugin
+//! The descriptor ([`crate::linked`]) says what a plugin is; an instance is the plugin
 //! running. Instances are built by the server in dependency order and dropped at shutdown.
 
 use std::future::Future;
@@ -93,25 +93,21 @@ impl PluginContext {
 /// `#[on_start]` / `#[on_stop]` methods become the hooks. Every hook has a default that does
 /// nothing, so a plugin declares only the ones it needs.
 pub trait PluginInstance: Send + Sync + 'static {
-    /// The plugin's handlers: each route's path, relative to the plugin's prefix, with
-    /// its method router. The server adds every one at its served path
-    /// (`/api/v1/p/<name><path>`, see [`PluginDescriptor::served_path`]) rather than
-    /// nesting a router, which would rewrite every request's URI: handlers see the full
-    /// path in `Uri`.
+    /// The plugin's handlers, one per route of its descriptor and in the same order
+    /// (position `i` handles [`RouteId`](crate::descriptor::RouteId)`(i)`). The server adds
+    /// each at its route's served path (`/api/v1/p/<name><path>`, see
+    /// [`PluginDescriptor::served_path`]) rather than nesting a router, which would rewrite
+    /// every request's URI: handlers see the full path in `Uri`.
     ///
     /// [`PluginDescriptor::served_path`]: crate::PluginDescriptor::served_path
-    fn routes(self: Arc<Self>) -> Vec<(&'static str, axum::routing::MethodRouter)> {
+    fn routes(self: Arc<Self>) -> Vec<axum::routing::MethodRouter> {
         Vec::new()
     }
 
     /// The plugin's routes as a router at their relative paths: for testing a plugin on
     /// its own, without the server's prefix, auth and layers.
     fn router(self: Arc<Self>) -> axum::Router {
-        self.routes()
-            .into_iter()
-            .fold(axum::Router::new(), |router, (path, handlers)| {
-                router.route(path, handlers)
-            })
+        axum::Router::new()
     }
 
     /// Subscribes the plugin's `#[subscribe]` methods on `events`. The server calls it once,
@@ -121,11 +117,10 @@ pub trait PluginInstance: Send + Sync + 'static {
         let _ = events;
     }
 
-    /// The plugin's `#[middleware]`, by name, in declaration order (the server orders and
-    /// scopes them with the descriptor's [`MiddlewareDescriptor`]s).
-    ///
-    /// [`MiddlewareDescriptor`]: crate::descriptor::MiddlewareDescriptor
-    fn middleware(self: Arc<Self>) -> Vec<(&'static str, crate::middleware::Middleware)> {
+    /// The plugin's `#[middleware]`, in the order of its descriptor's `middleware` list (the
+    /// server orders and scopes them with those entries: position `i` is
+    /// [`MiddlewareId`](crate::descriptor::MiddlewareId)`(i)`).
+    fn middleware(self: Arc<Self>) -> Vec<crate::middleware::Middleware> {
         Vec::new()
     }
 
@@ -134,10 +129,13 @@ pub trait PluginInstance: Send + Sync + 'static {
         Vec::new()
     }
 
-    /// Runs the periodic task `name` once (the server's scheduler calls it when the task is
-    /// due; see `#[task]`).
-    fn run_task<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), PluginError>> {
-        Box::pin(async move { Err(PluginError::new(format!("no task `{name}`"))) })
+    /// Runs the periodic task `task` (its position in the descriptor's `tasks`) once: the
+    /// server's scheduler calls it when the task is due; see `#[task]`.
+    fn run_task<'a>(
+        &'a self,
+        task: crate::descriptor::TaskId,
+    ) -> BoxFuture<'a, Result<(), PluginError>> {
+        Box::pin(async move { Err(PluginError::new(format!("no task {task}"))) })
     }
 
     /// Runs after every plugin is constructed and migrated, in dependency order.

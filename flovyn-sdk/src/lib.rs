@@ -20,9 +20,11 @@
 //!     }
 //! }
 //!
-//! let plugin = flovyn_sdk::registry::find("greeter").unwrap();
-//! assert_eq!(plugin.routes()[0].path, "/hello");
-//! assert!(plugin.openapi().paths.paths.contains_key("/api/v1/p/greeter/hello"));
+//! let plugin = Greeter::descriptor();
+//! assert_eq!(plugin.routes[0].path, "/hello");
+//! let spec = flovyn_sdk::openapi::plugin_document(plugin);
+//! assert!(spec.paths.paths.contains_key("/api/v1/p/greeter/hello"));
+//! assert!(std::ptr::eq(flovyn_sdk::registry::find("greeter").unwrap(), Greeter::linked()));
 //! ```
 //!
 //! Adding the crate to the server's dependencies is the whole install: the server finds
@@ -33,25 +35,28 @@
 
 pub mod auth;
 pub mod db;
-pub mod descriptor;
 mod error;
 pub mod events;
 pub mod grpc;
 mod identity;
 pub mod instance;
+pub mod linked;
 pub mod middleware;
 pub mod openapi;
 pub mod registry;
 pub mod time;
 
 pub use db::Database;
-pub use descriptor::{
-    Access, Dialect, Method, MiddlewareDescriptor, MigrationDescriptor, PluginDescriptor,
-    RouteDescriptor, SubscriptionDescriptor, TaskDescriptor,
-};
 pub use error::{ApiError, ErrorBody, ErrorDetail, PluginError};
+/// What a plugin is, as plain data: the descriptor every kind of plugin hands its host.
+pub use flovyn_descriptor as descriptor;
+pub use flovyn_descriptor::PluginDescriptor;
 pub use identity::{Identity, PrincipalType};
 pub use instance::{BoxFuture, PluginContext, PluginInstance};
+pub use linked::{
+    Access, Dialect, LinkedPlugin, Method, MiddlewareDescriptor, MigrationDescriptor,
+    RouteDescriptor, SubscriptionDescriptor, TaskDescriptor,
+};
 pub use openapi::{Created, NoContent};
 
 /// The naming rules (plugin names, table prefixes, route paths, migration SQL), shared with
@@ -75,8 +80,12 @@ pub trait Plugin: Send + Sync + 'static {
     /// The compile error of a gRPC service outside [`Plugin::GRPC_PACKAGE`].
     #[doc(hidden)]
     const __GRPC_PACKAGE_MISMATCH: &'static str;
-    /// The plugin's registered descriptor.
-    fn descriptor() -> &'static PluginDescriptor;
+    /// What the plugin is, as plain data: routes, migrations, tasks, events… (built once).
+    fn descriptor() -> &'static PluginDescriptor {
+        Self::linked().descriptor()
+    }
+    /// The plugin as linked into this binary (its registry entry).
+    fn linked() -> &'static LinkedPlugin;
 }
 
 /// Marks `async fn(&self, request: &AuthRequest<'_>) -> AuthOutcome` of a `#[plugin_impl]`

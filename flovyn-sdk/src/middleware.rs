@@ -21,7 +21,7 @@
 //!         })
 //!     }
 //! }
-//! # assert_eq!(Stamp::descriptor().middleware()[0].priority, 50);
+//! # assert_eq!(Stamp::descriptor().middleware[0].priority, 50);
 //! ```
 //!
 //! How the server applies them:

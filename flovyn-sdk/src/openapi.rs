@@ -22,8 +22,8 @@ use utoipa::openapi::{
 };
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
-use crate::descriptor::Method;
 use crate::error::ErrorBody;
+use crate::linked::Method;
 
 /// Name of the bearer security scheme every protected operation requires.
 pub const BEARER_SCHEME: &str = "bearer";

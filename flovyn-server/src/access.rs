@@ -15,8 +15,10 @@ use std::sync::Arc;
 
 use axum::http::{Extensions, Request};
 use axum::response::{IntoResponse, Response};
+use flovyn_sdk::PluginDescriptor;
 use flovyn_sdk::auth::{AuthOutcome, AuthRequest, AuthzRequest, Decision, Protocol};
-use flovyn_sdk::{Access, ApiError, Identity, Method, PluginInstance, PrincipalType};
+use flovyn_sdk::descriptor::Access;
+use flovyn_sdk::{ApiError, Identity, Method, PluginInstance, PrincipalType};
 use futures_util::FutureExt as _;
 
 use crate::app::RunningPlugin;
@@ -102,13 +104,13 @@ impl AuthStack {
     pub fn new(core: Credentials, plugins: &[RunningPlugin]) -> Self {
         let authenticators = plugins
             .iter()
-            .filter(|p| p.descriptor.security_scheme().is_some())
-            .map(|p| (p.descriptor.name, p.instance.clone()))
+            .filter(|p| p.descriptor.authenticator.is_some())
+            .map(|p| (p.descriptor.name.as_str(), p.instance.clone()))
             .collect();
         let authorizers = plugins
             .iter()
-            .filter(|p| p.descriptor.has_authorizer())
-            .map(|p| (p.descriptor.name, p.instance.clone()))
+            .filter(|p| p.descriptor.authorizer)
+            .map(|p| (p.descriptor.name.as_str(), p.instance.clone()))
             .collect();
         Self {
             core,
@@ -188,7 +190,7 @@ pub struct Gate {
     routes: Arc<matchit::Router<usize>>,
     access: Arc<[RouteAccess]>,
     /// Every plugin gRPC service by full name: its plugin and who may call it.
-    grpc: Arc<HashMap<&'static str, (&'static str, Access)>>,
+    grpc: Arc<HashMap<&'static str, (&'static str, &'static Access)>>,
 }
 
 /// A plugin route, as [`Gate::route`] matched it.
@@ -205,13 +207,13 @@ impl RouteId {
 #[derive(Debug)]
 struct RouteAccess {
     plugin: &'static str,
-    methods: Vec<(Method, Access)>,
+    methods: Vec<(Method, &'static Access)>,
 }
 
 impl RouteAccess {
     /// The access of `method`; HEAD is answered by the GET handler, so it is guarded like
     /// GET.
-    fn of(&self, method: Method) -> Option<Access> {
+    fn of(&self, method: Method) -> Option<&'static Access> {
         let find = |m: Method| {
             self.methods
                 .iter()
@@ -227,19 +229,20 @@ impl RouteAccess {
 }
 
 impl Gate {
-    /// The gate of `plugins`' routes, authenticating and authorizing through `stack`.
-    pub fn new(stack: AuthStack, plugins: &[RunningPlugin]) -> Self {
+    /// The gate of the routes and gRPC services of `plugins` (their descriptors alone),
+    /// authenticating and authorizing through `stack`.
+    pub fn new(stack: AuthStack, plugins: &[&'static PluginDescriptor]) -> Self {
         let mut by_path: BTreeMap<String, RouteAccess> = BTreeMap::new();
-        for plugin in plugins.iter().map(|p| p.descriptor) {
-            for r in plugin.routes() {
+        for plugin in plugins.iter().copied() {
+            for r in &plugin.routes {
                 by_path
-                    .entry(plugin.served_path(r.path))
+                    .entry(plugin.served_path(&r.path))
                     .or_insert_with(|| RouteAccess {
-                        plugin: plugin.name,
+                        plugin: &plugin.name,
                         methods: Vec::new(),
                     })
                     .methods
-                    .push((r.method, r.access));
+                    .push((r.method, &r.access));
             }
         }
         let mut routes = matchit::Router::new();
@@ -255,10 +258,9 @@ impl Gate {
         let grpc = plugins
             .iter()
             .flat_map(|p| {
-                p.descriptor
-                    .grpc_services()
+                p.grpc_services
                     .iter()
-                    .map(|g| (g.service, (p.descriptor.name, g.access)))
+                    .map(|g| (g.service.as_str(), (p.name.as_str(), &g.access)))
             })
             .collect();
         let authz = flovyn_sdk::auth::Authz::new(Arc::new(stack.clone()));
@@ -328,7 +330,7 @@ impl Gate {
     ) -> Option<Response> {
         let route = &self.access[route?.0];
         let access = route.of(Method::parse(method.as_str()).ok()?)?;
-        if access == Access::Public {
+        if *access == Access::Public {
             return None;
         }
         let Some(identity) = extensions.get::<Identity>() else {

@@ -37,8 +37,8 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
             .plugins()
             .iter()
             .map(|p| PluginVersion {
-                name: p.descriptor.name,
-                version: p.descriptor.version,
+                name: &p.descriptor.name,
+                version: &p.descriptor.version,
             })
             .collect(),
     })
@@ -50,13 +50,13 @@ pub struct PluginInfo {
     name: &'static str,
     version: &'static str,
     description: &'static str,
-    dependencies: &'static [&'static str],
+    dependencies: &'static [String],
     /// `running` or `disabled`.
     state: &'static str,
     routes: Vec<RouteInfo>,
     migrations: Vec<MigrationInfo>,
     /// Events the plugin publishes.
-    events: &'static [&'static str],
+    events: &'static [String],
     /// Events it handles, each with its handler.
     subscriptions: Vec<SubscriptionInfo>,
     /// Its periodic tasks: interval, next run, last run.
@@ -74,11 +74,12 @@ struct GrpcInfo {
 }
 
 /// `public`, `authenticated` or `permission:<p>`, as routes and services are listed.
-fn access_label(access: flovyn_sdk::Access) -> String {
+fn access_label(access: &flovyn_sdk::descriptor::Access) -> String {
+    use flovyn_sdk::descriptor::Access;
     match access {
-        flovyn_sdk::Access::Public => "public".to_owned(),
-        flovyn_sdk::Access::Authenticated => "authenticated".to_owned(),
-        flovyn_sdk::Access::Permission(perm) => format!("permission:{perm}"),
+        Access::Public => "public".to_owned(),
+        Access::Authenticated => "authenticated".to_owned(),
+        Access::Permission(perm) => format!("permission:{perm}"),
     }
 }
 
@@ -130,11 +131,11 @@ pub async fn plugins(
         .map(|p| (*p, "running"))
         .chain(plan.disabled.iter().map(|p| (*p, "disabled")))
         .collect();
-    all.sort_by_key(|(p, _)| p.name);
+    all.sort_by_key(|(p, _)| p.name.as_str());
     let mut tasks = Vec::with_capacity(all.len());
     for (p, _) in &all {
         tasks.push(
-            crate::tasks::status(state.db(), p.name, p.tasks())
+            crate::tasks::status(state.db(), &p.name, &p.tasks)
                 .await
                 .map_err(ApiError::internal)?,
         );
@@ -143,18 +144,18 @@ pub async fn plugins(
         .into_iter()
         .zip(tasks)
         .map(|((p, run_state), tasks)| PluginInfo {
-            name: p.name,
-            version: p.version,
-            description: p.description,
-            dependencies: p.depends_on,
+            name: &p.name,
+            version: &p.version,
+            description: &p.description,
+            dependencies: &p.depends_on,
             state: run_state,
             routes: p
-                .routes()
+                .routes
                 .iter()
                 .map(|r| RouteInfo {
                     method: r.method.as_str(),
-                    path: p.served_path(r.path),
-                    access: access_label(r.access),
+                    path: p.served_path(&r.path),
+                    access: access_label(&r.access),
                 })
                 .collect(),
             migrations: p
@@ -166,7 +167,7 @@ pub async fn plugins(
                         .find(|a| a.plugin == p.name && a.version == m.version);
                     MigrationInfo {
                         version: m.version,
-                        name: m.name,
+                        name: &m.name,
                         checksum: row
                             .map(|r| r.checksum.clone())
                             .unwrap_or_else(|| m.checksum(dialect)),
@@ -174,35 +175,35 @@ pub async fn plugins(
                     }
                 })
                 .collect(),
-            events: p.events,
+            events: &p.events,
             subscriptions: p
-                .subscriptions()
+                .subscriptions
                 .iter()
                 .map(|s| SubscriptionInfo {
-                    event: s.event(),
-                    handler: s.handler,
+                    event: &s.event,
+                    handler: &s.handler,
                 })
                 .collect(),
             tasks,
             middleware: p
-                .middleware()
+                .middleware
                 .iter()
                 .map(|m| MiddlewareInfo {
-                    name: m.name,
+                    name: &m.name,
                     priority: m.priority,
                     paths: if m.paths.is_empty() {
                         vec![format!("{}/*", p.route_prefix())]
                     } else {
-                        m.paths.iter().map(|s| (*s).to_owned()).collect()
+                        m.paths.clone()
                     },
                 })
                 .collect(),
             grpc_services: p
-                .grpc_services()
+                .grpc_services
                 .iter()
                 .map(|g| GrpcInfo {
-                    service: g.service,
-                    access: access_label(g.access),
+                    service: &g.service,
+                    access: access_label(&g.access),
                 })
                 .collect(),
         })

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flovyn_sdk::events::{EventBus, Events};
-use flovyn_sdk::{PluginContext, PluginDescriptor, PluginInstance};
+use flovyn_sdk::{LinkedPlugin, PluginContext, PluginDescriptor, PluginInstance};
 
 use crate::config::plugins::PluginSettings;
 use crate::config::{self, Config, ConfigError};
@@ -109,6 +109,12 @@ pub enum StartupError {
     /// Dependencies form a cycle.
     #[error("plugin dependencies form a cycle: {}", .0.join(" → "))]
     Cycle(Vec<&'static str>),
+    /// The plan names a plugin whose code this server does not have.
+    #[error("plugin `{plugin}` is described but its code is not available to this server")]
+    NoCode {
+        /// The plugin.
+        plugin: &'static str,
+    },
     /// A constructor or start hook failed.
     #[error("plugin `{plugin}` failed to {stage}: {source}")]
     Plugin {
@@ -129,17 +135,16 @@ pub struct Plan {
     pub enabled: Vec<&'static PluginDescriptor>,
     /// Disabled plugins, by name.
     pub disabled: Vec<&'static PluginDescriptor>,
-    /// Settings of every linked plugin.
+    /// Settings of every plugin.
     pub settings: BTreeMap<&'static str, PluginSettings>,
 }
 
-/// Decides what runs: duplicate names, expected crates, naming rules, `enabled`, config
-/// sections, and the dependency order.
-pub fn plan(
-    registered: &[&'static PluginDescriptor],
+/// The linked plugins' descriptors, once the link-time facts hold: no plugin name registered
+/// by two crates, and every crate this build links (`expected_crates`) registered a plugin.
+pub fn linked_descriptors(
+    registered: &[&'static LinkedPlugin],
     expected_crates: &[&str],
-    config: &Config,
-) -> Result<Plan, StartupError> {
+) -> Result<Vec<&'static PluginDescriptor>, StartupError> {
     let mut sorted = registered.to_vec();
     sorted.sort_by(|a, b| a.name.cmp(b.name).then(a.crate_name.cmp(b.crate_name)));
     for pair in sorted.windows(2) {
@@ -156,38 +161,88 @@ pub fn plan(
             return Err(StartupError::Unregistered((*krate).to_owned()));
         }
     }
-    for p in &sorted {
-        recheck(p)?;
+    Ok(sorted.iter().map(|p| p.descriptor()).collect())
+}
+
+/// The plan of the plugins linked into this binary: [`linked_descriptors`], then [`plan`]
+/// with each section checked against its plugin's config type. `start` and
+/// `flovyn-server migrate` plan this way.
+pub fn plan_linked(
+    registered: &[&'static LinkedPlugin],
+    expected_crates: &[&str],
+    config: &Config,
+) -> Result<Plan, StartupError> {
+    let descriptors = linked_descriptors(registered, expected_crates)?;
+    plan(&descriptors, config, &linked_config_check(registered))
+}
+
+/// Checks a plugin's configuration section against the config type it declares.
+pub type ConfigCheck<'a> = &'a dyn Fn(&PluginDescriptor, &serde_json::Value) -> Result<(), String>;
+
+/// Decides what runs, from the plugins' descriptors alone: unique names, the naming rules
+/// (the host's check of each descriptor), `enabled` and each config section (checked with
+/// `check_config`), the dependency order, one owner per gRPC service, and middleware
+/// beyond a plugin's prefix only with the operator's consent.
+pub fn plan(
+    plugins: &[&'static PluginDescriptor],
+    config: &Config,
+    check_config: ConfigCheck<'_>,
+) -> Result<Plan, StartupError> {
+    let mut sorted = plugins.to_vec();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    for pair in sorted.windows(2) {
+        if pair[0].name == pair[1].name {
+            return Err(StartupError::Invalid {
+                plugin: &pair[0].name,
+                message: "two plugins have this name".to_owned(),
+            });
+        }
     }
-    let settings = config::plugins::resolve(config, &sorted)?;
+    for p in &sorted {
+        if let Err(errors) = p.check() {
+            let message = errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(StartupError::Invalid {
+                plugin: &p.name,
+                message,
+            });
+        }
+    }
+    let settings = config::plugins::resolve(config, &sorted, check_config)?;
     let (enabled, disabled): (Vec<_>, Vec<_>) = sorted
         .iter()
         .copied()
-        .partition(|p| settings.get(p.name).is_none_or(|s| s.enabled));
+        .partition(|p| settings.get(p.name.as_str()).is_none_or(|s| s.enabled));
     let enabled = dependency_order(&enabled, &disabled, &sorted)?;
     let mut services: BTreeMap<&'static str, &'static str> = BTreeMap::new();
     for p in &enabled {
-        for g in p.grpc_services() {
-            if services.insert(g.service, p.name).is_some() {
+        for g in &p.grpc_services {
+            if services.insert(&g.service, &p.name).is_some() {
                 return Err(StartupError::Invalid {
-                    plugin: p.name,
+                    plugin: &p.name,
                     message: format!("gRPC service `{}` is declared twice", g.service),
                 });
             }
         }
     }
     for p in &enabled {
-        if settings.get(p.name).is_some_and(|s| s.global_middleware) {
+        if settings
+            .get(p.name.as_str())
+            .is_some_and(|s| s.global_middleware)
+        {
             continue;
         }
-        for m in p.middleware() {
+        for m in &p.middleware {
             let beyond = m.paths.iter().find(|path| {
-                flovyn_naming::scope::Scope::parse(path).is_ok_and(|s| !s.within_plugin(p.name))
+                flovyn_naming::scope::Scope::parse(path).is_ok_and(|s| !s.within_plugin(&p.name))
             });
             if let Some(path) = beyond {
                 return Err(StartupError::GlobalMiddleware {
-                    plugin: p.name,
-                    middleware: m.name,
+                    plugin: &p.name,
+                    middleware: &m.name,
                     path,
                 });
             }
@@ -200,56 +255,6 @@ pub fn plan(
     })
 }
 
-/// The compile-time rules, again: a descriptor may come from a crate built elsewhere.
-fn recheck(p: &'static PluginDescriptor) -> Result<(), StartupError> {
-    let invalid = |message: String| StartupError::Invalid {
-        plugin: p.name,
-        message,
-    };
-    flovyn_naming::plugin::validate_plugin_name(p.name).map_err(|e| invalid(e.to_string()))?;
-    flovyn_naming::plugin::validate_version(p.version).map_err(|e| invalid(e.to_string()))?;
-    for r in p.routes() {
-        flovyn_naming::route::RoutePath::parse(r.path).map_err(|e| invalid(e.to_string()))?;
-    }
-    for t in p.tasks() {
-        match flovyn_naming::task::parse_interval(t.every) {
-            Ok(interval) if interval == t.interval() => {}
-            Ok(_) => {
-                return Err(invalid(format!(
-                    "task `{}` says `{}` but was built with another interval",
-                    t.name, t.every
-                )));
-            }
-            Err(e) => return Err(invalid(format!("task `{}`: {e}", t.name))),
-        }
-    }
-    for g in p.grpc_services() {
-        if !flovyn_sdk::grpc::in_plugin_package(g.service, p.name) {
-            return Err(invalid(format!(
-                "gRPC service `{}` is not in the plugin's protobuf package `{}`",
-                g.service,
-                flovyn_naming::plugin::grpc_package(p.name)
-            )));
-        }
-    }
-    for m in p.middleware() {
-        for path in m.paths {
-            flovyn_naming::scope::Scope::parse(path).map_err(|e| invalid(e.to_string()))?;
-        }
-    }
-    let mut last = 0;
-    for m in p.migrations {
-        if m.version <= last {
-            return Err(invalid(format!(
-                "migration versions must be positive and strictly increasing: {} comes after {last}",
-                m.version
-            )));
-        }
-        last = m.version;
-    }
-    Ok(())
-}
-
 /// Topological order of `enabled` (ties broken by name, so the order is stable).
 fn dependency_order(
     enabled: &[&'static PluginDescriptor],
@@ -257,30 +262,33 @@ fn dependency_order(
     all: &[&'static PluginDescriptor],
 ) -> Result<Vec<&'static PluginDescriptor>, StartupError> {
     let by_name: BTreeMap<&'static str, &'static PluginDescriptor> =
-        enabled.iter().map(|p| (p.name, *p)).collect();
+        enabled.iter().map(|p| (p.name.as_str(), *p)).collect();
     for p in enabled {
-        for dep in p.depends_on {
-            if by_name.contains_key(dep) {
+        for dep in &p.depends_on {
+            if by_name.contains_key(dep.as_str()) {
                 continue;
             }
-            let dependency = all.iter().find(|d| d.name == *dep).map(|d| d.name);
-            return Err(
-                match (dependency, disabled.iter().any(|d| d.name == *dep)) {
-                    (Some(dependency), true) => StartupError::DisabledDependency {
-                        plugin: p.name,
-                        dependency,
-                    },
-                    _ => StartupError::MissingDependency {
-                        plugin: p.name,
-                        dependency: dep,
-                    },
+            let known = all.iter().any(|d| d.name == *dep);
+            return Err(match (known, disabled.iter().any(|d| d.name == *dep)) {
+                (true, true) => StartupError::DisabledDependency {
+                    plugin: &p.name,
+                    dependency: dep,
                 },
-            );
+                _ => StartupError::MissingDependency {
+                    plugin: &p.name,
+                    dependency: dep,
+                },
+            });
         }
     }
     let mut remaining: BTreeMap<&'static str, BTreeSet<&'static str>> = enabled
         .iter()
-        .map(|p| (p.name, p.depends_on.iter().copied().collect()))
+        .map(|p| {
+            (
+                p.name.as_str(),
+                p.depends_on.iter().map(String::as_str).collect(),
+            )
+        })
         .collect();
     let mut order = Vec::with_capacity(enabled.len());
     while !remaining.is_empty() {
@@ -383,9 +391,9 @@ impl AppState {
         self.inner.events.close(grace).await;
         for p in self.inner.plugins.iter().rev() {
             match p.instance.on_stop(&p.context).await {
-                Ok(()) => tracing::info!(plugin = p.descriptor.name, "stopped"),
+                Ok(()) => tracing::info!(plugin = %p.descriptor.name, "stopped"),
                 Err(e) => {
-                    tracing::error!(plugin = p.descriptor.name, error = %e, "stop hook failed")
+                    tracing::error!(plugin = %p.descriptor.name, error = %e, "stop hook failed")
                 }
             }
         }
@@ -395,7 +403,7 @@ impl AppState {
 /// The whole start-up sequence up to (not including) serving.
 pub async fn start(
     config: Config,
-    registered: &[&'static PluginDescriptor],
+    registered: &[&'static LinkedPlugin],
 ) -> Result<AppState, StartupError> {
     start_with(config, registered, crate::linked::EXPECTED_PLUGIN_CRATES).await
 }
@@ -404,7 +412,7 @@ pub async fn start(
 /// subsets of the registry; the binary expects every linked plugin crate).
 pub async fn start_with(
     config: Config,
-    registered: &[&'static PluginDescriptor],
+    registered: &[&'static LinkedPlugin],
     expected_crates: &[&str],
 ) -> Result<AppState, StartupError> {
     if let Some(token) = &config.admin_token
@@ -412,7 +420,7 @@ pub async fn start_with(
     {
         return Err(StartupError::WeakAdminToken(token.len()));
     }
-    let plan = plan(registered, expected_crates, &config)?;
+    let plan = plan_linked(registered, expected_crates, &config)?;
     let db = Database::connect(&config.database_url).await?;
     migrate::run_core(&db).await?;
     let applied = migrate::run_plugins(&db, &plan.enabled).await?;
@@ -420,7 +428,7 @@ pub async fn start_with(
         tracing::info!(plugin = %m.plugin, version = m.version, name = %m.name, execution_ms = m.execution_ms, "migration applied");
     }
     let events = Arc::new(EventBus::default());
-    let plugins = match construct(&plan, Some(db.plugin_handle()), &events).await {
+    let plugins = match construct(&plan, registered, Some(db.plugin_handle()), &events).await {
         Ok(plugins) => plugins,
         Err(e) => {
             events.close(Duration::ZERO).await;
@@ -429,7 +437,7 @@ pub async fn start_with(
     };
     let core_events = events.handle(flovyn_sdk::naming::event::CORE);
     let scheduler = Scheduler::start(&db, &plugins);
-    let metrics = Metrics::new(plan.enabled.iter().map(|p| p.name));
+    let metrics = Metrics::new(plan.enabled.iter().map(|p| p.name.as_str()));
     Ok(AppState {
         inner: Arc::new(Inner {
             config,
@@ -444,6 +452,17 @@ pub async fn start_with(
     })
 }
 
+/// The config check of linked plugins: each section is deserialized into the config type the
+/// plugin declared, so the error names the offending key.
+pub fn linked_config_check<'a>(
+    linked: &'a [&'static LinkedPlugin],
+) -> impl Fn(&PluginDescriptor, &serde_json::Value) -> Result<(), String> + 'a {
+    move |plugin, section| match linked.iter().find(|l| l.name == plugin.name) {
+        Some(code) => code.validate_config(section),
+        None => Ok(()),
+    }
+}
+
 /// Builds the enabled plugins in order, subscribes their event handlers, then runs their
 /// start hooks in order. On failure, stops the plugins already started (in reverse) before
 /// returning the error.
@@ -452,29 +471,30 @@ pub async fn start_with(
 /// place by then, so an event published from a start hook reaches every subscriber.
 pub async fn construct(
     plan: &Plan,
+    linked: &[&'static LinkedPlugin],
     database: Option<flovyn_sdk::Database>,
     events: &Arc<EventBus>,
 ) -> Result<Vec<RunningPlugin>, StartupError> {
     let mut built: Vec<RunningPlugin> = Vec::with_capacity(plan.enabled.len());
     for &descriptor in &plan.enabled {
-        let settings = plan
-            .settings
-            .get(descriptor.name)
-            .cloned()
-            .unwrap_or_default();
-        let mut context =
-            PluginContext::new(descriptor.name, settings.settings).with_events(events);
+        let name = descriptor.name.as_str();
+        let settings = plan.settings.get(name).cloned().unwrap_or_default();
+        let mut context = PluginContext::new(name, settings.settings).with_events(events);
         if let Some(db) = &database {
             context = context.with_database(db.clone());
         }
-        let instance = descriptor
-            .construct(context.clone())
-            .await
-            .map_err(|source| StartupError::Plugin {
-                plugin: descriptor.name,
-                stage: "construct",
-                source,
-            })?;
+        let code = linked
+            .iter()
+            .find(|l| l.name == name)
+            .ok_or(StartupError::NoCode { plugin: name })?;
+        let instance =
+            code.construct(context.clone())
+                .await
+                .map_err(|source| StartupError::Plugin {
+                    plugin: name,
+                    stage: "construct",
+                    source,
+                })?;
         built.push(RunningPlugin {
             descriptor,
             instance,
@@ -490,14 +510,14 @@ pub async fn construct(
                 let _ = earlier.instance.on_stop(&earlier.context).await;
             }
             return Err(StartupError::Plugin {
-                plugin: p.descriptor.name,
+                plugin: &p.descriptor.name,
                 stage: "start",
                 source,
             });
         }
         tracing::info!(
-            plugin = p.descriptor.name,
-            version = p.descriptor.version,
+            plugin = %p.descriptor.name,
+            version = %p.descriptor.version,
             "started"
         );
     }

@@ -125,8 +125,16 @@ pub fn init_tracing(filter: &str) {
         .try_init();
 }
 
+/// The descriptors of the plugins linked into this binary (no database, no config).
+fn linked() -> Vec<&'static flovyn_sdk::PluginDescriptor> {
+    flovyn_sdk::registry::plugins()
+        .into_iter()
+        .map(|p| p.descriptor())
+        .collect()
+}
+
 fn plugins() -> Result<(), BoxError> {
-    for p in flovyn_sdk::registry::plugins() {
+    for p in linked() {
         println!("{} {}", p.name, p.version);
         if !p.description.is_empty() {
             println!("  {}", p.description.lines().next().unwrap_or_default());
@@ -134,26 +142,26 @@ fn plugins() -> Result<(), BoxError> {
         if !p.depends_on.is_empty() {
             println!("  depends on {}", p.depends_on.join(", "));
         }
-        for r in p.routes() {
+        for r in &p.routes {
             println!(
                 "  route     {:<7} {}",
                 r.method.as_str(),
-                p.served_path(r.path)
+                p.served_path(&r.path)
             );
         }
-        for m in p.migrations {
+        for m in &p.migrations {
             println!("  migration {:<7} {}", m.version, m.name);
         }
-        for e in p.events {
+        for e in &p.events {
             println!("  publishes {e}");
         }
-        for s in p.subscriptions() {
-            println!("  handles   {} with {}", s.event(), s.handler);
+        for s in &p.subscriptions {
+            println!("  handles   {} with {}", s.event, s.handler);
         }
-        for t in p.tasks() {
+        for t in &p.tasks {
             println!("  task      {:<7} {}", t.every, t.name);
         }
-        for g in p.grpc_services() {
+        for g in &p.grpc_services {
             println!("  grpc      {}", g.service);
         }
     }
@@ -161,19 +169,19 @@ fn plugins() -> Result<(), BoxError> {
 }
 
 fn openapi() -> Result<(), BoxError> {
-    let doc = crate::openapi::merged(flovyn_sdk::registry::plugins());
+    let doc = crate::openapi::merged(linked());
     println!("{}", doc.to_pretty_json()?);
     Ok(())
 }
 
 fn config_schema() -> Result<(), BoxError> {
-    let doc = crate::config::schema::document(&flovyn_sdk::registry::plugins());
+    let doc = crate::config::schema::document(&linked());
     println!("{}", serde_json::to_string_pretty(&doc)?);
     Ok(())
 }
 
 async fn migrate(config: Config, expected: &[&str]) -> Result<(), BoxError> {
-    let plan = app::plan(&flovyn_sdk::registry::plugins(), expected, &config)?;
+    let plan = app::plan_linked(&flovyn_sdk::registry::plugins(), expected, &config)?;
     let db = crate::db::Database::connect(&config.database_url).await?;
     crate::migrate::run_core(&db).await?;
     let applied = crate::migrate::run_plugins(&db, &plan.enabled).await?;

@@ -19,8 +19,9 @@ use axum::Router;
 use axum::extract::Request;
 use axum::response::Response;
 use flovyn_naming::scope::Scope;
+use flovyn_sdk::ApiError;
+use flovyn_sdk::descriptor::{Middleware, MiddlewareId};
 use flovyn_sdk::middleware::Downstream;
-use flovyn_sdk::{ApiError, MiddlewareDescriptor};
 use futures_util::future::{BoxFuture, Either};
 use tower::{Service, ServiceExt as _};
 
@@ -55,25 +56,29 @@ pub struct Applied {
     pub priority: i32,
 }
 
+/// One middleware of a running plugin: the plugin's position in `plugins`, and the entry of
+/// its descriptor.
+type Entry = (usize, MiddlewareId, &'static Middleware);
+
 /// Every middleware of `plugins` in the order it applies, outermost first: priority, then
 /// plugin name, then declaration order.
-fn ordered(plugins: &[RunningPlugin]) -> Vec<(&RunningPlugin, &'static MiddlewareDescriptor)> {
-    let mut all: Vec<(
-        (i32, &'static str, usize),
-        &RunningPlugin,
-        &'static MiddlewareDescriptor,
-    )> = plugins
+fn ordered(plugins: &[RunningPlugin]) -> Vec<Entry> {
+    let mut all: Vec<((i32, &'static str, usize), Entry)> = plugins
         .iter()
-        .flat_map(|p| {
+        .enumerate()
+        .flat_map(|(plugin, p)| {
             p.descriptor
-                .middleware()
+                .middleware
                 .iter()
                 .enumerate()
-                .map(move |(i, m)| ((m.priority, p.descriptor.name, i), p, m))
+                .map(move |(i, m)| {
+                    let id = MiddlewareId(u32::try_from(i).unwrap_or(u32::MAX));
+                    ((m.priority, p.descriptor.name.as_str(), i), (plugin, id, m))
+                })
         })
         .collect();
     all.sort_by(|a, b| a.0.cmp(&b.0));
-    all.into_iter().map(|(_, p, m)| (p, m)).collect()
+    all.into_iter().map(|(_, entry)| entry).collect()
 }
 
 /// `router` inside the middleware of `plugins`.
@@ -82,24 +87,22 @@ pub fn chain(router: Router, plugins: &[RunningPlugin]) -> Inner {
     if ordered.is_empty() {
         return Inner::Router(router);
     }
-    let built: Vec<(
-        &'static str,
-        Vec<(&'static str, flovyn_sdk::middleware::Middleware)>,
-    )> = plugins
+    // Each plugin's middleware, in its descriptor's order (position = `MiddlewareId`).
+    let built: Vec<Vec<flovyn_sdk::middleware::Middleware>> = plugins
         .iter()
-        .map(|p| (p.descriptor.name, p.instance.clone().middleware()))
+        .map(|p| p.instance.clone().middleware())
         .collect();
     // Built from the inside out: the last in order wraps the router first.
     let mut route = Downstream::new(SamePath(router));
-    for (p, m) in ordered.into_iter().rev() {
-        let layer = built
-            .iter()
-            .find(|(plugin, _)| *plugin == p.descriptor.name)
-            .and_then(|(_, layers)| layers.iter().find(|(name, _)| *name == m.name));
-        let Some((_, layer)) = layer else { continue };
+    for (plugin, id, m) in ordered.into_iter().rev() {
+        let p = &plugins[plugin];
+        let Some(layer) = built[plugin].get(id.index()) else {
+            tracing::error!(plugin = %p.descriptor.name, middleware = %m.name, "the plugin did not build this middleware");
+            continue;
+        };
         let with = layer.wrap(route.clone());
         route = Downstream::new(Scoped {
-            scopes: m.scopes(p.descriptor.name),
+            scopes: m.scopes(&p.descriptor.name),
             with,
             without: route,
         });
@@ -111,9 +114,9 @@ pub fn chain(router: Router, plugins: &[RunningPlugin]) -> Inner {
 pub fn order(plugins: &[RunningPlugin]) -> Vec<Applied> {
     ordered(plugins)
         .into_iter()
-        .map(|(p, m)| Applied {
-            plugin: p.descriptor.name,
-            name: m.name,
+        .map(|(plugin, _, m)| Applied {
+            plugin: &plugins[plugin].descriptor.name,
+            name: &m.name,
             priority: m.priority,
         })
         .collect()

@@ -33,7 +33,11 @@ const SCHEMA_REF_PREFIX: &str = "#/components/schemas/";
 /// (the registry's order: by name). Tags are sorted by name.
 pub fn merged<'a>(plugins: impl IntoIterator<Item = &'a PluginDescriptor>) -> OpenApi {
     let plugins: Vec<&PluginDescriptor> = plugins.into_iter().collect();
-    let mut doc = merge_documents(plugins.iter().map(|p| (p.name, p.openapi())));
+    let mut doc = merge_documents(
+        plugins
+            .iter()
+            .map(|p| (p.name.as_str(), flovyn_sdk::openapi::plugin_document(p))),
+    );
     add_authenticator_schemes(&mut doc, &plugins);
     doc
 }
@@ -42,7 +46,10 @@ pub fn merged<'a>(plugins: impl IntoIterator<Item = &'a PluginDescriptor>) -> Op
 /// operation accepts it as an alternative to the core bearer token: the stack tries them
 /// all, so any of them authenticates. Public operations keep `security: []`.
 fn add_authenticator_schemes(doc: &mut OpenApi, plugins: &[&PluginDescriptor]) {
-    let schemes: Vec<_> = plugins.iter().filter_map(|p| p.security_scheme()).collect();
+    let schemes: Vec<_> = plugins
+        .iter()
+        .filter_map(|p| p.authenticator.as_ref())
+        .collect();
     if schemes.is_empty() {
         return;
     }
@@ -50,7 +57,7 @@ fn add_authenticator_schemes(doc: &mut OpenApi, plugins: &[&PluginDescriptor]) {
     for scheme in &schemes {
         components
             .security_schemes
-            .insert(scheme.name.to_owned(), scheme.security_scheme().into());
+            .insert(scheme.name.clone(), scheme.scheme.clone().into());
     }
     for item in doc.paths.paths.values_mut() {
         for operation in operations(item) {
@@ -62,7 +69,7 @@ fn add_authenticator_schemes(doc: &mut OpenApi, plugins: &[&PluginDescriptor]) {
             }
             for scheme in &schemes {
                 security.push(utoipa::openapi::security::SecurityRequirement::new(
-                    scheme.name,
+                    &scheme.name,
                     Vec::<String>::new(),
                 ));
             }
@@ -89,8 +96,8 @@ where
 }
 
 /// Merges plugin documents, given as `(plugin name, document)`, under the server's info.
-fn merge_documents(plugins: impl IntoIterator<Item = (&'static str, OpenApi)>) -> OpenApi {
-    let mut docs: Vec<(&'static str, OpenApi)> = plugins.into_iter().collect();
+fn merge_documents<'a>(plugins: impl IntoIterator<Item = (&'a str, OpenApi)>) -> OpenApi {
+    let mut docs: Vec<(&'a str, OpenApi)> = plugins.into_iter().collect();
 
     let clashing = clashing_schemas(&docs);
     if !clashing.is_empty() {
@@ -120,7 +127,7 @@ fn merge_documents(plugins: impl IntoIterator<Item = (&'static str, OpenApi)>) -
 /// The schema names that mean different things in different plugins: defined by more than
 /// one plugin with different content, or with the same text referring to such a name
 /// (whose target differs per plugin).
-fn clashing_schemas(docs: &[(&'static str, OpenApi)]) -> BTreeSet<String> {
+fn clashing_schemas(docs: &[(&str, OpenApi)]) -> BTreeSet<String> {
     let mut definitions: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for (_, doc) in docs {
         for (name, schema) in doc.components.iter().flat_map(|c| &c.schemas) {

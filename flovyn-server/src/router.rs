@@ -20,7 +20,8 @@ pub type App = EdgeService<Inner>;
 
 /// The application for `state`.
 pub fn build_router(state: AppState) -> App {
-    let spec = crate::openapi::merged(state.plugins().iter().map(|p| p.descriptor));
+    let described: Vec<_> = state.plugins().iter().map(|p| p.descriptor).collect();
+    let spec = crate::openapi::merged(described.iter().copied());
     let metrics = state.metrics().clone();
     let stack = AuthStack::new(
         Credentials::new(state.config().admin_token.as_deref()),
@@ -42,14 +43,20 @@ pub fn build_router(state: AppState) -> App {
         .merge(crate::openapi::routes(spec));
     // Each route at its full path, not a nested router: `nest` would strip the prefix
     // from every request's URI (an allocation and a second parse per request).
+    // The i-th handler serves the i-th route of the plugin's descriptor.
     for plugin in state.plugins() {
-        for (path, handlers) in plugin.instance.clone().routes() {
-            router = router.route(&plugin.descriptor.served_path(path), handlers);
+        for (route, handlers) in plugin
+            .descriptor
+            .routes
+            .iter()
+            .zip(plugin.instance.clone().routes())
+        {
+            router = router.route(&plugin.descriptor.served_path(&route.path), handlers);
         }
     }
 
     let edge = Edge::new(
-        Gate::new(stack, state.plugins()),
+        Gate::new(stack, &described),
         metrics,
         Duration::from_secs(http.request_timeout_secs),
         http.body_limit_bytes,

@@ -21,7 +21,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use flovyn_sdk::{Dialect, PluginInstance, TaskDescriptor};
+use flovyn_sdk::descriptor::{Task, TaskId};
+use flovyn_sdk::{Dialect, PluginInstance};
 use futures_util::FutureExt as _;
 use sqlx::AnyConnection;
 use sqlx::Row as _;
@@ -98,11 +99,18 @@ impl Scheduler {
         let locks = Arc::new(LockSession::new(db));
         let mut loops = Vec::new();
         for p in plugins {
-            for task in p.descriptor.tasks() {
+            for (i, task) in p.descriptor.tasks.iter().enumerate() {
+                // Checked with the descriptor at start-up: a task's interval is valid.
+                let Some(every) = task.interval() else {
+                    tracing::error!(plugin = %p.descriptor.name, task = %task.name, every = %task.every, "not scheduled: invalid interval");
+                    continue;
+                };
                 let schedule = Schedule {
                     db: db.clone(),
-                    plugin: p.descriptor.name,
-                    task: *task,
+                    plugin: &p.descriptor.name,
+                    id: TaskId(u32::try_from(i).unwrap_or(u32::MAX)),
+                    task,
+                    every,
                     instance: p.instance.clone(),
                     replica: replica.clone(),
                     locks: locks.clone(),
@@ -141,7 +149,7 @@ impl Scheduler {
 pub async fn status(
     db: &Database,
     plugin: &'static str,
-    tasks: &'static [TaskDescriptor],
+    tasks: &'static [Task],
 ) -> Result<Vec<TaskStatus>, sqlx::Error> {
     let mut out = Vec::with_capacity(tasks.len());
     for t in tasks {
@@ -149,7 +157,7 @@ pub async fn status(
             "SELECT next_due_ms, last_started_at, last_finished_at, last_result, last_error, last_replica FROM task_run WHERE plugin = $1 AND task = $2",
         )
         .bind(plugin)
-        .bind(t.name)
+        .bind(t.name.as_str())
         .fetch_optional(db.pool())
         .await?;
         let (next_run_at, last_run) = match row {
@@ -171,8 +179,8 @@ pub async fn status(
             }
         };
         out.push(TaskStatus {
-            name: t.name,
-            every: t.every,
+            name: &t.name,
+            every: &t.every,
             next_run_at,
             last_run,
         });
@@ -184,7 +192,10 @@ pub async fn status(
 struct Schedule {
     db: Database,
     plugin: &'static str,
-    task: TaskDescriptor,
+    /// The task's position in the plugin's descriptor: how the plugin is asked to run it.
+    id: TaskId,
+    task: &'static Task,
+    every: Duration,
     instance: Arc<dyn PluginInstance>,
     replica: Arc<str>,
     locks: Arc<LockSession>,
@@ -195,7 +206,7 @@ type Stop = watch::Receiver<Option<Duration>>;
 
 impl Schedule {
     async fn run(self, mut stop: Stop) {
-        let every = self.task.interval();
+        let every = self.every;
         loop {
             let wait = match self.next_due().await {
                 Ok(Some(due)) => {
@@ -207,12 +218,12 @@ impl Schedule {
                     // New, or the row went away: due at once.
                     Ok(()) => Duration::ZERO,
                     Err(e) => {
-                        tracing::error!(plugin = self.plugin, task = self.task.name, error = %e, "could not schedule the task");
+                        tracing::error!(plugin = self.plugin, task = %self.task.name, error = %e, "could not schedule the task");
                         RETRY_AFTER_ERROR.min(every)
                     }
                 },
                 Err(e) => {
-                    tracing::warn!(plugin = self.plugin, task = self.task.name, error = %e, "could not read the task's schedule");
+                    tracing::warn!(plugin = self.plugin, task = %self.task.name, error = %e, "could not read the task's schedule");
                     RETRY_AFTER_ERROR.min(every)
                 }
             };
@@ -226,7 +237,7 @@ impl Schedule {
                 Ok(true) => self.run_once(&mut stop).await,
                 Ok(false) => {} // another replica has it, or it is not due yet
                 Err(e) => {
-                    tracing::warn!(plugin = self.plugin, task = self.task.name, error = %e, "could not claim the task");
+                    tracing::warn!(plugin = self.plugin, task = %self.task.name, error = %e, "could not claim the task");
                 }
             }
         }
@@ -237,7 +248,7 @@ impl Schedule {
             "INSERT INTO task_run (plugin, task, next_due_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         )
         .bind(self.plugin)
-        .bind(self.task.name)
+        .bind(self.task.name.as_str())
         .bind(now_ms())
         .execute(self.db.pool())
         .await
@@ -247,7 +258,7 @@ impl Schedule {
     async fn next_due(&self) -> Result<Option<i64>, sqlx::Error> {
         let row = sqlx::query("SELECT next_due_ms FROM task_run WHERE plugin = $1 AND task = $2")
             .bind(self.plugin)
-            .bind(self.task.name)
+            .bind(self.task.name.as_str())
             .fetch_optional(self.db.pool())
             .await?;
         row.map(|r| r.try_get::<i64, _>("next_due_ms")).transpose()
@@ -263,7 +274,7 @@ impl Schedule {
         )
         .bind(next)
         .bind(self.plugin)
-        .bind(self.task.name)
+        .bind(self.task.name.as_str())
         .bind(now)
         .execute(self.db.pool())
         .await?;
@@ -273,20 +284,20 @@ impl Schedule {
     /// Runs the task once — on PostgreSQL under its advisory lock, skipping the tick when
     /// the previous run still holds it — and records the run: its start, then its outcome.
     async fn run_once(&self, stop: &mut Stop) {
-        let key = lock_key(self.plugin, self.task.name);
+        let key = lock_key(self.plugin, &self.task.name);
         if self.db.dialect() == Dialect::Postgres {
             match self.locks.try_lock(key).await {
                 Ok(true) => {}
                 Ok(false) => {
                     tracing::warn!(
                         plugin = self.plugin,
-                        task = self.task.name,
+                        task = %self.task.name,
                         "tick skipped: the previous run is still going on another replica"
                     );
                     return;
                 }
                 Err(e) => {
-                    tracing::warn!(plugin = self.plugin, task = self.task.name, error = %e, "tick skipped: could not take the task's lock");
+                    tracing::warn!(plugin = self.plugin, task = %self.task.name, error = %e, "tick skipped: could not take the task's lock");
                     return;
                 }
             }
@@ -298,11 +309,11 @@ impl Schedule {
         .bind(&started_at)
         .bind(&*self.replica)
         .bind(self.plugin)
-        .bind(self.task.name)
+        .bind(self.task.name.as_str())
         .execute(self.db.pool())
         .await;
         if let Err(e) = recorded {
-            tracing::warn!(plugin = self.plugin, task = self.task.name, error = %e, "could not record the task's start");
+            tracing::warn!(plugin = self.plugin, task = %self.task.name, error = %e, "could not record the task's start");
         }
 
         let timer = std::time::Instant::now();
@@ -316,21 +327,21 @@ impl Schedule {
         let ms = timer.elapsed().as_millis();
         let (result, error) = match outcome {
             Outcome::Ok => {
-                tracing::info!(plugin = self.plugin, task = self.task.name, ms, "task ran");
+                tracing::info!(plugin = self.plugin, task = %self.task.name, ms, "task ran");
                 ("ok", None)
             }
             Outcome::Failed(e) => {
-                tracing::error!(plugin = self.plugin, task = self.task.name, error = %e, "task failed");
+                tracing::error!(plugin = self.plugin, task = %self.task.name, error = %e, "task failed");
                 ("error", Some(e))
             }
             Outcome::Panicked => {
-                tracing::error!(plugin = self.plugin, task = self.task.name, "task panicked");
+                tracing::error!(plugin = self.plugin, task = %self.task.name, "task panicked");
                 ("panicked", None)
             }
             Outcome::Cancelled => {
                 tracing::warn!(
                     plugin = self.plugin,
-                    task = self.task.name,
+                    task = %self.task.name,
                     ms,
                     "task cancelled at shutdown"
                 );
@@ -345,18 +356,18 @@ impl Schedule {
         .bind(result)
         .bind(error)
         .bind(self.plugin)
-        .bind(self.task.name)
+        .bind(self.task.name.as_str())
         .bind(&*self.replica)
         .bind(&started_at)
         .execute(self.db.pool())
         .await;
         if let Err(e) = recorded {
-            tracing::warn!(plugin = self.plugin, task = self.task.name, error = %e, "could not record the task's result");
+            tracing::warn!(plugin = self.plugin, task = %self.task.name, error = %e, "could not record the task's result");
         }
     }
 
     async fn call(&self) -> Outcome {
-        match AssertUnwindSafe(self.instance.run_task(self.task.name))
+        match AssertUnwindSafe(self.instance.run_task(self.id))
             .catch_unwind()
             .await
         {

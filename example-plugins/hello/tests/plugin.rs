@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 async fn router() -> axum::Router {
-    let descriptor = hello::Hello::descriptor();
-    let ctx = PluginContext::new(descriptor.name, json!({}));
-    let instance = descriptor.construct(ctx).await.expect("hello constructs");
+    let linked = hello::Hello::linked();
+    let ctx = PluginContext::new(linked.name, json!({}));
+    let instance = linked.construct(ctx).await.expect("hello constructs");
     instance.router()
 }
 
@@ -69,7 +69,10 @@ async fn protected_route_needs_an_identity() {
 
 #[test]
 fn openapi_is_derived_from_the_handlers() {
-    let doc = serde_json::to_value(hello::Hello::descriptor().openapi()).unwrap();
+    let doc = serde_json::to_value(flovyn_sdk::openapi::plugin_document(
+        hello::Hello::descriptor(),
+    ))
+    .unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
 
     let greeting = &doc["paths"]["/api/v1/p/hello/greeting"]["get"];

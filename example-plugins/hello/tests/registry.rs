@@ -1,7 +1,8 @@
 //! The registry finds `hello` — run once with the default `inventory` backend and once with
 //! `--features linkme` (see `scripts/test`).
 
-use flovyn_sdk::{Access, Dialect, Method, Plugin};
+use flovyn_sdk::descriptor::Access;
+use flovyn_sdk::{Dialect, Method, Plugin};
 
 // An integration test only links the crates it names.
 use hello as _;
@@ -17,33 +18,46 @@ fn registry_lists_hello_with_its_descriptor() {
         flovyn_sdk::registry::BACKEND
     );
 
-    let hello = plugins[0];
+    assert!(std::ptr::eq(plugins[0], hello::Hello::linked()));
+    assert_eq!(plugins[0].crate_name, "hello");
+    let hello = plugins[0].descriptor();
     assert!(std::ptr::eq(hello, hello::Hello::descriptor()));
     assert_eq!(hello.version, env!("CARGO_PKG_VERSION"));
     assert_eq!(
         hello.description,
         "Says hello, publicly or to the authenticated caller."
     );
-    assert_eq!(hello.crate_name, "hello");
     assert_eq!(hello.table_prefix(), "p_hello__");
     assert_eq!(hello.route_prefix(), "/api/v1/p/hello");
 
     let routes: Vec<_> = hello
-        .routes()
+        .routes
         .iter()
-        .map(|r| (r.method, r.path, r.handler, r.access))
+        .map(|r| {
+            (
+                r.method,
+                r.path.as_str(),
+                r.handler.as_str(),
+                r.access.clone(),
+            )
+        })
         .collect();
     assert_eq!(
         routes,
         [
             (Method::Get, "/greeting", "greeting", Access::Public),
-            (Method::Get, "/me", "me", Access::Permission("hello:read")),
+            (
+                Method::Get,
+                "/me",
+                "me",
+                Access::Permission("hello:read".into())
+            ),
         ]
     );
 
     assert_eq!(hello.migrations.len(), 1);
     let m = &hello.migrations[0];
-    assert_eq!((m.version, m.name), (1, "create_greetings"));
+    assert_eq!((m.version, m.name.as_str()), (1, "create_greetings"));
     let file = include_str!("../migrations/001_create_greetings.sql");
     assert_eq!(m.sql(Dialect::Postgres), file);
     assert_eq!(m.sql(Dialect::Sqlite), file);

@@ -128,13 +128,18 @@ const _: () = {
     impl __fp::PluginInstance for WorkerToken {
         fn routes(
             self: __fp::Arc<Self>,
-        ) -> ::std::vec::Vec<(&'static str, __fp::axum::routing::MethodRouter)> {
+        ) -> ::std::vec::Vec<__fp::axum::routing::MethodRouter> {
             ::std::vec![
-                ("/tokens", __fp::axum::routing::post(__flovyn_route_create)
-                .with_state(self.clone())), ("/tokens/{id}",
-                __fp::axum::routing::delete(__flovyn_route_revoke).with_state(self
-                .clone()))
+                __fp::axum::routing::post(__flovyn_route_create).with_state(self
+                .clone()), __fp::axum::routing::delete(__flovyn_route_revoke)
+                .with_state(self.clone())
             ]
+        }
+        fn router(self: __fp::Arc<Self>) -> __fp::axum::Router {
+            __fp::router_at_relative_paths(
+                <WorkerToken as __fp::Plugin>::descriptor(),
+                self.routes(),
+            )
         }
         fn on_start<'a>(
             &'a self,
@@ -163,10 +168,10 @@ const _: () = {
         }
         fn run_task<'a>(
             &'a self,
-            __name: &'a str,
+            __task: __fp::TaskId,
         ) -> __fp::BoxFuture<'a, ::core::result::Result<(), __fp::PluginError>> {
-            match __name {
-                "prune" => {
+            match __task.0 {
+                0u32 => {
                     ::std::boxed::Box::pin(async move {
                         let __result: ::core::result::Result<(), __fp::PluginError> = <WorkerToken>::prune(
                                 self,
@@ -178,20 +183,15 @@ const _: () = {
                 _ => {
                     ::std::boxed::Box::pin(async move {
                         ::core::result::Result::Err(
-                            __fp::PluginError::new(
-                                ::std::format!("no task `{}`", __name),
-                            ),
+                            __fp::PluginError::new(::std::format!("no task {}", __task)),
                         )
                     })
                 }
             }
         }
-        fn middleware(
-            self: __fp::Arc<Self>,
-        ) -> ::std::vec::Vec<(&'static str, __fp::Middleware)> {
+        fn middleware(self: __fp::Arc<Self>) -> ::std::vec::Vec<__fp::Middleware> {
             ::std::vec![
-                { let __m : __fp::Middleware = < WorkerToken > ::stamp(& self); ("stamp",
-                __m) }
+                { let __m : __fp::Middleware = < WorkerToken > ::stamp(& self); __m }
             ]
         }
         fn grpc_services(self: __fp::Arc<Self>) -> ::std::vec::Vec<__fp::GrpcService> {

@@ -3,19 +3,20 @@
 pub use crate::__register_plugin as register_plugin;
 pub use crate::Identity;
 pub use crate::auth::{AuthOutcome, AuthRequest, AuthzRequest, Decision, SchemeDescriptor};
-pub use crate::descriptor::{
+pub use crate::events::{Event, Events};
+pub use crate::grpc::{GrpcService, NamedService, in_plugin_package as grpc_in_plugin_package};
+pub use crate::linked::{
     ConfigDescriptor, GrpcDescriptor, MiddlewareDescriptor, PluginParts, SubscriptionDescriptor,
     TaskDescriptor,
 };
-pub use crate::events::{Event, Events};
-pub use crate::grpc::{GrpcService, NamedService, in_plugin_package as grpc_in_plugin_package};
 pub use crate::middleware::{DEFAULT_PRIORITY as DEFAULT_MIDDLEWARE_PRIORITY, Middleware};
 pub use crate::openapi::{DocContext, DocumentArg, DocumentResponse};
 pub use crate::{
-    Access, BoxFuture, Method, MigrationDescriptor, Plugin, PluginContext, PluginDescriptor,
+    Access, BoxFuture, LinkedPlugin, Method, MigrationDescriptor, Plugin, PluginContext,
     PluginError, PluginInstance, RouteDescriptor,
 };
 pub use axum;
+pub use flovyn_descriptor::TaskId;
 pub use inventory;
 #[cfg(feature = "linkme")]
 pub use linkme;
@@ -73,4 +74,19 @@ impl<T: Default> DefaultConstruct for T {
     fn construct() -> Self {
         T::default()
     }
+}
+
+/// The routes of a plugin at their relative paths (`PluginInstance::router`): `handlers`
+/// are in the order of `descriptor.routes`.
+pub fn router_at_relative_paths(
+    descriptor: &crate::PluginDescriptor,
+    handlers: Vec<axum::routing::MethodRouter>,
+) -> axum::Router {
+    descriptor
+        .routes
+        .iter()
+        .zip(handlers)
+        .fold(axum::Router::new(), |router, (route, handlers)| {
+            router.route(&route.path, handlers)
+        })
 }

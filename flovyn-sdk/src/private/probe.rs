@@ -11,8 +11,8 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use super::{DefaultConstruct, PluginImpl};
-use crate::descriptor::PluginParts;
 use crate::instance::PluginInstance;
+use crate::linked::PluginParts;
 
 /// See the module docs.
 #[derive(Debug)]

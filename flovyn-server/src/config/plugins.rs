@@ -18,10 +18,10 @@ pub const GLOBAL_MIDDLEWARE: &str = "global_middleware";
 /// [`GLOBAL_MIDDLEWARE`]).
 pub fn wants_global_middleware(plugin: &PluginDescriptor) -> bool {
     plugin
-        .middleware()
+        .middleware
         .iter()
-        .flat_map(|m| m.scopes(plugin.name))
-        .any(|s| !s.within_plugin(plugin.name))
+        .flat_map(|m| m.scopes(&plugin.name))
+        .any(|s| !s.within_plugin(&plugin.name))
 }
 
 /// One plugin's settings.
@@ -47,15 +47,17 @@ impl Default for PluginSettings {
 }
 
 /// Settings for every plugin in `plugins` (absent sections get defaults). A section naming
-/// no linked plugin, a non-boolean `enabled`, or keys the plugin does not accept are errors
+/// no known plugin, a non-boolean `enabled`, or keys the plugin does not accept (its
+/// section fails `check`, or it declares no config and the section has keys) are errors
 /// that name the key.
 pub fn resolve(
     config: &Config,
     plugins: &[&'static PluginDescriptor],
+    check: crate::app::ConfigCheck<'_>,
 ) -> Result<BTreeMap<&'static str, PluginSettings>, ConfigError> {
     let mut errors = Vec::new();
     for name in config.plugins.keys() {
-        if !plugins.iter().any(|p| p.name == name) {
+        if !plugins.iter().any(|p| p.name == *name) {
             let linked = plugins
                 .iter()
                 .map(|p| format!("`{}`", p.name))
@@ -67,7 +69,8 @@ pub fn resolve(
     let mut out = BTreeMap::new();
     for plugin in plugins {
         let mut settings = PluginSettings::default();
-        match config.plugins.get(plugin.name) {
+        let name: &'static str = &plugin.name;
+        match config.plugins.get(name) {
             None => {}
             Some(serde_json::Value::Object(section)) => {
                 let mut section = section.clone();
@@ -91,8 +94,8 @@ pub fn resolve(
                 }
                 let value = serde_json::Value::Object(section);
                 match plugin.config {
-                    Some(declared) => {
-                        if let Err(e) = (declared.validate)(&value) {
+                    Some(_) => {
+                        if let Err(e) = check(plugin, &value) {
                             errors.push(format!("key `plugins.{}`: {e}", plugin.name));
                         }
                     }
@@ -114,16 +117,13 @@ pub fn resolve(
                 plugin.name, plugin.name
             )),
         }
-        if settings.enabled
-            && !config.plugins.contains_key(plugin.name)
-            && let Some(declared) = plugin.config
-        {
+        if settings.enabled && !config.plugins.contains_key(name) && plugin.config.is_some() {
             // No section: the plugin's defaults must be enough.
-            if let Err(e) = (declared.validate)(&settings.settings) {
+            if let Err(e) = check(plugin, &settings.settings) {
                 errors.push(format!("key `plugins.{}`: {e}", plugin.name));
             }
         }
-        out.insert(plugin.name, settings);
+        out.insert(name, settings);
     }
     if errors.is_empty() {
         Ok(out)

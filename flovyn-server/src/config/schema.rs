@@ -15,7 +15,7 @@ use utoipa::PartialSchema as _;
 use super::Config;
 
 /// The schema document for a server linking `plugins`.
-pub fn document(plugins: &[&'static PluginDescriptor]) -> Value {
+pub fn document(plugins: &[&PluginDescriptor]) -> Value {
     let mut root = to_json(&Config::schema());
     merge_described_sections(&mut root);
     let defaults = serde_json::to_value(Config::default()).unwrap_or(Value::Null);
@@ -27,17 +27,15 @@ pub fn document(plugins: &[&'static PluginDescriptor]) -> Value {
     // an empty one, so theirs must be there.
     let mut required = Vec::new();
     for plugin in plugins {
-        let mut section = match plugin.config {
+        let mut section = match &plugin.config {
             Some(config) => {
-                let mut named = Vec::new();
-                (config.schemas)(&mut named);
-                for (name, schema) in named {
-                    let mut schema = to_json(&schema);
-                    rename_refs(&mut schema, plugin.name);
+                for (name, schema) in &config.schemas {
+                    let mut schema = to_json(schema);
+                    rename_refs(&mut schema, &plugin.name);
                     defs.insert(format!("{}.{name}", plugin.name), schema);
                 }
-                let mut schema = to_json(&(config.schema)());
-                rename_refs(&mut schema, plugin.name);
+                let mut schema = to_json(&config.schema);
+                rename_refs(&mut schema, &plugin.name);
                 schema
             }
             None => json!({ "type": "object", "additionalProperties": false }),
@@ -46,9 +44,9 @@ pub fn document(plugins: &[&'static PluginDescriptor]) -> Value {
             .get("required")
             .and_then(Value::as_array)
             .is_some_and(|r| !r.is_empty())
-            && !required.contains(&plugin.name)
+            && !required.contains(&plugin.name.as_str())
         {
-            required.push(plugin.name);
+            required.push(plugin.name.as_str());
         }
         add_enabled(&mut section);
         if super::plugins::wants_global_middleware(plugin) {
@@ -70,7 +68,7 @@ pub fn document(plugins: &[&'static PluginDescriptor]) -> Value {
                 ))
             });
         }
-        sections.insert(plugin.name.to_owned(), section);
+        sections.insert(plugin.name.clone(), section);
     }
 
     let mut plugins_schema = json!({

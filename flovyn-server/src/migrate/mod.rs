@@ -29,7 +29,8 @@ use std::fmt;
 use std::time::Instant;
 
 use flovyn_naming::sql::SqlViolation;
-use flovyn_sdk::{Dialect, MigrationDescriptor, PluginDescriptor};
+use flovyn_sdk::Dialect;
+use flovyn_sdk::descriptor::{Migration, PluginDescriptor};
 use sqlx::{AnyConnection, Connection};
 
 use crate::db::Database;
@@ -50,19 +51,22 @@ const CREATE_TENANT: &str = "CREATE TABLE tenant (
     created_at TEXT NOT NULL
 )";
 
-static CORE_MIGRATIONS: [MigrationDescriptor; 2] = [
-    MigrationDescriptor::__new(1, "create_tenant", CREATE_TENANT, CREATE_TENANT),
-    MigrationDescriptor::__new(
-        2,
-        "create_task_run",
-        crate::tasks::CREATE_TASK_RUN,
-        crate::tasks::CREATE_TASK_RUN,
-    ),
-];
+static CORE_MIGRATIONS: std::sync::LazyLock<[Migration; 2]> = std::sync::LazyLock::new(|| {
+    let core = |version: u32, name: &str, sql: &str| Migration {
+        version,
+        name: name.to_owned(),
+        postgres: sql.to_owned(),
+        sqlite: sql.to_owned(),
+    };
+    [
+        core(1, "create_tenant", CREATE_TENANT),
+        core(2, "create_task_run", crate::tasks::CREATE_TASK_RUN),
+    ]
+});
 
 /// The server's own migrations, recorded under [`CORE`], in version order.
-pub fn core_migrations() -> &'static [MigrationDescriptor] {
-    &CORE_MIGRATIONS
+pub fn core_migrations() -> &'static [Migration] {
+    &*CORE_MIGRATIONS
 }
 
 /// One row of the ledger.
@@ -248,8 +252,8 @@ pub async fn run_plugins(
     let owners: Vec<Owner> = plugins
         .iter()
         .map(|plugin| Owner {
-            name: plugin.name,
-            migrations: plugin.migrations,
+            name: &plugin.name,
+            migrations: &plugin.migrations,
             check_naming: true,
         })
         .collect();
@@ -275,7 +279,7 @@ pub async fn applied(db: &Database) -> Result<Vec<AppliedMigration>, MigrateErro
 /// Whose migrations: a plugin, or the server itself.
 struct Owner {
     name: &'static str,
-    migrations: &'static [MigrationDescriptor],
+    migrations: &'static [Migration],
     /// Core tables are unprefixed, so the plugin naming rules do not apply to them.
     check_naming: bool,
 }
@@ -325,8 +329,8 @@ fn verify(
     owner: &Owner,
     applied: &[AppliedMigration],
     dialect: Dialect,
-) -> Result<Vec<&'static MigrationDescriptor>, MigrateError> {
-    let mut migrations: Vec<&MigrationDescriptor> = owner.migrations.iter().collect();
+) -> Result<Vec<&'static Migration>, MigrateError> {
+    let mut migrations: Vec<&Migration> = owner.migrations.iter().collect();
     migrations.sort_by_key(|m| m.version);
     let applied: Vec<&AppliedMigration> = applied
         .iter()
@@ -355,7 +359,7 @@ fn verify(
     }
 
     let latest_applied = applied.iter().map(|row| row.version).max();
-    let pending: Vec<&MigrationDescriptor> = migrations
+    let pending: Vec<&Migration> = migrations
         .into_iter()
         .filter(|m| !applied.iter().any(|row| row.version == m.version))
         .collect();
@@ -364,7 +368,7 @@ fn verify(
             return Err(MigrateError::OutOfOrder {
                 plugin: owner.name,
                 version: migration.version,
-                name: migration.name,
+                name: &migration.name,
                 latest_applied: latest,
             });
         }
@@ -373,7 +377,7 @@ fn verify(
                 .map_err(|violations| MigrateError::Naming {
                     plugin: owner.name,
                     version: migration.version,
-                    name: migration.name,
+                    name: &migration.name,
                     dialect,
                     violations,
                 })?;
@@ -384,7 +388,7 @@ fn verify(
 
 fn edited(
     plugin: &'static str,
-    migration: &'static MigrationDescriptor,
+    migration: &'static Migration,
     applied_checksum: &str,
     current_checksum: String,
     dialect: Dialect,
@@ -392,7 +396,7 @@ fn edited(
     MigrateError::Edited {
         plugin,
         version: migration.version,
-        name: migration.name,
+        name: &migration.name,
         applied_checksum: applied_checksum.to_owned(),
         current_checksum,
         dialect,
@@ -405,7 +409,7 @@ async fn apply_one(
     conn: &mut AnyConnection,
     dialect: Dialect,
     owner: &'static str,
-    migration: &'static MigrationDescriptor,
+    migration: &'static Migration,
 ) -> Result<Option<AppliedMigration>, MigrateError> {
     // SQLite: IMMEDIATE takes the write lock now (waiting up to the busy timeout), so the
     // ledger re-check below and the migration see the same database. PostgreSQL: the
@@ -433,7 +437,7 @@ async fn apply_one(
     let failed = |source: sqlx::Error| MigrateError::Failed {
         plugin: owner,
         version: migration.version,
-        name: migration.name,
+        name: &migration.name,
         dialect,
         message: database_message(&source),
         source,

@@ -351,7 +351,17 @@ async fn the_retention_task_deletes_events_older_than_retention_days() {
         .iter()
         .find(|p| p.descriptor.name == "audit-log")
         .unwrap();
-    audit.instance.run_task("prune_expired").await.unwrap();
+    let prune = audit
+        .descriptor
+        .tasks
+        .iter()
+        .position(|t| t.name == "prune_expired")
+        .unwrap();
+    audit
+        .instance
+        .run_task(flovyn_sdk::descriptor::TaskId(prune as u32))
+        .await
+        .unwrap();
     let left: Vec<String> = sqlx::query("SELECT occurred_at FROM p_audit_log__events")
         .fetch_all(pool)
         .await

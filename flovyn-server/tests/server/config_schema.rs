@@ -12,8 +12,15 @@ use crate::support::{python_imports, required_tool};
 const JSONSCHEMA_INSTALL: &str =
     "python3 -m pip install 'openapi-spec-validator==0.9.0' (it brings jsonschema)";
 
+fn linked() -> Vec<&'static flovyn_sdk::PluginDescriptor> {
+    flovyn_sdk::registry::plugins()
+        .into_iter()
+        .map(|p| p.descriptor())
+        .collect()
+}
+
 fn document() -> Value {
-    schema::document(&flovyn_sdk::registry::plugins())
+    schema::document(&linked())
 }
 
 #[test]
@@ -118,9 +125,13 @@ fn the_schema_accepts_exactly_what_the_server_accepts() {
             listen: None,
         });
         let verdict = match loaded {
-            Ok(config) => plugins::resolve(&config, &registry)
-                .map(drop)
-                .map_err(|e| e.to_string()),
+            Ok(config) => plugins::resolve(
+                &config,
+                &linked(),
+                &flovyn_server::app::linked_config_check(&registry),
+            )
+            .map(drop)
+            .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         server_accepts.push((*what, verdict));

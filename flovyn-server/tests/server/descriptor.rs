@@ -3,7 +3,7 @@
 
 use flovyn_descriptor::PluginDescriptor;
 
-fn linked() -> Vec<&'static flovyn_sdk::PluginDescriptor> {
+fn linked() -> Vec<&'static flovyn_sdk::LinkedPlugin> {
     let all = flovyn_sdk::registry::plugins();
     let names: Vec<&str> = all.iter().map(|p| p.name).collect();
     for expected in ["audit-log", "hello", "worker-token"] {
@@ -84,7 +84,7 @@ fn the_decoded_descriptor_alone_gives_the_plugins_openapi_document() {
         let decoded = PluginDescriptor::from_json(plugin.descriptor().to_json()).unwrap();
         assert_eq!(
             flovyn_sdk::openapi::plugin_document(&decoded),
-            plugin.openapi(),
+            flovyn_sdk::openapi::plugin_document(plugin.descriptor()),
             "{}",
             plugin.name
         );
@@ -113,4 +113,117 @@ fn a_descriptor_of_another_format_or_shape_is_refused_with_the_reason() {
     }}))
     .unwrap_err();
     assert!(e.to_string().contains("unknown HTTP method `FETCH`"), "{e}");
+}
+
+/// A plugin known only from its wire form, as a plugin process would send it: no Rust code
+/// of it is linked into this binary.
+fn bookmarks() -> &'static PluginDescriptor {
+    let wire = serde_json::json!({"format": 1, "plugin": {
+        "name": "bookmarks",
+        "version": "1.2.0",
+        "description": "Saves links.",
+        "depends_on": ["hello"],
+        "migrations": [{
+            "version": 1, "name": "create_items",
+            "postgres": "CREATE TABLE p_bookmarks__items (id TEXT PRIMARY KEY, url TEXT NOT NULL)",
+            "sqlite": "CREATE TABLE p_bookmarks__items (id TEXT PRIMARY KEY, url TEXT NOT NULL)"
+        }],
+        "routes": [
+            {"method": "GET", "path": "/items/{id}", "handler": "get",
+             "access": {"permission": "bookmarks:read"},
+             "operation": {"summary": "One bookmark.", "responses": {"200": {"description": "The bookmark"}}}},
+            {"method": "GET", "path": "/about", "handler": "about", "access": "public",
+             "operation": {"responses": {"200": {"description": "About"}}}}
+        ],
+        "tasks": [{"name": "refresh", "every": "15m"}]
+    }});
+    Box::leak(Box::new(PluginDescriptor::from_json(wire).unwrap()))
+}
+
+fn hello() -> &'static PluginDescriptor {
+    flovyn_sdk::registry::find("hello").unwrap().descriptor()
+}
+
+#[test]
+fn the_start_up_plan_comes_from_descriptors_alone() {
+    use flovyn_server::app;
+    use flovyn_server::config::Config;
+    let plan = app::plan(&[bookmarks(), hello()], &Config::default(), &|_, _| Ok(())).unwrap();
+    let order: Vec<&str> = plan.enabled.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(order, ["hello", "bookmarks"], "dependencies first");
+
+    // The host's check applies to it as to any plugin: a table outside its prefix refuses it.
+    let mut broken = bookmarks().clone();
+    broken.migrations[0].sqlite = "CREATE TABLE items (id TEXT)".into();
+    let broken: &'static PluginDescriptor = Box::leak(Box::new(broken));
+    let err = app::plan(&[broken, hello()], &Config::default(), &|_, _| Ok(()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("plugin `bookmarks` is invalid: migration 1 `create_items` (SQLite): "),
+        "{err}"
+    );
+    assert!(err.contains("p_bookmarks__items"), "{err}");
+}
+
+#[test]
+fn the_spec_comes_from_descriptors_alone() {
+    let doc = serde_json::to_value(flovyn_server::openapi::merged([bookmarks()])).unwrap();
+    let get = &doc["paths"]["/api/v1/p/bookmarks/items/{id}"]["get"];
+    assert_eq!(get["operationId"], "bookmarks.get");
+    assert_eq!(get["summary"], "One bookmark.");
+    assert_eq!(get["tags"], serde_json::json!(["bookmarks"]));
+    assert_eq!(get["security"], serde_json::json!([{"bearer": []}]));
+    assert_eq!(
+        get["responses"]["403"]["description"],
+        "The caller lacks the `bookmarks:read` permission"
+    );
+    let about = &doc["paths"]["/api/v1/p/bookmarks/about"]["get"];
+    assert_eq!(about["security"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn the_route_table_and_access_rules_come_from_descriptors_alone() {
+    use axum::http::{Extensions, Method, StatusCode};
+    use flovyn_sdk::{Identity, PrincipalType};
+    use flovyn_server::access::{AuthStack, Credentials, Gate};
+
+    let gate = Gate::new(AuthStack::new(Credentials::new(None), &[]), &[bookmarks()]);
+    let item = gate
+        .route("/api/v1/p/bookmarks/items/7")
+        .expect("a bookmarks route");
+    assert_eq!(gate.plugin_of(item), "bookmarks");
+    assert!(gate.route("/api/v1/p/bookmarks/nothing").is_none());
+
+    let status = |refusal: Option<axum::response::Response>| refusal.map(|r| r.status());
+    let nobody = Extensions::new();
+    assert_eq!(
+        status(gate.enforce(&Method::GET, Some(item), &nobody).await),
+        Some(StatusCode::UNAUTHORIZED)
+    );
+    let mut reader = Identity {
+        principal_id: "w-1".into(),
+        principal_type: PrincipalType::Worker,
+        tenant: None,
+        roles: Vec::new(),
+        permissions: Vec::new(),
+    };
+    let mut someone = Extensions::new();
+    someone.insert(reader.clone());
+    assert_eq!(
+        status(gate.enforce(&Method::GET, Some(item), &someone).await),
+        Some(StatusCode::FORBIDDEN)
+    );
+    reader.permissions.push("bookmarks:read".into());
+    let mut allowed = Extensions::new();
+    allowed.insert(reader);
+    assert_eq!(
+        status(gate.enforce(&Method::GET, Some(item), &allowed).await),
+        None
+    );
+    let about = gate.route("/api/v1/p/bookmarks/about").unwrap();
+    assert_eq!(
+        status(gate.enforce(&Method::GET, Some(about), &nobody).await),
+        None
+    );
 }

@@ -821,6 +821,7 @@ fn authenticators_add_their_security_schemes_to_the_spec() {
     let plugins: Vec<_> = flovyn_sdk::registry::plugins()
         .into_iter()
         .filter(|p| ["hello", "gatekeeper"].contains(&p.name))
+        .map(|p| p.descriptor())
         .collect();
     let doc = serde_json::to_value(flovyn_server::openapi::merged(plugins)).unwrap();
     let scheme = &doc["components"]["securitySchemes"]["test_token"];
@@ -843,22 +844,23 @@ fn linked_plugins() -> Vec<&'static flovyn_sdk::PluginDescriptor> {
     flovyn_sdk::registry::plugins()
         .into_iter()
         .filter(|p| flovyn_server::linked::EXPECTED_PLUGIN_CRATES.contains(&p.crate_name))
+        .map(|p| p.descriptor())
         .collect()
 }
 
 #[tokio::test]
 async fn every_protected_plugin_route_answers_401_without_credentials() {
-    let names: Vec<&str> = linked_plugins().iter().map(|p| p.name).collect();
+    let names: Vec<&str> = linked_plugins().iter().map(|p| p.name.as_str()).collect();
     let f = fixture_with(Db::Sqlite, &names, |_| {}).await.unwrap();
     let mut checked = 0;
     for plugin in linked_plugins() {
-        for route in plugin.routes() {
-            if route.access == flovyn_sdk::Access::Public {
+        for route in &plugin.routes {
+            if route.access == flovyn_sdk::descriptor::Access::Public {
                 continue;
             }
             // Any value fills a `{param}`: access is checked before the handler runs.
             let path: String = plugin
-                .served_path(route.path)
+                .served_path(&route.path)
                 .split('/')
                 .map(|s| if s.starts_with('{') { "x" } else { s })
                 .collect::<Vec<_>>()
@@ -923,14 +925,14 @@ fn public_routes_snapshot() {
     ];
     for plugin in linked_plugins() {
         for route in plugin
-            .routes()
+            .routes
             .iter()
-            .filter(|r| r.access == flovyn_sdk::Access::Public)
+            .filter(|r| r.access == flovyn_sdk::descriptor::Access::Public)
         {
             lines.push(format!(
                 "{} {}",
                 route.method,
-                plugin.served_path(route.path)
+                plugin.served_path(&route.path)
             ));
         }
     }

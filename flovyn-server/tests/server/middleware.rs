@@ -204,7 +204,9 @@ async fn a_scope_beyond_the_plugins_prefix_needs_the_operators_consent() {
     config
         .plugins
         .insert("hello".into(), json!({"global_middleware": true}));
-    let err = app::plan(&hello, &[], &config).unwrap_err().to_string();
+    let err = app::plan_linked(&hello, &[], &config)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("unknown key `plugins.hello.global_middleware`"),
         "{err}"

@@ -10,8 +10,9 @@
 
 use std::time::Duration;
 
+use flovyn_sdk::descriptor::Migration;
 use flovyn_sdk::prelude::*;
-use flovyn_sdk::{Dialect, MigrationDescriptor, Plugin, PluginDescriptor};
+use flovyn_sdk::{Dialect, Plugin, PluginDescriptor};
 use flovyn_server::db::Database;
 use flovyn_server::migrate::{
     self, AppliedMigration, CORE, DEFAULT_TENANT_ID, MIGRATION_LOCK_KEY, MigrateError,
@@ -58,27 +59,23 @@ fn mig_many() -> &'static PluginDescriptor {
     <MigMany as Plugin>::descriptor()
 }
 
-/// A descriptor with the given migrations (same SQL on both databases) that is not in the
-/// registry. Leaked: descriptors are `'static`, and a test process is short.
+/// A descriptor with the given migrations (same SQL on both databases) and no code behind
+/// it. Leaked: the server holds descriptors as `'static`, and a test process is short.
 fn plugin(
     name: &'static str,
     migrations: &[(u32, &'static str, &'static str)],
 ) -> &'static PluginDescriptor {
-    let migrations: Vec<MigrationDescriptor> = migrations
+    let mut descriptor = PluginDescriptor::new(name, "0.1.0");
+    descriptor.migrations = migrations
         .iter()
-        .map(|&(version, name, sql)| MigrationDescriptor::__new(version, name, sql, sql))
+        .map(|&(version, name, sql)| Migration {
+            version,
+            name: name.to_owned(),
+            postgres: sql.to_owned(),
+            sqlite: sql.to_owned(),
+        })
         .collect();
-    Box::leak(Box::new(PluginDescriptor::__new(
-        name,
-        "0.1.0",
-        "a test plugin",
-        &[],
-        Box::leak(migrations.into_boxed_slice()),
-        "server-tests",
-        mig_ok().parts,
-        None,
-        &[],
-    )))
+    Box::leak(Box::new(descriptor))
 }
 
 /// One database for one test: a SQLite file in a temp dir, or a fresh PostgreSQL database.
@@ -255,7 +252,7 @@ async fn plugin_migrations_apply_once(t: TestDb) {
             .collect::<Vec<_>>(),
         [("mig-ok", 1, "create_a"), ("mig-ok", 2, "create_b")]
     );
-    for (row, migration) in applied.iter().zip(mig_ok().migrations) {
+    for (row, migration) in applied.iter().zip(&mig_ok().migrations) {
         assert_eq!(row.checksum, migration.checksum(dialect));
         assert!(is_rfc3339_utc(&row.applied_at), "{}", row.applied_at);
     }
@@ -586,7 +583,7 @@ async fn concurrent_runs_apply_each_migration_once(t: TestDb) {
     }
     let expected: Vec<(String, u32)> = [mig_ok(), mig_many()]
         .iter()
-        .flat_map(|p| p.migrations.iter().map(|m| key(p.name, m.version)))
+        .flat_map(|p| p.migrations.iter().map(|m| key(&p.name, m.version)))
         .collect();
     let mut reported: Vec<(String, u32)> = applied
         .into_iter()

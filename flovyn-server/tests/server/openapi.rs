@@ -36,6 +36,7 @@ fn linked_document() -> utoipa::openapi::OpenApi {
     let linked: Vec<_> = flovyn_sdk::registry::plugins()
         .into_iter()
         .filter(|p| flovyn_server::linked::EXPECTED_PLUGIN_CRATES.contains(&p.crate_name))
+        .map(|p| p.descriptor())
         .collect();
     flovyn_server::openapi::merged(linked)
 }
@@ -135,7 +136,11 @@ fn document_is_valid_openapi_3_1() {
         ("linked plugins", linked_document()),
         (
             "every plugin in the test binary",
-            flovyn_server::openapi::merged(flovyn_sdk::registry::plugins()),
+            flovyn_server::openapi::merged(
+                flovyn_sdk::registry::plugins()
+                    .into_iter()
+                    .map(|p| p.descriptor()),
+            ),
         ),
     ];
     for (i, (what, doc)) in documents.iter().enumerate() {

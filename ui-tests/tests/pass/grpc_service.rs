@@ -16,8 +16,8 @@ impl Greeter {
     }
 }
 fn main() {
-    let services = Greeter::descriptor().grpc_services();
-    assert_eq!(services[0].method, "greeter");
+    let services = &Greeter::descriptor().grpc_services;
+    assert_eq!(services[0].handler, "greeter");
     assert_eq!(services[0].service, "flovyn.plugins.greeter.v1.Greeter");
-    assert_eq!(services[0].access, flovyn_sdk::Access::Permission("greeter:call"));
+    assert_eq!(services[0].access, flovyn_sdk::descriptor::Access::Permission("greeter:call".into()));
 }

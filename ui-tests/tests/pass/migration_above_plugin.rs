@@ -8,6 +8,6 @@ use flovyn_sdk::prelude::*;
 pub struct Ordered;
 
 fn main() {
-    let names: Vec<_> = Ordered::descriptor().migrations.iter().map(|m| m.name).collect();
+    let names: Vec<_> = Ordered::descriptor().migrations.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, ["first", "second"]);
 }

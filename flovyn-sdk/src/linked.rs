@@ -1,9 +1,11 @@
-//! The static description of a plugin that `#[flovyn_plugin]` emits, one per plugin crate.
+//! A plugin linked into the binary: the static parts `#[flovyn_plugin]` and `#[plugin_impl]`
+//! emit, one [`LinkedPlugin`] per plugin, registered with [`crate::registry`].
 //!
-//! A [`PluginDescriptor`] is plain `'static` data plus function pointers: everything the
-//! server needs to list, check, migrate, document and construct a plugin without running
-//! any of the plugin's code first. This module owns the shape of that data; it does not
-//! decide how plugins are collected (see [`crate::registry`]) or served (the server does).
+//! What the plugin *is* comes out of it as plain data, [`LinkedPlugin::descriptor`] (a
+//! [`PluginDescriptor`](flovyn_descriptor::PluginDescriptor), the same form a plugin process
+//! sends); what it *does* comes out of [`LinkedPlugin::construct`], its instance. The
+//! `*Descriptor` types below are the static building blocks the macros emit; nothing reads
+//! them but [`LinkedPlugin::descriptor`].
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -14,37 +16,28 @@ use crate::instance::{BoxFuture, PluginContext, PluginInstance};
 pub use flovyn_naming::route::Method;
 pub use flovyn_naming::sql::Dialect;
 
-/// Everything the server knows about one linked plugin before it is constructed.
+/// One plugin linked into this binary, as its macros emitted it.
 ///
 /// Emitted by `#[flovyn_plugin]`; never written by hand.
 #[non_exhaustive]
-pub struct PluginDescriptor {
+pub struct LinkedPlugin {
     /// Kebab-case plugin name, unique in a server (`worker-token`).
     pub name: &'static str,
-    /// Semantic version of the plugin (defaults to the crate version).
-    pub version: &'static str,
-    /// One-line description (defaults to the struct's doc comment).
-    pub description: &'static str,
-    /// Names of the plugins this one depends on.
-    pub depends_on: &'static [&'static str],
-    /// Migrations in ascending version order (checked at compile time).
-    pub migrations: &'static [MigrationDescriptor],
-    /// The Rust crate that defined the plugin, for diagnostics.
+    /// The crate (package) that defined the plugin: what the server's build script links,
+    /// and how two crates registering one name are told apart.
     pub crate_name: &'static str,
-    /// Routes, OpenAPI and construction, from the plugin's `#[plugin_impl]` block.
-    #[doc(hidden)]
-    pub parts: fn() -> &'static PluginParts,
-    /// The typed configuration the plugin declared with `config = Type`, if any.
-    #[doc(hidden)]
-    pub config: Option<&'static ConfigDescriptor>,
-    /// Names of the events the plugin publishes (`events = […]`), e.g.
-    /// `worker-token.token-created`.
-    pub events: &'static [&'static str],
+    version: &'static str,
+    description: &'static str,
+    depends_on: &'static [&'static str],
+    migrations: &'static [MigrationDescriptor],
+    parts: fn() -> &'static PluginParts,
+    config: Option<&'static ConfigDescriptor>,
+    events: &'static [&'static str],
     /// The plain-data descriptor, built from the above on first use.
     data: OnceLock<flovyn_descriptor::PluginDescriptor>,
 }
 
-impl PluginDescriptor {
+impl LinkedPlugin {
     #[doc(hidden)]
     #[allow(clippy::too_many_arguments)]
     pub const fn __new(
@@ -177,34 +170,6 @@ impl PluginDescriptor {
         }
     }
 
-    /// The routes the plugin serves, relative to its prefix.
-    pub fn routes(&self) -> &'static [RouteDescriptor] {
-        (self.parts)().routes
-    }
-
-    /// The prefix every table of this plugin carries (`p_worker_token__`).
-    pub fn table_prefix(&self) -> String {
-        flovyn_naming::plugin::table_prefix(self.name)
-    }
-
-    /// The prefix all of this plugin's routes are served under (`/api/v1/p/worker-token`).
-    pub fn route_prefix(&self) -> String {
-        format!("{}/{}", flovyn_naming::route::PLUGIN_API_PREFIX, self.name)
-    }
-
-    /// Where a route path of this plugin is served: `/api/v1/p/worker-token` + `/tokens`;
-    /// the plugin root `/` is the prefix itself.
-    pub fn served_path(&self, path: &str) -> String {
-        let prefix = self.route_prefix();
-        if path == "/" { prefix } else { prefix + path }
-    }
-
-    /// This plugin's OpenAPI document: every route with the full served path, namespaced
-    /// operation ids and the plugin's tag. Needs no database and no running server.
-    pub fn openapi(&self) -> utoipa::openapi::OpenApi {
-        crate::openapi::plugin_document(self.descriptor())
-    }
-
     /// Builds the plugin's instance (its constructor runs here).
     pub fn construct(
         &self,
@@ -213,56 +178,20 @@ impl PluginDescriptor {
         ((self.parts)().construct)(ctx)
     }
 
-    /// The security scheme of the plugin's authenticator, if it contributes one.
-    pub fn security_scheme(&self) -> Option<&'static crate::auth::SchemeDescriptor> {
-        (self.parts)().security_scheme.as_ref()
-    }
-
-    /// The events the plugin's `#[subscribe]` methods handle.
-    pub fn subscriptions(&self) -> &'static [SubscriptionDescriptor] {
-        (self.parts)().subscriptions
-    }
-
-    /// The plugin's periodic tasks.
-    pub fn tasks(&self) -> &'static [TaskDescriptor] {
-        (self.parts)().tasks
-    }
-
-    /// The plugin's middleware, in declaration order.
-    pub fn middleware(&self) -> &'static [MiddlewareDescriptor] {
-        (self.parts)().middleware
-    }
-
-    /// The plugin's gRPC services.
-    pub fn grpc_services(&self) -> &'static [GrpcDescriptor] {
-        (self.parts)().grpc
-    }
-
-    /// Whether the plugin contributes an authorizer.
-    pub fn has_authorizer(&self) -> bool {
-        (self.parts)().has_authorizer
-    }
-
-    /// The JSON schema of the plugin's typed configuration, if it declared one.
-    pub fn config_schema(&self) -> Option<utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>> {
-        self.config.map(|c| (c.schema)())
+    /// Checks the plugin's configuration section against its declared config type (the error
+    /// names the offending key); a plugin without one accepts only an empty section.
+    pub fn validate_config(&self, section: &serde_json::Value) -> Result<(), String> {
+        match self.config {
+            Some(config) => (config.validate)(section),
+            None => Ok(()),
+        }
     }
 }
 
-impl fmt::Debug for PluginDescriptor {
+impl fmt::Debug for LinkedPlugin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PluginDescriptor")
+        f.debug_struct("LinkedPlugin")
             .field("name", &self.name)
-            .field("version", &self.version)
-            .field("description", &self.description)
-            .field("depends_on", &self.depends_on)
-            .field("migrations", &self.migrations)
-            .field("routes", &self.routes())
-            .field("events", &self.events)
-            .field("subscriptions", &self.subscriptions())
-            .field("tasks", &self.tasks())
-            .field("middleware", &self.middleware())
-            .field("grpc_services", &self.grpc_services())
             .field("crate_name", &self.crate_name)
             .finish_non_exhaustive()
     }

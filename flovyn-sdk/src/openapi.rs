@@ -23,7 +23,7 @@ use utoipa::openapi::{
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use crate::error::ErrorBody;
-use crate::linked::Method;
+use flovyn_naming::route::Method;
 
 /// Name of the bearer security scheme every protected operation requires.
 pub const BEARER_SCHEME: &str = "bearer";

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::app::{self, AppState};
 use crate::config::{Config, Sources};
+use crate::startup::{self, AppState};
 
 /// The Flovyn server: serves every plugin linked into this build.
 #[derive(Debug, Parser)]
@@ -169,7 +169,7 @@ fn plugins() -> Result<(), BoxError> {
 }
 
 fn openapi() -> Result<(), BoxError> {
-    let doc = crate::openapi::merged(linked());
+    let doc = crate::api::openapi::merged(linked());
     println!("{}", doc.to_pretty_json()?);
     Ok(())
 }
@@ -181,10 +181,10 @@ fn config_schema() -> Result<(), BoxError> {
 }
 
 async fn migrate(config: Config, expected: &[&str]) -> Result<(), BoxError> {
-    let plan = app::plan_linked(&flovyn_sdk::registry::plugins(), expected, &config)?;
-    let db = crate::db::Database::connect(&config.database_url).await?;
-    crate::migrate::run_core(&db).await?;
-    let applied = crate::migrate::run_plugins(&db, &plan.enabled).await?;
+    let plan = startup::plan_linked(&flovyn_sdk::registry::plugins(), expected, &config)?;
+    let db = crate::store::db::Database::connect(&config.database_url).await?;
+    crate::store::migrate::run_core(&db).await?;
+    let applied = crate::store::migrate::run_plugins(&db, &plan.enabled).await?;
     if applied.is_empty() {
         println!("nothing to apply");
     }
@@ -200,7 +200,7 @@ async fn migrate(config: Config, expected: &[&str]) -> Result<(), BoxError> {
 async fn serve(config: Config, expected: &[&str]) -> Result<(), BoxError> {
     let listen = config.listen;
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);
-    let state = app::start_with(config, &flovyn_sdk::registry::plugins(), expected).await?;
+    let state = startup::start_with(config, &flovyn_sdk::registry::plugins(), expected).await?;
     let router = crate::router::build_router(state.clone());
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(listener) => listener,

@@ -17,7 +17,7 @@ use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use crate::db::DEFAULT_DATABASE_URL;
+use crate::store::db::DEFAULT_DATABASE_URL;
 
 /// The file read from the working directory when no other path is given.
 pub const DEFAULT_CONFIG_FILE: &str = "flovyn.toml";

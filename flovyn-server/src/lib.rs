@@ -1,23 +1,29 @@
 //! The Flovyn server: collects every linked plugin and serves them as one axum application.
 //!
-//! `docs/server.md` maps the modules and the start-up sequence. The binary (`main.rs`) only
-//! parses the command line and calls [`cli::Cli::run`].
+//! `docs/server.md` maps the modules and the start-up sequence. The folders are layers; each
+//! uses only those above it in this list (checked by the `layout` test):
+//!
+//! - [`store`]: the database and its migrations;
+//! - [`config`]: `flovyn.toml`, the environment, plugin sections;
+//! - [`host`]: the plugins the server hosts — descriptor, backend, instance — and the one
+//!   route table;
+//! - [`scheduler`]: the plugins' periodic tasks;
+//! - [`http`]: the request path (edge, access, metrics, middleware, gRPC);
+//! - [`startup`]: the plan and the lifecycle, [`startup::AppState`];
+//! - [`api`]: the server's own endpoints;
+//! - [`router`] and [`cli`]: the application and the command line.
+//!
+//! The binary (`main.rs`) only calls [`cli::main`].
 
-pub mod access;
-pub mod admin;
-pub mod app;
+pub mod api;
 pub mod cli;
 pub mod config;
-pub mod db;
-pub mod edge;
-pub mod grpc;
-pub mod metrics;
-pub mod middleware;
-pub mod migrate;
-pub mod openapi;
+pub mod host;
+pub mod http;
 pub mod router;
-pub mod tasks;
-pub mod tenants;
+pub mod scheduler;
+pub mod startup;
+pub mod store;
 
 /// The `main` of a server of one's own: a binary crate that depends on `flovyn-server` and on
 /// the plugin crates it chooses, with a one-line `build.rs` that calls

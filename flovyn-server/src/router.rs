@@ -1,19 +1,22 @@
 //! Builds the whole `Router` from the running state: core routes, each plugin's routes
-//! at `/api/v1/p/<name>/…`, the plugins' middleware around them (`crate::middleware`), and
-//! around it all the request path of `crate::edge` (request id, tracing, body limit,
+//! at `/api/v1/p/<name>/…`, the plugins' middleware around them (`crate::http::middleware`), and
+//! around it all the request path of `crate::http::edge` (request id, tracing, body limit,
 //! timeout, panics, access, JSON errors, metrics).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
 use flovyn_sdk::ApiError;
 
-use crate::access::{self, AuthStack, Credentials, Gate};
-use crate::app::AppState;
-use crate::edge::{Edge, EdgeService};
-use crate::middleware::Inner;
-use crate::{admin, metrics, tenants};
+use crate::api::{admin, me, tenants};
+use crate::host::routes::RouteTable;
+use crate::http::access::{AuthStack, Credentials, Gate};
+use crate::http::edge::{Edge, EdgeService};
+use crate::http::metrics;
+use crate::http::middleware::Inner;
+use crate::startup::AppState;
 
 /// The whole application: the edge in front of the plugins' middleware and axum's router.
 pub type App = EdgeService<Inner>;
@@ -21,7 +24,7 @@ pub type App = EdgeService<Inner>;
 /// The application for `state`.
 pub fn build_router(state: AppState) -> App {
     let described: Vec<_> = state.plugins().iter().map(|p| p.descriptor).collect();
-    let spec = crate::openapi::merged(described.iter().copied());
+    let spec = crate::api::openapi::merged(described.iter().copied());
     let metrics = state.metrics().clone();
     let stack = AuthStack::new(
         Credentials::new(state.config().admin_token.as_deref()),
@@ -32,7 +35,7 @@ pub fn build_router(state: AppState) -> App {
     let mut router = Router::new()
         .route("/_/health", get(admin::health))
         .route("/_/plugins", get(admin::plugins))
-        .route("/api/v1/me", get(access::me))
+        .route("/api/v1/me", get(me::me))
         .route("/api/v1/tenants", get(tenants::list).post(tenants::create))
         .route("/api/v1/tenants/{id}", get(tenants::get))
         .with_state(state.clone())
@@ -40,7 +43,7 @@ pub fn build_router(state: AppState) -> App {
             "/metrics",
             get(metrics::endpoint).with_state(metrics.clone()),
         )
-        .merge(crate::openapi::routes(spec));
+        .merge(crate::api::openapi::routes(spec));
     // Each route at its full path, not a nested router: `nest` would strip the prefix
     // from every request's URI (an allocation and a second parse per request).
     // The i-th handler serves the i-th route of the plugin's descriptor.
@@ -56,7 +59,7 @@ pub fn build_router(state: AppState) -> App {
     }
 
     let edge = Edge::new(
-        Gate::new(stack, &described),
+        Gate::new(stack, Arc::new(RouteTable::new(&described))),
         metrics,
         Duration::from_secs(http.request_timeout_secs),
         http.body_limit_bytes,
@@ -64,7 +67,7 @@ pub fn build_router(state: AppState) -> App {
     let router = router.fallback(|| async { ApiError::not_found("no route for this path") });
     EdgeService::new(
         edge,
-        crate::middleware::chain(router, state.plugins()),
-        crate::grpc::router(state.plugins()),
+        crate::http::middleware::chain(router, state.plugins()),
+        crate::http::grpc::router(state.plugins()),
     )
 }

@@ -24,6 +24,10 @@ pub fn wants_global_middleware(plugin: &PluginDescriptor) -> bool {
         .any(|s| !s.within_plugin(&plugin.name))
 }
 
+/// Checks a plugin's configuration section against the config type it declares (the error
+/// names the offending key).
+pub type ConfigCheck<'a> = &'a dyn Fn(&PluginDescriptor, &serde_json::Value) -> Result<(), String>;
+
 /// One plugin's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PluginSettings {
@@ -53,7 +57,7 @@ impl Default for PluginSettings {
 pub fn resolve(
     config: &Config,
     plugins: &[&'static PluginDescriptor],
-    check: crate::app::ConfigCheck<'_>,
+    check: ConfigCheck<'_>,
 ) -> Result<BTreeMap<&'static str, PluginSettings>, ConfigError> {
     let mut errors = Vec::new();
     for name in config.plugins.keys() {

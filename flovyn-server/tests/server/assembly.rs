@@ -6,8 +6,8 @@ use std::io::Write;
 
 use flovyn_sdk::prelude::*;
 use flovyn_sdk::{LinkedPlugin, PluginDescriptor};
-use flovyn_server::app::{self, StartupError};
 use flovyn_server::config::{Config, ConfigError, Sources};
+use flovyn_server::startup::{self, StartupError};
 
 #[flovyn_plugin(name = "dep-a", depends_on = ["dep-b"])]
 #[derive(Default)]
@@ -86,7 +86,7 @@ fn config_with(plugins: &[(&str, serde_json::Value)]) -> Config {
 
 #[test]
 fn dependencies_start_first_and_ties_go_by_name() {
-    let plan = app::plan_linked(
+    let plan = startup::plan_linked(
         &[d::<DepC>(), d::<DepA>(), d::<DepB>()],
         &[],
         &Config::default(),
@@ -97,7 +97,7 @@ fn dependencies_start_first_and_ties_go_by_name() {
 
 #[test]
 fn a_cycle_is_an_error_naming_every_plugin_in_it() {
-    let err = app::plan_linked(
+    let err = startup::plan_linked(
         &[d::<CycX>(), d::<CycY>(), d::<CycZ>(), d::<DepB>()],
         &[],
         &Config::default(),
@@ -112,7 +112,7 @@ fn a_cycle_is_an_error_naming_every_plugin_in_it() {
 
 #[test]
 fn a_missing_dependency_is_named() {
-    let err = app::plan_linked(&[d::<Lonely>()], &[], &Config::default()).unwrap_err();
+    let err = startup::plan_linked(&[d::<Lonely>()], &[], &Config::default()).unwrap_err();
     assert_eq!(
         err.to_string(),
         "plugin `lonely` depends on `nowhere`, which is not linked into this build"
@@ -122,7 +122,7 @@ fn a_missing_dependency_is_named() {
 #[test]
 fn a_disabled_dependency_is_named() {
     let config = config_with(&[("dep-b", serde_json::json!({"enabled": false}))]);
-    let err = app::plan_linked(&[d::<DepA>(), d::<DepB>()], &[], &config).unwrap_err();
+    let err = startup::plan_linked(&[d::<DepA>(), d::<DepB>()], &[], &config).unwrap_err();
     assert_eq!(
         err.to_string(),
         "plugin `dep-a` depends on `dep-b`, which is disabled (`[plugins.dep-b] enabled = false`)"
@@ -132,14 +132,15 @@ fn a_disabled_dependency_is_named() {
 #[test]
 fn disabled_plugins_are_left_out() {
     let config = config_with(&[("dep-c", serde_json::json!({"enabled": false}))]);
-    let plan = app::plan_linked(&[d::<DepA>(), d::<DepB>(), d::<DepC>()], &[], &config).unwrap();
+    let plan =
+        startup::plan_linked(&[d::<DepA>(), d::<DepB>(), d::<DepC>()], &[], &config).unwrap();
     assert_eq!(names(&plan.enabled), ["dep-b", "dep-a"]);
     assert_eq!(names(&plan.disabled), ["dep-c"]);
 }
 
 #[test]
 fn two_crates_with_one_plugin_name_refuse_to_start() {
-    let err = app::plan_linked(
+    let err = startup::plan_linked(
         &[d::<twin_one::One>(), d::<twin_two::Two>()],
         &[],
         &Config::default(),
@@ -153,8 +154,8 @@ fn two_crates_with_one_plugin_name_refuse_to_start() {
 
 #[test]
 fn an_expected_crate_that_registered_nothing_is_named() {
-    let err =
-        app::plan_linked(&[d::<DepB>()], &["audit-log-plugin"], &Config::default()).unwrap_err();
+    let err = startup::plan_linked(&[d::<DepB>()], &["audit-log-plugin"], &Config::default())
+        .unwrap_err();
     assert!(
         err.to_string().starts_with(
             "plugin crate `audit-log-plugin` is linked into this build but registered no plugin"
@@ -167,7 +168,7 @@ fn an_expected_crate_that_registered_nothing_is_named() {
 fn this_build_expects_the_example_plugins_and_they_registered() {
     assert!(flovyn_server::linked::EXPECTED_PLUGIN_CRATES.contains(&"hello"));
     let all = flovyn_sdk::registry::plugins();
-    let plan = app::plan_linked(
+    let plan = startup::plan_linked(
         &all.iter()
             .copied()
             .filter(|p| p.crate_name != "flovyn-server")
@@ -186,7 +187,7 @@ fn plugin_sections_are_checked_against_the_plugins() {
         ("nope", serde_json::json!({"enabled": true})),
         ("tuned", serde_json::json!({"level": 1})),
     ]);
-    let err = app::plan_linked(&plugins, &[], &unknown_plugin)
+    let err = startup::plan_linked(&plugins, &[], &unknown_plugin)
         .unwrap_err()
         .to_string();
     assert!(
@@ -198,7 +199,7 @@ fn plugin_sections_are_checked_against_the_plugins() {
         ("dep-b", serde_json::json!({"colour": "red"})),
         ("tuned", serde_json::json!({"level": 1})),
     ]);
-    let err = app::plan_linked(&plugins, &[], &no_config)
+    let err = startup::plan_linked(&plugins, &[], &no_config)
         .unwrap_err()
         .to_string();
     assert!(
@@ -207,7 +208,7 @@ fn plugin_sections_are_checked_against_the_plugins() {
     );
 
     let bad_key = config_with(&[("tuned", serde_json::json!({"level": 1, "lvl": 2}))]);
-    let err = app::plan_linked(&plugins, &[], &bad_key)
+    let err = startup::plan_linked(&plugins, &[], &bad_key)
         .unwrap_err()
         .to_string();
     assert!(
@@ -216,7 +217,7 @@ fn plugin_sections_are_checked_against_the_plugins() {
     );
 
     let bad_enabled = config_with(&[("tuned", serde_json::json!({"enabled": "yes", "level": 1}))]);
-    let err = app::plan_linked(&plugins, &[], &bad_enabled)
+    let err = startup::plan_linked(&plugins, &[], &bad_enabled)
         .unwrap_err()
         .to_string();
     assert!(
@@ -225,7 +226,7 @@ fn plugin_sections_are_checked_against_the_plugins() {
     );
 
     let missing_required = Config::default();
-    let err = app::plan_linked(&plugins, &[], &missing_required)
+    let err = startup::plan_linked(&plugins, &[], &missing_required)
         .unwrap_err()
         .to_string();
     assert!(
@@ -234,7 +235,7 @@ fn plugin_sections_are_checked_against_the_plugins() {
     );
 
     let good = config_with(&[("tuned", serde_json::json!({"level": 3}))]);
-    let plan = app::plan_linked(&plugins, &[], &good).unwrap();
+    let plan = startup::plan_linked(&plugins, &[], &good).unwrap();
     assert_eq!(
         plan.settings["tuned"].settings,
         serde_json::json!({"level": 3})

@@ -125,11 +125,12 @@ fn the_schema_accepts_exactly_what_the_server_accepts() {
             listen: None,
         });
         let verdict = match loaded {
-            Ok(config) => plugins::resolve(
-                &config,
-                &linked(),
-                &flovyn_server::app::linked_config_check(&registry),
-            )
+            Ok(config) => plugins::resolve(&config, &linked(), &|plugin, section| {
+                registry
+                    .iter()
+                    .find(|l| l.name == plugin.name)
+                    .map_or(Ok(()), |l| l.validate_config(section))
+            })
             .map(drop)
             .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),

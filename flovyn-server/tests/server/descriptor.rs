@@ -146,9 +146,9 @@ fn hello() -> &'static PluginDescriptor {
 
 #[test]
 fn the_start_up_plan_comes_from_descriptors_alone() {
-    use flovyn_server::app;
     use flovyn_server::config::Config;
-    let plan = app::plan(&[bookmarks(), hello()], &Config::default(), &|_, _| Ok(())).unwrap();
+    use flovyn_server::startup;
+    let plan = startup::plan(&[bookmarks(), hello()], &Config::default(), &|_, _| Ok(())).unwrap();
     let order: Vec<&str> = plan.enabled.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(order, ["hello", "bookmarks"], "dependencies first");
 
@@ -156,7 +156,7 @@ fn the_start_up_plan_comes_from_descriptors_alone() {
     let mut broken = bookmarks().clone();
     broken.migrations[0].sqlite = "CREATE TABLE items (id TEXT)".into();
     let broken: &'static PluginDescriptor = Box::leak(Box::new(broken));
-    let err = app::plan(&[broken, hello()], &Config::default(), &|_, _| Ok(()))
+    let err = startup::plan(&[broken, hello()], &Config::default(), &|_, _| Ok(()))
         .unwrap_err()
         .to_string();
     assert!(
@@ -168,7 +168,7 @@ fn the_start_up_plan_comes_from_descriptors_alone() {
 
 #[test]
 fn the_spec_comes_from_descriptors_alone() {
-    let doc = serde_json::to_value(flovyn_server::openapi::merged([bookmarks()])).unwrap();
+    let doc = serde_json::to_value(flovyn_server::api::openapi::merged([bookmarks()])).unwrap();
     let get = &doc["paths"]["/api/v1/p/bookmarks/items/{id}"]["get"];
     assert_eq!(get["operationId"], "bookmarks.get");
     assert_eq!(get["summary"], "One bookmark.");
@@ -186,14 +186,16 @@ fn the_spec_comes_from_descriptors_alone() {
 async fn the_route_table_and_access_rules_come_from_descriptors_alone() {
     use axum::http::{Extensions, Method, StatusCode};
     use flovyn_sdk::{Identity, PrincipalType};
-    use flovyn_server::access::{AuthStack, Credentials, Gate};
+    use flovyn_server::host::routes::RouteTable;
+    use flovyn_server::http::access::{AuthStack, Credentials, Gate};
 
-    let gate = Gate::new(AuthStack::new(Credentials::new(None), &[]), &[bookmarks()]);
-    let item = gate
+    let table = std::sync::Arc::new(RouteTable::new(&[bookmarks()]));
+    let gate = Gate::new(AuthStack::new(Credentials::new(None), &[]), table.clone());
+    let item = table
         .route("/api/v1/p/bookmarks/items/7")
         .expect("a bookmarks route");
-    assert_eq!(gate.plugin_of(item), "bookmarks");
-    assert!(gate.route("/api/v1/p/bookmarks/nothing").is_none());
+    assert_eq!(table.plugin_of(item), "bookmarks");
+    assert!(table.route("/api/v1/p/bookmarks/nothing").is_none());
 
     let status = |refusal: Option<axum::response::Response>| refusal.map(|r| r.status());
     let nobody = Extensions::new();
@@ -221,7 +223,7 @@ async fn the_route_table_and_access_rules_come_from_descriptors_alone() {
         status(gate.enforce(&Method::GET, Some(item), &allowed).await),
         None
     );
-    let about = gate.route("/api/v1/p/bookmarks/about").unwrap();
+    let about = table.route("/api/v1/p/bookmarks/about").unwrap();
     assert_eq!(
         status(gate.enforce(&Method::GET, Some(about), &nobody).await),
         None

@@ -10,9 +10,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::response::Response;
 use flovyn_sdk::prelude::*;
-use flovyn_server::app::{self, AppState};
 use flovyn_server::config::Config;
 use flovyn_server::router::App;
+use flovyn_server::startup::{self, AppState};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -147,7 +147,7 @@ pub(crate) async fn fixture_with(
         .into_iter()
         .filter(|p| names.contains(&p.name))
         .collect();
-    let state = app::start_with(config, &plugins, &[])
+    let state = startup::start_with(config, &plugins, &[])
         .await
         .expect("server starts");
     let router = flovyn_server::router::build_router(state.clone());
@@ -623,7 +623,9 @@ async fn a_failing_start_hook_stops_start_up_naming_the_plugin() {
         .into_iter()
         .filter(|p| ["hello", "broken-start"].contains(&p.name))
         .collect();
-    let err = app::start_with(config, &plugins, &[]).await.unwrap_err();
+    let err = startup::start_with(config, &plugins, &[])
+        .await
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "plugin `broken-start` failed to start: the widget store is unreachable"
@@ -806,7 +808,7 @@ async fn a_short_admin_token_refuses_to_start() {
         .into_iter()
         .filter(|p| p.name == "hello")
         .collect();
-    let err = app::start_with(config, &hello, &[])
+    let err = startup::start_with(config, &hello, &[])
         .await
         .unwrap_err()
         .to_string();
@@ -823,7 +825,7 @@ fn authenticators_add_their_security_schemes_to_the_spec() {
         .filter(|p| ["hello", "gatekeeper"].contains(&p.name))
         .map(|p| p.descriptor())
         .collect();
-    let doc = serde_json::to_value(flovyn_server::openapi::merged(plugins)).unwrap();
+    let doc = serde_json::to_value(flovyn_server::api::openapi::merged(plugins)).unwrap();
     let scheme = &doc["components"]["securitySchemes"]["test_token"];
     assert_eq!(
         (scheme["scheme"].clone(), scheme["bearerFormat"].clone()),

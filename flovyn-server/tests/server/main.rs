@@ -17,6 +17,7 @@ mod descriptor;
 mod events;
 mod grpc;
 mod http;
+mod layout;
 mod middleware;
 mod migrations;
 mod openapi;

@@ -5,8 +5,8 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use flovyn_sdk::middleware::{Middleware, Next, Request};
 use flovyn_sdk::prelude::*;
-use flovyn_server::app::{self, StartupError};
 use flovyn_server::config::Config;
+use flovyn_server::startup::{self, StartupError};
 use serde_json::json;
 
 use crate::http::{ADMIN, Db, fixture_with, get, get_as, send};
@@ -155,7 +155,7 @@ async fn middleware_runs_in_priority_order_on_its_scope_only() {
             {"name": "second", "priority": 100, "paths": ["/api/v1/p/inner-mw/*"]},
         ])
     );
-    let order: Vec<String> = flovyn_server::middleware::order(f.state.plugins())
+    let order: Vec<String> = flovyn_server::http::middleware::order(f.state.plugins())
         .iter()
         .map(|a| format!("{}.{}", a.plugin, a.name))
         .collect();
@@ -187,7 +187,7 @@ async fn a_scope_beyond_the_plugins_prefix_needs_the_operators_consent() {
         .collect();
     let mut config = Config::default();
     config.database_url = "sqlite::memory:".into();
-    let err = app::start_with(config.clone(), &plugins, &[])
+    let err = startup::start_with(config.clone(), &plugins, &[])
         .await
         .expect_err("refused without consent");
     assert!(matches!(err, StartupError::GlobalMiddleware { .. }));
@@ -204,7 +204,7 @@ async fn a_scope_beyond_the_plugins_prefix_needs_the_operators_consent() {
     config
         .plugins
         .insert("hello".into(), json!({"global_middleware": true}));
-    let err = app::plan_linked(&hello, &[], &config)
+    let err = startup::plan_linked(&hello, &[], &config)
         .unwrap_err()
         .to_string();
     assert!(

@@ -13,8 +13,8 @@ use std::time::Duration;
 use flovyn_sdk::descriptor::Migration;
 use flovyn_sdk::prelude::*;
 use flovyn_sdk::{Dialect, Plugin, PluginDescriptor};
-use flovyn_server::db::Database;
-use flovyn_server::migrate::{
+use flovyn_server::store::db::Database;
+use flovyn_server::store::migrate::{
     self, AppliedMigration, CORE, DEFAULT_TENANT_ID, MIGRATION_LOCK_KEY, MigrateError,
     MigrationLock,
 };

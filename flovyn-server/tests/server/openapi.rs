@@ -38,7 +38,7 @@ fn linked_document() -> utoipa::openapi::OpenApi {
         .filter(|p| flovyn_server::linked::EXPECTED_PLUGIN_CRATES.contains(&p.crate_name))
         .map(|p| p.descriptor())
         .collect();
-    flovyn_server::openapi::merged(linked)
+    flovyn_server::api::openapi::merged(linked)
 }
 
 fn json_value(doc: &utoipa::openapi::OpenApi) -> Value {
@@ -136,7 +136,7 @@ fn document_is_valid_openapi_3_1() {
         ("linked plugins", linked_document()),
         (
             "every plugin in the test binary",
-            flovyn_server::openapi::merged(
+            flovyn_server::api::openapi::merged(
                 flovyn_sdk::registry::plugins()
                     .into_iter()
                     .map(|p| p.descriptor()),

@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use flovyn_sdk::Database;
 use flovyn_sdk::db::sqlx::{self, Row as _};
 use flovyn_sdk::prelude::*;
-use flovyn_server::app;
 use flovyn_server::config::Config;
+use flovyn_server::startup;
 
 use crate::http::{ADMIN, Db, fixture_with, get_as, send};
 
@@ -224,14 +224,14 @@ async fn a_run_outlasting_the_shutdown_grace_is_cancelled_and_recorded() {
     assert_eq!(result.as_deref(), Some("cancelled"));
 }
 
-async fn replica(url: &str) -> app::AppState {
+async fn replica(url: &str) -> startup::AppState {
     let mut config = Config::default();
     config.database_url = url.to_owned();
     let plugins: Vec<_> = flovyn_sdk::registry::plugins()
         .into_iter()
         .filter(|p| p.name == "ticker")
         .collect();
-    app::start_with(config, &plugins, &[])
+    startup::start_with(config, &plugins, &[])
         .await
         .expect("starts")
 }

@@ -6,7 +6,7 @@
 //!   the same `format!`, the same JSON body); no state;
 //! - `GET /api/v1/p/bench-db/items/{id}`: the `bench-db` plugin's logic (the same query on
 //!   a table made by the same migration file, through the same sqlx `Any` driver and the same
-//!   pool settings: `flovyn_server::db::Database`, which opens the server's pool).
+//!   pool settings: `flovyn_server::store::db::Database`, which opens the server's pool).
 //!
 //! `axum-baseline [ADDR [DATABASE_URL]]` (defaults `127.0.0.1:8001`,
 //! `sqlite://baseline.db`; the table is created on first start). Same runtime as the
@@ -18,7 +18,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use flovyn_sdk::db::sqlx;
-use flovyn_server::db::Database;
+use flovyn_server::store::db::Database;
 use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
 

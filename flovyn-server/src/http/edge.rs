@@ -47,8 +47,9 @@ use futures_util::FutureExt as _;
 use tokio::time::{Instant as TokioInstant, Sleep};
 use tower::{Layer, Service, ServiceExt as _};
 
-use crate::access::{Gate, RouteId};
-use crate::metrics::{Metrics, Series};
+use crate::host::routes::PathId;
+use crate::http::access::Gate;
+use crate::http::metrics::{Metrics, Series};
 
 /// The request id header.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -58,7 +59,7 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct Edge {
     gate: Gate,
     metrics: Metrics,
-    /// The metrics series of each plugin route, by [`RouteId::index`]: a request to a
+    /// The metrics series of each plugin route, by [`PathId::index`]: a request to a
     /// plugin route finds its series without a second look at its path.
     route_series: Box<[Series]>,
     timeout: Duration,
@@ -69,9 +70,10 @@ impl Edge {
     /// The request path of a server: `gate` checks access, `metrics` counts, requests time
     /// out after `timeout` and bodies may not exceed `body_limit` bytes.
     pub fn new(gate: Gate, metrics: Metrics, timeout: Duration, body_limit: usize) -> Self {
-        let route_series = gate
+        let table = gate.table();
+        let route_series = table
             .routes()
-            .map(|route| metrics.series_of_plugin(gate.plugin_of(route)))
+            .map(|route| metrics.series_of_plugin(table.plugin_of(route)))
             .collect();
         Self {
             route_series,
@@ -93,10 +95,12 @@ impl Edge {
     {
         let started = Instant::now();
         let request_id = request_id(&request);
-        let route = self.gate.route(request.uri().path());
+        let route = self.gate.table().route(request.uri().path());
         let series = match route {
             Some(route) => self.route_series[route.index()],
-            None => self.metrics.series(request.uri().path()),
+            None => self
+                .metrics
+                .series(self.gate.table().owner_of_path(request.uri().path())),
         };
         let span = tracing::debug_span!(
             target: "flovyn_server::request",
@@ -142,10 +146,9 @@ impl Edge {
         let started = Instant::now();
         let request_id = request_id(&request);
         let method = request.method().clone();
-        let plugin = crate::grpc::plugin_of(request.uri().path());
         let series = self
             .metrics
-            .series_of_plugin(plugin.as_deref().unwrap_or("unknown"));
+            .series(self.gate.table().owner_of_grpc(request.uri().path()));
         let path = request.uri().path().to_owned();
         let work = async {
             self.gate.identify(&mut request, Protocol::Grpc).await;
@@ -154,7 +157,7 @@ impl Edge {
                 .enforce_grpc(request.uri().path(), request.extensions())
                 .await
             {
-                return crate::grpc::status(refused);
+                return crate::http::grpc::status(refused);
             }
             match grpc.oneshot(request).await {
                 Ok(response) => response,
@@ -166,12 +169,12 @@ impl Edge {
             Err(_panic) => {
                 let id = request_id.to_str().unwrap_or("");
                 tracing::error!(path, request_id = id, "gRPC call panicked");
-                crate::grpc::status(tonic::Status::internal(format!(
+                crate::http::grpc::status(tonic::Status::internal(format!(
                     "internal error (request id {id})"
                 )))
             }
         };
-        let counted = crate::grpc::metrics_status(&response);
+        let counted = crate::http::grpc::metrics_status(&response);
         self.finish(&mut response, request_id, series, &method, counted, started);
         response
     }
@@ -205,7 +208,7 @@ impl Edge {
     async fn answer<S>(
         self: Arc<Self>,
         mut request: Request,
-        route: Option<RouteId>,
+        route: Option<PathId>,
         service: S,
     ) -> Response
     where
@@ -369,7 +372,7 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         let edge = self.edge.clone();
-        if crate::grpc::is_grpc(&request) {
+        if crate::http::grpc::is_grpc(&request) {
             let grpc = self.grpc.clone();
             return EdgeFuture {
                 state: State::Grpc(Box::pin(edge.handle_grpc(request, grpc))),

@@ -5,8 +5,8 @@ use axum::extract::State;
 use flovyn_sdk::{ApiError, Identity, PrincipalType};
 use serde::Serialize;
 
-use crate::app::AppState;
-use crate::migrate::{self, AppliedMigration};
+use crate::startup::AppState;
+use crate::store::migrate::{self, AppliedMigration};
 
 /// `GET /_/health` body.
 #[derive(Debug, Serialize)]
@@ -60,7 +60,7 @@ pub struct PluginInfo {
     /// Events it handles, each with its handler.
     subscriptions: Vec<SubscriptionInfo>,
     /// Its periodic tasks: interval, next run, last run.
-    tasks: Vec<crate::tasks::TaskStatus>,
+    tasks: Vec<crate::scheduler::TaskStatus>,
     /// Its middleware, with priority and the paths it sees.
     middleware: Vec<MiddlewareInfo>,
     /// Its gRPC services: full name and who may call them.
@@ -135,7 +135,7 @@ pub async fn plugins(
     let mut tasks = Vec::with_capacity(all.len());
     for (p, _) in &all {
         tasks.push(
-            crate::tasks::status(state.db(), &p.name, &p.tasks)
+            crate::scheduler::status(state.db(), &p.name, &p.tasks)
                 .await
                 .map_err(ApiError::internal)?,
         );

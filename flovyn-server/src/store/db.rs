@@ -250,7 +250,7 @@ pub(crate) fn is_sqlite_busy(err: &sqlx::Error) -> bool {
 /// `url` with the password (if any) replaced by `***`, for messages and logs.
 ///
 /// ```
-/// use flovyn_server::db::redact;
+/// use flovyn_server::store::db::redact;
 ///
 /// assert_eq!(
 ///     redact("postgres://app:s3cret@db:5432/flovyn"),

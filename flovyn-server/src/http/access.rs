@@ -9,19 +9,18 @@
 //!   permissions grant, then every plugin's `#[authorizer]` is asked. An explicit deny wins,
 //!   then any allow; otherwise 403. An authorizer that panics counts as a deny.
 
-use std::collections::{BTreeMap, HashMap};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use axum::http::{Extensions, Request};
 use axum::response::{IntoResponse, Response};
-use flovyn_sdk::PluginDescriptor;
 use flovyn_sdk::auth::{AuthOutcome, AuthRequest, AuthzRequest, Decision, Protocol};
 use flovyn_sdk::descriptor::Access;
 use flovyn_sdk::{ApiError, Identity, Method, PluginInstance, PrincipalType};
 use futures_util::FutureExt as _;
 
-use crate::app::RunningPlugin;
+use crate::host::RunningPlugin;
+use crate::host::routes::{PathId, RouteTable};
 
 /// The shortest admin token the server accepts.
 pub const MIN_ADMIN_TOKEN_LEN: usize = 32;
@@ -176,101 +175,34 @@ impl flovyn_sdk::auth::Authorize for AuthStack {
 }
 
 /// The access check of every request: who is calling ([`Gate::identify`]) and, on a plugin
-/// route, whether they may ([`Gate::enforce`]). Built once; the request path
-/// (`crate::edge`) calls it for every request.
+/// route, whether they may ([`Gate::enforce`]), by the host's route table. Built once; the
+/// request path (`crate::http::edge`) calls it for every request.
 #[derive(Debug, Clone)]
 pub struct Gate {
     stack: AuthStack,
     /// The `Authz` handle every request carries, for handlers that check more themselves.
     authz: flovyn_sdk::auth::Authz,
-    /// Every plugin route's full path template, matched by the router the server's own
-    /// router is built on (`matchit`, with the same templates): the access check runs
-    /// before routing, outside axum's router, so it cannot use axum's `MatchedPath`. The
-    /// value is the route's index in `access`.
-    routes: Arc<matchit::Router<usize>>,
-    access: Arc<[RouteAccess]>,
-    /// Every plugin gRPC service by full name: its plugin and who may call it.
-    grpc: Arc<HashMap<&'static str, (&'static str, &'static Access)>>,
-}
-
-/// A plugin route, as [`Gate::route`] matched it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RouteId(usize);
-
-impl RouteId {
-    /// The route's index, from 0 to the number of plugin routes.
-    pub fn index(self) -> usize {
-        self.0
-    }
-}
-
-#[derive(Debug)]
-struct RouteAccess {
-    plugin: &'static str,
-    methods: Vec<(Method, &'static Access)>,
-}
-
-impl RouteAccess {
-    /// The access of `method`; HEAD is answered by the GET handler, so it is guarded like
-    /// GET.
-    fn of(&self, method: Method) -> Option<&'static Access> {
-        let find = |m: Method| {
-            self.methods
-                .iter()
-                .find(|(mm, _)| *mm == m)
-                .map(|(_, a)| *a)
-        };
-        find(method).or_else(|| {
-            (method == Method::Head)
-                .then(|| find(Method::Get))
-                .flatten()
-        })
-    }
+    /// Every plugin route's full path template, matched with `matchit` (what axum's router
+    /// is built on, with the same templates): the access check runs before routing, outside
+    /// axum's router, so it cannot use axum's `MatchedPath`.
+    table: Arc<RouteTable>,
 }
 
 impl Gate {
-    /// The gate of the routes and gRPC services of `plugins` (their descriptors alone),
-    /// authenticating and authorizing through `stack`.
-    pub fn new(stack: AuthStack, plugins: &[&'static PluginDescriptor]) -> Self {
-        let mut by_path: BTreeMap<String, RouteAccess> = BTreeMap::new();
-        for plugin in plugins.iter().copied() {
-            for r in &plugin.routes {
-                by_path
-                    .entry(plugin.served_path(&r.path))
-                    .or_insert_with(|| RouteAccess {
-                        plugin: &plugin.name,
-                        methods: Vec::new(),
-                    })
-                    .methods
-                    .push((r.method, &r.access));
-            }
-        }
-        let mut routes = matchit::Router::new();
-        let mut access = Vec::with_capacity(by_path.len());
-        for (path, route) in by_path {
-            // The same templates were checked at compile time and again at start-up, and
-            // axum's router accepted them: a conflict here is a bug in the server.
-            if let Err(e) = routes.insert(&path, access.len()) {
-                panic!("plugin route `{path}` cannot be matched: {e}");
-            }
-            access.push(route);
-        }
-        let grpc = plugins
-            .iter()
-            .flat_map(|p| {
-                p.grpc_services
-                    .iter()
-                    .map(|g| (g.service.as_str(), (p.name.as_str(), &g.access)))
-            })
-            .collect();
+    /// The gate of the routes and gRPC services in `table`, authenticating and authorizing
+    /// through `stack`.
+    pub fn new(stack: AuthStack, table: Arc<RouteTable>) -> Self {
         let authz = flovyn_sdk::auth::Authz::new(Arc::new(stack.clone()));
         Self {
             stack,
             authz,
-            routes: Arc::new(routes),
-            access: access.into(),
-            grpc: Arc::new(grpc),
+            table,
         }
+    }
+
+    /// The route table the gate checks against.
+    pub fn table(&self) -> &RouteTable {
+        &self.table
     }
 
     /// Attaches the caller's [`Identity`] when a credential is recognised. Refusing is left
@@ -299,22 +231,6 @@ impl Gate {
         }
     }
 
-    /// The plugin route `path` is one of, if any. Matched once per request, before
-    /// anything else: it also tells the request path whose request it is.
-    pub fn route(&self, path: &str) -> Option<RouteId> {
-        self.routes.at(path).ok().map(|m| RouteId(*m.value))
-    }
-
-    /// The plugin serving `route`.
-    pub fn plugin_of(&self, route: RouteId) -> &'static str {
-        self.access[route.0].plugin
-    }
-
-    /// Every plugin route, by [`RouteId`] order.
-    pub fn routes(&self) -> impl Iterator<Item = RouteId> + '_ {
-        (0..self.access.len()).map(RouteId)
-    }
-
     /// The refusal of a request to a plugin route its caller may not use (401, 403, or 503
     /// when the credential could not be checked); `None` lets it through. Requests that
     /// matched no plugin route (`route` is `None`), or a method the route does not serve
@@ -325,11 +241,13 @@ impl Gate {
     pub async fn enforce(
         &self,
         method: &axum::http::Method,
-        route: Option<RouteId>,
+        route: Option<PathId>,
         extensions: &Extensions,
     ) -> Option<Response> {
-        let route = &self.access[route?.0];
-        let access = route.of(Method::parse(method.as_str()).ok()?)?;
+        let route = route?;
+        let access = self
+            .table
+            .access(route, Method::parse(method.as_str()).ok()?)?;
         if *access == Access::Public {
             return None;
         }
@@ -348,7 +266,7 @@ impl Gate {
         };
         if let Access::Permission(permission) = access {
             let authz = AuthzRequest {
-                resource: route.plugin,
+                resource: self.table.plugin_of(route),
                 action: permission,
                 tenant: identity.tenant.as_deref(),
             };
@@ -381,8 +299,7 @@ impl Gate {
                 )
             });
         };
-        let service = path.strip_prefix('/')?.split('/').next()?;
-        let (plugin, access) = self.grpc.get(service)?;
+        let (plugin, access) = self.table.grpc_service(path)?;
         if let Access::Permission(permission) = access {
             let authz = AuthzRequest {
                 resource: plugin,
@@ -397,9 +314,4 @@ impl Gate {
         }
         None
     }
-}
-
-/// `GET /api/v1/me`: the caller's identity; 401 without one.
-pub async fn me(who: Identity) -> axum::Json<Identity> {
-    axum::Json(who)
 }

@@ -14,6 +14,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::host::routes::Owner;
+
 // Label values are `'static` (plugin names come from descriptors) so that recording a
 // request allocates nothing.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -122,10 +124,14 @@ impl Metrics {
         }
     }
 
-    /// The series of the plugin `path` belongs to (`/api/v1/p/<name>/…`): `core` outside
-    /// any plugin's prefix, `unknown` for a name that is not one of the server's plugins.
-    pub fn series(&self, path: &str) -> Series {
-        self.series_of_plugin(plugin_of(path))
+    /// The series of a request's owner (the route table says who): `core` for the server's
+    /// own, `unknown` for a plugin this server does not host.
+    pub fn series(&self, owner: Owner) -> Series {
+        match owner {
+            Owner::Plugin(plugin) => self.series_of_plugin(plugin),
+            Owner::Core => self.series_of_plugin("core"),
+            Owner::Unknown => self.series_of_plugin("unknown"),
+        }
     }
 
     /// The series of `plugin` by name (`unknown` when it has none).
@@ -172,20 +178,6 @@ impl Metrics {
     }
 }
 
-/// The plugin a request path belongs to (`/api/v1/p/<name>/…`), or `core`.
-fn plugin_of(path: &str) -> &str {
-    path.strip_prefix(flovyn_naming::route::PLUGIN_API_PREFIX)
-        .and_then(|rest| rest.strip_prefix('/'))
-        // A byte scan: names are short, and `/` is ASCII.
-        .map(|rest| {
-            rest.bytes()
-                .position(|b| b == b'/')
-                .map_or(rest, |end| &rest[..end])
-        })
-        .filter(|name| !name.is_empty())
-        .unwrap_or("core")
-}
-
 /// `GET /metrics`.
 pub async fn endpoint(State(metrics): State<Metrics>) -> Response {
     (
@@ -205,15 +197,15 @@ mod tests {
     #[test]
     fn counts_by_plugin_method_and_status_common_or_not() {
         let metrics = Metrics::new(["hello"]);
-        let hello = metrics.series("/api/v1/p/hello/greeting");
+        let hello = metrics.series(Owner::Plugin("hello"));
         metrics.record(hello, "GET", 200, 0.001);
         metrics.record(hello, "GET", 200, 0.001);
         // A status outside the common ones, and a method without a label of its own.
         metrics.record(hello, "GET", 418, 0.001);
         metrics.record(hello, "BREW", 200, 0.001);
-        let stranger = metrics.series("/api/v1/p/nope/x");
+        let stranger = metrics.series(Owner::Unknown);
         metrics.record(stranger, "POST", 201, 0.001);
-        let core = metrics.series("/_/health");
+        let core = metrics.series(Owner::Core);
         metrics.record(core, "GET", 200, 0.001);
 
         let text = metrics.render();

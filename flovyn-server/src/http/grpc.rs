@@ -8,7 +8,7 @@ use axum::extract::Request;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::Response;
 
-use crate::app::RunningPlugin;
+use crate::host::RunningPlugin;
 
 /// The router of every plugin's gRPC services (`/<package>.<Service>/<Method>`). Unknown
 /// services answer `Unimplemented`, also when no plugin serves gRPC.
@@ -60,15 +60,6 @@ pub fn metrics_status(response: &Response) -> u16 {
     }
 }
 
-/// The plugin a gRPC path belongs to: `worker-token` for
-/// `/flovyn.plugins.worker_token.v1.WorkerTokens/WhoAmI` (plugin names have no `_`, so the
-/// underscored form maps back one-to-one).
-pub fn plugin_of(path: &str) -> Option<String> {
-    let rest = path.strip_prefix("/flovyn.plugins.")?;
-    let (plugin, _) = rest.split_once(".v1.")?;
-    Some(plugin.replace('_', "-"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,14 +75,5 @@ mod tests {
             assert_eq!(metrics_status(&super::status(status)), counted);
         }
         assert_eq!(metrics_status(&Response::default()), 200);
-    }
-
-    #[test]
-    fn grpc_paths_name_their_plugin() {
-        assert_eq!(
-            plugin_of("/flovyn.plugins.worker_token.v1.WorkerTokens/WhoAmI").as_deref(),
-            Some("worker-token")
-        );
-        assert_eq!(plugin_of("/acme.v1.Thing/Do"), None);
     }
 }

@@ -19,7 +19,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, Row};
 
 use super::MigrateError;
-use crate::db::Database;
+use crate::store::db::Database;
 
 /// The advisory lock key every Flovyn server takes while migrating a PostgreSQL database
 /// (`"flovyn-m"` as big-endian bytes). Other tools must not use it.

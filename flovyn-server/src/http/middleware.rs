@@ -25,7 +25,7 @@ use flovyn_sdk::middleware::Downstream;
 use futures_util::future::{BoxFuture, Either};
 use tower::{Service, ServiceExt as _};
 
-use crate::app::RunningPlugin;
+use crate::host::RunningPlugin;
 
 /// What the edge calls: the router, or the router inside the plugins' middleware.
 #[derive(Clone)]

@@ -9,7 +9,7 @@ use flovyn_sdk::events::core::TenantCreated;
 use flovyn_sdk::{ApiError, Created, Identity, PrincipalType};
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
+use crate::startup::AppState;
 
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]

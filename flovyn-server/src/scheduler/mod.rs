@@ -29,21 +29,8 @@ use sqlx::Row as _;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::app::RunningPlugin;
-use crate::db::Database;
-
-/// The core table of task schedules and last results.
-pub const CREATE_TASK_RUN: &str = "CREATE TABLE task_run (
-    plugin TEXT NOT NULL,
-    task TEXT NOT NULL,
-    next_due_ms BIGINT NOT NULL,
-    last_started_at TEXT,
-    last_finished_at TEXT,
-    last_result TEXT,
-    last_error TEXT,
-    last_replica TEXT,
-    PRIMARY KEY (plugin, task)
-)";
+use crate::host::RunningPlugin;
+use crate::store::db::Database;
 
 /// The first key of the two-key advisory locks tasks hold on PostgreSQL (`"flvt"`); the
 /// second is a hash of the plugin and task names.

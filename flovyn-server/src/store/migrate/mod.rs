@@ -33,7 +33,7 @@ use flovyn_sdk::Dialect;
 use flovyn_sdk::descriptor::{Migration, PluginDescriptor};
 use sqlx::{AnyConnection, Connection};
 
-use crate::db::Database;
+use crate::store::db::Database;
 
 pub use lock::{MIGRATION_LOCK_KEY, MigrationLock};
 
@@ -51,6 +51,19 @@ const CREATE_TENANT: &str = "CREATE TABLE tenant (
     created_at TEXT NOT NULL
 )";
 
+/// `task_run`: the core table of task schedules and last results (the scheduler's).
+pub const CREATE_TASK_RUN: &str = "CREATE TABLE task_run (
+    plugin TEXT NOT NULL,
+    task TEXT NOT NULL,
+    next_due_ms BIGINT NOT NULL,
+    last_started_at TEXT,
+    last_finished_at TEXT,
+    last_result TEXT,
+    last_error TEXT,
+    last_replica TEXT,
+    PRIMARY KEY (plugin, task)
+)";
+
 static CORE_MIGRATIONS: std::sync::LazyLock<[Migration; 2]> = std::sync::LazyLock::new(|| {
     let core = |version: u32, name: &str, sql: &str| Migration {
         version,
@@ -60,7 +73,7 @@ static CORE_MIGRATIONS: std::sync::LazyLock<[Migration; 2]> = std::sync::LazyLoc
     };
     [
         core(1, "create_tenant", CREATE_TENANT),
-        core(2, "create_task_run", crate::tasks::CREATE_TASK_RUN),
+        core(2, "create_task_run", CREATE_TASK_RUN),
     ]
 });
 

@@ -1,0 +1,52 @@
+//! The plugins the server hosts, whatever their kind: what each is (its
+//! [`PluginDescriptor`]), how the host reaches its code (a [`Backend`]), and the running
+//! plugin ([`RunningPlugin`]). The one route table of every hosted route is [`routes`].
+//!
+//! A backend is the only thing that differs between a plugin linked into this binary
+//! ([`linked::Linked`], the first backend) and one in another process or a sandbox: the
+//! host plans, checks, migrates, documents and routes from the descriptor alone.
+
+use std::fmt;
+use std::sync::Arc;
+
+use flovyn_sdk::{BoxFuture, PluginContext, PluginDescriptor, PluginError, PluginInstance};
+
+pub mod linked;
+pub mod routes;
+
+/// How the host reaches one plugin's code.
+pub trait Backend: Send + Sync + fmt::Debug {
+    /// What the plugin is.
+    fn descriptor(&self) -> &'static PluginDescriptor;
+
+    /// Where the plugin comes from, for messages (``crate `hello` ``).
+    fn origin(&self) -> String;
+
+    /// Checks the plugin's configuration section (`[plugins.<name>]` without `enabled`);
+    /// the error names the offending key.
+    fn check_config(&self, section: &serde_json::Value) -> Result<(), String>;
+
+    /// Starts the plugin with `context`: its running instance.
+    fn start(
+        &self,
+        context: PluginContext,
+    ) -> BoxFuture<'static, Result<Arc<dyn PluginInstance>, PluginError>>;
+}
+
+/// A plugin that is constructed and started.
+pub struct RunningPlugin {
+    /// What the plugin is.
+    pub descriptor: &'static PluginDescriptor,
+    /// The plugin itself.
+    pub instance: Arc<dyn PluginInstance>,
+    /// The context its hooks receive.
+    pub context: PluginContext,
+}
+
+impl std::fmt::Debug for RunningPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningPlugin")
+            .field("name", &self.descriptor.name)
+            .finish_non_exhaustive()
+    }
+}

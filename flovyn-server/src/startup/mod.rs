@@ -1,0 +1,295 @@
+//! Start-up and shutdown: the whole sequence of `docs/server.md` up to serving ([`start`]),
+//! the state a running server holds ([`AppState`]), and the stop hooks in reverse order
+//! ([`AppState::shutdown`]). What runs and in which order is [`plan`]'s.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use flovyn_sdk::events::{EventBus, Events};
+use flovyn_sdk::{LinkedPlugin, PluginContext};
+
+use crate::config::{Config, ConfigError};
+use crate::host::{Backend, RunningPlugin};
+use crate::http::metrics::Metrics;
+use crate::scheduler::Scheduler;
+use crate::store::db::{Database, DbError};
+use crate::store::migrate::{self, MigrateError};
+
+pub mod plan;
+
+pub use plan::{Plan, linked_backends, plan, plan_backends, plan_linked};
+
+/// Why start-up failed. Every variant names the plugins involved.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// Configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Database connection.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// Migrations.
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
+    /// Two linked crates register the same plugin name.
+    #[error("plugin name `{name}` is registered twice: by crate `{first}` and by crate `{second}`")]
+    DuplicateName {
+        /// The name.
+        name: &'static str,
+        /// One crate.
+        first: &'static str,
+        /// The other crate.
+        second: &'static str,
+    },
+    /// A plugin crate this build links registered no plugin.
+    #[error(
+        "plugin crate `{0}` is linked into this build but registered no plugin: does it put `#[flovyn_plugin]` on a struct, and does it use the same `flovyn-sdk` as the server?"
+    )]
+    Unregistered(String),
+    /// A plugin's descriptor breaks a naming rule (checked again at run time).
+    #[error("plugin `{plugin}` is invalid: {message}")]
+    Invalid {
+        /// The plugin.
+        plugin: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// A dependency is not linked.
+    #[error("plugin `{plugin}` depends on `{dependency}`, which is not linked into this build")]
+    MissingDependency {
+        /// The dependent plugin.
+        plugin: &'static str,
+        /// What it needs.
+        dependency: &'static str,
+    },
+    /// A dependency is disabled in the configuration.
+    #[error(
+        "plugin `{plugin}` depends on `{dependency}`, which is disabled (`[plugins.{dependency}] enabled = false`)"
+    )]
+    DisabledDependency {
+        /// The dependent plugin.
+        plugin: &'static str,
+        /// What it needs.
+        dependency: &'static str,
+    },
+    /// A plugin's middleware reaches beyond its prefix without the operator's consent.
+    #[error(
+        "plugin `{plugin}` has middleware `{middleware}` for `{path}`, beyond its own prefix `/api/v1/p/{plugin}/`: allow it with `[plugins.{plugin}] global_middleware = true`, or disable the plugin"
+    )]
+    GlobalMiddleware {
+        /// The plugin.
+        plugin: &'static str,
+        /// The middleware.
+        middleware: &'static str,
+        /// The first path beyond the prefix.
+        path: &'static str,
+    },
+    /// The admin token is too short to resist guessing.
+    #[error(
+        "the admin token (`FLOVYN_ADMIN_TOKEN`) is {0} bytes long; use at least 32 random bytes, e.g. `openssl rand -hex 32`"
+    )]
+    WeakAdminToken(usize),
+    /// Dependencies form a cycle.
+    #[error("plugin dependencies form a cycle: {}", .0.join(" → "))]
+    Cycle(Vec<&'static str>),
+    /// The plan names a plugin whose code this server does not have.
+    #[error("plugin `{plugin}` is described but its code is not available to this server")]
+    NoCode {
+        /// The plugin.
+        plugin: &'static str,
+    },
+    /// A constructor or start hook failed.
+    #[error("plugin `{plugin}` failed to {stage}: {source}")]
+    Plugin {
+        /// The plugin.
+        plugin: &'static str,
+        /// `construct` or `start`.
+        stage: &'static str,
+        /// What it said.
+        #[source]
+        source: flovyn_sdk::PluginError,
+    },
+}
+
+/// Everything a running server holds.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    db: Database,
+    plan: Plan,
+    plugins: Vec<RunningPlugin>,
+    metrics: Metrics,
+    events: Arc<EventBus>,
+    core_events: Events,
+    scheduler: Scheduler,
+}
+
+impl AppState {
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+    /// The database.
+    pub fn db(&self) -> &Database {
+        &self.inner.db
+    }
+    /// The running plugins, in start order.
+    pub fn plugins(&self) -> &[RunningPlugin] {
+        &self.inner.plugins
+    }
+    /// What was decided at start-up (including disabled plugins).
+    pub fn plan(&self) -> &Plan {
+        &self.inner.plan
+    }
+    /// Request metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The event bus the plugins publish and subscribe on.
+    pub fn events(&self) -> &Arc<EventBus> {
+        &self.inner.events
+    }
+
+    /// The server's own handle on the bus, publishing `core.…` events.
+    pub fn core_events(&self) -> &Events {
+        &self.inner.core_events
+    }
+
+    /// Stops the periodic tasks and lets event subscribers finish what is queued (each at
+    /// most the shutdown grace), then runs every stop hook in reverse start order; failures
+    /// are logged, not fatal.
+    pub async fn shutdown(&self) {
+        let grace = Duration::from_secs(self.inner.config.http.shutdown_grace_secs);
+        self.inner.scheduler.stop(grace).await;
+        self.inner.events.close(grace).await;
+        for p in self.inner.plugins.iter().rev() {
+            match p.instance.on_stop(&p.context).await {
+                Ok(()) => tracing::info!(plugin = %p.descriptor.name, "stopped"),
+                Err(e) => {
+                    tracing::error!(plugin = %p.descriptor.name, error = %e, "stop hook failed")
+                }
+            }
+        }
+    }
+}
+
+/// The whole start-up sequence up to (not including) serving.
+pub async fn start(
+    config: Config,
+    registered: &[&'static LinkedPlugin],
+) -> Result<AppState, StartupError> {
+    start_with(config, registered, crate::linked::EXPECTED_PLUGIN_CRATES).await
+}
+
+/// [`start`] with the crates that must have registered given explicitly (tests start
+/// subsets of the registry; the binary expects every linked plugin crate).
+pub async fn start_with(
+    config: Config,
+    registered: &[&'static LinkedPlugin],
+    expected_crates: &[&str],
+) -> Result<AppState, StartupError> {
+    if let Some(token) = &config.admin_token
+        && token.len() < crate::http::access::MIN_ADMIN_TOKEN_LEN
+    {
+        return Err(StartupError::WeakAdminToken(token.len()));
+    }
+    let backends = linked_backends(registered, expected_crates)?;
+    let plan = plan_backends(&backends, &config)?;
+    let db = Database::connect(&config.database_url).await?;
+    migrate::run_core(&db).await?;
+    let applied = migrate::run_plugins(&db, &plan.enabled).await?;
+    for m in &applied {
+        tracing::info!(plugin = %m.plugin, version = m.version, name = %m.name, execution_ms = m.execution_ms, "migration applied");
+    }
+    let events = Arc::new(EventBus::default());
+    let plugins = match construct(&plan, &backends, Some(db.plugin_handle()), &events).await {
+        Ok(plugins) => plugins,
+        Err(e) => {
+            events.close(Duration::ZERO).await;
+            return Err(e);
+        }
+    };
+    let core_events = events.handle(flovyn_sdk::naming::event::CORE);
+    let scheduler = Scheduler::start(&db, &plugins);
+    let metrics = Metrics::new(plan.enabled.iter().map(|p| p.name.as_str()));
+    Ok(AppState {
+        inner: Arc::new(Inner {
+            config,
+            db,
+            plan,
+            plugins,
+            metrics,
+            events,
+            core_events,
+            scheduler,
+        }),
+    })
+}
+
+/// Builds the enabled plugins in order, subscribes their event handlers, then runs their
+/// start hooks in order. On failure, stops the plugins already started (in reverse) before
+/// returning the error.
+///
+/// Every plugin is constructed before any start hook runs, and every subscription is in
+/// place by then, so an event published from a start hook reaches every subscriber.
+pub async fn construct(
+    plan: &Plan,
+    backends: &[Arc<dyn Backend>],
+    database: Option<flovyn_sdk::Database>,
+    events: &Arc<EventBus>,
+) -> Result<Vec<RunningPlugin>, StartupError> {
+    let mut built: Vec<RunningPlugin> = Vec::with_capacity(plan.enabled.len());
+    for &descriptor in &plan.enabled {
+        let name = descriptor.name.as_str();
+        let settings = plan.settings.get(name).cloned().unwrap_or_default();
+        let mut context = PluginContext::new(name, settings.settings).with_events(events);
+        if let Some(db) = &database {
+            context = context.with_database(db.clone());
+        }
+        let backend = backends
+            .iter()
+            .find(|b| b.descriptor().name == name)
+            .ok_or(StartupError::NoCode { plugin: name })?;
+        let instance =
+            backend
+                .start(context.clone())
+                .await
+                .map_err(|source| StartupError::Plugin {
+                    plugin: name,
+                    stage: "construct",
+                    source,
+                })?;
+        built.push(RunningPlugin {
+            descriptor,
+            instance,
+            context,
+        });
+    }
+    for p in &built {
+        p.instance.clone().subscribe(p.context.events());
+    }
+    for (started, p) in built.iter().enumerate() {
+        if let Err(source) = p.instance.on_start(&p.context).await {
+            for earlier in built[..started].iter().rev() {
+                let _ = earlier.instance.on_stop(&earlier.context).await;
+            }
+            return Err(StartupError::Plugin {
+                plugin: &p.descriptor.name,
+                stage: "start",
+                source,
+            });
+        }
+        tracing::info!(
+            plugin = %p.descriptor.name,
+            version = %p.descriptor.version,
+            "started"
+        );
+    }
+    Ok(built)
+}

@@ -18,7 +18,7 @@ pub struct Database {
 }
 
 impl Database {
-    /// Wraps a pool (the server does this; tests may too).
+    /// Wraps a pool. Host API: the server does this, and tests that play the server.
     pub fn new(pool: sqlx::AnyPool, dialect: Dialect) -> Self {
         Self { pool, dialect }
     }

@@ -94,7 +94,8 @@ struct Letter {
 }
 
 /// The server's event bus: every subscription, each subscribing plugin's queue, and the
-/// tasks delivering from them.
+/// tasks delivering from them. Host API (see [`crate::host`]).
+#[doc(hidden)]
 pub struct EventBus {
     capacity: usize,
     subscriptions: RwLock<HashMap<TypeId, Vec<Subscription>>>,

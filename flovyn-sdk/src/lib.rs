@@ -24,44 +24,41 @@
 //! assert_eq!(plugin.routes[0].path, "/hello");
 //! let spec = flovyn_sdk::openapi::plugin_document(plugin);
 //! assert!(spec.paths.paths.contains_key("/api/v1/p/greeter/hello"));
-//! assert!(std::ptr::eq(flovyn_sdk::registry::find("greeter").unwrap(), Greeter::linked()));
+//! assert!(std::ptr::eq(flovyn_sdk::host::registry::find("greeter").unwrap(), Greeter::linked()));
 //! ```
 //!
 //! Adding the crate to the server's dependencies is the whole install: the server finds
-//! every linked plugin through [`registry::plugins`].
+//! every linked plugin through [`host::registry::plugins`]. What only a host (the server, or
+//! a test playing one) needs is under [`host`]; everything else here is the plugin author's.
 //!
 //! The macros are documented where they are re-exported: [`flovyn_plugin`], [`migration`],
 //! [`plugin_impl`] and [`route`]. The plugin development guide lives in `docs/guide/`.
 
 pub mod auth;
+mod context;
 pub mod db;
 mod error;
 pub mod events;
 pub mod grpc;
+pub mod host;
 mod identity;
-pub mod instance;
-pub mod linked;
 pub mod middleware;
 pub mod openapi;
-pub mod registry;
 pub mod time;
 
+pub use context::PluginContext;
 pub use db::Database;
 pub use error::{ApiError, ErrorBody, ErrorDetail, PluginError};
 /// What a plugin is, as plain data: the descriptor every kind of plugin hands its host.
 pub use flovyn_descriptor as descriptor;
 pub use flovyn_descriptor::PluginDescriptor;
+/// Which database the server runs on: a plugin's SQL may differ per dialect.
+pub use flovyn_naming::sql::Dialect;
+/// A boxed, `Send` future, as returned by object-safe hooks (authenticators, authorizers).
+pub use futures_util::future::BoxFuture;
+pub use host::LinkedPlugin;
 pub use identity::{Identity, PrincipalType};
-pub use instance::{BoxFuture, PluginContext, PluginInstance};
-pub use linked::{
-    Access, Dialect, LinkedPlugin, Method, MiddlewareDescriptor, MigrationDescriptor,
-    RouteDescriptor, SubscriptionDescriptor, TaskDescriptor,
-};
 pub use openapi::{Created, NoContent};
-
-/// The naming rules (plugin names, table prefixes, route paths, migration SQL), shared with
-/// the macros and the server.
-pub use flovyn_naming as naming;
 
 /// Implemented by `#[flovyn_plugin]` for the plugin's struct.
 #[diagnostic::on_unimplemented(

@@ -127,7 +127,7 @@ pub fn init_tracing(filter: &str) {
 
 /// The descriptors of the plugins linked into this binary (no database, no config).
 fn linked() -> Vec<&'static flovyn_sdk::PluginDescriptor> {
-    flovyn_sdk::registry::plugins()
+    flovyn_sdk::host::registry::plugins()
         .into_iter()
         .map(|p| p.descriptor())
         .collect()
@@ -181,7 +181,7 @@ fn config_schema() -> Result<(), BoxError> {
 }
 
 async fn migrate(config: Config, expected: &[&str]) -> Result<(), BoxError> {
-    let plan = startup::plan_linked(&flovyn_sdk::registry::plugins(), expected, &config)?;
+    let plan = startup::plan_linked(&flovyn_sdk::host::registry::plugins(), expected, &config)?;
     let db = crate::store::db::Database::connect(&config.database_url).await?;
     crate::store::migrate::run_core(&db).await?;
     let applied = crate::store::migrate::run_plugins(&db, &plan.enabled).await?;
@@ -200,7 +200,8 @@ async fn migrate(config: Config, expected: &[&str]) -> Result<(), BoxError> {
 async fn serve(config: Config, expected: &[&str]) -> Result<(), BoxError> {
     let listen = config.listen;
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);
-    let state = startup::start_with(config, &flovyn_sdk::registry::plugins(), expected).await?;
+    let state =
+        startup::start_with(config, &flovyn_sdk::host::registry::plugins(), expected).await?;
     let router = crate::router::build_router(state.clone());
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(listener) => listener,

@@ -290,7 +290,7 @@ impl AuditLog {
         subject: Option<String>,
     ) -> Result<(), PluginError> {
         let payload = serde_json::to_string(event).map_err(|e| PluginError::new(e.to_string()))?;
-        let publisher = flovyn_sdk::naming::event::publisher(E::NAME).unwrap_or_default();
+        let publisher = flovyn_sdk::host::naming::event::publisher(E::NAME).unwrap_or_default();
         sqlx::query(
             "INSERT INTO p_audit_log__events (occurred_at, event, publisher, tenant_id, actor, subject, payload) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )

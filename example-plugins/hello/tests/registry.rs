@@ -1,21 +1,21 @@
 //! The registry finds `hello` — run once with the default `inventory` backend and once with
 //! `--features linkme` (see `scripts/test`).
 
-use flovyn_sdk::descriptor::Access;
-use flovyn_sdk::{Dialect, Method, Plugin};
+use flovyn_sdk::descriptor::{Access, Method};
+use flovyn_sdk::{Dialect, Plugin};
 
 // An integration test only links the crates it names.
 use hello as _;
 
 #[test]
 fn registry_lists_hello_with_its_descriptor() {
-    let plugins = flovyn_sdk::registry::plugins();
+    let plugins = flovyn_sdk::host::registry::plugins();
     let names: Vec<&str> = plugins.iter().map(|p| p.name).collect();
     assert_eq!(
         names,
         ["hello"],
         "backend {}",
-        flovyn_sdk::registry::BACKEND
+        flovyn_sdk::host::registry::BACKEND
     );
 
     assert!(std::ptr::eq(plugins[0], hello::Hello::linked()));
@@ -63,7 +63,7 @@ fn registry_lists_hello_with_its_descriptor() {
     assert_eq!(m.sql(Dialect::Sqlite), file);
     assert_eq!(
         m.checksum(Dialect::Sqlite),
-        flovyn_sdk::naming::checksum::checksum(file)
+        flovyn_sdk::host::naming::checksum::checksum(file)
     );
 }
 
@@ -74,14 +74,14 @@ fn backend_is_the_one_the_features_select() {
     } else {
         "inventory"
     };
-    assert_eq!(flovyn_sdk::registry::BACKEND, expected);
+    assert_eq!(flovyn_sdk::host::registry::BACKEND, expected);
 }
 
 #[test]
 fn find_by_name() {
     assert_eq!(
-        flovyn_sdk::registry::find("hello").map(|p| p.name),
+        flovyn_sdk::host::registry::find("hello").map(|p| p.name),
         Some("hello")
     );
-    assert!(flovyn_sdk::registry::find("nope").is_none());
+    assert!(flovyn_sdk::host::registry::find("nope").is_none());
 }

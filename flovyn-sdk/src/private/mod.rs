@@ -5,16 +5,14 @@ pub use crate::Identity;
 pub use crate::auth::{AuthOutcome, AuthRequest, AuthzRequest, Decision, SchemeDescriptor};
 pub use crate::events::{Event, Events};
 pub use crate::grpc::{GrpcService, NamedService, in_plugin_package as grpc_in_plugin_package};
-pub use crate::linked::{
-    ConfigDescriptor, GrpcDescriptor, MiddlewareDescriptor, PluginParts, SubscriptionDescriptor,
-    TaskDescriptor,
+pub use crate::host::PluginInstance;
+pub use crate::host::linked::{
+    Access, ConfigDescriptor, GrpcDescriptor, Method, MiddlewareDescriptor, MigrationDescriptor,
+    PluginParts, RouteDescriptor, SubscriptionDescriptor, TaskDescriptor,
 };
 pub use crate::middleware::{DEFAULT_PRIORITY as DEFAULT_MIDDLEWARE_PRIORITY, Middleware};
 pub use crate::openapi::{DocContext, DocumentArg, DocumentResponse};
-pub use crate::{
-    Access, BoxFuture, LinkedPlugin, Method, MigrationDescriptor, Plugin, PluginContext,
-    PluginError, PluginInstance, RouteDescriptor,
-};
+pub use crate::{BoxFuture, LinkedPlugin, Plugin, PluginContext, PluginError};
 pub use axum;
 pub use flovyn_descriptor::TaskId;
 pub use inventory;

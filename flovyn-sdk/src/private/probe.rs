@@ -11,8 +11,8 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use super::{DefaultConstruct, PluginImpl};
-use crate::instance::PluginInstance;
-use crate::linked::PluginParts;
+use crate::host::PluginInstance;
+use crate::host::linked::PluginParts;
 
 /// See the module docs.
 #[derive(Debug)]

@@ -1,11 +1,10 @@
 //! The first backend: plugins linked into this binary, registered by `#[flovyn_plugin]`
-//! (`flovyn_sdk::registry`).
+//! (`flovyn_sdk::host::registry`).
 
 use std::sync::Arc;
 
-use flovyn_sdk::{
-    BoxFuture, LinkedPlugin, PluginContext, PluginDescriptor, PluginError, PluginInstance,
-};
+use flovyn_sdk::host::{LinkedPlugin, PluginInstance};
+use flovyn_sdk::{BoxFuture, PluginContext, PluginDescriptor, PluginError};
 
 use super::Backend;
 

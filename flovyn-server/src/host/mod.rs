@@ -9,7 +9,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use flovyn_sdk::{BoxFuture, PluginContext, PluginDescriptor, PluginError, PluginInstance};
+use flovyn_sdk::host::PluginInstance;
+use flovyn_sdk::{BoxFuture, PluginContext, PluginDescriptor, PluginError};
 
 pub mod linked;
 pub mod routes;

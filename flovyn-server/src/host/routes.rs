@@ -8,8 +8,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use flovyn_sdk::descriptor::Access;
-use flovyn_sdk::{Method, PluginDescriptor};
+use flovyn_sdk::PluginDescriptor;
+use flovyn_sdk::descriptor::{Access, Method};
 
 /// A served path of the plugins' routes, as [`RouteTable::route`] matched it (the methods of
 /// one path share it).

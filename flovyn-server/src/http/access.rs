@@ -15,8 +15,9 @@ use std::sync::Arc;
 use axum::http::{Extensions, Request};
 use axum::response::{IntoResponse, Response};
 use flovyn_sdk::auth::{AuthOutcome, AuthRequest, AuthzRequest, Decision, Protocol};
-use flovyn_sdk::descriptor::Access;
-use flovyn_sdk::{ApiError, Identity, Method, PluginInstance, PrincipalType};
+use flovyn_sdk::descriptor::{Access, Method};
+use flovyn_sdk::host::PluginInstance;
+use flovyn_sdk::{ApiError, Identity, PrincipalType};
 use futures_util::FutureExt as _;
 
 use crate::host::RunningPlugin;

@@ -21,8 +21,9 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use flovyn_sdk::Dialect;
 use flovyn_sdk::descriptor::{Task, TaskId};
-use flovyn_sdk::{Dialect, PluginInstance};
+use flovyn_sdk::host::PluginInstance;
 use futures_util::FutureExt as _;
 use sqlx::AnyConnection;
 use sqlx::Row as _;

@@ -1,6 +1,6 @@
 //! Start-up and shutdown: the whole sequence of `docs/server.md` up to serving ([`start`]),
 //! the state a running server holds ([`AppState`]), and the stop hooks in reverse order
-//! ([`AppState::shutdown`]). What runs and in which order is [`plan`]'s.
+//! ([`AppState::shutdown`]). What runs and in which order is [`plan`](mod@plan)'s.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -215,7 +215,7 @@ pub async fn start_with(
             return Err(e);
         }
     };
-    let core_events = events.handle(flovyn_sdk::naming::event::CORE);
+    let core_events = events.handle(flovyn_sdk::host::naming::event::CORE);
     let scheduler = Scheduler::start(&db, &plugins);
     let metrics = Metrics::new(plan.enabled.iter().map(|p| p.name.as_str()));
     Ok(AppState {

@@ -167,7 +167,7 @@ fn an_expected_crate_that_registered_nothing_is_named() {
 #[test]
 fn this_build_expects_the_example_plugins_and_they_registered() {
     assert!(flovyn_server::linked::EXPECTED_PLUGIN_CRATES.contains(&"hello"));
-    let all = flovyn_sdk::registry::plugins();
+    let all = flovyn_sdk::host::registry::plugins();
     let plan = startup::plan_linked(
         &all.iter()
             .copied()

@@ -13,7 +13,7 @@ const JSONSCHEMA_INSTALL: &str =
     "python3 -m pip install 'openapi-spec-validator==0.9.0' (it brings jsonschema)";
 
 fn linked() -> Vec<&'static flovyn_sdk::PluginDescriptor> {
-    flovyn_sdk::registry::plugins()
+    flovyn_sdk::host::registry::plugins()
         .into_iter()
         .map(|p| p.descriptor())
         .collect()
@@ -48,7 +48,7 @@ fn schema_has_the_core_keys_with_defaults_and_a_section_per_plugin() {
     assert_eq!(core["http"]["additionalProperties"], false);
 
     let sections = core["plugins"]["properties"].as_object().unwrap();
-    let mut names: Vec<_> = flovyn_sdk::registry::plugins()
+    let mut names: Vec<_> = flovyn_sdk::host::registry::plugins()
         .iter()
         .map(|p| p.name)
         .collect();
@@ -112,7 +112,7 @@ fn the_schema_accepts_exactly_what_the_server_accepts() {
     let dir = tempfile::tempdir().unwrap();
     let schema_file = dir.path().join("schema.json");
     std::fs::write(&schema_file, document().to_string()).unwrap();
-    let registry = flovyn_sdk::registry::plugins();
+    let registry = flovyn_sdk::host::registry::plugins();
 
     let mut files = Vec::new();
     let mut server_accepts = Vec::new();

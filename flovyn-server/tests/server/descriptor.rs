@@ -4,7 +4,7 @@
 use flovyn_descriptor::PluginDescriptor;
 
 fn linked() -> Vec<&'static flovyn_sdk::LinkedPlugin> {
-    let all = flovyn_sdk::registry::plugins();
+    let all = flovyn_sdk::host::registry::plugins();
     let names: Vec<&str> = all.iter().map(|p| p.name).collect();
     for expected in ["audit-log", "hello", "worker-token"] {
         assert!(
@@ -141,7 +141,9 @@ fn bookmarks() -> &'static PluginDescriptor {
 }
 
 fn hello() -> &'static PluginDescriptor {
-    flovyn_sdk::registry::find("hello").unwrap().descriptor()
+    flovyn_sdk::host::registry::find("hello")
+        .unwrap()
+        .descriptor()
 }
 
 #[test]

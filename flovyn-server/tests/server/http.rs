@@ -143,7 +143,7 @@ pub(crate) async fn fixture_with(
     config.http.body_limit_bytes = 1024;
     config.http.request_timeout_secs = 1;
     adjust(&mut config);
-    let plugins: Vec<_> = flovyn_sdk::registry::plugins()
+    let plugins: Vec<_> = flovyn_sdk::host::registry::plugins()
         .into_iter()
         .filter(|p| names.contains(&p.name))
         .collect();
@@ -619,7 +619,7 @@ async fn a_failing_start_hook_stops_start_up_naming_the_plugin() {
         "sqlite://{}?mode=rwc",
         dir.path().join("flovyn.db").display()
     );
-    let plugins: Vec<_> = flovyn_sdk::registry::plugins()
+    let plugins: Vec<_> = flovyn_sdk::host::registry::plugins()
         .into_iter()
         .filter(|p| ["hello", "broken-start"].contains(&p.name))
         .collect();
@@ -804,7 +804,7 @@ async fn a_short_admin_token_refuses_to_start() {
         dir.path().join("flovyn.db").display()
     );
     config.admin_token = Some("too-short".into());
-    let hello: Vec<_> = flovyn_sdk::registry::plugins()
+    let hello: Vec<_> = flovyn_sdk::host::registry::plugins()
         .into_iter()
         .filter(|p| p.name == "hello")
         .collect();
@@ -820,7 +820,7 @@ async fn a_short_admin_token_refuses_to_start() {
 
 #[test]
 fn authenticators_add_their_security_schemes_to_the_spec() {
-    let plugins: Vec<_> = flovyn_sdk::registry::plugins()
+    let plugins: Vec<_> = flovyn_sdk::host::registry::plugins()
         .into_iter()
         .filter(|p| ["hello", "gatekeeper"].contains(&p.name))
         .map(|p| p.descriptor())
@@ -843,7 +843,7 @@ fn authenticators_add_their_security_schemes_to_the_spec() {
 
 /// The plugins this build links (not the test plugins of this binary).
 fn linked_plugins() -> Vec<&'static flovyn_sdk::PluginDescriptor> {
-    flovyn_sdk::registry::plugins()
+    flovyn_sdk::host::registry::plugins()
         .into_iter()
         .filter(|p| flovyn_server::linked::EXPECTED_PLUGIN_CRATES.contains(&p.crate_name))
         .map(|p| p.descriptor())

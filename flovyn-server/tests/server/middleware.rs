@@ -181,7 +181,7 @@ async fn a_middleware_cannot_reroute_a_request_past_the_access_check() {
 
 #[tokio::test]
 async fn a_scope_beyond_the_plugins_prefix_needs_the_operators_consent() {
-    let plugins: Vec<_> = flovyn_sdk::registry::plugins()
+    let plugins: Vec<_> = flovyn_sdk::host::registry::plugins()
         .into_iter()
         .filter(|p| p.name == "gate-log")
         .collect();
@@ -197,7 +197,7 @@ async fn a_scope_beyond_the_plugins_prefix_needs_the_operators_consent() {
     );
 
     // The key exists only for plugins that ask for it.
-    let hello: Vec<_> = flovyn_sdk::registry::plugins()
+    let hello: Vec<_> = flovyn_sdk::host::registry::plugins()
         .into_iter()
         .filter(|p| p.name == "hello")
         .collect();

@@ -33,7 +33,7 @@ const CHROMIUM_INSTALL: &str = "apt-get install -y chromium";
 /// The document of the plugins this build links as a binary: the registry of this test
 /// binary filtered to the crates `build.rs` links (tests may define their own plugins).
 fn linked_document() -> utoipa::openapi::OpenApi {
-    let linked: Vec<_> = flovyn_sdk::registry::plugins()
+    let linked: Vec<_> = flovyn_sdk::host::registry::plugins()
         .into_iter()
         .filter(|p| flovyn_server::linked::EXPECTED_PLUGIN_CRATES.contains(&p.crate_name))
         .map(|p| p.descriptor())
@@ -137,7 +137,7 @@ fn document_is_valid_openapi_3_1() {
         (
             "every plugin in the test binary",
             flovyn_server::api::openapi::merged(
-                flovyn_sdk::registry::plugins()
+                flovyn_sdk::host::registry::plugins()
                     .into_iter()
                     .map(|p| p.descriptor()),
             ),

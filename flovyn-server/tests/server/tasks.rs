@@ -227,7 +227,7 @@ async fn a_run_outlasting_the_shutdown_grace_is_cancelled_and_recorded() {
 async fn replica(url: &str) -> startup::AppState {
     let mut config = Config::default();
     config.database_url = url.to_owned();
-    let plugins: Vec<_> = flovyn_sdk::registry::plugins()
+    let plugins: Vec<_> = flovyn_sdk::host::registry::plugins()
         .into_iter()
         .filter(|p| p.name == "ticker")
         .collect();

@@ -1,5 +1,5 @@
 //! A plugin linked into the binary: the static parts `#[flovyn_plugin]` and `#[plugin_impl]`
-//! emit, one [`LinkedPlugin`] per plugin, registered with [`crate::registry`].
+//! emit, one [`LinkedPlugin`] per plugin, registered with [`crate::host::registry`].
 //!
 //! What the plugin *is* comes out of it as plain data, [`LinkedPlugin::descriptor`] (a
 //! [`PluginDescriptor`](flovyn_descriptor::PluginDescriptor), the same form a plugin process
@@ -11,7 +11,8 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use crate::PluginError;
-use crate::instance::{BoxFuture, PluginContext, PluginInstance};
+use crate::host::PluginInstance;
+use crate::{BoxFuture, PluginContext};
 
 pub use flovyn_naming::route::Method;
 pub use flovyn_naming::sql::Dialect;

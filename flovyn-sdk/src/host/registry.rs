@@ -8,7 +8,7 @@
 //! A crate that is a dependency but never named in code is not linked by rustc, so its
 //! plugin is missing here: the server's build script names every plugin dependency.
 
-use crate::linked::LinkedPlugin;
+use crate::host::linked::LinkedPlugin;
 
 /// Every linked plugin, sorted by name.
 pub fn plugins() -> Vec<&'static LinkedPlugin> {
@@ -75,7 +75,7 @@ pub use backend::PLUGINS;
 macro_rules! __register_plugin {
     ($descriptor:path) => {
         $crate::__private::inventory::submit! {
-            $crate::registry::Registration(&$descriptor)
+            $crate::host::registry::Registration(&$descriptor)
         }
     };
 }
@@ -86,7 +86,7 @@ macro_rules! __register_plugin {
 #[macro_export]
 macro_rules! __register_plugin {
     ($descriptor:path) => {
-        #[$crate::__private::linkme::distributed_slice($crate::registry::PLUGINS)]
+        #[$crate::__private::linkme::distributed_slice($crate::host::registry::PLUGINS)]
         #[linkme(crate = $crate::__private::linkme)]
         static __FLOVYN_PLUGIN_REGISTRATION: &'static $crate::LinkedPlugin = &$descriptor;
     };

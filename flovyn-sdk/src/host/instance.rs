@@ -1,91 +1,12 @@
-//! A constructed plugin: the object the server holds while it runs, and the context handed
-//! to its constructor and lifecycle hooks.
-//!
-//! The descriptor ([`crate::linked`]) says what a plugin is; an instance is the plugin
-//! running. Instances are built by the server in dependency order and dropped at shutdown.
+//! A constructed plugin as the host drives it: [`PluginInstance`], implemented by the code
+//! `#[plugin_impl]` generates. What the plugin *is* is its descriptor; an instance is the
+//! plugin running, built by the host in dependency order and dropped at shutdown. Its runtime
+//! entries are reached by their position in the descriptor's lists, never by name.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
-use serde::de::DeserializeOwned;
-
-use crate::Identity;
-use crate::PluginError;
 use crate::auth::{AuthOutcome, AuthRequest, AuthzRequest, Decision};
-use crate::db::Database;
-
-/// A boxed, `Send` future, as returned by the object-safe plugin hooks.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// What a plugin receives when it is constructed and when its hooks run.
-#[derive(Debug, Clone)]
-pub struct PluginContext {
-    plugin: &'static str,
-    config: Arc<serde_json::Value>,
-    database: Option<Database>,
-    events: crate::events::Events,
-}
-
-impl PluginContext {
-    /// A context for `plugin` with its raw configuration section (`[plugins.<name>]`,
-    /// without the `enabled` key). The server builds these; tests may too.
-    pub fn new(plugin: &'static str, config: serde_json::Value) -> Self {
-        Self {
-            plugin,
-            config: Arc::new(config),
-            database: None,
-            events: crate::events::Events::detached(plugin),
-        }
-    }
-
-    /// The same context on the server's event bus (without one, the plugin's events reach
-    /// no other plugin).
-    pub fn with_events(mut self, bus: &Arc<crate::events::EventBus>) -> Self {
-        self.events = bus.handle(self.plugin);
-        self
-    }
-
-    /// The plugin's handle on the event bus: publish and subscribe (see
-    /// [`crate::events`]).
-    pub fn events(&self) -> &crate::events::Events {
-        &self.events
-    }
-
-    /// The same context with access to `database` (the server always gives one).
-    pub fn with_database(mut self, database: Database) -> Self {
-        self.database = Some(database);
-        self
-    }
-
-    /// The server's database, where the plugin's migrations created its tables.
-    pub fn database(&self) -> Result<&Database, PluginError> {
-        self.database.as_ref().ok_or_else(|| {
-            PluginError::new(format!(
-                "plugin `{}` was built without a database",
-                self.plugin
-            ))
-        })
-    }
-
-    /// The plugin's name.
-    pub fn plugin_name(&self) -> &'static str {
-        self.plugin
-    }
-
-    /// The plugin's configuration section, deserialized into `T`.
-    ///
-    /// The server has already validated the section against the plugin's declared config
-    /// type at start-up, so for that type this only fails if the plugin asks for another.
-    pub fn config<T: DeserializeOwned>(&self) -> Result<T, PluginError> {
-        T::deserialize(&*self.config).map_err(|e| {
-            PluginError::new(format!(
-                "invalid configuration for plugin `{}`: {e}",
-                self.plugin
-            ))
-        })
-    }
-}
+use crate::{BoxFuture, Identity, PluginContext, PluginError};
 
 /// A constructed plugin, as the server drives it.
 ///

@@ -1,0 +1,21 @@
+//! What only a host needs — the server, or a test that plays one. Plugin authors do not use
+//! this module: their API is the crate root and the [`prelude`](crate::prelude).
+//!
+//! - [`LinkedPlugin`]: a plugin linked into the binary, as its macros emitted it; its
+//!   [`descriptor`](LinkedPlugin::descriptor) is what the plugin is, as data, and
+//!   [`construct`](LinkedPlugin::construct) gives its [`PluginInstance`];
+//! - [`registry`]: every linked plugin;
+//! - [`PluginInstance`]: a running plugin as the host drives it;
+//! - [`EventBus`]: the bus plugins publish and subscribe on;
+//! - [`naming`]: the naming rules the host checks descriptors with.
+
+pub mod linked;
+pub mod registry;
+
+mod instance;
+
+#[doc(inline)]
+pub use crate::events::EventBus;
+pub use flovyn_naming as naming;
+pub use instance::PluginInstance;
+pub use linked::LinkedPlugin;

@@ -4,6 +4,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+// Formatting and parsing are humantime's; this module fixes the one format (UTC, millisecond
+// precision, fixed width) that stored timestamps use.
+
 /// Now, as RFC 3339 UTC with milliseconds.
 pub fn now_rfc3339() -> String {
     at(SystemTime::now())
@@ -11,8 +14,8 @@ pub fn now_rfc3339() -> String {
 
 /// `time` as RFC 3339 UTC with milliseconds (instants before 1970 clamp to the epoch).
 pub fn at(time: SystemTime) -> String {
-    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    rfc3339(since_epoch.as_secs(), since_epoch.subsec_millis())
+    let time = time.max(UNIX_EPOCH);
+    humantime::format_rfc3339_millis(time).to_string()
 }
 
 /// `delta` from now, as RFC 3339 UTC with milliseconds.
@@ -22,81 +25,18 @@ pub fn from_now(delta: Duration) -> String {
 
 /// RFC 3339 UTC for `unix_secs` seconds and `millis` milliseconds after the epoch.
 pub fn rfc3339(unix_secs: u64, millis: u32) -> String {
-    let days = unix_secs / 86_400;
-    let secs_of_day = unix_secs % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        secs_of_day / 3600,
-        secs_of_day % 3600 / 60,
-        secs_of_day % 60
-    )
+    at(UNIX_EPOCH + Duration::from_secs(unix_secs) + Duration::from_millis(millis.into()))
 }
 
 /// The instant of a timestamp in exactly the format above (`2025-01-31T08:15:02.120Z`);
-/// `None` for any other text, or a date before 1970.
+/// `None` for any other text (another precision, an offset, a space for `T`), or a date
+/// before 1970.
 pub fn parse(text: &str) -> Option<SystemTime> {
     let b = text.as_bytes();
     if b.len() != 24 || [b[4], b[7], b[10], b[13], b[16], b[19], b[23]] != *b"--T::.Z" {
         return None;
     }
-    let num = |range: std::ops::Range<usize>| -> Option<u64> {
-        b[range].iter().try_fold(0u64, |n, &c| {
-            c.is_ascii_digit().then(|| n * 10 + u64::from(c - b'0'))
-        })
-    };
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, minute, second, millis) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..23)?);
-    if year < 1970
-        || !(1..=12).contains(&month)
-        || day == 0
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
-        return None;
-    }
-    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
-    Some(UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(millis))
-}
-
-fn days_in_month(year: u64, month: u64) -> u64 {
-    match month {
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
-            29
-        }
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a date from 1970 on (the inverse of [`civil_from_days`]).
-fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year / 400;
-    let yoe = year - era * 400;
-    let mp = if month > 2 { month - 3 } else { month + 9 };
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// (year, month, day) of the proleptic Gregorian calendar for days since 1970-01-01
-/// (Howard Hinnant's `civil_from_days`, for non-negative days). Saves a date crate for
-/// one timestamp format.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
+    humantime::parse_rfc3339(text).ok()
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use flovyn_sdk::descriptor::{Access, Method};
 use flovyn_sdk::host::PluginInstance;
 use flovyn_sdk::{ApiError, Identity, PrincipalType};
 use futures_util::FutureExt as _;
+use subtle::ConstantTimeEq as _;
 
 use crate::host::RunningPlugin;
 use crate::host::routes::{PathId, RouteTable};
@@ -45,7 +46,8 @@ impl Credentials {
         else {
             return AuthOutcome::NotMine;
         };
-        if constant_time_eq(token.as_bytes(), admin.as_bytes()) {
+        // Constant time: how long the comparison takes does not reveal how much matched.
+        if bool::from(token.as_bytes().ct_eq(admin.as_bytes())) {
             AuthOutcome::Authenticated(admin_identity())
         } else {
             AuthOutcome::NotMine
@@ -61,11 +63,6 @@ fn admin_identity() -> Identity {
         roles: vec!["admin".to_owned()],
         permissions: vec!["*".to_owned()],
     }
-}
-
-/// Compares without an early exit, so timing does not reveal how much of a token matched.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The composed authenticators and authorizers.

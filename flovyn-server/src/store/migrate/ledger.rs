@@ -4,7 +4,6 @@
 //! Timestamps are TEXT in both databases: sqlx's `Any` driver decodes no date/time types,
 //! and RFC 3339 UTC text sorts chronologically and reads the same everywhere.
 
-use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::AppliedMigration;
@@ -35,8 +34,7 @@ const INSERT: &str = "INSERT INTO _plugin_migrations \
 pub(super) async fn read_all(
     conn: &mut AnyConnection,
 ) -> Result<Vec<AppliedMigration>, sqlx::Error> {
-    let rows = sqlx::query(SELECT_ALL).fetch_all(conn).await?;
-    let mut ledger = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+    let mut ledger: Vec<AppliedMigration> = sqlx::query_as(SELECT_ALL).fetch_all(conn).await?;
     ledger.sort_by(|a, b| (a.plugin.as_str(), a.version).cmp(&(b.plugin.as_str(), b.version)));
     Ok(ledger)
 }
@@ -70,21 +68,6 @@ pub(super) async fn insert(
         .execute(conn)
         .await?;
     Ok(())
-}
-
-fn decode(row: &AnyRow) -> Result<AppliedMigration, sqlx::Error> {
-    let version: i64 = row.try_get("version")?;
-    let version = u32::try_from(version).map_err(|_| {
-        sqlx::Error::Decode(format!("ledger version {version} is not a positive u32").into())
-    })?;
-    Ok(AppliedMigration {
-        plugin: row.try_get("plugin")?,
-        version,
-        name: row.try_get("name")?,
-        checksum: row.try_get("checksum")?,
-        applied_at: row.try_get("applied_at")?,
-        execution_ms: row.try_get("execution_ms")?,
-    })
 }
 
 /// Now, as RFC 3339 UTC with milliseconds (see [`flovyn_sdk::time`]).

@@ -83,11 +83,13 @@ pub fn core_migrations() -> &'static [Migration] {
 }
 
 /// One row of the ledger.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct AppliedMigration {
     /// Plugin name ([`CORE`] for the server's own migrations).
     pub plugin: String,
-    /// Migration version.
+    /// Migration version (stored as `BIGINT`; a value that is not a positive `u32` is a
+    /// decoding error).
+    #[sqlx(try_from = "i64")]
     pub version: u32,
     /// Migration name.
     pub name: String,

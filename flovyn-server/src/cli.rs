@@ -1,4 +1,6 @@
-//! The command line: `serve` (the default), `migrate`, `plugins`, `openapi`.
+//! The command line: `serve` (the default), `migrate`, `plugins`, `openapi`,
+//! `config-schema`; and [`main`], the entry point of the server binary and of a server of
+//! one's own.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -158,7 +158,7 @@ impl LinkedPlugin {
                 .grpc
                 .iter()
                 .map(|g| d::GrpcService {
-                    handler: g.method.to_owned(),
+                    handler: g.handler.to_owned(),
                     service: g.service.to_owned(),
                     access: g.access.data(),
                 })
@@ -364,25 +364,14 @@ impl MiddlewareDescriptor {
             paths,
         }
     }
-
-    /// The requests this middleware of `plugin` sees (checked at compile time).
-    pub fn scopes(&self, plugin: &str) -> Vec<flovyn_naming::scope::Scope> {
-        if self.paths.is_empty() {
-            return vec![flovyn_naming::scope::own_scope(plugin)];
-        }
-        self.paths
-            .iter()
-            .filter_map(|p| flovyn_naming::scope::Scope::parse(p).ok())
-            .collect()
-    }
 }
 
 /// One `#[grpc_service]` method of a plugin.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct GrpcDescriptor {
-    /// The Rust method's name (`worker_tokens`).
-    pub method: &'static str,
+    /// The handler's name: the Rust method's (`worker_tokens`).
+    pub handler: &'static str,
     /// The service's full protobuf name (`flovyn.plugins.worker_token.v1.WorkerTokens`).
     pub service: &'static str,
     /// Who may call its methods: any authenticated caller, or one granted a permission
@@ -392,9 +381,9 @@ pub struct GrpcDescriptor {
 
 impl GrpcDescriptor {
     #[doc(hidden)]
-    pub const fn __new(method: &'static str, service: &'static str, access: Access) -> Self {
+    pub const fn __new(handler: &'static str, service: &'static str, access: Access) -> Self {
         Self {
-            method,
+            handler,
             service,
             access,
         }

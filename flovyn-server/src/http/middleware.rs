@@ -5,7 +5,7 @@
 //! With no plugin middleware the router is called directly: the chain costs nothing then.
 //! The edge has already identified the caller and checked the route's access, so
 //! middleware sees the [`Identity`](flovyn_sdk::Identity) in the request's extensions.
-//! Whether a plugin may scope beyond its prefix is decided at start-up (`app::plan`).
+//! Whether a plugin may scope beyond its prefix is decided at start-up (`startup::plan`).
 //!
 //! Middleware must not change the request's path: access was checked for the path the
 //! request came with, and scopes were matched on it. The chain remembers that path and, at

@@ -227,8 +227,17 @@ pub struct Route {
     pub access: Access,
     /// Its OpenAPI operation as the plugin documents it (parameters, body, responses,
     /// summary); the host adds the operationId, the tag and the security requirement.
-    #[serde(default)]
+    #[serde(default = "no_operation")]
     pub operation: Operation,
+}
+
+/// The operation of a route that documents none, as decoding gives it (`Operation::default()`
+/// is not: its empty `extensions` read back differently), so that a descriptor decoded from
+/// its wire form stays equal to itself through another round.
+fn no_operation() -> Operation {
+    serde_json::to_value(Operation::default())
+        .and_then(serde_json::from_value)
+        .unwrap_or_default()
 }
 
 /// A plugin's typed configuration, as a JSON Schema.

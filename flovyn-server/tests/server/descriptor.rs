@@ -32,6 +32,22 @@ fn every_example_plugin_round_trips_through_its_wire_form_unchanged() {
 }
 
 #[test]
+fn every_example_plugin_round_trips_through_its_protobuf_form_unchanged() {
+    use prost::Message as _;
+    for plugin in linked() {
+        let answer = flovyn_protocol::describe_response(plugin.descriptor());
+        let bytes = answer.encode_to_vec();
+        let decoded = flovyn_protocol::pb::DescribeResponse::decode(bytes.as_slice()).unwrap();
+        assert_eq!(
+            &flovyn_protocol::read_describe_response(decoded).unwrap(),
+            plugin.descriptor(),
+            "{} changed through flovyn.plugin.v1",
+            plugin.name
+        );
+    }
+}
+
+#[test]
 fn the_wire_form_says_everything_the_plugin_declares() {
     let worker_token = linked()
         .into_iter()

@@ -9,6 +9,7 @@
 use flovyn_descriptor::PluginDescriptor;
 
 mod convert;
+pub mod handshake;
 
 pub use convert::{DecodeError, descriptor_from_proto, descriptor_to_proto};
 

@@ -44,6 +44,7 @@ pub mod host;
 mod identity;
 pub mod middleware;
 pub mod openapi;
+pub mod process;
 pub mod time;
 
 pub use context::PluginContext;

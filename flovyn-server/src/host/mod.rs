@@ -13,6 +13,7 @@ use flovyn_sdk::host::PluginInstance;
 use flovyn_sdk::{BoxFuture, PluginContext, PluginDescriptor, PluginError};
 
 pub mod linked;
+pub mod process;
 pub mod routes;
 
 /// How the host reaches one plugin's code.

@@ -21,6 +21,7 @@ mod layout;
 mod middleware;
 mod migrations;
 mod openapi;
+mod process;
 mod support;
 mod tasks;
 mod worker_token;

@@ -1,0 +1,187 @@
+//! Plugins in their own process: the host starts the executable, shakes hands, asks what it
+//! is and checks the answer — and refuses, with the reason, whatever is not a plugin.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use flovyn_server::host::process::ProcessSpec;
+
+/// `hello-plugin`, the `hello` example built as a plugin process (a `[[bin]]` of the `hello`
+/// package, built by `cargo test --workspace` beside this test binary).
+fn hello_plugin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let bin = dir.join("hello-plugin");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p hello --bin hello-plugin` (cargo test --workspace does)",
+        bin.display()
+    );
+    bin
+}
+
+fn spec(name: &str, command: PathBuf, args: &[&str]) -> ProcessSpec {
+    ProcessSpec {
+        name: name.to_owned(),
+        command,
+        args: args.iter().map(|s| (*s).to_owned()).collect(),
+        start_timeout: Duration::from_secs(10),
+    }
+}
+
+fn sh(script: &str) -> ProcessSpec {
+    spec("hello", "/bin/sh".into(), &["-c", script])
+}
+
+/// Whether a process with this id still exists (and is not a zombie).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .split(") ")
+            .nth(1)
+            .is_some_and(|rest| rest.starts_with('Z'))
+    })
+}
+
+async fn wait_gone(pid: u32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while alive(pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process {pid} still runs"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_plugin_process_describes_itself_as_the_linked_plugin_does() {
+    let process = spec("hello", hello_plugin(), &[]).start().await.unwrap();
+    let linked = flovyn_sdk::host::registry::find("hello")
+        .unwrap()
+        .descriptor();
+    assert_eq!(
+        &process.descriptor, linked,
+        "the same plugin source, either way"
+    );
+    assert_eq!(process.protocol_version, 1);
+    let pid = process.id().unwrap();
+    assert!(alive(pid));
+    process.stop(Duration::from_secs(5)).await;
+    wait_gone(pid).await;
+}
+
+#[tokio::test]
+async fn a_process_describing_another_plugin_is_refused() {
+    let err = spec("bookmarks", hello_plugin(), &[])
+        .start()
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("was refused: it describes plugin `hello`, not `bookmarks`"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn garbage_on_stdout_is_refused_and_the_process_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let err = sh(&format!(
+        "echo $$ > {}; echo 'Listening on port 8080'; exec sleep 30",
+        pid_file.display()
+    ))
+    .start()
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("was refused: the plugin's first line is not a handshake"),
+        "{err}"
+    );
+    assert!(err.contains("`Listening on port 8080`"), "{err}");
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    wait_gone(pid).await;
+}
+
+#[tokio::test]
+async fn no_handshake_in_time_is_refused_and_the_process_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let mut slow = sh(&format!("echo $$ > {}; exec sleep 30", pid_file.display()));
+    slow.start_timeout = Duration::from_millis(500);
+    let err = slow.start().await.unwrap_err().to_string();
+    assert!(
+        err.contains("no handshake and description within 500ms"),
+        "{err}"
+    );
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    wait_gone(pid).await;
+}
+
+#[tokio::test]
+async fn a_process_that_exits_first_is_refused_with_its_status() {
+    let err = sh("exit 3").start().await.unwrap_err().to_string();
+    assert!(
+        err.contains("it exited before the handshake (exit status: 3)"),
+        "{err}"
+    );
+    let err = spec("hello", "/nonexistent/plugin".into(), &[])
+        .start()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot start it"), "{err}");
+}
+
+#[tokio::test]
+async fn the_process_gets_only_the_handshakes_environment() {
+    // The "address" it prints is the list of its environment's variable names.
+    let err = sh(r#"echo "1|1|unix|$(env | cut -d= -f1 | sort | tr '\n' ' ')|grpc""#)
+        .start()
+        .await
+        .unwrap_err()
+        .to_string();
+    for expected in [
+        "FLOVYN_PLUGIN_MAGIC_COOKIE",
+        "FLOVYN_PLUGIN_PROTOCOL_VERSIONS",
+        "FLOVYN_PLUGIN_SOCKET_DIR",
+    ] {
+        assert!(err.contains(expected), "{err}");
+    }
+    // The test process has these; the plugin must not.
+    assert!(std::env::var_os("PATH").is_some());
+    for secret in [
+        "PATH",
+        "HOME",
+        "DATABASE_URL",
+        "FLOVYN_ADMIN_TOKEN",
+        "CARGO",
+    ] {
+        assert!(
+            !err.contains(&format!(" {secret} ")),
+            "{secret} leaked: {err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn started_by_hand_a_plugin_executable_says_what_it_is() {
+    let output = std::process::Command::new(hello_plugin()).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("this is the Flovyn plugin `hello`: the Flovyn server starts it"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty(), "no handshake without the cookie");
+}

@@ -54,6 +54,36 @@ async fn wait_gone(pid: u32) {
     }
 }
 
+/// `script` run by `sh` after it wrote its pid into a file; then that pid, once the test is
+/// done with the process, must be gone.
+struct Scripted {
+    spec: ProcessSpec,
+    pid_file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Scripted {
+    fn new(script: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let spec = sh(&format!("echo $$ > {}; {script}", pid_file.display()));
+        Self {
+            spec,
+            pid_file,
+            _dir: dir,
+        }
+    }
+
+    async fn assert_gone(&self) {
+        let pid: u32 = std::fs::read_to_string(&self.pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        wait_gone(pid).await;
+    }
+}
+
 #[tokio::test]
 async fn a_plugin_process_describes_itself_as_the_linked_plugin_does() {
     let process = spec("hello", hello_plugin(), &[]).start().await.unwrap();
@@ -86,46 +116,26 @@ async fn a_process_describing_another_plugin_is_refused() {
 
 #[tokio::test]
 async fn garbage_on_stdout_is_refused_and_the_process_killed() {
-    let dir = tempfile::tempdir().unwrap();
-    let pid_file = dir.path().join("pid");
-    let err = sh(&format!(
-        "echo $$ > {}; echo 'Listening on port 8080'; exec sleep 30",
-        pid_file.display()
-    ))
-    .start()
-    .await
-    .unwrap_err()
-    .to_string();
+    let chatty = Scripted::new("echo 'Listening on port 8080'; exec sleep 30");
+    let err = chatty.spec.start().await.unwrap_err().to_string();
     assert!(
         err.contains("was refused: the plugin's first line is not a handshake"),
         "{err}"
     );
     assert!(err.contains("`Listening on port 8080`"), "{err}");
-    let pid: u32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    wait_gone(pid).await;
+    chatty.assert_gone().await;
 }
 
 #[tokio::test]
 async fn no_handshake_in_time_is_refused_and_the_process_killed() {
-    let dir = tempfile::tempdir().unwrap();
-    let pid_file = dir.path().join("pid");
-    let mut slow = sh(&format!("echo $$ > {}; exec sleep 30", pid_file.display()));
-    slow.start_timeout = Duration::from_millis(500);
-    let err = slow.start().await.unwrap_err().to_string();
+    let mut slow = Scripted::new("exec sleep 30");
+    slow.spec.start_timeout = Duration::from_millis(500);
+    let err = slow.spec.start().await.unwrap_err().to_string();
     assert!(
         err.contains("no handshake and description within 500ms"),
         "{err}"
     );
-    let pid: u32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    wait_gone(pid).await;
+    slow.assert_gone().await;
 }
 
 #[tokio::test]

@@ -19,7 +19,9 @@
 //! gives, prints the handshake line, and exits when the host closes its stdin (the host
 //! stopped, or died).
 //!
-//! Built so far: the handshake and `Describe`.
+//! Built so far: the handshake, `Describe`, `Initialize` and `Handle` (whole bodies). In a
+//! plugin process the context has no database and no event bus yet (the host's storage and
+//! event services come next), and the `Authz` extractor is not available.
 
 use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
@@ -28,7 +30,10 @@ use std::process::ExitCode;
 use flovyn_protocol::handshake::{self, HandshakeLine, Network};
 use flovyn_protocol::pb;
 
-use crate::LinkedPlugin;
+use std::sync::Arc;
+
+use crate::host::PluginInstance;
+use crate::{LinkedPlugin, PluginContext};
 
 /// The `main` of a plugin executable: `flovyn_sdk::process::main!(MyPlugin);`.
 #[macro_export]
@@ -98,7 +103,10 @@ async fn serve(plugin: &'static LinkedPlugin) -> Result<(), String> {
         .map_err(|e| format!("cannot write the handshake: {e}"))?;
     drop(stdout);
 
-    let service = pb::plugin_server::PluginServer::new(Describer(plugin));
+    let service = pb::plugin_server::PluginServer::new(Served {
+        plugin,
+        running: std::sync::OnceLock::new(),
+    });
     let router = tonic::service::Routes::new(service).into_axum_router();
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(host_gone())
@@ -130,16 +138,104 @@ async fn host_gone() {
 }
 
 /// `flovyn.plugin.v1.Plugin` for a linked plugin.
-struct Describer(&'static LinkedPlugin);
+struct Served {
+    plugin: &'static LinkedPlugin,
+    /// The instance and its routes at their served paths, once initialized.
+    running: std::sync::OnceLock<(Arc<dyn PluginInstance>, axum::Router)>,
+}
+
+fn status(message: impl std::fmt::Display) -> tonic::Status {
+    tonic::Status::invalid_argument(message.to_string())
+}
 
 #[tonic::async_trait]
-impl pb::plugin_server::Plugin for Describer {
+impl pb::plugin_server::Plugin for Served {
     async fn describe(
         &self,
         _request: tonic::Request<pb::DescribeRequest>,
     ) -> Result<tonic::Response<pb::DescribeResponse>, tonic::Status> {
         Ok(tonic::Response::new(flovyn_protocol::describe_response(
-            self.0.descriptor(),
+            self.plugin.descriptor(),
         )))
+    }
+
+    async fn initialize(
+        &self,
+        request: tonic::Request<pb::InitializeRequest>,
+    ) -> Result<tonic::Response<pb::InitializeResponse>, tonic::Status> {
+        if self.running.get().is_some() {
+            return Err(tonic::Status::failed_precondition("already initialized"));
+        }
+        let config: serde_json::Value =
+            serde_json::from_str(&request.into_inner().config_json).map_err(status)?;
+        self.plugin.validate_config(&config).map_err(status)?;
+        let context = PluginContext::new(self.plugin.name, config);
+        let instance = self
+            .plugin
+            .construct(context.clone())
+            .await
+            .map_err(|e| tonic::Status::internal(format!("construct: {e}")))?;
+        instance
+            .on_start(&context)
+            .await
+            .map_err(|e| tonic::Status::internal(format!("start: {e}")))?;
+        let descriptor = self.plugin.descriptor();
+        let router = descriptor
+            .routes
+            .iter()
+            .zip(instance.clone().routes())
+            .fold(axum::Router::new(), |router, (route, handlers)| {
+                router.route(&descriptor.served_path(&route.path), handlers)
+            });
+        let _ = self.running.set((instance, router));
+        Ok(tonic::Response::new(pb::InitializeResponse {}))
+    }
+
+    async fn handle(
+        &self,
+        request: tonic::Request<pb::HttpRequest>,
+    ) -> Result<tonic::Response<pb::HttpResponse>, tonic::Status> {
+        let Some((_, router)) = self.running.get() else {
+            return Err(tonic::Status::failed_precondition("not initialized"));
+        };
+        let call = request.into_inner();
+        let uri = if call.query.is_empty() {
+            call.path
+        } else {
+            format!("{}?{}", call.path, call.query)
+        };
+        let mut builder = axum::http::Request::builder()
+            .method(call.method.as_str())
+            .uri(uri);
+        for header in call.headers {
+            builder = builder.header(header.name, header.value);
+        }
+        let mut http = builder
+            .body(axum::body::Body::from(call.body))
+            .map_err(status)?;
+        if let Some(identity) = call.identity_json {
+            let identity: crate::Identity = serde_json::from_str(&identity).map_err(status)?;
+            http.extensions_mut().insert(identity);
+        }
+        let response = match tower::ServiceExt::oneshot(router.clone(), http).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        let (parts, body) = response.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .map_err(|e| tonic::Status::internal(format!("response body: {e}")))?;
+        Ok(tonic::Response::new(pb::HttpResponse {
+            status: u32::from(parts.status.as_u16()),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(name, value)| pb::Header {
+                    name: name.as_str().to_owned(),
+                    value: value.as_bytes().to_vec(),
+                })
+                .collect(),
+            body: body.to_vec(),
+        }))
     }
 }

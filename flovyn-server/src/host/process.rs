@@ -3,16 +3,27 @@
 //! private directory of the host's), ask it what it is (`Describe`) and check the answer with
 //! the naming rules — before anything of it is used.
 //!
-//! Built so far: start, handshake, describe, check, stop. Serving its routes, tasks and
-//! events through the protocol, supervision and storage are the next steps.
+//! [`ProcessBackend`] makes a started plugin a [`Backend`]: `Initialize` builds it with its
+//! configuration section, and its routes forward each request (authenticated and authorised
+//! by the host already) through `Handle`. Built so far: start, handshake, describe, check,
+//! initialize, routes, stop. Tasks, events, authenticators through the protocol, the
+//! `mode = "process"` configuration, supervision and storage are the next steps.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use axum::response::IntoResponse as _;
 use flovyn_protocol::handshake::{self, HandshakeLine, Network};
 use flovyn_protocol::pb;
-use flovyn_sdk::PluginDescriptor;
+use flovyn_protocol::pb::plugin_client::PluginClient;
+use flovyn_sdk::host::PluginInstance;
+use flovyn_sdk::{ApiError, BoxFuture, Identity, PluginContext, PluginDescriptor, PluginError};
+use tonic::transport::Channel;
+
+use super::Backend;
 use tokio::io::AsyncBufReadExt as _;
 use tokio::process::{Child, ChildStdin, Command};
 
@@ -36,6 +47,7 @@ pub struct PluginProcess {
     pub descriptor: PluginDescriptor,
     /// The negotiated protocol version.
     pub protocol_version: u32,
+    client: Option<PluginClient<Channel>>,
     child: Child,
     /// Held open: the plugin exits when it closes (this host stopped, or died).
     stdin: Option<ChildStdin>,
@@ -94,6 +106,7 @@ impl ProcessSpec {
         let mut process = PluginProcess {
             descriptor: PluginDescriptor::new(self.name.clone(), "0.0.0"),
             protocol_version: 0,
+            client: None,
             child,
             stdin,
             dir,
@@ -173,6 +186,7 @@ impl ProcessSpec {
         }
         process.descriptor = descriptor;
         process.protocol_version = line.protocol_version;
+        process.client = Some(client);
         Ok(())
     }
 }
@@ -225,4 +239,174 @@ async fn connect(path: PathBuf) -> Result<tonic::transport::Channel, tonic::tran
             }
         }))
         .await
+}
+
+/// A started plugin process as a host [`Backend`]. The host keeps its descriptor for the
+/// server's life (like a linked plugin's).
+#[derive(Debug)]
+pub struct ProcessBackend {
+    descriptor: &'static PluginDescriptor,
+    command: String,
+    client: PluginClient<Channel>,
+    /// The process: killed when the last holder (this backend, or the instance it started)
+    /// is dropped.
+    process: Arc<PluginProcess>,
+}
+
+impl ProcessBackend {
+    /// Starts the process of `spec` and makes it a backend (see [`ProcessSpec::start`]).
+    pub async fn start(spec: &ProcessSpec) -> Result<Self, ProcessError> {
+        let mut process = spec.start().await?;
+        let client = process
+            .client
+            .take()
+            .ok_or_else(|| spec.refused("no connection after the handshake"))?;
+        let descriptor: &'static PluginDescriptor = Box::leak(Box::new(process.descriptor.clone()));
+        Ok(Self {
+            descriptor,
+            command: spec.command.display().to_string(),
+            client,
+            process: Arc::new(process),
+        })
+    }
+}
+
+impl Backend for ProcessBackend {
+    fn descriptor(&self) -> &'static PluginDescriptor {
+        self.descriptor
+    }
+
+    fn origin(&self) -> String {
+        format!("process `{}`", self.command)
+    }
+
+    fn check_config(&self, _section: &serde_json::Value) -> Result<(), String> {
+        // The plugin checks its section itself when it is initialized (start).
+        Ok(())
+    }
+
+    fn start(
+        &self,
+        context: PluginContext,
+    ) -> BoxFuture<'static, Result<Arc<dyn PluginInstance>, PluginError>> {
+        let mut client = self.client.clone();
+        let descriptor = self.descriptor;
+        let process = self.process.clone();
+        Box::pin(async move {
+            let config: serde_json::Value = context.config()?;
+            client
+                .initialize(pb::InitializeRequest {
+                    config_json: config.to_string(),
+                })
+                .await
+                .map_err(|e| PluginError::new(format!("initialize: {}", e.message())))?;
+            let instance: Arc<dyn PluginInstance> = Arc::new(ProcessInstance {
+                descriptor,
+                client,
+                _process: process,
+            });
+            Ok(instance)
+        })
+    }
+}
+
+/// A running plugin process, as the host drives it.
+struct ProcessInstance {
+    descriptor: &'static PluginDescriptor,
+    client: PluginClient<Channel>,
+    _process: Arc<PluginProcess>,
+}
+
+impl PluginInstance for ProcessInstance {
+    fn routes(self: Arc<Self>) -> Vec<axum::routing::MethodRouter> {
+        self.descriptor
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(index, route)| {
+                let method = axum::http::Method::from_bytes(route.method.as_str().as_bytes())
+                    .unwrap_or(axum::http::Method::GET);
+                let filter = axum::routing::MethodFilter::try_from(method)
+                    .unwrap_or(axum::routing::MethodFilter::GET);
+                let client = self.client.clone();
+                let index = u32::try_from(index).unwrap_or(u32::MAX);
+                axum::routing::on(filter, move |request: axum::extract::Request| {
+                    forward(client.clone(), index, request)
+                })
+            })
+            .collect()
+    }
+}
+
+/// One request to the plugin, through `Handle`.
+async fn forward(
+    mut client: PluginClient<Channel>,
+    route: u32,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(body) => body,
+        // The edge's limit on the body, reached while reading it.
+        Err(_) => {
+            return ApiError::new(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the request body is larger than the limit",
+            )
+            .into_response();
+        }
+    };
+    let call = pb::HttpRequest {
+        route,
+        method: parts.method.as_str().to_owned(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or_default().to_owned(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(name, value)| pb::Header {
+                name: name.as_str().to_owned(),
+                value: value.as_bytes().to_vec(),
+            })
+            .collect(),
+        body: body.to_vec(),
+        identity_json: parts
+            .extensions
+            .get::<Identity>()
+            .and_then(|who| serde_json::to_string(who).ok()),
+        // A client-sent request id (the edge keeps generated ones off the request).
+        request_id: parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    let answer = match client.handle(call).await {
+        Ok(answer) => answer.into_inner(),
+        Err(e) => {
+            tracing::error!(error = %e.message(), "plugin process did not answer");
+            return ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                "the plugin is not available right now; retry later",
+            )
+            .into_response();
+        }
+    };
+    let mut response = axum::response::Response::new(axum::body::Body::from(answer.body));
+    *response.status_mut() = u16::try_from(answer.status)
+        .ok()
+        .and_then(|s| axum::http::StatusCode::from_u16(s).ok())
+        .unwrap_or(axum::http::StatusCode::BAD_GATEWAY);
+    for header in answer.headers {
+        if let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::from_bytes(header.name.as_bytes()),
+            axum::http::HeaderValue::from_bytes(&header.value),
+        ) {
+            response.headers_mut().append(name, value);
+        }
+    }
+    response
 }

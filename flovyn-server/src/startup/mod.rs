@@ -200,6 +200,20 @@ pub async fn start_with(
         return Err(StartupError::WeakAdminToken(token.len()));
     }
     let backends = linked_backends(registered, expected_crates)?;
+    start_backends(config, backends).await
+}
+
+/// The start-up sequence for `backends`, whatever their kind (linked plugins, plugin
+/// processes): plan, migrations, construction, scheduler.
+pub async fn start_backends(
+    config: Config,
+    backends: Vec<Arc<dyn Backend>>,
+) -> Result<AppState, StartupError> {
+    if let Some(token) = &config.admin_token
+        && token.len() < crate::http::access::MIN_ADMIN_TOKEN_LEN
+    {
+        return Err(StartupError::WeakAdminToken(token.len()));
+    }
     let plan = plan_backends(&backends, &config)?;
     let db = Database::connect(&config.database_url).await?;
     migrate::run_core(&db).await?;

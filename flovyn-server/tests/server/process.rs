@@ -195,3 +195,57 @@ async fn started_by_hand_a_plugin_executable_says_what_it_is() {
     );
     assert!(output.stdout.is_empty(), "no handshake without the cookie");
 }
+
+#[tokio::test]
+async fn a_plugin_process_serves_its_routes_behind_the_host() {
+    use crate::http::{ADMIN, get, get_as, send};
+    use flovyn_server::host::Backend;
+    use flovyn_server::host::process::ProcessBackend;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = flovyn_server::config::Config::default();
+    config.database_url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("flovyn.db").display()
+    );
+    config.admin_token = Some(ADMIN.to_owned());
+    let backend = ProcessBackend::start(&spec("hello", hello_plugin(), &[]))
+        .await
+        .unwrap();
+    assert_eq!(
+        backend.origin(),
+        format!("process `{}`", hello_plugin().display())
+    );
+    let backends: Vec<std::sync::Arc<dyn Backend>> = vec![std::sync::Arc::new(backend)];
+    let state = flovyn_server::startup::start_backends(config, backends)
+        .await
+        .expect("the server starts with a plugin process");
+    let app = flovyn_server::router::build_router(state.clone());
+
+    // Served by the process, through the host's whole request path.
+    let reply = send(&app, get("/api/v1/p/hello/greeting?name=Ada")).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json(), serde_json::json!({"message": "Hello, Ada!"}));
+    // The host authenticates and authorises before forwarding: 401 never reaches the plugin.
+    let reply = send(&app, get("/api/v1/p/hello/me")).await;
+    assert_eq!(reply.status, 401, "{}", reply.body);
+    // The caller's identity travels with the request.
+    let reply = send(&app, get_as("/api/v1/p/hello/me", ADMIN)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.json(),
+        serde_json::json!({"message": "Hello, admin!"})
+    );
+    // The host applied the plugin's migration from the descriptor the process sent.
+    let applied = flovyn_server::store::migrate::applied(state.db())
+        .await
+        .unwrap();
+    assert!(
+        applied
+            .iter()
+            .any(|m| m.plugin == "hello" && m.name == "create_greetings"),
+        "{applied:?}"
+    );
+    let health = send(&app, get("/_/health")).await.json();
+    assert_eq!(health["plugins"][0]["name"], "hello");
+}

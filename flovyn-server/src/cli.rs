@@ -183,7 +183,9 @@ fn config_schema() -> Result<(), BoxError> {
 }
 
 async fn migrate(config: Config, expected: &[&str]) -> Result<(), BoxError> {
-    let plan = startup::plan_linked(&flovyn_sdk::host::registry::plugins(), expected, &config)?;
+    let backends =
+        startup::backends(&config, &flovyn_sdk::host::registry::plugins(), expected).await?;
+    let plan = startup::plan_backends(&backends, &config)?;
     let db = crate::store::db::Database::connect(&config.database_url).await?;
     crate::store::migrate::run_core(&db).await?;
     let applied = crate::store::migrate::run_plugins(&db, &plan.enabled).await?;

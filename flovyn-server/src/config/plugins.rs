@@ -28,6 +28,119 @@ pub fn wants_global_middleware(plugin: &PluginDescriptor) -> bool {
 /// names the offending key).
 pub type ConfigCheck<'a> = &'a dyn Fn(&PluginDescriptor, &serde_json::Value) -> Result<(), String>;
 
+/// The keys that say where a plugin runs (`mode = "process"` and its companions): the
+/// host's, removed from the section before the plugin sees it.
+pub const RUN_KEYS: &[&str] = &["mode", "command", "args", "optional", "start_timeout_secs"];
+
+/// How a plugin configured with `mode = "process"` is started.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessSettings {
+    /// The plugin's name (its section's).
+    pub plugin: String,
+    /// `command`: the plugin executable.
+    pub command: std::path::PathBuf,
+    /// `args`: its arguments.
+    pub args: Vec<String>,
+    /// `optional` (default `false`): when it cannot be started, the server starts without it
+    /// (logged) rather than not at all.
+    pub optional: bool,
+    /// `start_timeout_secs` (default 10): for its handshake and description.
+    pub start_timeout: std::time::Duration,
+}
+
+/// The plugins the configuration runs as processes (`[plugins.<name>] mode = "process"`).
+/// `mode` is `"linked"` (the default: the plugin linked into this binary) or `"process"`,
+/// which needs `command`. Errors name the key.
+pub fn processes(config: &Config) -> Result<Vec<ProcessSettings>, ConfigError> {
+    let mut errors = Vec::new();
+    let mut out = Vec::new();
+    for (name, section) in &config.plugins {
+        let serde_json::Value::Object(section) = section else {
+            continue;
+        };
+        let key = |k: &str| format!("plugins.{name}.{k}");
+        match section.get("mode") {
+            None => continue,
+            Some(serde_json::Value::String(m)) if m == "linked" => continue,
+            Some(serde_json::Value::String(m)) if m == "process" => {}
+            Some(other) => {
+                errors.push(format!(
+                    "key `{}`: expected `\"linked\"` or `\"process\"`, found `{other}`",
+                    key("mode")
+                ));
+                continue;
+            }
+        }
+        let command = match section.get("command") {
+            Some(serde_json::Value::String(c)) if !c.is_empty() => std::path::PathBuf::from(c),
+            Some(other) => {
+                errors.push(format!(
+                    "key `{}`: expected a path, found `{other}`",
+                    key("command")
+                ));
+                continue;
+            }
+            None => {
+                errors.push(format!(
+                    "key `{}` is missing: `mode = \"process\"` needs the plugin executable",
+                    key("command")
+                ));
+                continue;
+            }
+        };
+        let args = match section.get("args") {
+            None => Vec::new(),
+            Some(serde_json::Value::Array(items)) if items.iter().all(|i| i.is_string()) => items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_owned))
+                .collect(),
+            Some(other) => {
+                errors.push(format!(
+                    "key `{}`: expected a list of strings, found `{other}`",
+                    key("args")
+                ));
+                continue;
+            }
+        };
+        let optional = match section.get("optional") {
+            None => false,
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(other) => {
+                errors.push(format!(
+                    "key `{}`: expected `true` or `false`, found `{other}`",
+                    key("optional")
+                ));
+                continue;
+            }
+        };
+        let start_timeout = match section.get("start_timeout_secs") {
+            None => std::time::Duration::from_secs(10),
+            Some(v) => match v.as_u64().filter(|s| *s > 0) {
+                Some(secs) => std::time::Duration::from_secs(secs),
+                None => {
+                    errors.push(format!(
+                        "key `{}`: expected a positive number of seconds, found `{v}`",
+                        key("start_timeout_secs")
+                    ));
+                    continue;
+                }
+            },
+        };
+        out.push(ProcessSettings {
+            plugin: name.clone(),
+            command,
+            args,
+            optional,
+            start_timeout,
+        });
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(ConfigError::Invalid(errors.join("; ")))
+    }
+}
+
 /// One plugin's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PluginSettings {
@@ -60,8 +173,10 @@ pub fn resolve(
     check: ConfigCheck<'_>,
 ) -> Result<BTreeMap<&'static str, PluginSettings>, ConfigError> {
     let mut errors = Vec::new();
-    for name in config.plugins.keys() {
-        if !plugins.iter().any(|p| p.name == *name) {
+    for (name, section) in &config.plugins {
+        // A plugin process left out (`optional = true`, refused) has been logged already.
+        let process = section.get("mode").and_then(|m| m.as_str()) == Some("process");
+        if !process && !plugins.iter().any(|p| p.name == *name) {
             let linked = plugins
                 .iter()
                 .map(|p| format!("`{}`", p.name))
@@ -85,6 +200,10 @@ pub fn resolve(
                         "key `plugins.{}.enabled`: expected `true` or `false`, found `{other}`",
                         plugin.name
                     )),
+                }
+                // Where the plugin runs is the host's business (see [`processes`]).
+                for key in RUN_KEYS {
+                    section.remove(*key);
                 }
                 if wants_global_middleware(plugin) {
                     match section.remove(GLOBAL_MIDDLEWARE) {

@@ -133,6 +133,35 @@ fn add_enabled(section: &mut Value) {
         *section = json!({ "allOf": [inner] });
     }
     add_property(section, "enabled", enabled);
+    // Where the plugin runs (`super::plugins::RUN_KEYS`, read by `super::plugins::processes`).
+    for (key, schema) in [
+        (
+            "mode",
+            json!({
+                "description": "`linked` runs the plugin linked into this binary; `process` runs it as its own process, the executable `command` (docs/process-plugins.md).",
+                "enum": ["linked", "process"],
+                "default": "linked",
+            }),
+        ),
+        (
+            "command",
+            json!({"description": "With `mode = \"process\"`: the plugin executable.", "type": "string"}),
+        ),
+        (
+            "args",
+            json!({"description": "With `mode = \"process\"`: the executable's arguments.", "type": "array", "items": {"type": "string"}}),
+        ),
+        (
+            "optional",
+            json!({"description": "With `mode = \"process\"`: when the process cannot be started, the server starts without the plugin (logged) instead of refusing to start.", "type": "boolean", "default": false}),
+        ),
+        (
+            "start_timeout_secs",
+            json!({"description": "With `mode = \"process\"`: seconds for its handshake and description.", "type": "integer", "minimum": 1, "default": 10}),
+        ),
+    ] {
+        add_property(section, key, schema);
+    }
 }
 
 fn add_property(section: &mut Value, key: &str, schema: Value) {
@@ -246,8 +275,17 @@ mod tests {
     #[test]
     fn the_guides_example_section_is_what_the_server_prints() {
         let doc = super::document(&[<Archive as flovyn_sdk::Plugin>::descriptor()]);
+        let mut section = doc["properties"]["plugins"]["properties"]["archive"].clone();
+        // The keys of where the plugin runs, which the guide leaves out of its example.
+        let properties = section["properties"].as_object_mut().unwrap();
+        for key in crate::config::plugins::RUN_KEYS {
+            assert!(
+                properties.remove(*key).is_some(),
+                "`{key}` is in every section"
+            );
+        }
         assert_eq!(
-            doc["properties"]["plugins"]["properties"]["archive"],
+            section,
             json!({
               "type": "object",
               "description": "How the archive plugin keeps what it stores.",

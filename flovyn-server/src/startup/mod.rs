@@ -9,6 +9,7 @@ use flovyn_sdk::events::{EventBus, Events};
 use flovyn_sdk::{LinkedPlugin, PluginContext};
 
 use crate::config::{Config, ConfigError};
+use crate::host::process::{ProcessBackend, ProcessError, ProcessSpec};
 use crate::host::{Backend, RunningPlugin};
 use crate::http::metrics::Metrics;
 use crate::scheduler::Scheduler;
@@ -92,6 +93,9 @@ pub enum StartupError {
     /// Dependencies form a cycle.
     #[error("plugin dependencies form a cycle: {}", .0.join(" → "))]
     Cycle(Vec<&'static str>),
+    /// A plugin process was refused (and its section does not say `optional = true`).
+    #[error(transparent)]
+    Process(#[from] ProcessError),
     /// The plan names a plugin whose code this server does not have.
     #[error("plugin `{plugin}` is described but its code is not available to this server")]
     NoCode {
@@ -199,8 +203,42 @@ pub async fn start_with(
     {
         return Err(StartupError::WeakAdminToken(token.len()));
     }
-    let backends = linked_backends(registered, expected_crates)?;
+    let backends = backends(&config, registered, expected_crates).await?;
     start_backends(config, backends).await
+}
+
+/// The backends of every plugin the configuration runs: the linked plugins, but those it
+/// runs as processes (`mode = "process"`), whose processes are started and described here. A
+/// process that is refused stops start-up, unless its section says `optional = true`.
+pub async fn backends(
+    config: &Config,
+    registered: &[&'static LinkedPlugin],
+    expected_crates: &[&str],
+) -> Result<Vec<Arc<dyn Backend>>, StartupError> {
+    let processes = crate::config::plugins::processes(config)?;
+    let mut backends: Vec<Arc<dyn Backend>> = linked_backends(registered, expected_crates)?
+        .into_iter()
+        .filter(|b| !processes.iter().any(|p| p.plugin == b.descriptor().name))
+        .collect();
+    for p in &processes {
+        let spec = ProcessSpec {
+            name: p.plugin.clone(),
+            command: p.command.clone(),
+            args: p.args.clone(),
+            start_timeout: p.start_timeout,
+        };
+        match ProcessBackend::start(&spec).await {
+            Ok(backend) => {
+                tracing::info!(plugin = %p.plugin, command = %p.command.display(), "plugin process described itself");
+                backends.push(Arc::new(backend));
+            }
+            Err(e) if p.optional => {
+                tracing::warn!(error = %e, "optional plugin left out");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(backends)
 }
 
 /// The start-up sequence for `backends`, whatever their kind (linked plugins, plugin

@@ -249,3 +249,120 @@ async fn a_plugin_process_serves_its_routes_behind_the_host() {
     let health = send(&app, get("/_/health")).await.json();
     assert_eq!(health["plugins"][0]["name"], "hello");
 }
+
+/// `flovyn.toml` putting `hello` out of process.
+fn process_config(dir: &std::path::Path, command: &std::path::Path, extra: &str) {
+    std::fs::write(
+        dir.join("flovyn.toml"),
+        format!(
+            "[plugins.hello]\nmode = \"process\"\ncommand = \"{}\"\n{extra}",
+            command.display()
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn the_configuration_runs_a_plugin_as_a_process() {
+    use crate::support::process::{Server, get};
+    let dir = tempfile::tempdir().unwrap();
+    process_config(dir.path(), &hello_plugin(), "");
+    let server = Server::start(dir.path(), &[]);
+    let reply = get(server.addr, "/api/v1/p/hello/greeting?name=Ada", &[]).unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json(), serde_json::json!({"message": "Hello, Ada!"}));
+    // The process is the server's child, and goes with it.
+    let server_pid = server.child.id();
+    let children =
+        std::fs::read_to_string(format!("/proc/{server_pid}/task/{server_pid}/children"))
+            .unwrap_or_default();
+    let child: u32 = children
+        .split_whitespace()
+        .find(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim() == "hello-plugin")
+        })
+        .expect("a hello-plugin child process")
+        .parse()
+        .unwrap();
+    let output = server.terminate();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while alive(child) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "hello-plugin outlived the server"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_refused_plugin_process_stops_start_up_unless_optional() {
+    use crate::support::process::{Server, get, run};
+    let dir = tempfile::tempdir().unwrap();
+    process_config(dir.path(), std::path::Path::new("/bin/false"), "");
+    let output = run(dir.path(), &["serve"], &[]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "plugin `hello` (process `/bin/false`) was refused: it exited before the handshake"
+        ),
+        "{stderr}"
+    );
+
+    process_config(
+        dir.path(),
+        std::path::Path::new("/bin/false"),
+        "optional = true\n",
+    );
+    let server = Server::start(dir.path(), &[]);
+    let health = get(server.addr, "/_/health", &[]).unwrap().json();
+    let names: Vec<&str> = health["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert!(!names.contains(&"hello"), "{names:?}");
+    assert_eq!(
+        get(server.addr, "/api/v1/p/hello/greeting", &[])
+            .unwrap()
+            .status,
+        404
+    );
+    server.terminate();
+}
+
+#[test]
+fn process_keys_are_checked_and_named() {
+    use crate::support::process::run;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flovyn.toml"),
+        "[plugins.hello]\nmode = \"process\"\n",
+    )
+    .unwrap();
+    let output = run(dir.path(), &["serve"], &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("key `plugins.hello.command` is missing"),
+        "{stderr}"
+    );
+    std::fs::write(
+        dir.path().join("flovyn.toml"),
+        "[plugins.hello]\nmode = \"remote\"\n",
+    )
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&run(dir.path(), &["serve"], &[]).stderr).into_owned();
+    assert!(
+        stderr.contains("key `plugins.hello.mode`: expected"),
+        "{stderr}"
+    );
+}

@@ -10,6 +10,7 @@ use flovyn_descriptor::PluginDescriptor;
 
 mod convert;
 pub mod handshake;
+pub mod headers;
 
 pub use convert::{DecodeError, descriptor_from_proto, descriptor_to_proto};
 

@@ -204,15 +204,13 @@ impl pb::plugin_server::Plugin for Served {
         } else {
             format!("{}?{}", call.path, call.query)
         };
-        let mut builder = axum::http::Request::builder()
+        let builder = axum::http::Request::builder()
             .method(call.method.as_str())
             .uri(uri);
-        for header in call.headers {
-            builder = builder.header(header.name, header.value);
-        }
         let mut http = builder
             .body(axum::body::Body::from(call.body))
             .map_err(status)?;
+        flovyn_protocol::headers::append_from_proto(call.headers, http.headers_mut());
         if let Some(identity) = call.identity_json {
             let identity: crate::Identity = serde_json::from_str(&identity).map_err(status)?;
             http.extensions_mut().insert(identity);
@@ -227,14 +225,7 @@ impl pb::plugin_server::Plugin for Served {
             .map_err(|e| tonic::Status::internal(format!("response body: {e}")))?;
         Ok(tonic::Response::new(pb::HttpResponse {
             status: u32::from(parts.status.as_u16()),
-            headers: parts
-                .headers
-                .iter()
-                .map(|(name, value)| pb::Header {
-                    name: name.as_str().to_owned(),
-                    value: value.as_bytes().to_vec(),
-                })
-                .collect(),
+            headers: flovyn_protocol::headers::to_proto(&parts.headers),
             body: body.to_vec(),
         }))
     }

@@ -362,14 +362,7 @@ async fn forward(
         method: parts.method.as_str().to_owned(),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().unwrap_or_default().to_owned(),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(name, value)| pb::Header {
-                name: name.as_str().to_owned(),
-                value: value.as_bytes().to_vec(),
-            })
-            .collect(),
+        headers: flovyn_protocol::headers::to_proto(&parts.headers),
         body: body.to_vec(),
         identity_json: parts
             .extensions
@@ -400,13 +393,6 @@ async fn forward(
         .ok()
         .and_then(|s| axum::http::StatusCode::from_u16(s).ok())
         .unwrap_or(axum::http::StatusCode::BAD_GATEWAY);
-    for header in answer.headers {
-        if let (Ok(name), Ok(value)) = (
-            axum::http::HeaderName::from_bytes(header.name.as_bytes()),
-            axum::http::HeaderValue::from_bytes(&header.value),
-        ) {
-            response.headers_mut().append(name, value);
-        }
-    }
+    flovyn_protocol::headers::append_from_proto(answer.headers, response.headers_mut());
     response
 }

@@ -528,8 +528,9 @@ fn expand_impl(def: &ImplDef, routes: &[Route], intervals: &[Option<u64>]) -> To
     }
     let mut task_arms = Vec::new();
     let mut tasks = Vec::new();
-    for (t, ms) in def.tasks.iter().zip(intervals) {
-        let (Some(every), Some(ms)) = (&t.every, ms) else {
+    for (t, interval) in def.tasks.iter().zip(intervals) {
+        // A task whose interval does not parse has been reported: it gets no entry.
+        let (Some(every), Some(_)) = (&t.every, interval) else {
             continue;
         };
         let f = &t.func;
@@ -545,7 +546,7 @@ fn expand_impl(def: &ImplDef, routes: &[Route], intervals: &[Option<u64>]) -> To
                 __result
             }),
         });
-        tasks.push(quote!(__fp::TaskDescriptor::__new(#name, #every, #ms)));
+        tasks.push(quote!(__fp::TaskDescriptor::__new(#name, #every)));
     }
     let mut middleware_calls = Vec::new();
     let mut middleware = Vec::new();

@@ -223,7 +223,7 @@ const _: () = {
                     "on_tenant",
                 ),
             ],
-            tasks: &[__fp::TaskDescriptor::__new("prune", "1h", 3600000u64)],
+            tasks: &[__fp::TaskDescriptor::__new("prune", "1h")],
             middleware: &[
                 __fp::MiddlewareDescriptor::__new("stamp", 10i32, &["/api/v1/*"]),
             ],

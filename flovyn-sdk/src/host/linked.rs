@@ -227,19 +227,6 @@ impl MigrationDescriptor {
             sqlite,
         }
     }
-
-    /// The SQL to run on `dialect`.
-    pub fn sql(&self, dialect: Dialect) -> &'static str {
-        match dialect {
-            Dialect::Postgres => self.postgres,
-            Dialect::Sqlite => self.sqlite,
-        }
-    }
-
-    /// SHA-256 of the SQL run on `dialect`, as recorded in the migration ledger.
-    pub fn checksum(&self, dialect: Dialect) -> String {
-        flovyn_naming::checksum::checksum(self.sql(dialect))
-    }
 }
 
 /// Who may call a route.
@@ -322,24 +309,14 @@ impl SubscriptionDescriptor {
 pub struct TaskDescriptor {
     /// The task's name: the Rust method's (`prune_expired`).
     pub name: &'static str,
-    /// The interval as written (`1h`).
+    /// The interval as written (`1h`, checked at compile time).
     pub every: &'static str,
-    every_ms: u64,
 }
 
 impl TaskDescriptor {
     #[doc(hidden)]
-    pub const fn __new(name: &'static str, every: &'static str, every_ms: u64) -> Self {
-        Self {
-            name,
-            every,
-            every_ms,
-        }
-    }
-
-    /// The interval (checked at compile time).
-    pub fn interval(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(self.every_ms)
+    pub const fn __new(name: &'static str, every: &'static str) -> Self {
+        Self { name, every }
     }
 }
 

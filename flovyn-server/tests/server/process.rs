@@ -155,8 +155,9 @@ async fn a_process_that_exits_first_is_refused_with_its_status() {
 
 #[tokio::test]
 async fn the_process_gets_only_the_handshakes_environment() {
-    // The "address" it prints is the list of its environment's variable names.
-    let err = sh(r#"echo "1|1|unix|$(env | cut -d= -f1 | sort | tr '\n' ' ')|grpc""#)
+    // The "address" it prints is the list of its environment's variable names, each with a
+    // space on both sides.
+    let err = sh(r#"echo "1|1|unix| $(env | cut -d= -f1 | sort | tr '\n' ' ')|grpc""#)
         .start()
         .await
         .unwrap_err()
@@ -166,7 +167,7 @@ async fn the_process_gets_only_the_handshakes_environment() {
         "FLOVYN_PLUGIN_PROTOCOL_VERSIONS",
         "FLOVYN_PLUGIN_SOCKET_DIR",
     ] {
-        assert!(err.contains(expected), "{err}");
+        assert!(err.contains(&format!(" {expected} ")), "{err}");
     }
     // The test process has these; the plugin must not.
     assert!(std::env::var_os("PATH").is_some());

@@ -58,13 +58,26 @@ pub fn linked_backends(
 pub fn plan_backends(backends: &[Arc<dyn Backend>], config: &Config) -> Result<Plan, StartupError> {
     let descriptors: Vec<&'static PluginDescriptor> =
         backends.iter().map(|b| b.descriptor()).collect();
-    plan(&descriptors, config, &|plugin, section| match backends
+    // Every backend's migration SQL has been checked already — a linked plugin's by its
+    // macros at compile time, a process's when its descriptor arrived — and each pending
+    // migration is checked again before it runs: start-up does not parse it all again.
+    let check_config = |plugin: &PluginDescriptor, section: &serde_json::Value| match backends
         .iter()
         .find(|b| b.descriptor().name == plugin.name)
     {
         Some(backend) => backend.check_config(section),
         None => Ok(()),
-    })
+    };
+    plan_checking(&descriptors, config, &check_config, Checks::Names)
+}
+
+/// How much of each descriptor [`plan`] checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Checks {
+    /// Everything ([`PluginDescriptor::check`]).
+    All,
+    /// Everything but the migrations' SQL ([`PluginDescriptor::check_names`]).
+    Names,
 }
 
 /// [`plan_backends`] of the plugins linked into this binary ([`linked_backends`]).
@@ -85,6 +98,15 @@ pub fn plan(
     config: &Config,
     check_config: ConfigCheck<'_>,
 ) -> Result<Plan, StartupError> {
+    plan_checking(plugins, config, check_config, Checks::All)
+}
+
+fn plan_checking(
+    plugins: &[&'static PluginDescriptor],
+    config: &Config,
+    check_config: ConfigCheck<'_>,
+    checks: Checks,
+) -> Result<Plan, StartupError> {
     let mut sorted = plugins.to_vec();
     sorted.sort_by(|a, b| a.name.cmp(&b.name));
     for pair in sorted.windows(2) {
@@ -96,7 +118,11 @@ pub fn plan(
         }
     }
     for p in &sorted {
-        if let Err(errors) = p.check() {
+        let checked = match checks {
+            Checks::All => p.check(),
+            Checks::Names => p.check_names(),
+        };
+        if let Err(errors) = checked {
             let message = errors
                 .iter()
                 .map(|e| e.to_string())

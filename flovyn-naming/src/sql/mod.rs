@@ -103,6 +103,7 @@
 mod names;
 mod rules;
 mod scan;
+mod statement;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -111,6 +112,8 @@ use crate::text::{one_line, quoted};
 use names::Namespace;
 use rules::Checker;
 use scan::Item;
+
+pub use statement::{RefusalKind, StatementRefusal, check_statement};
 
 /// Longest statement text kept in a [`SqlViolation`], in characters.
 const STATEMENT_TEXT_CHARS: usize = 80;

@@ -5,6 +5,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protos = [
         "proto/flovyn/plugin/v1/descriptor.proto",
         "proto/flovyn/plugin/v1/plugin.proto",
+        "proto/flovyn/plugin/v1/host.proto",
     ];
     let descriptors = protox::compile(protos, ["proto"])?;
     tonic_prost_build::configure()

@@ -11,6 +11,7 @@ use flovyn_descriptor::PluginDescriptor;
 mod convert;
 pub mod handshake;
 pub mod headers;
+pub mod transport;
 
 pub use convert::{DecodeError, descriptor_from_proto, descriptor_to_proto};
 

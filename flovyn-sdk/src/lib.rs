@@ -48,7 +48,7 @@ pub mod process;
 pub mod time;
 
 pub use context::PluginContext;
-pub use db::Database;
+pub use db::{Database, Transaction};
 pub use error::{ApiError, ErrorBody, ErrorDetail, PluginError};
 /// What a plugin is, as plain data: the descriptor every kind of plugin hands its host.
 pub use flovyn_descriptor as descriptor;

@@ -19,9 +19,10 @@
 //! gives, prints the handshake line, and exits when the host closes its stdin (the host
 //! stopped, or died).
 //!
-//! Built so far: the handshake, `Describe`, `Initialize` and `Handle` (whole bodies). In a
-//! plugin process the context has no database and no event bus yet (the host's storage and
-//! event services come next), and the `Authz` extractor is not available.
+//! Built so far: the handshake, `Describe`, `Initialize` and `Handle` (whole bodies). The
+//! context's [`Database`] goes through the host's storage service (each statement checked
+//! against the plugin's namespace by the host); there is no event bus yet, and the `Authz`
+//! extractor is not available.
 
 use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
@@ -32,8 +33,9 @@ use flovyn_protocol::pb;
 
 use std::sync::Arc;
 
+use crate::db::HostStore;
 use crate::host::PluginInstance;
-use crate::{LinkedPlugin, PluginContext};
+use crate::{Database, LinkedPlugin, PluginContext};
 
 /// The `main` of a plugin executable: `flovyn_sdk::process::main!(MyPlugin);`.
 #[macro_export]
@@ -137,6 +139,17 @@ async fn host_gone() {
     .await;
 }
 
+/// The [`Database`] of a plugin process: a client of the host's storage service at
+/// `address` (a Unix socket), carrying `token` — what `Initialize` hands the plugin.
+pub async fn connect_storage(
+    address: &str,
+    token: &str,
+    dialect: crate::Dialect,
+) -> Result<Database, String> {
+    let store = HostStore::connect(address, token).await?;
+    Ok(Database::through_host(store, dialect))
+}
+
 /// `flovyn.plugin.v1.Plugin` for a linked plugin.
 struct Served {
     plugin: &'static LinkedPlugin,
@@ -166,10 +179,22 @@ impl pb::plugin_server::Plugin for Served {
         if self.running.get().is_some() {
             return Err(tonic::Status::failed_precondition("already initialized"));
         }
+        let request = request.into_inner();
         let config: serde_json::Value =
-            serde_json::from_str(&request.into_inner().config_json).map_err(status)?;
+            serde_json::from_str(&request.config_json).map_err(status)?;
         self.plugin.validate_config(&config).map_err(status)?;
-        let context = PluginContext::new(self.plugin.name, config);
+        let mut context = PluginContext::new(self.plugin.name, config);
+        if !request.host_address.is_empty() {
+            let dialect = match pb::Dialect::try_from(request.dialect) {
+                Ok(pb::Dialect::Sqlite) => crate::Dialect::Sqlite,
+                Ok(pb::Dialect::Postgres) => crate::Dialect::Postgres,
+                _ => return Err(status("`Initialize` names no database dialect")),
+            };
+            let db = connect_storage(&request.host_address, &request.host_token, dialect)
+                .await
+                .map_err(tonic::Status::unavailable)?;
+            context = context.with_database(db);
+        }
         let instance = self
             .plugin
             .construct(context.clone())

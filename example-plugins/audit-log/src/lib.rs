@@ -223,10 +223,7 @@ impl AuditLog {
                 Bind::Int(i) => q.bind(i),
             };
         }
-        let rows = q
-            .fetch_all(self.db.pool())
-            .await
-            .map_err(ApiError::internal)?;
+        let rows = q.fetch_all(&self.db).await.map_err(ApiError::internal)?;
         let mut events = rows
             .iter()
             .map(event_from_row)
@@ -301,7 +298,7 @@ impl AuditLog {
         .bind(actor)
         .bind(subject)
         .bind(payload)
-        .execute(self.db.pool())
+        .execute(&self.db)
         .await
             .map_err(|e| PluginError::new(e.to_string()))?;
         Ok(())
@@ -313,7 +310,7 @@ impl AuditLog {
         let cutoff = time::at(std::time::SystemTime::now() - keep);
         let deleted = sqlx::query("DELETE FROM p_audit_log__events WHERE occurred_at < $1")
             .bind(cutoff)
-            .execute(self.db.pool())
+            .execute(&self.db)
             .await
             .map_err(|e| PluginError::new(e.to_string()))?;
         Ok(deleted.rows_affected())

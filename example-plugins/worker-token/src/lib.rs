@@ -177,7 +177,7 @@ impl WorkerToken {
         }
         let exists = sqlx::query("SELECT id FROM tenant WHERE id = $1")
             .bind(&tenant)
-            .fetch_optional(self.db.pool())
+            .fetch_optional(&self.db)
             .await
             .map_err(ApiError::internal)?;
         if exists.is_none() {
@@ -210,7 +210,7 @@ impl WorkerToken {
         .bind(&info.created_by)
         .bind(&info.created_at)
         .bind(&info.expires_at)
-        .execute(self.db.pool())
+        .execute(&self.db)
         .await
         .map_err(ApiError::internal)?;
         tracing::info!(token = %info.id, tenant = %info.tenant, by = %who.principal_id, "worker token created");
@@ -238,7 +238,7 @@ impl WorkerToken {
                 columns!(),
                 " FROM p_worker_token__tokens ORDER BY created_at, id"
             ))
-            .fetch_all(self.db.pool())
+            .fetch_all(&self.db)
             .await
         } else {
             sqlx::query(concat!(
@@ -247,7 +247,7 @@ impl WorkerToken {
                 " FROM p_worker_token__tokens WHERE tenant_id = $1 ORDER BY created_at, id"
             ))
             .bind(who.tenant.clone().unwrap_or_default())
-            .fetch_all(self.db.pool())
+            .fetch_all(&self.db)
             .await
         }
         .map_err(ApiError::internal)?;
@@ -272,7 +272,7 @@ impl WorkerToken {
     ) -> Result<NoContent, ApiError> {
         let row = sqlx::query("SELECT lookup, tenant_id FROM p_worker_token__tokens WHERE id = $1")
             .bind(&id)
-            .fetch_optional(self.db.pool())
+            .fetch_optional(&self.db)
             .await
             .map_err(ApiError::internal)?;
         let Some(row) = row else {
@@ -296,7 +296,7 @@ impl WorkerToken {
         let revoked = sqlx::query("UPDATE p_worker_token__tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(time::now_rfc3339())
             .bind(&id)
-            .execute(self.db.pool())
+            .execute(&self.db)
             .await
             .map_err(ApiError::internal)?;
         self.cache.forget(&lookup);
@@ -356,7 +356,7 @@ impl WorkerToken {
                 )
                 .bind(time::now_rfc3339())
                 .bind(&id)
-                .execute(db.pool())
+                .execute(&db)
                 .await;
                 if let Err(e) = result {
                     tracing::warn!(token = %id, error = %e, "could not record last use of a worker token");
@@ -393,7 +393,7 @@ async fn load(db: &Database, lookup: &str) -> Result<Option<CachedToken>, sqlx::
         "SELECT id, tenant_id, token_hash, expires_at, revoked_at FROM p_worker_token__tokens WHERE lookup = $1",
     )
     .bind(lookup)
-    .fetch_optional(db.pool())
+    .fetch_optional(db)
     .await?;
     row.map(|row| {
         let hash: String = row.try_get("token_hash")?;

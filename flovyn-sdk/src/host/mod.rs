@@ -7,10 +7,12 @@
 //! - [`registry`]: every linked plugin;
 //! - [`PluginInstance`]: a running plugin as the host drives it;
 //! - [`EventBus`]: the bus plugins publish and subscribe on;
-//! - [`naming`]: the naming rules the host checks descriptors with.
+//! - [`naming`]: the naming rules the host checks descriptors with;
+//! - [`storage`]: the storage service a plugin process reaches the database through.
 
 pub mod linked;
 pub mod registry;
+pub mod storage;
 
 mod instance;
 

@@ -20,6 +20,7 @@ use flovyn_protocol::handshake::{self, HandshakeLine, Network};
 use flovyn_protocol::pb;
 use flovyn_protocol::pb::plugin_client::PluginClient;
 use flovyn_sdk::host::PluginInstance;
+use flovyn_sdk::host::storage::StorageService;
 use flovyn_sdk::{ApiError, BoxFuture, Identity, PluginContext, PluginDescriptor, PluginError};
 use tonic::transport::Channel;
 
@@ -160,7 +161,7 @@ impl ProcessSpec {
             }
         });
         let mut client = pb::plugin_client::PluginClient::new(
-            connect(PathBuf::from(&line.address))
+            flovyn_protocol::transport::connect_unix(&line.address)
                 .await
                 .map_err(|e| self.refused(format!("cannot connect to `{}`: {e}", line.address)))?,
         );
@@ -227,20 +228,6 @@ fn private_dir() -> std::io::Result<PathBuf> {
     Ok(dir)
 }
 
-/// A gRPC channel over the Unix socket at `path`.
-async fn connect(path: PathBuf) -> Result<tonic::transport::Channel, tonic::transport::Error> {
-    // The URI is required by the API and unused: every connection goes to `path`.
-    tonic::transport::Endpoint::from_static("http://plugin.invalid")
-        .connect_with_connector(tower::service_fn(move |_| {
-            let path = path.clone();
-            async move {
-                let stream = tokio::net::UnixStream::connect(path).await?;
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
-            }
-        }))
-        .await
-}
-
 /// A started plugin process as a host [`Backend`]. The host keeps its descriptor for the
 /// server's life (like a linked plugin's).
 #[derive(Debug)]
@@ -294,15 +281,42 @@ impl Backend for ProcessBackend {
         let process = self.process.clone();
         Box::pin(async move {
             let config: serde_json::Value = context.config()?;
+            let mut initialize = pb::InitializeRequest {
+                config_json: config.to_string(),
+                ..Default::default()
+            };
+            let storage = match context.database() {
+                Ok(db) => {
+                    let token = format!(
+                        "{}{}",
+                        uuid::Uuid::new_v4().simple(),
+                        uuid::Uuid::new_v4().simple()
+                    );
+                    let service = StorageService::new(
+                        descriptor.name.as_str(),
+                        db.clone(),
+                        token.clone(),
+                        READABLE_CORE_TABLES,
+                    );
+                    initialize.dialect = service.dialect().into();
+                    let path = process.dir.join("host.sock");
+                    let served = serve_storage(&path, service)
+                        .map_err(|e| PluginError::new(format!("storage for the plugin: {e}")))?;
+                    initialize.host_address = path.display().to_string();
+                    initialize.host_token = token;
+                    Some(served)
+                }
+                // A host without a database (tests that need none) offers no storage.
+                Err(_) => None,
+            };
             client
-                .initialize(pb::InitializeRequest {
-                    config_json: config.to_string(),
-                })
+                .initialize(initialize)
                 .await
                 .map_err(|e| PluginError::new(format!("initialize: {}", e.message())))?;
             let instance: Arc<dyn PluginInstance> = Arc::new(ProcessInstance {
                 descriptor,
                 client,
+                _storage: storage,
                 _process: process,
             });
             Ok(instance)
@@ -314,7 +328,40 @@ impl Backend for ProcessBackend {
 struct ProcessInstance {
     descriptor: &'static PluginDescriptor,
     client: PluginClient<Channel>,
+    /// The host's storage service for it: stopped (its open transactions rolled back) when
+    /// the instance goes.
+    _storage: Option<Served>,
     _process: Arc<PluginProcess>,
+}
+
+/// The core tables a plugin process may read through the host's storage (it writes only
+/// its own): `tenant`, which plugin tables reference.
+pub const READABLE_CORE_TABLES: &[&str] = &["tenant"];
+
+/// A task serving a plugin's storage; aborted when dropped.
+struct Served(tokio::task::JoinHandle<()>);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Serves `service` on a new Unix socket at `path` (mode 0600, in the plugin's private
+/// directory).
+fn serve_storage(path: &Path, service: StorageService) -> std::io::Result<Served> {
+    let listener = tokio::net::UnixListener::bind(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    let router = tonic::service::Routes::new(service.into_server()).into_axum_router();
+    Ok(Served(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "the storage service for a plugin process stopped");
+        }
+    })))
 }
 
 impl PluginInstance for ProcessInstance {

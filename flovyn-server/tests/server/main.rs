@@ -22,6 +22,7 @@ mod middleware;
 mod migrations;
 mod openapi;
 mod process;
+mod storage;
 mod support;
 mod tasks;
 mod worker_token;

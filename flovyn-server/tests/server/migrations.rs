@@ -20,7 +20,7 @@ use flovyn_server::store::migrate::{
 };
 use sqlx::Row;
 
-use crate::support::pg;
+use crate::support::db::{TestDb, on_both_databases};
 
 /// Two tables, the first referencing the core `tenant` table, the second a multi-statement
 /// migration (table, index, a row) — `raw_sql` must run all of it.
@@ -76,66 +76,6 @@ fn plugin(
         })
         .collect();
     Box::leak(Box::new(descriptor))
-}
-
-/// One database for one test: a SQLite file in a temp dir, or a fresh PostgreSQL database.
-struct TestDb {
-    url: String,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl TestDb {
-    fn sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        // No `mode=rwc`: the server must create the file anyway.
-        let url = format!("sqlite://{}", dir.path().join("flovyn.db").display());
-        Self {
-            url,
-            _dir: Some(dir),
-        }
-    }
-
-    async fn postgres() -> Option<Self> {
-        let server = pg::shared()?;
-        Some(Self {
-            url: server.fresh_database().await,
-            _dir: None,
-        })
-    }
-
-    async fn connect(&self) -> Database {
-        Database::connect(&self.url)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    /// Connected, with the core migrations applied.
-    async fn ready(&self) -> Database {
-        let db = self.connect().await;
-        migrate::run_core(&db)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        db
-    }
-}
-
-/// Runs scenario `$name(TestDb)` as `$name::sqlite` and `$name::postgres`.
-macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::TestDb::sqlite()).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(db) = super::TestDb::postgres().await {
-                    super::$name(db).await;
-                }
-            }
-        }
-    )*};
 }
 
 on_both_databases!(

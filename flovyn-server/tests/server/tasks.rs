@@ -61,7 +61,7 @@ impl Ticker {
         sqlx::query("INSERT INTO p_ticker__runs (task, started_ms) VALUES ($1, $2)")
             .bind(task)
             .bind(started)
-            .execute(self.db.pool())
+            .execute(&self.db)
             .await
             .map_err(fail)?;
         tokio::time::sleep(takes).await;
@@ -71,7 +71,7 @@ impl Ticker {
         .bind(now_ms())
         .bind(task)
         .bind(started)
-        .execute(self.db.pool())
+        .execute(&self.db)
         .await
         .map_err(fail)?;
         Ok(())

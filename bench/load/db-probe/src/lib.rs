@@ -46,7 +46,7 @@ impl BenchDb {
     async fn item(&self, Path(id): Path<i64>) -> Result<Json<Item>, ApiError> {
         let row = sqlx::query(QUERY)
             .bind(id)
-            .fetch_optional(self.db.pool())
+            .fetch_optional(&self.db)
             .await
             .map_err(ApiError::internal)?
             .ok_or_else(|| ApiError::not_found(format!("no item {id}")))?;

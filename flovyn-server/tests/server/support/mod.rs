@@ -1,5 +1,6 @@
 //! Shared test helpers: a real PostgreSQL server, and spawning the `flovyn-server` binary.
 #![allow(dead_code)]
+pub mod db;
 pub mod pg;
 pub mod process;
 

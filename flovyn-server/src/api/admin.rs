@@ -51,8 +51,12 @@ pub struct PluginInfo {
     version: &'static str,
     description: &'static str,
     dependencies: &'static [String],
-    /// `running` or `disabled`.
+    /// `running` or `disabled`; a plugin process may also be `restarting`, `failed` or
+    /// `stopped`.
     state: &'static str,
+    /// For a plugin process: restarts so far and how its process last ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    process: Option<ProcessInfo>,
     routes: Vec<RouteInfo>,
     migrations: Vec<MigrationInfo>,
     /// Events the plugin publishes.
@@ -65,6 +69,13 @@ pub struct PluginInfo {
     middleware: Vec<MiddlewareInfo>,
     /// Its gRPC services: full name and who may call them.
     grpc_services: Vec<GrpcInfo>,
+}
+
+#[derive(Debug, Serialize)]
+struct ProcessInfo {
+    pid: Option<u32>,
+    restarts: u32,
+    last_exit: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -143,12 +154,25 @@ pub async fn plugins(
     let body = all
         .into_iter()
         .zip(tasks)
-        .map(|((p, run_state), tasks)| PluginInfo {
+        .map(|((p, run_state), tasks)| {
+            let status = state
+                .plugins()
+                .iter()
+                .find(|r| r.descriptor.name == p.name)
+                .and_then(|r| r.backend.status());
+            (p, run_state, tasks, status)
+        })
+        .map(|(p, run_state, tasks, status)| PluginInfo {
             name: &p.name,
             version: &p.version,
             description: &p.description,
             dependencies: &p.depends_on,
-            state: run_state,
+            state: status.as_ref().map_or(run_state, |s| s.state.as_str()),
+            process: status.map(|s| ProcessInfo {
+                pid: s.pid,
+                restarts: s.restarts,
+                last_exit: s.last_exit,
+            }),
             routes: p
                 .routes
                 .iter()

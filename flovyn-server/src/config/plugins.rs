@@ -30,7 +30,15 @@ pub type ConfigCheck<'a> = &'a dyn Fn(&PluginDescriptor, &serde_json::Value) -> 
 
 /// The keys that say where a plugin runs (`mode = "process"` and its companions): the
 /// host's, removed from the section before the plugin sees it.
-pub const RUN_KEYS: &[&str] = &["mode", "command", "args", "optional", "start_timeout_secs"];
+pub const RUN_KEYS: &[&str] = &[
+    "mode",
+    "command",
+    "args",
+    "optional",
+    "start_timeout_secs",
+    "request_timeout_secs",
+    "max_restarts",
+];
 
 /// How a plugin configured with `mode = "process"` is started.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +54,12 @@ pub struct ProcessSettings {
     pub optional: bool,
     /// `start_timeout_secs` (default 10): for its handshake and description.
     pub start_timeout: std::time::Duration,
+    /// `request_timeout_secs` (default 10): how long a request waits for the plugin's
+    /// answer before it gets 504.
+    pub request_timeout: std::time::Duration,
+    /// `max_restarts` (default 5): restarts within a minute after crashes before the plugin
+    /// is `failed`; 0 never restarts it.
+    pub max_restarts: u32,
 }
 
 /// The plugins the configuration runs as processes (`[plugins.<name>] mode = "process"`).
@@ -113,14 +127,33 @@ pub fn processes(config: &Config) -> Result<Vec<ProcessSettings>, ConfigError> {
                 continue;
             }
         };
-        let start_timeout = match section.get("start_timeout_secs") {
-            None => std::time::Duration::from_secs(10),
+        let seconds = |name: &str, errors: &mut Vec<String>| match section.get(name) {
+            None => Some(std::time::Duration::from_secs(10)),
             Some(v) => match v.as_u64().filter(|s| *s > 0) {
-                Some(secs) => std::time::Duration::from_secs(secs),
+                Some(secs) => Some(std::time::Duration::from_secs(secs)),
                 None => {
                     errors.push(format!(
                         "key `{}`: expected a positive number of seconds, found `{v}`",
-                        key("start_timeout_secs")
+                        key(name)
+                    ));
+                    None
+                }
+            },
+        };
+        let (Some(start_timeout), Some(request_timeout)) = (
+            seconds("start_timeout_secs", &mut errors),
+            seconds("request_timeout_secs", &mut errors),
+        ) else {
+            continue;
+        };
+        let max_restarts = match section.get("max_restarts") {
+            None => 5,
+            Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+                Some(n) => n,
+                None => {
+                    errors.push(format!(
+                        "key `{}`: expected a number of restarts (0 or more), found `{v}`",
+                        key("max_restarts")
                     ));
                     continue;
                 }
@@ -132,6 +165,8 @@ pub fn processes(config: &Config) -> Result<Vec<ProcessSettings>, ConfigError> {
             args,
             optional,
             start_timeout,
+            request_timeout,
+            max_restarts,
         });
     }
     if errors.is_empty() {

@@ -159,6 +159,14 @@ fn add_enabled(section: &mut Value) {
             "start_timeout_secs",
             json!({"description": "With `mode = \"process\"`: seconds for its handshake and description.", "type": "integer", "minimum": 1, "default": 10}),
         ),
+        (
+            "request_timeout_secs",
+            json!({"description": "With `mode = \"process\"`: seconds a request waits for the plugin's answer; then 504.", "type": "integer", "minimum": 1, "default": 10}),
+        ),
+        (
+            "max_restarts",
+            json!({"description": "With `mode = \"process\"`: restarts within a minute after crashes before the plugin is `failed`; 0 never restarts it.", "type": "integer", "minimum": 0, "default": 5}),
+        ),
     ] {
         add_property(section, key, schema);
     }

@@ -28,6 +28,12 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// the error names the offending key.
     fn check_config(&self, section: &serde_json::Value) -> Result<(), String>;
 
+    /// How a supervised plugin stands (state, restarts, last exit); `None` for plugins that
+    /// cannot crash apart from the server (linked ones).
+    fn status(&self) -> Option<process::Status> {
+        None
+    }
+
     /// Starts the plugin with `context`: its running instance.
     fn start(
         &self,
@@ -43,6 +49,8 @@ pub struct RunningPlugin {
     pub instance: Arc<dyn PluginInstance>,
     /// The context its hooks receive.
     pub context: PluginContext,
+    /// How the host reaches it (for its [`Backend::status`]).
+    pub backend: Arc<dyn Backend>,
 }
 
 impl std::fmt::Debug for RunningPlugin {

@@ -82,9 +82,75 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
 }
 
+/// On each scrape, the state of every supervised plugin (a plugin process): whether it is
+/// up, and its restarts.
+#[derive(Debug)]
+struct PluginStates(Vec<(&'static str, Arc<dyn crate::host::Backend>)>);
+
+impl prometheus_client::collector::Collector for PluginStates {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder<'_>,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric as _;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        let states: Vec<_> = self
+            .0
+            .iter()
+            .filter_map(|(plugin, backend)| backend.status().map(|s| (*plugin, s)))
+            .collect();
+        if states.is_empty() {
+            return Ok(());
+        }
+        let mut up = encoder.encode_descriptor(
+            "flovyn_plugin_up",
+            "Whether a plugin process serves (1) or is restarting, failed or stopped (0)",
+            None,
+            ConstGauge::<i64>::new(0).metric_type(),
+        )?;
+        for (plugin, status) in &states {
+            let value = i64::from(status.state == crate::host::process::PluginState::Running);
+            ConstGauge::new(value).encode(up.encode_family(&PluginLabels { plugin })?)?;
+        }
+        let mut restarts = encoder.encode_descriptor(
+            "flovyn_plugin_restarts",
+            "Restarts of a plugin process after it ended",
+            None,
+            ConstCounter::<u64>::new(0).metric_type(),
+        )?;
+        for (plugin, status) in &states {
+            ConstCounter::new(u64::from(status.restarts))
+                .encode(restarts.encode_family(&PluginLabels { plugin })?)?;
+        }
+        Ok(())
+    }
+}
+
 impl Metrics {
+    /// Metrics for a server running `plugins`, with the state of those that are processes.
+    pub fn for_running(plugins: &[crate::host::RunningPlugin]) -> Self {
+        let states = PluginStates(
+            plugins
+                .iter()
+                .map(|p| (p.descriptor.name.as_str(), p.backend.clone()))
+                .collect(),
+        );
+        Self::build(
+            plugins.iter().map(|p| p.descriptor.name.as_str()),
+            Some(states),
+        )
+    }
+
     /// Metrics for a server running `plugins`.
     pub fn new(plugins: impl IntoIterator<Item = &'static str>) -> Self {
+        Self::build(plugins, None)
+    }
+
+    fn build(
+        plugins: impl IntoIterator<Item = &'static str>,
+        states: Option<PluginStates>,
+    ) -> Self {
         let requests = Family::<RequestLabels, Counter>::default();
         let durations = Family::<PluginLabels, Histogram>::new_with_constructor(
             latency_histogram as fn() -> Histogram,
@@ -100,6 +166,9 @@ impl Metrics {
             "HTTP request latency in seconds, by plugin",
             durations.clone(),
         );
+        if let Some(states) = states {
+            registry.register_collector(Box::new(states));
+        }
         let series: Arc<[PluginSeries]> = ["core", "unknown"]
             .into_iter()
             .chain(plugins)

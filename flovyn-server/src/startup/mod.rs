@@ -221,12 +221,11 @@ pub async fn backends(
         .filter(|b| !processes.iter().any(|p| p.plugin == b.descriptor().name))
         .collect();
     for p in &processes {
-        let spec = ProcessSpec {
-            name: p.plugin.clone(),
-            command: p.command.clone(),
-            args: p.args.clone(),
-            start_timeout: p.start_timeout,
-        };
+        let mut spec = ProcessSpec::new(&p.plugin, &p.command);
+        spec.args.clone_from(&p.args);
+        spec.start_timeout = p.start_timeout;
+        spec.request_timeout = p.request_timeout;
+        spec.restart.max_restarts = p.max_restarts;
         match ProcessBackend::start(&spec).await {
             Ok(backend) => {
                 tracing::info!(plugin = %p.plugin, command = %p.command.display(), "plugin process described itself");
@@ -269,7 +268,7 @@ pub async fn start_backends(
     };
     let core_events = events.handle(flovyn_sdk::host::naming::event::CORE);
     let scheduler = Scheduler::start(&db, &plugins);
-    let metrics = Metrics::new(plan.enabled.iter().map(|p| p.name.as_str()));
+    let metrics = Metrics::for_running(&plugins);
     Ok(AppState {
         inner: Arc::new(Inner {
             config,
@@ -321,6 +320,7 @@ pub async fn construct(
             descriptor,
             instance,
             context,
+            backend: backend.clone(),
         });
     }
     for p in &built {

@@ -23,6 +23,7 @@ mod migrations;
 mod openapi;
 mod process;
 mod storage;
+mod supervision;
 mod support;
 mod tasks;
 mod worker_token;

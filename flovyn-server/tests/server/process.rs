@@ -7,26 +7,15 @@ use std::time::Duration;
 use flovyn_server::host::process::ProcessSpec;
 
 /// `hello-plugin`, the `hello` example built as a plugin process (a `[[bin]]` of the `hello`
-/// package, built by `cargo test --workspace` beside this test binary).
+/// package).
 fn hello_plugin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let bin = dir.join("hello-plugin");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with `cargo build -p hello --bin hello-plugin` (cargo test --workspace does)",
-        bin.display()
-    );
-    bin
+    crate::support::process::plugin_executable("hello-plugin")
 }
 
 fn spec(name: &str, command: PathBuf, args: &[&str]) -> ProcessSpec {
-    ProcessSpec {
-        name: name.to_owned(),
-        command,
-        args: args.iter().map(|s| (*s).to_owned()).collect(),
-        start_timeout: Duration::from_secs(10),
-    }
+    let mut spec = ProcessSpec::new(name, command);
+    spec.args = args.iter().map(|s| (*s).to_owned()).collect();
+    spec
 }
 
 fn sh(script: &str) -> ProcessSpec {
@@ -263,6 +252,48 @@ fn process_config(dir: &std::path::Path, command: &std::path::Path, extra: &str)
     .unwrap();
 }
 
+/// The pid of the child process of `parent` whose command is `name` (spawned from any of
+/// its threads).
+fn child_named(parent: u32, name: &str) -> u32 {
+    let tasks = std::fs::read_dir(format!("/proc/{parent}/task")).unwrap();
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|children| {
+            children
+                .split_whitespace()
+                .filter_map(|pid| pid.parse::<u32>().ok())
+                .collect::<Vec<_>>()
+        })
+        .find(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim() == name)
+        })
+        .unwrap_or_else(|| panic!("no `{name}` child process of {parent}"))
+}
+
+#[test]
+fn a_plugin_process_does_not_outlive_a_killed_server() {
+    use crate::support::process::{Server, get};
+    let dir = tempfile::tempdir().unwrap();
+    process_config(dir.path(), &hello_plugin(), "");
+    let mut server = Server::start(dir.path(), &[]);
+    let reply = get(server.addr, "/api/v1/p/hello/greeting", &[]).unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let child = child_named(server.child.id(), "hello-plugin");
+    // No shutdown at all: the plugin notices its stdin closing with the server.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while alive(child) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "hello-plugin outlived the SIGKILLed server"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn the_configuration_runs_a_plugin_as_a_process() {
     use crate::support::process::{Server, get};
@@ -273,19 +304,7 @@ fn the_configuration_runs_a_plugin_as_a_process() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json(), serde_json::json!({"message": "Hello, Ada!"}));
     // The process is the server's child, and goes with it.
-    let server_pid = server.child.id();
-    let children =
-        std::fs::read_to_string(format!("/proc/{server_pid}/task/{server_pid}/children"))
-            .unwrap_or_default();
-    let child: u32 = children
-        .split_whitespace()
-        .find(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|comm| comm.trim() == "hello-plugin")
-        })
-        .expect("a hello-plugin child process")
-        .parse()
-        .unwrap();
+    let child = child_named(server.child.id(), "hello-plugin");
     let output = server.terminate();
     assert!(
         output.status.success(),

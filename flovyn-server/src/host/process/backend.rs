@@ -1,0 +1,229 @@
+//! A plugin process as a host [`Backend`]: `Initialize` builds it with its configuration
+//! section (under a [`Supervisor`] that restarts it), its routes forward each request —
+//! authenticated and authorised by the host already — through `Handle`, with the plugin's
+//! deadline; while the process is down they answer 503 JSON with `Retry-After`.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::IntoResponse as _;
+use flovyn_protocol::pb;
+use flovyn_sdk::host::PluginInstance;
+use flovyn_sdk::{ApiError, BoxFuture, Identity, PluginContext, PluginDescriptor, PluginError};
+
+use super::supervise::{Down, Status, Supervisor};
+use super::{PluginProcess, ProcessError, ProcessSpec};
+use crate::host::Backend;
+
+/// A started plugin process as a host [`Backend`]. The host keeps its descriptor for the
+/// server's life (like a linked plugin's).
+#[derive(Debug)]
+pub struct ProcessBackend {
+    descriptor: &'static PluginDescriptor,
+    spec: ProcessSpec,
+    /// The process started to read the descriptor, until the plugin is started.
+    first: Mutex<Option<PluginProcess>>,
+    /// Set once the plugin started: its supervisor, for [`Backend::status`].
+    supervisor: Arc<OnceLock<Arc<Supervisor>>>,
+}
+
+impl ProcessBackend {
+    /// Starts the process of `spec` and makes it a backend (see [`ProcessSpec::start`]).
+    pub async fn start(spec: &ProcessSpec) -> Result<Self, ProcessError> {
+        let process = spec.start().await?;
+        let descriptor: &'static PluginDescriptor = Box::leak(Box::new(process.descriptor.clone()));
+        Ok(Self {
+            descriptor,
+            spec: spec.clone(),
+            first: Mutex::new(Some(process)),
+            supervisor: Arc::new(OnceLock::new()),
+        })
+    }
+}
+
+impl Backend for ProcessBackend {
+    fn descriptor(&self) -> &'static PluginDescriptor {
+        self.descriptor
+    }
+
+    fn origin(&self) -> String {
+        format!("process `{}`", self.spec.command.display())
+    }
+
+    fn check_config(&self, _section: &serde_json::Value) -> Result<(), String> {
+        // The plugin checks its section itself when it is initialized (start).
+        Ok(())
+    }
+
+    fn status(&self) -> Option<Status> {
+        self.supervisor.get().map(|s| s.status())
+    }
+
+    fn start(
+        &self,
+        context: PluginContext,
+    ) -> BoxFuture<'static, Result<Arc<dyn PluginInstance>, PluginError>> {
+        let first = self.first.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let spec = self.spec.clone();
+        let descriptor = self.descriptor;
+        let cell = self.supervisor.clone();
+        Box::pin(async move {
+            let first = match first {
+                Some(process) => process,
+                None => spec
+                    .start()
+                    .await
+                    .map_err(|e| PluginError::new(e.to_string()))?,
+            };
+            let timeout = spec.request_timeout;
+            let supervisor = Supervisor::launch(spec, descriptor, context, first).await?;
+            let _ = cell.set(supervisor.clone());
+            let instance: Arc<dyn PluginInstance> = Arc::new(ProcessInstance {
+                descriptor,
+                supervisor,
+                timeout,
+            });
+            Ok(instance)
+        })
+    }
+}
+
+/// A running plugin process, as the host drives it.
+struct ProcessInstance {
+    descriptor: &'static PluginDescriptor,
+    supervisor: Arc<Supervisor>,
+    timeout: Duration,
+}
+
+impl PluginInstance for ProcessInstance {
+    fn routes(self: Arc<Self>) -> Vec<axum::routing::MethodRouter> {
+        self.descriptor
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(index, route)| {
+                let method = axum::http::Method::from_bytes(route.method.as_str().as_bytes())
+                    .unwrap_or(axum::http::Method::GET);
+                let filter = axum::routing::MethodFilter::try_from(method)
+                    .unwrap_or(axum::routing::MethodFilter::GET);
+                let instance = self.clone();
+                let index = u32::try_from(index).unwrap_or(u32::MAX);
+                axum::routing::on(filter, move |request: axum::extract::Request| {
+                    let instance = instance.clone();
+                    async move { instance.forward(index, request).await }
+                })
+            })
+            .collect()
+    }
+
+    fn on_stop<'a>(&'a self, _ctx: &'a PluginContext) -> BoxFuture<'a, Result<(), PluginError>> {
+        Box::pin(async move {
+            self.supervisor.stop().await;
+            Ok(())
+        })
+    }
+}
+
+/// 503 JSON; with `Retry-After` (whole seconds, at least 1) when waiting helps.
+fn unavailable(plugin: &str, retry_after: Option<Duration>) -> axum::response::Response {
+    let message = match retry_after {
+        Some(_) => format!("plugin `{plugin}` is restarting; retry shortly"),
+        None => format!("plugin `{plugin}` is not available"),
+    };
+    let mut response = ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable",
+        message,
+    )
+    .into_response();
+    if let Some(after) = retry_after {
+        let secs = after.as_secs().max(1);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
+impl ProcessInstance {
+    /// One request to the plugin, through `Handle`.
+    async fn forward(
+        &self,
+        route: u32,
+        request: axum::extract::Request,
+    ) -> axum::response::Response {
+        let plugin = self.descriptor.name.as_str();
+        let mut client = match self.supervisor.client() {
+            Ok(client) => client,
+            Err(Down::Restarting(after)) => return unavailable(plugin, Some(after)),
+            Err(Down::Gone) => return unavailable(plugin, None),
+        };
+        let (parts, body) = request.into_parts();
+        let body = match axum::body::to_bytes(body, usize::MAX).await {
+            Ok(body) => body,
+            // The edge's limit on the body, reached while reading it.
+            Err(_) => {
+                return ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the request body is larger than the limit",
+                )
+                .into_response();
+            }
+        };
+        let mut call = tonic::Request::new(pb::HttpRequest {
+            route,
+            method: parts.method.as_str().to_owned(),
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().unwrap_or_default().to_owned(),
+            headers: flovyn_protocol::headers::to_proto(&parts.headers),
+            body: body.to_vec(),
+            identity_json: parts
+                .extensions
+                .get::<Identity>()
+                .and_then(|who| serde_json::to_string(who).ok()),
+            // A client-sent request id (the edge keeps generated ones off the request).
+            request_id: parts
+                .headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+        });
+        // The plugin sees the deadline too (`grpc-timeout`), and may stop early.
+        call.set_timeout(self.timeout);
+        let started = std::time::Instant::now();
+        let answer = match tokio::time::timeout(self.timeout, client.handle(call)).await {
+            Ok(Ok(answer)) => answer.into_inner(),
+            // The channel ends a call at its deadline itself (`Cancelled`, "Timeout expired").
+            Ok(Err(status))
+                if status.code() != tonic::Code::DeadlineExceeded
+                    && started.elapsed() < self.timeout =>
+            {
+                tracing::warn!(plugin, error = %status.message(), "the plugin process did not answer");
+                // It is most likely exiting: the supervisor restarts it.
+                return unavailable(plugin, Some(Duration::from_secs(1)));
+            }
+            Ok(Err(_)) | Err(_) => {
+                tracing::warn!(plugin, timeout = ?self.timeout, "the plugin did not answer in time");
+                return ApiError::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "gateway_timeout",
+                    format!(
+                        "plugin `{plugin}` did not answer within {} s",
+                        self.timeout.as_secs_f64()
+                    ),
+                )
+                .into_response();
+            }
+        };
+        let mut response = axum::response::Response::new(axum::body::Body::from(answer.body));
+        *response.status_mut() = u16::try_from(answer.status)
+            .ok()
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .unwrap_or(StatusCode::BAD_GATEWAY);
+        flovyn_protocol::headers::append_from_proto(answer.headers, response.headers_mut());
+        response
+    }
+}

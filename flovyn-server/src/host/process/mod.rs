@@ -1,0 +1,261 @@
+//! Plugins in their own process (`docs/process-plugins.md`): start the executable with a
+//! cleared environment, read its handshake line, connect to the Unix socket it serves on (in a
+//! private directory of the host's), ask it what it is (`Describe`) and check the answer with
+//! the naming rules — before anything of it is used. Its stdout (after the handshake) and
+//! stderr go to the server's log with the plugin's name.
+//!
+//! - [`backend`]: a started process as a host `Backend` (initialize, routes, deadline, 503s);
+//! - [`supervise`]: restarts with backoff, `failed` after too many;
+//! - `storage`: the host's storage service bound for one plugin process.
+//!
+//! Storage goes through the host (`flovyn_sdk::host::storage`). Tasks, events and
+//! authenticators through the protocol are the next steps.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use flovyn_protocol::handshake::{self, HandshakeLine, Network};
+use flovyn_protocol::pb;
+use flovyn_protocol::pb::plugin_client::PluginClient;
+use flovyn_sdk::PluginDescriptor;
+use tokio::io::AsyncBufReadExt as _;
+use tokio::process::{Child, ChildStdin, Command};
+use tonic::transport::Channel;
+
+pub mod backend;
+mod storage;
+pub mod supervise;
+
+pub use backend::ProcessBackend;
+pub use storage::READABLE_CORE_TABLES;
+pub use supervise::{PluginState, RestartPolicy, Status};
+
+/// How to start one plugin process.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    /// The plugin's name, as the configuration has it: the process must describe that plugin.
+    pub name: String,
+    /// The executable.
+    pub command: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// How long it may take to print its handshake line and answer `Describe`.
+    pub start_timeout: Duration,
+    /// How long a request may wait for the plugin's answer: then 504.
+    pub request_timeout: Duration,
+    /// How long it gets to exit when the server stops it: then it is killed.
+    pub stop_grace: Duration,
+    /// When it is restarted after a crash.
+    pub restart: RestartPolicy,
+}
+
+/// A plugin process that completed the handshake and described itself.
+#[derive(Debug)]
+pub struct PluginProcess {
+    /// What the plugin is (checked).
+    pub descriptor: PluginDescriptor,
+    /// The negotiated protocol version.
+    pub protocol_version: u32,
+    client: Option<PluginClient<Channel>>,
+    child: Child,
+    /// Held open: the plugin exits when it closes (this host stopped, or died).
+    stdin: Option<ChildStdin>,
+    dir: PathBuf,
+}
+
+/// Why a plugin process was refused. The message names the plugin and the reason.
+#[derive(Debug, thiserror::Error)]
+#[error("plugin `{plugin}` (process `{command}`) was refused: {reason}")]
+pub struct ProcessError {
+    /// The plugin.
+    pub plugin: String,
+    /// Its executable.
+    pub command: String,
+    /// What went wrong.
+    pub reason: String,
+}
+
+/// The protocol versions this host speaks, as the handshake offers them.
+const OFFERED: &[u32] = &[flovyn_protocol::PROTOCOL_VERSION];
+
+impl ProcessSpec {
+    /// Starting plugin `name` with `command`, no arguments, and the default timeouts (start
+    /// 10 s, request 10 s, stop grace 5 s) and [`RestartPolicy`].
+    pub fn new(name: impl Into<String>, command: impl Into<PathBuf>) -> Self {
+        Self {
+            name: name.into(),
+            command: command.into(),
+            args: Vec::new(),
+            start_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(10),
+            stop_grace: Duration::from_secs(5),
+            restart: RestartPolicy::default(),
+        }
+    }
+
+    fn refused(&self, reason: impl Into<String>) -> ProcessError {
+        ProcessError {
+            plugin: self.name.clone(),
+            command: self.command.display().to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Starts the plugin, shakes hands, and asks what it is. On any failure the process is
+    /// killed and its socket directory removed.
+    pub async fn start(&self) -> Result<PluginProcess, ProcessError> {
+        let dir = private_dir().map_err(|e| self.refused(format!("no socket directory: {e}")))?;
+        let versions: Vec<String> = OFFERED.iter().map(u32::to_string).collect();
+        let spawned = Command::new(&self.command)
+            .args(&self.args)
+            // Nothing of the server's environment (database URL, admin token) reaches it.
+            .env_clear()
+            .env(handshake::MAGIC_COOKIE_KEY, handshake::MAGIC_COOKIE_VALUE)
+            .env(handshake::PROTOCOL_VERSIONS_KEY, versions.join(","))
+            .env(handshake::SOCKET_DIR_KEY, &dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(self.refused(format!("cannot start it: {e}")));
+            }
+        };
+        let stdin = child.stdin.take();
+        if let Some(stderr) = child.stderr.take() {
+            let name = self.name.clone();
+            tokio::spawn(async move {
+                let mut lines = tokio::io::BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    tracing::warn!(plugin = %name, stream = "stderr", "{line}");
+                }
+            });
+        }
+        let mut process = PluginProcess {
+            descriptor: PluginDescriptor::new(self.name.clone(), "0.0.0"),
+            protocol_version: 0,
+            client: None,
+            child,
+            stdin,
+            dir,
+        };
+        match tokio::time::timeout(self.start_timeout, self.handshake(&mut process)).await {
+            Ok(Ok(())) => Ok(process),
+            Ok(Err(e)) => {
+                process.kill().await;
+                Err(e)
+            }
+            Err(_) => {
+                process.kill().await;
+                Err(self.refused(format!(
+                    "no handshake and description within {:?}",
+                    self.start_timeout
+                )))
+            }
+        }
+    }
+
+    async fn handshake(&self, process: &mut PluginProcess) -> Result<(), ProcessError> {
+        let stdout = process
+            .child
+            .stdout
+            .take()
+            .ok_or_else(|| self.refused("no stdout"))?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let line = match lines.next_line().await {
+            Ok(Some(line)) => line,
+            Ok(None) => {
+                let status = process.child.wait().await.ok();
+                return Err(self.refused(format!(
+                    "it exited before the handshake ({})",
+                    status.map_or("unknown status".to_owned(), |s| s.to_string())
+                )));
+            }
+            Err(e) => return Err(self.refused(format!("cannot read its stdout: {e}"))),
+        };
+        let line = HandshakeLine::parse(&line, OFFERED).map_err(|e| self.refused(e.to_string()))?;
+        if line.network != Network::Unix || !Path::new(&line.address).starts_with(&process.dir) {
+            return Err(self.refused(format!(
+                "it serves on `{}`, not on a socket in the directory the host gave",
+                line.address
+            )));
+        }
+        // Later lines on its stdout go to the log, with the plugin's name.
+        let name = self.name.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::info!(plugin = %name, stream = "stdout", "{line}");
+            }
+        });
+        let mut client = pb::plugin_client::PluginClient::new(
+            flovyn_protocol::transport::connect_unix(&line.address)
+                .await
+                .map_err(|e| self.refused(format!("cannot connect to `{}`: {e}", line.address)))?,
+        );
+        let answer = client
+            .describe(pb::DescribeRequest {})
+            .await
+            .map_err(|e| self.refused(format!("`Describe` failed: {}", e.message())))?
+            .into_inner();
+        let descriptor = flovyn_protocol::read_describe_response(answer)
+            .map_err(|e| self.refused(format!("its descriptor does not read: {e}")))?;
+        if let Err(errors) = descriptor.check() {
+            let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            return Err(self.refused(format!(
+                "its descriptor breaks the naming rules: {}",
+                all.join("; ")
+            )));
+        }
+        if descriptor.name != self.name {
+            return Err(self.refused(format!(
+                "it describes plugin `{}`, not `{}`",
+                descriptor.name, self.name
+            )));
+        }
+        process.descriptor = descriptor;
+        process.protocol_version = line.protocol_version;
+        process.client = Some(client);
+        Ok(())
+    }
+}
+
+impl PluginProcess {
+    /// The process id, while it runs.
+    pub fn id(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Asks the plugin to stop (its stdin closes) and waits up to `grace`; then kills it.
+    pub async fn stop(mut self, grace: Duration) {
+        drop(self.stdin.take());
+        if tokio::time::timeout(grace, self.child.wait())
+            .await
+            .is_err()
+        {
+            self.kill().await;
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A new directory only this user can enter, for one plugin's socket.
+fn private_dir() -> std::io::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("flovyn-plugin-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir(&dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(dir)
+}

@@ -1,0 +1,388 @@
+//! Keeping a plugin process alive: the [`Supervisor`] owns the running process, notices when
+//! it exits, restarts it with backoff (handshake, description, `Initialize` again), and gives
+//! up after too many restarts in a window — the plugin is then `failed`, with the last exit
+//! reason. While the process is down its routes answer 503 (see [`super::backend`]); the
+//! state is shown in `GET /_/plugins` and `/metrics`.
+//!
+//! It does not decide what a request gets; it only says whether there is a process to send
+//! it to ([`Supervisor::client`]).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use flovyn_protocol::pb;
+use flovyn_protocol::pb::plugin_client::PluginClient;
+use flovyn_sdk::host::storage::StorageService;
+use flovyn_sdk::{PluginContext, PluginDescriptor, PluginError};
+use tonic::transport::Channel;
+
+use super::storage::{READABLE_CORE_TABLES, Served, serve_storage};
+use super::{PluginProcess, ProcessSpec};
+
+/// When a crashed plugin process is started again, and when the host stops trying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestartPolicy {
+    /// At most this many restarts within [`window`](Self::window); one more crash and the
+    /// plugin is `failed` (`max_restarts` in the plugin's section; 0 never restarts).
+    pub max_restarts: u32,
+    /// The window restarts are counted in.
+    pub window: Duration,
+    /// The wait before the first restart; it doubles with each restart in the window, up to
+    /// [`max_backoff`](Self::max_backoff).
+    pub first_backoff: Duration,
+    /// The longest wait between restarts.
+    pub max_backoff: Duration,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        Self {
+            max_restarts: 5,
+            window: Duration::from_secs(60),
+            first_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Where a supervised plugin stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginState {
+    /// Its process serves.
+    Running,
+    /// Its process exited; a new one is being started.
+    Restarting,
+    /// It crashed too often (or its restart was refused); the host gave up.
+    Failed,
+    /// The server is stopping it.
+    Stopped,
+}
+
+impl PluginState {
+    /// `running`, `restarting`, `failed` or `stopped`, as `/_/plugins` shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginState::Running => "running",
+            PluginState::Restarting => "restarting",
+            PluginState::Failed => "failed",
+            PluginState::Stopped => "stopped",
+        }
+    }
+}
+
+/// A supervised plugin's state, restarts so far, and why its process last ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// Where it stands.
+    pub state: PluginState,
+    /// The process id of the process serving now.
+    pub pid: Option<u32>,
+    /// Processes started after the first.
+    pub restarts: u32,
+    /// How the last process ended (`exit status: 3`, `signal: 9 (SIGKILL)`), or why a
+    /// restart was refused.
+    pub last_exit: Option<String>,
+}
+
+/// Why a request cannot go to the plugin now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Down {
+    /// Being restarted: retry after about this long.
+    Restarting(Duration),
+    /// Failed, or stopping: retrying will not help.
+    Gone,
+}
+
+/// The process that serves now, as requests reach it.
+#[derive(Clone)]
+struct Live {
+    client: PluginClient<Channel>,
+    /// The host's storage service for this process; stopped with it.
+    _storage: Option<Arc<Served>>,
+}
+
+/// Owns one plugin's process and restarts it; see the module docs.
+pub struct Supervisor {
+    spec: ProcessSpec,
+    descriptor: &'static PluginDescriptor,
+    context: PluginContext,
+    live: RwLock<Option<Live>>,
+    status: Mutex<Status>,
+    /// Dropped or set when the server stops the plugin: the monitor then stops the process.
+    stop: tokio::sync::watch::Sender<bool>,
+    monitor: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Supervisor")
+            .field("plugin", &self.descriptor.name)
+            .field("status", &self.status())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Supervisor {
+    /// Initializes the plugin in `first` (its process, started and described) and watches it
+    /// from now on.
+    pub(super) async fn launch(
+        spec: ProcessSpec,
+        descriptor: &'static PluginDescriptor,
+        context: PluginContext,
+        first: PluginProcess,
+    ) -> Result<Arc<Self>, PluginError> {
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let supervisor = Arc::new(Self {
+            spec,
+            descriptor,
+            context,
+            live: RwLock::new(None),
+            status: Mutex::new(Status {
+                state: PluginState::Running,
+                pid: first.id(),
+                restarts: 0,
+                last_exit: None,
+            }),
+            stop,
+            monitor: Mutex::new(None),
+        });
+        let mut first = first;
+        let live = supervisor.initialize(&mut first).await?;
+        *supervisor.live.write().unwrap_or_else(|e| e.into_inner()) = Some(live);
+        let monitor = tokio::spawn(monitor(Arc::downgrade(&supervisor), first, stopping));
+        *supervisor.monitor.lock().unwrap_or_else(|e| e.into_inner()) = Some(monitor);
+        Ok(supervisor)
+    }
+
+    /// The plugin's name.
+    pub fn plugin(&self) -> &str {
+        &self.descriptor.name
+    }
+
+    /// Where the plugin stands now.
+    pub fn status(&self) -> Status {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// A client of the process serving now, or why there is none.
+    pub fn client(&self) -> Result<PluginClient<Channel>, Down> {
+        if let Some(live) = &*self.live.read().unwrap_or_else(|e| e.into_inner()) {
+            return Ok(live.client.clone());
+        }
+        match self.status().state {
+            PluginState::Running | PluginState::Restarting => Err(Down::Restarting(
+                self.spec.restart.max_backoff.min(Duration::from_secs(1)),
+            )),
+            PluginState::Failed | PluginState::Stopped => Err(Down::Gone),
+        }
+    }
+
+    /// Stops the plugin: its process is asked to stop (its stdin closes) and killed after
+    /// the spec's grace period. No restart follows.
+    pub async fn stop(&self) {
+        let grace = self.spec.stop_grace;
+        let _ = self.stop.send(true);
+        let monitor = self
+            .monitor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(monitor) = monitor
+            && tokio::time::timeout(grace + Duration::from_secs(1), monitor)
+                .await
+                .is_err()
+        {
+            tracing::warn!(plugin = %self.plugin(), "the plugin process did not stop in time");
+        }
+    }
+
+    fn set_status(&self, update: impl FnOnce(&mut Status)) {
+        update(&mut self.status.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// `Initialize` on a freshly described process, with the host's storage service for it.
+    async fn initialize(&self, process: &mut PluginProcess) -> Result<Live, PluginError> {
+        let mut client = process
+            .client
+            .take()
+            .ok_or_else(|| PluginError::new("no connection after the handshake"))?;
+        let config: serde_json::Value = self.context.config()?;
+        let mut request = pb::InitializeRequest {
+            config_json: config.to_string(),
+            ..Default::default()
+        };
+        let storage = match self.context.database() {
+            Ok(db) => {
+                let token = format!(
+                    "{}{}",
+                    uuid::Uuid::new_v4().simple(),
+                    uuid::Uuid::new_v4().simple()
+                );
+                let service = StorageService::new(
+                    self.descriptor.name.as_str(),
+                    db.clone(),
+                    token.clone(),
+                    READABLE_CORE_TABLES,
+                );
+                request.dialect = service.dialect().into();
+                let path = process.dir.join("host.sock");
+                let served = serve_storage(&path, service)
+                    .map_err(|e| PluginError::new(format!("storage for the plugin: {e}")))?;
+                request.host_address = path.display().to_string();
+                request.host_token = token;
+                Some(Arc::new(served))
+            }
+            // A host without a database (tests that need none) offers no storage.
+            Err(_) => None,
+        };
+        client
+            .initialize(request)
+            .await
+            .map_err(|e| PluginError::new(format!("initialize: {}", e.message())))?;
+        Ok(Live {
+            client,
+            _storage: storage,
+        })
+    }
+
+    /// Starts, describes and initializes a new process; refused when it now describes a
+    /// different plugin than the one the host planned with.
+    async fn restart(&self) -> Result<PluginProcess, String> {
+        let mut process = self.spec.start().await.map_err(|e| e.reason)?;
+        if process.descriptor != *self.descriptor {
+            process.kill().await;
+            return Err(
+                "the restarted process describes the plugin differently than at start-up \
+                 (restart the server to take a new version)"
+                    .to_owned(),
+            );
+        }
+        match self.initialize(&mut process).await {
+            Ok(live) => {
+                *self.live.write().unwrap_or_else(|e| e.into_inner()) = Some(live);
+                Ok(process)
+            }
+            Err(e) => {
+                process.kill().await;
+                Err(e.to_string())
+            }
+        }
+    }
+}
+
+/// Resolves when the server stops the plugin, or the supervisor is gone.
+async fn stop_requested(stopping: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|stop| *stop).await;
+}
+
+/// `exit status: 3`, `signal: 9 (SIGKILL)`.
+fn exit_reason(status: std::io::Result<std::process::ExitStatus>) -> String {
+    match status {
+        Ok(status) => status.to_string(),
+        Err(e) => format!("cannot wait for it: {e}"),
+    }
+}
+
+/// Watches the process; restarts it when it exits; stops it when asked (or when the
+/// supervisor is gone).
+async fn monitor(
+    supervisor: Weak<Supervisor>,
+    mut process: PluginProcess,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut restarts: VecDeque<Instant> = VecDeque::new();
+    loop {
+        let exited = tokio::select! {
+            status = process.child.wait() => status,
+            () = stop_requested(&mut stopping) => {
+                finish(&supervisor, process).await;
+                return;
+            }
+        };
+        let Some(this) = supervisor.upgrade() else {
+            return;
+        };
+        let mut last_exit = exit_reason(exited);
+        *this.live.write().unwrap_or_else(|e| e.into_inner()) = None;
+        let _ = std::fs::remove_dir_all(&process.dir);
+        tracing::warn!(plugin = %this.plugin(), exit = %last_exit, "plugin process ended");
+        this.set_status(|s| {
+            s.state = PluginState::Restarting;
+            s.pid = None;
+            s.last_exit = Some(last_exit.clone());
+        });
+        let policy = this.spec.restart;
+        process = loop {
+            let now = Instant::now();
+            while restarts
+                .front()
+                .is_some_and(|at| now.duration_since(*at) > policy.window)
+            {
+                restarts.pop_front();
+            }
+            if restarts.len() >= policy.max_restarts as usize {
+                tracing::error!(
+                    plugin = %this.plugin(),
+                    exit = %last_exit,
+                    restarts = restarts.len(),
+                    "plugin failed: too many restarts; not restarting it again"
+                );
+                this.set_status(|s| {
+                    s.state = PluginState::Failed;
+                    s.last_exit = Some(last_exit.clone());
+                });
+                return;
+            }
+            let exponent = u32::try_from(restarts.len()).unwrap_or(u32::MAX).min(16);
+            let backoff = policy
+                .first_backoff
+                .saturating_mul(2_u32.saturating_pow(exponent))
+                .min(policy.max_backoff);
+            restarts.push_back(Instant::now());
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = stop_requested(&mut stopping) => {
+                    this.set_status(|s| s.state = PluginState::Stopped);
+                    return;
+                }
+            }
+            match this.restart().await {
+                Ok(started) => {
+                    this.set_status(|s| {
+                        s.state = PluginState::Running;
+                        s.pid = started.id();
+                        s.restarts += 1;
+                    });
+                    tracing::info!(plugin = %this.plugin(), pid = ?started.id(), "plugin process restarted");
+                    break started;
+                }
+                Err(reason) => {
+                    tracing::warn!(plugin = %this.plugin(), %reason, "restarting the plugin process failed");
+                    last_exit = reason;
+                    this.set_status(|s| s.last_exit = Some(last_exit.clone()));
+                }
+            }
+        };
+    }
+}
+
+/// The server stops the plugin: no more requests go to it; its process gets the grace
+/// period to exit.
+async fn finish(supervisor: &Weak<Supervisor>, process: PluginProcess) {
+    let grace = match supervisor.upgrade() {
+        Some(this) => {
+            *this.live.write().unwrap_or_else(|e| e.into_inner()) = None;
+            this.set_status(|s| {
+                s.state = PluginState::Stopped;
+                s.pid = None;
+            });
+            this.spec.stop_grace
+        }
+        None => Duration::from_secs(5),
+    };
+    process.stop(grace).await;
+}

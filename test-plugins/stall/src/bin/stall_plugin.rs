@@ -1,0 +1,3 @@
+//! `stall` as a plugin process.
+
+flovyn_sdk::process::main!(stall::Stall);

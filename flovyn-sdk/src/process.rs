@@ -19,10 +19,10 @@
 //! gives, prints the handshake line, and exits when the host closes its stdin (the host
 //! stopped, or died).
 //!
-//! Built so far: the handshake, `Describe`, `Initialize` and `Handle` (whole bodies). The
-//! context's [`Database`] goes through the host's storage service (each statement checked
-//! against the plugin's namespace by the host); there is no event bus yet, and the `Authz`
-//! extractor is not available.
+//! Built so far: the handshake, `Describe`, `Initialize`, `Handle` (whole bodies),
+//! `Authenticate`, `Authorize` and `RunTask`. The context's [`Database`] goes through the
+//! host's storage service (each statement checked against the plugin's namespace by the
+//! host); events do not cross the boundary yet, and the `Authz` extractor is not available.
 
 use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
@@ -157,6 +157,16 @@ struct Served {
     running: std::sync::OnceLock<(Arc<dyn PluginInstance>, axum::Router)>,
 }
 
+impl Served {
+    /// The running instance, once `Initialize` built it.
+    fn instance(&self) -> Result<&Arc<dyn PluginInstance>, tonic::Status> {
+        self.running
+            .get()
+            .map(|(instance, _)| instance)
+            .ok_or_else(|| tonic::Status::failed_precondition("not initialized"))
+    }
+}
+
 fn status(message: impl std::fmt::Display) -> tonic::Status {
     tonic::Status::invalid_argument(message.to_string())
 }
@@ -253,5 +263,72 @@ impl pb::plugin_server::Plugin for Served {
             headers: flovyn_protocol::headers::to_proto(&parts.headers),
             body: body.to_vec(),
         }))
+    }
+
+    async fn authenticate(
+        &self,
+        request: tonic::Request<pb::AuthenticateRequest>,
+    ) -> Result<tonic::Response<pb::AuthenticateResponse>, tonic::Status> {
+        use pb::authenticate_response::Outcome;
+        let instance = self.instance()?;
+        let call = request.into_inner();
+        let method = axum::http::Method::from_bytes(call.method.as_bytes()).map_err(status)?;
+        let mut headers = axum::http::HeaderMap::new();
+        flovyn_protocol::headers::append_from_proto(call.headers, &mut headers);
+        let protocol = match pb::Protocol::try_from(call.protocol) {
+            Ok(pb::Protocol::Grpc) => crate::auth::Protocol::Grpc,
+            _ => crate::auth::Protocol::Http,
+        };
+        let credentials = crate::auth::AuthRequest::new(&headers, &method, &call.path, protocol);
+        let outcome = match instance.authenticate(&credentials).await {
+            crate::auth::AuthOutcome::Authenticated(identity) => {
+                Outcome::IdentityJson(serde_json::to_string(&identity).map_err(status)?)
+            }
+            crate::auth::AuthOutcome::NotMine => Outcome::NotMine(true),
+            crate::auth::AuthOutcome::Invalid => Outcome::Invalid(true),
+            crate::auth::AuthOutcome::Unavailable(reason) => Outcome::Unavailable(reason),
+        };
+        Ok(tonic::Response::new(pb::AuthenticateResponse {
+            outcome: Some(outcome),
+        }))
+    }
+
+    async fn authorize(
+        &self,
+        request: tonic::Request<pb::AuthorizeRequest>,
+    ) -> Result<tonic::Response<pb::AuthorizeResponse>, tonic::Status> {
+        let instance = self.instance()?;
+        let call = request.into_inner();
+        let identity: crate::Identity =
+            serde_json::from_str(&call.identity_json).map_err(status)?;
+        let question = crate::auth::AuthzRequest {
+            resource: &call.resource,
+            action: &call.action,
+            tenant: call.tenant.as_deref(),
+        };
+        let decision = match instance.authorize(&identity, &question).await {
+            crate::auth::Decision::Allow => pb::Decision::Allow,
+            crate::auth::Decision::Deny => pb::Decision::Deny,
+            crate::auth::Decision::Abstain => pb::Decision::Abstain,
+        };
+        Ok(tonic::Response::new(pb::AuthorizeResponse {
+            decision: decision.into(),
+        }))
+    }
+
+    async fn run_task(
+        &self,
+        request: tonic::Request<pb::RunTaskRequest>,
+    ) -> Result<tonic::Response<pb::RunTaskResponse>, tonic::Status> {
+        let instance = self.instance()?;
+        let task = crate::descriptor::TaskId(request.into_inner().task);
+        if task.index() >= self.plugin.descriptor().tasks.len() {
+            return Err(status(format!("no task {task}")));
+        }
+        instance
+            .run_task(task)
+            .await
+            .map_err(|e| tonic::Status::internal(e.to_string()))?;
+        Ok(tonic::Response::new(pb::RunTaskResponse {}))
     }
 }

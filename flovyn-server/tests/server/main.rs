@@ -11,6 +11,7 @@
 
 mod assembly;
 mod audit_log;
+mod boundary;
 mod cli;
 mod config_schema;
 mod descriptor;

@@ -271,20 +271,20 @@ async fn a_crash_loop_ends_in_failed_with_the_last_exit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_that_hangs_gets_504_at_its_deadline_and_holds_nothing_else_up() {
-    let mut spec = ProcessSpec::new("stall", plugin_executable("stall-plugin"));
+    let mut spec = ProcessSpec::new("remote-probe", plugin_executable("remote-probe-plugin"));
     spec.request_timeout = Duration::from_millis(500);
     let (_state, app, _dir) = server(spec).await;
 
     let app_for_hang = app.clone();
     let hung = tokio::spawn(async move {
         let started = Instant::now();
-        let reply = send(&app_for_hang, get("/api/v1/p/stall/wait?ms=60000")).await;
+        let reply = send(&app_for_hang, get("/api/v1/p/remote-probe/wait?ms=60000")).await;
         (reply, started.elapsed())
     });
     // Meanwhile the same plugin's other route and the rest of the server answer at once.
     for _ in 0..5 {
         let started = Instant::now();
-        let now = send(&app, get("/api/v1/p/stall/now")).await;
+        let now = send(&app, get("/api/v1/p/remote-probe/now")).await;
         assert_eq!(now.status, StatusCode::OK, "{}", now.body);
         assert!(started.elapsed() < Duration::from_millis(400));
         assert_eq!(send(&app, get("/_/health")).await.status, StatusCode::OK);
@@ -296,7 +296,7 @@ async fn a_plugin_that_hangs_gets_504_at_its_deadline_and_holds_nothing_else_up(
         reply.json()["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("plugin `stall` did not answer within 0.5 s"),
+            .contains("plugin `remote-probe` did not answer within 0.5 s"),
         "{}",
         reply.body
     );
@@ -305,7 +305,7 @@ async fn a_plugin_that_hangs_gets_504_at_its_deadline_and_holds_nothing_else_up(
         "{took:?}"
     );
     // A slow answer within the deadline is an answer.
-    let reply = send(&app, get("/api/v1/p/stall/wait?ms=100")).await;
+    let reply = send(&app, get("/api/v1/p/remote-probe/wait?ms=100")).await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(plugin_info(&app, "stall").await["state"], "running");
+    assert_eq!(plugin_info(&app, "remote-probe").await["state"], "running");
 }

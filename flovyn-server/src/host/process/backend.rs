@@ -9,6 +9,8 @@ use std::time::Duration;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse as _;
 use flovyn_protocol::pb;
+use flovyn_sdk::auth::{AuthOutcome, AuthRequest, AuthzRequest, Decision, Protocol};
+use flovyn_sdk::descriptor::TaskId;
 use flovyn_sdk::host::PluginInstance;
 use flovyn_sdk::{ApiError, BoxFuture, Identity, PluginContext, PluginDescriptor, PluginError};
 
@@ -115,6 +117,103 @@ impl PluginInstance for ProcessInstance {
                 })
             })
             .collect()
+    }
+
+    fn authenticate<'a>(&'a self, request: &'a AuthRequest<'a>) -> BoxFuture<'a, AuthOutcome> {
+        Box::pin(async move {
+            use pb::authenticate_response::Outcome;
+            let plugin = self.descriptor.name.as_str();
+            let Ok(mut client) = self.supervisor.client() else {
+                return AuthOutcome::Unavailable(format!("plugin `{plugin}` is not running"));
+            };
+            let call = pb::AuthenticateRequest {
+                method: request.method().as_str().to_owned(),
+                path: request.path().to_owned(),
+                protocol: match request.protocol() {
+                    Protocol::Http => pb::Protocol::Http,
+                    Protocol::Grpc => pb::Protocol::Grpc,
+                }
+                .into(),
+                headers: flovyn_protocol::headers::to_proto(request.headers()),
+            };
+            let answer = tokio::time::timeout(self.timeout, client.authenticate(call)).await;
+            let outcome = match answer {
+                Ok(Ok(answer)) => answer.into_inner().outcome,
+                Ok(Err(status)) => {
+                    return AuthOutcome::Unavailable(format!(
+                        "plugin `{plugin}` failed to authenticate: {}",
+                        status.message()
+                    ));
+                }
+                Err(_) => {
+                    return AuthOutcome::Unavailable(format!(
+                        "plugin `{plugin}` did not authenticate in time"
+                    ));
+                }
+            };
+            match outcome {
+                Some(Outcome::IdentityJson(json)) => match serde_json::from_str(&json) {
+                    Ok(identity) => AuthOutcome::Authenticated(identity),
+                    Err(e) => AuthOutcome::Unavailable(format!(
+                        "plugin `{plugin}` sent an identity that does not read: {e}"
+                    )),
+                },
+                Some(Outcome::NotMine(_)) => AuthOutcome::NotMine,
+                Some(Outcome::Invalid(_)) => AuthOutcome::Invalid,
+                Some(Outcome::Unavailable(reason)) => AuthOutcome::Unavailable(reason),
+                None => AuthOutcome::Unavailable(format!("plugin `{plugin}` sent no outcome")),
+            }
+        })
+    }
+
+    fn authorize<'a>(
+        &'a self,
+        identity: &'a Identity,
+        request: &'a AuthzRequest<'a>,
+    ) -> BoxFuture<'a, Decision> {
+        Box::pin(async move {
+            let plugin = self.descriptor.name.as_str();
+            // An authorizer that cannot answer denies: access is never granted by default.
+            let Ok(mut client) = self.supervisor.client() else {
+                tracing::warn!(plugin, "authorizer not running: denying");
+                return Decision::Deny;
+            };
+            let Ok(identity_json) = serde_json::to_string(identity) else {
+                return Decision::Deny;
+            };
+            let call = pb::AuthorizeRequest {
+                identity_json,
+                resource: request.resource.to_owned(),
+                action: request.action.to_owned(),
+                tenant: request.tenant.map(str::to_owned),
+            };
+            match tokio::time::timeout(self.timeout, client.authorize(call)).await {
+                Ok(Ok(answer)) => match answer.into_inner().decision() {
+                    pb::Decision::Allow => Decision::Allow,
+                    pb::Decision::Deny => Decision::Deny,
+                    pb::Decision::Abstain => Decision::Abstain,
+                },
+                Ok(Err(_)) | Err(_) => {
+                    tracing::warn!(plugin, "authorizer failed or timed out: denying");
+                    Decision::Deny
+                }
+            }
+        })
+    }
+
+    fn run_task<'a>(&'a self, task: TaskId) -> BoxFuture<'a, Result<(), PluginError>> {
+        Box::pin(async move {
+            let plugin = self.descriptor.name.as_str();
+            let mut client = self
+                .supervisor
+                .client()
+                .map_err(|_| PluginError::new(format!("plugin `{plugin}` is not running")))?;
+            client
+                .run_task(pb::RunTaskRequest { task: task.0 })
+                .await
+                .map_err(|status| PluginError::new(status.message().to_owned()))?;
+            Ok(())
+        })
     }
 
     fn on_stop<'a>(&'a self, _ctx: &'a PluginContext) -> BoxFuture<'a, Result<(), PluginError>> {

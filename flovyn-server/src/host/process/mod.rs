@@ -8,8 +8,8 @@
 //! - [`supervise`]: restarts with backoff, `failed` after too many;
 //! - `storage`: the host's storage service bound for one plugin process.
 //!
-//! Storage goes through the host (`flovyn_sdk::host::storage`). Tasks, events and
-//! authenticators through the protocol are the next steps.
+//! Storage goes through the host (`flovyn_sdk::host::storage`); authenticators, authorizers
+//! and tasks through `Authenticate`, `Authorize` and `RunTask`. Events are the next step.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

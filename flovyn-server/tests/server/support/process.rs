@@ -206,7 +206,7 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A plugin executable of the workspace (`hello-plugin`, `stall-plugin`): a `[[bin]]` that
+/// A plugin executable of the workspace (`hello-plugin`, `remote-probe-plugin`): a `[[bin]]` that
 /// `cargo test --workspace` builds beside this test binary.
 pub fn plugin_executable(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();

@@ -1,0 +1,141 @@
+//! What crosses the process boundary, each through the host's whole path: a plugin process's
+//! authenticator joins the server's stack (its identities, its 401s and 503s), its authorizer
+//! decides with the host's checks, its periodic task runs on the host's scheduler, and its
+//! routes read and write its table — in a transaction — through the host's storage. The
+//! plugin is `remote-probe` (a test plugin built as `remote-probe-plugin`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use flovyn_server::host::Backend;
+use flovyn_server::host::process::{ProcessBackend, ProcessSpec};
+use flovyn_server::router::App;
+use flovyn_server::startup::AppState;
+use sqlx::Row as _;
+
+use crate::http::{ADMIN, get, get_as, send};
+use crate::support::db::{TestDb, on_both_databases};
+use crate::support::process::plugin_executable;
+
+const PROBE: &str = "/api/v1/p/remote-probe";
+
+async fn server(test_db: &TestDb) -> (AppState, App) {
+    let mut config = flovyn_server::config::Config::default();
+    config.database_url.clone_from(&test_db.url);
+    config.admin_token = Some(ADMIN.to_owned());
+    let spec = ProcessSpec::new("remote-probe", plugin_executable("remote-probe-plugin"));
+    let process = ProcessBackend::start(&spec).await.unwrap();
+    let backends: Vec<Arc<dyn Backend>> = vec![Arc::new(process)];
+    let state = flovyn_server::startup::start_backends(config, backends)
+        .await
+        .expect("the server starts with the remote-probe process");
+    let app = flovyn_server::router::build_router(state.clone());
+    (state, app)
+}
+
+fn post_as(path: &str, token: &str) -> Request<Body> {
+    Request::post(path)
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+async fn its_authenticator_and_authorizer_join_the_hosts_checks(test_db: TestDb) {
+    let (_state, app) = server(&test_db).await;
+    // Its tokens authenticate anywhere on the server, the core routes included.
+    let me = send(&app, get_as("/api/v1/me", "prb_alice")).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+    assert_eq!(me.json()["principal_id"], "alice");
+    assert_eq!(me.json()["principal_type"], "worker");
+    let who = send(&app, get_as(&format!("{PROBE}/whoami"), "prb_alice")).await;
+    assert_eq!((who.status, who.body.as_str()), (StatusCode::OK, "alice"));
+
+    // Its invalid credentials are 401, its unavailable store 503, others' tokens not its own.
+    let bad = send(&app, get_as(&format!("{PROBE}/whoami"), "prb_bad")).await;
+    assert_eq!(bad.status, StatusCode::UNAUTHORIZED, "{}", bad.body);
+    let down = send(&app, get_as(&format!("{PROBE}/whoami"), "prb_down")).await;
+    assert_eq!(
+        down.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        down.body
+    );
+    let stranger = send(
+        &app,
+        get_as(&format!("{PROBE}/whoami"), "not-a-probe-token"),
+    )
+    .await;
+    assert_eq!(stranger.status, StatusCode::UNAUTHORIZED);
+    // The admin is still the core's.
+    let admin = send(&app, get_as(&format!("{PROBE}/whoami"), ADMIN)).await;
+    assert_eq!(
+        (admin.status, admin.body.as_str()),
+        (StatusCode::OK, "admin")
+    );
+
+    // Its authorizer denies `mallory` although her identity has the permission.
+    let allowed = send(&app, post_as(&format!("{PROBE}/ticks"), "prb_bob")).await;
+    assert_eq!(allowed.status, StatusCode::OK, "{}", allowed.body);
+    let denied = send(&app, post_as(&format!("{PROBE}/ticks"), "prb_mallory")).await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN, "{}", denied.body);
+
+    // Its security scheme is in the merged spec.
+    let spec = send(&app, get("/api-docs/openapi.json")).await.json();
+    assert_eq!(
+        spec["components"]["securitySchemes"]["probe_token"]["bearerFormat"],
+        "prb_…"
+    );
+}
+
+async fn its_routes_use_its_table_through_the_host_in_transactions(test_db: TestDb) {
+    let (state, app) = server(&test_db).await;
+    for expected in 1..=3 {
+        let reply = send(&app, post_as(&format!("{PROBE}/ticks"), "prb_bob")).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        assert_eq!(reply.json()["count"], expected);
+    }
+    let counted = send(&app, get(&format!("{PROBE}/ticks?source=api"))).await;
+    assert_eq!(counted.json()["count"], 3);
+    // The rows are in the server's database, in the plugin's table.
+    let rows = sqlx::query("SELECT COUNT(*) AS n FROM p_remote_probe__ticks WHERE source = 'api'")
+        .fetch_one(state.db().pool())
+        .await
+        .unwrap();
+    assert_eq!(rows.get::<i64, _>("n"), 3);
+}
+
+async fn its_task_runs_on_the_hosts_scheduler(test_db: TestDb) {
+    let (state, app) = server(&test_db).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let counted = send(&app, get(&format!("{PROBE}/ticks?source=task"))).await;
+        if counted.json()["count"].as_i64().unwrap_or(0) >= 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the task did not run twice in 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The host's scheduler recorded the runs.
+    let info = send(&app, get_as("/_/plugins", ADMIN)).await.json();
+    let probe = info
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "remote-probe")
+        .unwrap()
+        .clone();
+    assert_eq!(probe["tasks"][0]["name"], "tick");
+    assert_eq!(probe["tasks"][0]["last_run"]["result"], "ok", "{probe}");
+    state.shutdown().await;
+}
+
+on_both_databases!(
+    its_authenticator_and_authorizer_join_the_hosts_checks,
+    its_routes_use_its_table_through_the_host_in_transactions,
+    its_task_runs_on_the_hosts_scheduler,
+);

@@ -1,0 +1,3 @@
+//! `remote-probe` as a plugin process.
+
+flovyn_sdk::process::main!(remote_probe::RemoteProbe);

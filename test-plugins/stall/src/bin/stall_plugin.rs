@@ -1,3 +1,0 @@
-//! `stall` as a plugin process.
-
-flovyn_sdk::process::main!(stall::Stall);

@@ -259,11 +259,14 @@ pub(crate) struct TaskDef {
     pub(crate) every: Option<LitStr>,
 }
 
-/// One `#[subscribe]` method: `async fn on_x(&self, event: X) -> Result<(), PluginError>`.
+/// One `#[subscribe]` method: `async fn on_x(&self, event: X) -> Result<(), PluginError>`,
+/// optionally with a second argument, the `EventMeta`.
 pub(crate) struct SubscribeDef {
     pub(crate) func: Ident,
-    /// The event type, when the signature has exactly one typed argument.
+    /// The event type, when the signature has one or two typed arguments.
     pub(crate) event: Option<Type>,
+    /// Whether the method takes the `EventMeta` too.
+    pub(crate) with_meta: bool,
 }
 
 /// One `#[authenticator(…)]` method.
@@ -369,9 +372,10 @@ pub(crate) fn parse_impl(
                 def.subscriptions.push(SubscribeDef {
                     func: func.sig.ident.clone(),
                     event: match typed.as_slice() {
-                        [ty] => Some((*ty).clone()),
+                        [ty] | [ty, _] => Some((*ty).clone()),
                         _ => None,
                     },
+                    with_meta: typed.len() == 2,
                 });
             } else if attr::is_attr(&a, attr::GRPC_SERVICE) {
                 def.grpc.push(parse_grpc(&a, func, cx));

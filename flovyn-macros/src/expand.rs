@@ -253,6 +253,11 @@ pub(crate) fn plugin_impl(args: TokenStream, item: TokenStream) -> TokenStream {
     quote!(#item #generated)
 }
 
+/// `EventMeta`, however the path to it is written.
+fn is_event_meta(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "EventMeta"))
+}
+
 fn hook_signatures(def: &ImplDef, cx: &mut Ctxt) {
     for member in &def.item.items {
         let syn::ImplItem::Fn(f) = member else {
@@ -280,10 +285,15 @@ fn hook_signatures(def: &ImplDef, cx: &mut Ctxt) {
         }
         if let Some(sub) = def.subscriptions.iter().find(|s| &s.func == id) {
             valid::signature(f, "an event handler", cx);
+            let meta_arg = f.sig.inputs.iter().nth(2);
             if !receiver || sub.event.is_none() {
-                cx.error_spanned_by(&f.sig, format!("event handler `{id}` must be `async fn {id}(&self, event: SomeEvent) -> Result<(), PluginError>`"));
+                cx.error_spanned_by(&f.sig, format!("event handler `{id}` must be `async fn {id}(&self, event: SomeEvent) -> Result<(), PluginError>` (or take the `EventMeta` second: `async fn {id}(&self, event: SomeEvent, meta: EventMeta)`)"));
+            } else if let Some(syn::FnArg::Typed(meta)) = meta_arg
+                && !is_event_meta(&meta.ty)
+            {
+                cx.error_spanned_by(&meta.ty, format!("the second argument of event handler `{id}` is the event's `EventMeta` (its id, name, publisher and time): `meta: EventMeta`"));
             } else if matches!(f.sig.output, ReturnType::Default) {
-                cx.error_spanned_by(&f.sig, format!("event handler `{id}` must return `Result<(), PluginError>`: an error is logged with the event's name"));
+                cx.error_spanned_by(&f.sig, format!("event handler `{id}` must return `Result<(), PluginError>`: an error is retried, then the event is dead-lettered"));
             }
         }
         if def.grpc.iter().any(|g| &g.func == id) {
@@ -496,7 +506,7 @@ fn expand_impl(def: &ImplDef, routes: &[Route], intervals: &[Option<u64>]) -> To
         None => quote!(::core::option::Option::None),
     };
     let has_authorizer = !def.authorizers.is_empty();
-    let mut subscribe_calls = Vec::new();
+    let mut deliver_arms = Vec::new();
     let mut subscriptions = Vec::new();
     for sub in &def.subscriptions {
         let Some(ty) = &sub.event else { continue };
@@ -507,19 +517,17 @@ fn expand_impl(def: &ImplDef, routes: &[Route], intervals: &[Option<u64>]) -> To
         checks.push(quote_spanned!(ty.span()=> __fp::assert_event::<#ty>();));
         let ret_span = return_span(def, f);
         let result = quote_spanned!(ret_span=> ::core::result::Result<(), __fp::PluginError>);
+        let meta = sub.with_meta.then(|| quote!(, __meta.clone()));
         // Spanned on the return type, so a handler returning anything else is reported there.
-        let call = quote_spanned!(ret_span=> let __result: #result = <#self_ty>::#f(&*__this, __event).await;);
-        subscribe_calls.push(quote! {
-            {
-                let __this = self.clone();
-                (&&__fp::EventProbe::<#ty>::new()).subscribe(__events, move |__event: #ty| {
-                    let __this = __this.clone();
-                    async move {
-                        #call
-                        __result
-                    }
-                });
-            }
+        let call = quote_spanned!(ret_span=> let __result: #result = <#self_ty>::#f(self, __event #meta).await;);
+        // The subscription's position in the descriptor's list: how the server names it.
+        let index = u32::try_from(subscriptions.len()).unwrap_or(u32::MAX);
+        deliver_arms.push(quote! {
+            #index => ::std::boxed::Box::pin(async move {
+                let __event: #ty = (&&__fp::EventProbe::<#ty>::new()).decode(__payload)?;
+                #call
+                __result
+            }),
         });
         subscriptions.push(quote!(__fp::SubscriptionDescriptor::__new(
             || (&&__fp::EventProbe::<#ty>::new()).event_name(),
@@ -628,10 +636,20 @@ fn expand_impl(def: &ImplDef, routes: &[Route], intervals: &[Option<u64>]) -> To
             }
         }
     });
-    let subscribe = (!subscribe_calls.is_empty()).then(|| {
+    let deliver = (!deliver_arms.is_empty()).then(|| {
         quote! {
-            fn subscribe(self: __fp::Arc<Self>, __events: &__fp::Events) {
-                #(#subscribe_calls)*
+            fn deliver<'a>(
+                &'a self,
+                __subscription: __fp::SubscriptionId,
+                __payload: &'a str,
+                __meta: &'a __fp::EventMeta,
+            ) -> __fp::BoxFuture<'a, ::core::result::Result<(), __fp::PluginError>> {
+                match __subscription.0 {
+                    #(#deliver_arms)*
+                    _ => ::std::boxed::Box::pin(async move {
+                        ::core::result::Result::Err(__fp::PluginError::new(::std::format!("no subscription {}", __subscription)))
+                    }),
+                }
             }
         }
     });
@@ -679,7 +697,7 @@ fn expand_impl(def: &ImplDef, routes: &[Route], intervals: &[Option<u64>]) -> To
                 }
                 #on_start
                 #on_stop
-                #subscribe
+                #deliver
                 #run_task
                 #middleware_fn
                 #grpc_fn

@@ -30,22 +30,24 @@ impl PluginContext {
         }
     }
 
-    /// The same context on the server's event bus (without one, the plugin's events reach
-    /// no other plugin).
-    pub fn with_events(mut self, bus: &Arc<crate::events::EventBus>) -> Self {
-        self.events = bus.handle(self.plugin);
+    /// The same context publishing through `events` (without it, the plugin's events reach
+    /// no one); its database's transactions publish there too.
+    pub fn with_events(mut self, events: crate::events::Events) -> Self {
+        self.events = events;
+        if let Some(db) = self.database.take() {
+            self.database = Some(db.with_events(self.events.clone()));
+        }
         self
     }
 
-    /// The plugin's handle on the event bus: publish and subscribe (see
-    /// [`crate::events`]).
+    /// The plugin's handle for publishing events on their own (see [`crate::events`]).
     pub fn events(&self) -> &crate::events::Events {
         &self.events
     }
 
     /// The same context with access to `database` (the server always gives one).
     pub fn with_database(mut self, database: Database) -> Self {
-        self.database = Some(database);
+        self.database = Some(database.with_events(self.events.clone()));
         self
     }
 

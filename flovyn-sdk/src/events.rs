@@ -1,64 +1,59 @@
-//! Events between plugins: typed, in-process and asynchronous.
+//! Events between plugins: named JSON, written to the server's outbox, delivered at least
+//! once to every subscribing plugin (`docs/decisions/0014-durable-events.md`).
 //!
-//! An event is a type implementing [`Event`] (a name, `<plugin>.<event>`, and `Clone`). A
-//! plugin publishes with [`Events::publish`] and subscribes with [`Events::subscribe`], both
-//! on the handle its [`PluginContext`](crate::PluginContext) gives (`ctx.events()`); a
-//! subscriber uses the publisher's type, so it depends on the publisher's crate.
+//! An event is a type implementing [`Event`] (a name, `<plugin>.<event>`, and
+//! `Serialize + Deserialize`). A plugin publishes it
+//! - **with its data**: [`Transaction::publish`](crate::Transaction::publish) writes the event
+//!   in the plugin's database transaction, so it exists if and only if the data commits;
+//! - **on its own**: [`Events::publish`] (`ctx.events()`), after the data — a crash in between
+//!   loses the event; prefer the transaction.
+//!
+//! A plugin subscribes with a `#[subscribe]` method taking the publisher's type (and,
+//! optionally, the [`EventMeta`]); a subscriber depends on the publisher's crate.
 //!
 //! Delivery, as the server runs it:
-//! - **Asynchronous**: `publish` only queues; it never waits for a subscriber and never fails
-//!   because of one.
-//! - **One queue per subscribing plugin**, of [`QUEUE_CAPACITY`] events, shared by all of
-//!   that plugin's subscriptions. When it is full, the new event is **dropped for that
-//!   plugin** (logged at `warn` and counted, [`EventBus::dropped`]); other plugins still get
-//!   it. A slow subscriber never slows the publisher or the other plugins.
-//! - **In publish order per subscribing plugin**: a plugin handles its events one at a time,
-//!   in the order they were queued — whatever their types, so a token created and then
-//!   revoked reaches it in that order. Between plugins there is no order.
-//! - **Isolated**: a handler that returns an error or panics is logged with the plugin and the
-//!   event name; the plugin goes on with its next event.
-//! - **Shutdown**: the server stops taking events after the HTTP server has drained, lets
-//!   each plugin finish its queue (bounded by the shutdown grace), then runs the stop hooks.
+//! - **At least once per subscribing plugin**, across restarts and replicas: a replica that
+//!   dies while handling an event lets another deliver it again. [`EventMeta::id`] is the
+//!   same on every delivery of one event: use it to make a handler idempotent.
+//! - **In order per subscribing plugin**: a plugin handles its events one at a time, in the
+//!   order the server sequenced them after they committed — whatever their types, so a token
+//!   created and then revoked reaches it in that order. Between plugins there is no order.
+//! - **Retried, then dead-lettered**: a handler that fails or panics is retried with
+//!   exponential backoff (holding up that plugin's later events); after the configured number
+//!   of attempts the event is set aside with its last error (`/_/plugins`), the plugin goes on,
+//!   and the admin can replay it.
+//! - **Asynchronous**: publishing never waits for a subscriber.
 
-use std::any::{Any, TypeId};
-use std::collections::HashMap;
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::sync::Arc;
 
-use futures_util::FutureExt as _;
-use tokio::sync::mpsc;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
-use crate::PluginError;
-
-/// How many events a subscribing plugin's queue holds before new ones are dropped for it.
-pub const QUEUE_CAPACITY: usize = 1024;
+use crate::BoxFuture;
 
 /// An event plugins exchange.
 ///
 /// Implemented by `#[flovyn_plugin(events = [TokenCreated, …])]` for the types a plugin
 /// publishes, with the name derived from the type (`worker-token.token-created`); never
-/// written by hand. Events are `Serialize` so that a subscriber may store or forward them
-/// as they are (the audit log does).
+/// written by hand. Events are plain data: they travel as JSON (to the outbox, to plugins in
+/// other processes) and are read back into the subscriber's type.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an event",
     note = "the plugin that publishes `{Self}` declares it: `#[flovyn_plugin(name = \"…\", events = [{Self}])]`"
 )]
-pub trait Event: Clone + serde::Serialize + Send + Sync + 'static {
+pub trait Event: Clone + Serialize + DeserializeOwned + Send + Sync + 'static {
     /// `<publishing plugin>.<event>`, e.g. `worker-token.token-created`.
     const NAME: &'static str;
 }
 
 /// The server's own events, published as `core.<event>`.
 pub mod core {
-    use serde::Serialize;
+    use serde::{Deserialize, Serialize};
 
     use super::Event;
 
     /// A tenant was created (`POST /api/v1/tenants`).
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
     pub struct TenantCreated {
         /// The tenant's id.
         pub id: String,
@@ -73,399 +68,212 @@ pub mod core {
     }
 }
 
-type Delivered = Arc<dyn Any + Send + Sync>;
-
-/// A subscription's handler, taking the event type-erased.
-type Handler =
-    Arc<dyn Fn(Delivered) -> crate::BoxFuture<'static, Result<(), PluginError>> + Send + Sync>;
-
-struct Subscription {
-    plugin: &'static str,
-    event: &'static str,
-    handler: Handler,
-    mailbox: mpsc::Sender<Letter>,
+/// What a handler may know about the event it handles: take it as the `#[subscribe]`
+/// method's second argument.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMeta {
+    /// The event's id: the same on every delivery of this event (a UUID).
+    pub id: String,
+    /// Its name, e.g. `worker-token.token-created`.
+    pub name: String,
+    /// The plugin that published it (`core` for the server).
+    pub publisher: String,
+    /// When it was published (RFC 3339, UTC).
+    pub published_at: String,
 }
 
-/// One event on its way to one handler.
-struct Letter {
-    event: Delivered,
-    name: &'static str,
-    handler: Handler,
+/// An event on its way into the outbox: its id, name, publisher and JSON payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEvent {
+    /// The event's id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// The publishing plugin.
+    pub publisher: String,
+    /// The event as JSON.
+    pub payload: String,
+    /// When it was published (RFC 3339, UTC).
+    pub published_at: String,
 }
 
-/// The server's event bus: every subscription, each subscribing plugin's queue, and the
-/// tasks delivering from them. Host API (see [`crate::host`]).
-#[doc(hidden)]
-pub struct EventBus {
-    capacity: usize,
-    subscriptions: RwLock<HashMap<TypeId, Vec<Subscription>>>,
-    mailboxes: Mutex<HashMap<&'static str, mpsc::Sender<Letter>>>,
-    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
-    dropped: AtomicU64,
-}
-
-impl std::fmt::Debug for EventBus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let subscriptions = self.subscriptions.read().unwrap_or_else(|e| e.into_inner());
-        let names: Vec<String> = subscriptions
-            .values()
-            .flatten()
-            .map(|s| format!("{} ← {}", s.plugin, s.event))
-            .collect();
-        f.debug_struct("EventBus")
-            .field("subscriptions", &names)
-            .field("dropped", &self.dropped())
-            .finish()
+impl OutboxEvent {
+    /// `event` as `publisher` publishes it; refused when `publisher` does not declare it.
+    pub fn new<E: Event>(publisher: &str, event: &E) -> Result<Self, PublishError> {
+        if flovyn_naming::event::publisher(E::NAME) != Some(publisher) {
+            return Err(PublishError::NotDeclared {
+                plugin: publisher.to_owned(),
+                event: E::NAME.to_owned(),
+            });
+        }
+        let payload = serde_json::to_string(event).map_err(PublishError::Encode)?;
+        Ok(Self::from_parts(publisher, E::NAME, payload))
     }
-}
 
-impl Default for EventBus {
-    fn default() -> Self {
-        Self::with_capacity(QUEUE_CAPACITY)
-    }
-}
-
-impl EventBus {
-    /// A bus whose subscribing plugins each have a queue of `capacity` events.
-    pub fn with_capacity(capacity: usize) -> Self {
+    /// An event from its parts, with a new id and the current time.
+    pub fn from_parts(publisher: &str, name: &str, payload: String) -> Self {
         Self {
-            capacity: capacity.max(1),
-            subscriptions: RwLock::default(),
-            mailboxes: Mutex::default(),
-            tasks: Mutex::default(),
-            dropped: AtomicU64::new(0),
+            id: uuid::Uuid::new_v4().to_string(),
+            name: name.to_owned(),
+            publisher: publisher.to_owned(),
+            payload,
+            published_at: crate::time::now_rfc3339(),
         }
     }
 
-    /// The handle a plugin publishes and subscribes with.
-    pub fn handle(self: &Arc<Self>, plugin: &'static str) -> Events {
-        Events {
-            bus: self.clone(),
-            plugin,
+    /// What a handler of it is told.
+    pub fn meta(&self) -> EventMeta {
+        EventMeta {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            publisher: self.publisher.clone(),
+            published_at: self.published_at.clone(),
         }
-    }
-
-    /// Events dropped because a subscriber's queue was full, since start.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-
-    /// Stops taking events and waits, at most `grace`, for every plugin to handle what it
-    /// has queued. Deliveries still busy then are cancelled.
-    pub async fn close(&self, grace: Duration) {
-        // Dropping every sender ends each delivery task once its queue is empty.
-        self.subscriptions
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-        self.mailboxes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
-        let aborts: Vec<_> = tasks.iter().map(|t| t.abort_handle()).collect();
-        let all = futures_util::future::join_all(tasks);
-        if tokio::time::timeout(grace, all).await.is_err() {
-            tracing::warn!("event subscribers still busy at shutdown: cancelled");
-            aborts.iter().for_each(|a| a.abort());
-        }
-    }
-
-    /// `plugin`'s queue, with its delivery task started on first use.
-    fn mailbox(&self, plugin: &'static str) -> mpsc::Sender<Letter> {
-        let mut mailboxes = self.mailboxes.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(sender) = mailboxes.get(plugin) {
-            return sender.clone();
-        }
-        let (sender, mut letters) = mpsc::channel::<Letter>(self.capacity);
-        let task = tokio::spawn(async move {
-            while let Some(letter) = letters.recv().await {
-                let name = letter.name;
-                match AssertUnwindSafe((letter.handler)(letter.event))
-                    .catch_unwind()
-                    .await
-                {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        tracing::error!(plugin, event = name, error = %e, "event handler failed")
-                    }
-                    Err(_) => tracing::error!(plugin, event = name, "event handler panicked"),
-                }
-            }
-        });
-        self.tasks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(task);
-        mailboxes.insert(plugin, sender.clone());
-        sender
     }
 }
 
-/// A plugin's handle on the event bus (`ctx.events()`).
+/// Why an event was not published.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// A plugin publishes only the events it declares (`events = […]`).
+    #[error(
+        "plugin `{plugin}` does not publish `{event}`: a plugin publishes only the events its `events = […]` declares"
+    )]
+    NotDeclared {
+        /// The plugin that tried.
+        plugin: String,
+        /// The event.
+        event: String,
+    },
+    /// The event did not serialize.
+    #[error("the event does not serialize to JSON: {0}")]
+    Encode(serde_json::Error),
+    /// The outbox could not be written.
+    #[error("the event could not be written: {0}")]
+    Store(#[from] sqlx::Error),
+}
+
+impl From<PublishError> for crate::PluginError {
+    fn from(e: PublishError) -> Self {
+        crate::PluginError::new(e.to_string())
+    }
+}
+
+impl From<PublishError> for crate::ApiError {
+    fn from(e: PublishError) -> Self {
+        crate::ApiError::internal(e)
+    }
+}
+
+/// Where published events go: the server's outbox. Host API (see [`crate::host`]).
+pub trait EventSink: Send + Sync + 'static {
+    /// Writes `event` on `conn`, inside the transaction open on it.
+    fn write_in<'c>(
+        &'c self,
+        conn: &'c mut sqlx::AnyConnection,
+        event: &'c OutboxEvent,
+    ) -> BoxFuture<'c, Result<(), sqlx::Error>>;
+
+    /// Writes `event` on its own.
+    fn write<'a>(&'a self, event: &'a OutboxEvent) -> BoxFuture<'a, Result<(), sqlx::Error>>;
+
+    /// Events were committed: deliver them soon.
+    fn committed(&self);
+}
+
+/// A plugin process's way to the host's outbox (its client of the host's service).
+pub(crate) trait RemotePublish: Send + Sync + 'static {
+    /// Publishes `event` through the host, in `transaction` when not 0.
+    fn publish<'a>(
+        &'a self,
+        event: &'a OutboxEvent,
+        transaction: u64,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
+}
+
+/// How a plugin's events leave it.
+#[derive(Clone)]
+pub(crate) enum Route {
+    /// Into the server's outbox (a linked plugin).
+    Sink(Arc<dyn EventSink>),
+    /// Through the host (a plugin process).
+    Host(Arc<dyn RemotePublish>),
+    /// Nowhere: a context built outside the server (a test).
+    Nowhere,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Route::Sink(_) => "Sink",
+            Route::Host(_) => "Host",
+            Route::Nowhere => "Nowhere",
+        })
+    }
+}
+
+/// A plugin's handle for publishing on its own (`ctx.events()`); see the module docs.
 #[derive(Clone, Debug)]
 pub struct Events {
-    bus: Arc<EventBus>,
     plugin: &'static str,
+    route: Route,
 }
 
 impl Events {
-    /// A handle on a bus of its own, with no other plugin on it: what a
-    /// [`PluginContext`](crate::PluginContext) built outside the server (in a test) gives.
+    /// A handle whose events reach no one: what a [`PluginContext`](crate::PluginContext)
+    /// built outside the server (in a test) gives. Publishing still checks the event is the
+    /// plugin's.
     pub fn detached(plugin: &'static str) -> Self {
-        Arc::new(EventBus::default()).handle(plugin)
-    }
-
-    /// Queues `event` for every subscription to its type; returns how many queued it (a
-    /// full subscription drops it, see the module docs).
-    ///
-    /// A plugin publishes only its own events (those its `events = […]` declares): another
-    /// plugin's event is refused, logged, and reaches no one.
-    pub fn publish<E: Event>(&self, event: E) -> usize {
-        if flovyn_naming::event::publisher(E::NAME) != Some(self.plugin) {
-            tracing::error!(
-                plugin = self.plugin,
-                event = E::NAME,
-                "event refused: a plugin publishes only the events it declares"
-            );
-            return 0;
+        Self {
+            plugin,
+            route: Route::Nowhere,
         }
-        let subscriptions = self
-            .bus
-            .subscriptions
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        let Some(subscriptions) = subscriptions.get(&TypeId::of::<E>()) else {
-            return 0;
-        };
-        let event: Delivered = Arc::new(event);
-        let mut queued = 0;
-        for s in subscriptions {
-            let letter = Letter {
-                event: event.clone(),
-                name: E::NAME,
-                handler: s.handler.clone(),
-            };
-            match s.mailbox.try_send(letter) {
-                Ok(()) => queued += 1,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    self.bus.dropped.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(
-                        publisher = self.plugin,
-                        subscriber = s.plugin,
-                        event = E::NAME,
-                        "event dropped: the subscriber's queue is full"
-                    );
-                }
-                // The bus is closing.
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
+    }
+
+    /// `plugin`'s handle on the server's outbox. Host API.
+    pub fn to_sink(plugin: &'static str, sink: Arc<dyn EventSink>) -> Self {
+        Self {
+            plugin,
+            route: Route::Sink(sink),
+        }
+    }
+
+    pub(crate) fn through_host(plugin: &'static str, host: Arc<dyn RemotePublish>) -> Self {
+        Self {
+            plugin,
+            route: Route::Host(host),
+        }
+    }
+
+    pub(crate) fn plugin(&self) -> &'static str {
+        self.plugin
+    }
+
+    pub(crate) fn route(&self) -> &Route {
+        &self.route
+    }
+
+    /// Writes `event` to the outbox on its own, outside any transaction of the plugin's: if
+    /// the server stops between the plugin's data and this call, the event is lost. Prefer
+    /// [`Transaction::publish`](crate::Transaction::publish).
+    pub async fn publish<E: Event>(&self, event: E) -> Result<(), PublishError> {
+        let event = OutboxEvent::new(self.plugin, &event)?;
+        self.publish_outbox(&event).await
+    }
+
+    /// Writes an already built event (its publisher checked). Host API.
+    pub async fn publish_outbox(&self, event: &OutboxEvent) -> Result<(), PublishError> {
+        match &self.route {
+            Route::Sink(sink) => {
+                sink.write(event).await?;
+                sink.committed();
+            }
+            Route::Host(host) => host.publish(event, 0).await?,
+            Route::Nowhere => {
+                tracing::debug!(plugin = self.plugin, event = %event.name, "event published nowhere (no server)");
             }
         }
-        queued
-    }
-
-    /// Calls `handler` with every `E` published from now on, on the plugin's queue: one
-    /// event at a time, in publish order with the plugin's other subscriptions. Must be
-    /// called inside the server's runtime (in `#[init]` or `#[on_start]`).
-    pub fn subscribe<E, F, Fut>(&self, handler: F)
-    where
-        E: Event,
-        F: Fn(E) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), PluginError>> + Send + 'static,
-    {
-        let handler: Handler =
-            Arc::new(
-                move |delivered: Delivered| match delivered.downcast_ref::<E>() {
-                    Some(event) => Box::pin(handler(event.clone())),
-                    None => Box::pin(async { Ok(()) }),
-                },
-            );
-        let mailbox = self.bus.mailbox(self.plugin);
-        self.bus
-            .subscriptions
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(TypeId::of::<E>())
-            .or_default()
-            .push(Subscription {
-                plugin: self.plugin,
-                event: E::NAME,
-                handler,
-                mailbox,
-            });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Mutex;
-
-    use super::*;
-
-    #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-    struct Pinged(u32);
-
-    impl Event for Pinged {
-        const NAME: &'static str = "pinger.pinged";
-    }
-
-    #[derive(Debug, Clone, serde::Serialize)]
-    struct Other;
-
-    impl Event for Other {
-        const NAME: &'static str = "pinger.other";
-    }
-
-    #[tokio::test]
-    async fn delivers_in_order_to_every_subscriber_of_the_type() {
-        let bus = Arc::new(EventBus::default());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        for who in ["a", "b"] {
-            let seen = seen.clone();
-            bus.handle("ponger").subscribe(move |e: Pinged| {
-                let seen = seen.clone();
-                async move {
-                    seen.lock().unwrap().push((who, e.0));
-                    Ok(())
-                }
-            });
-        }
-        let publisher = bus.handle("pinger");
-        assert_eq!(publisher.publish(Other), 0, "nobody subscribed to it");
-        for n in 1..=3 {
-            assert_eq!(publisher.publish(Pinged(n)), 2);
-        }
-        bus.close(Duration::from_secs(5)).await;
-        let seen = seen.lock().unwrap().clone();
-        let of = |who| {
-            seen.iter()
-                .filter(|(w, _)| *w == who)
-                .map(|(_, n)| *n)
-                .collect::<Vec<_>>()
-        };
-        assert_eq!((of("a"), of("b")), (vec![1, 2, 3], vec![1, 2, 3]));
-        assert_eq!(
-            publisher.publish(Pinged(4)),
-            0,
-            "a closed bus takes nothing"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_plugin_gets_its_events_of_every_type_in_publish_order() {
-        let bus = Arc::new(EventBus::default());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let (slow, fast) = (seen.clone(), seen.clone());
-        let ponger = bus.handle("ponger");
-        ponger.subscribe(move |e: Pinged| {
-            let seen = slow.clone();
-            async move {
-                // Slower than the other type's handler: order must not depend on it.
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                seen.lock().unwrap().push(format!("pinged {}", e.0));
-                Ok(())
-            }
-        });
-        ponger.subscribe(move |_: Other| {
-            let seen = fast.clone();
-            async move {
-                seen.lock().unwrap().push("other".to_owned());
-                Ok(())
-            }
-        });
-        let pinger = bus.handle("pinger");
-        pinger.publish(Pinged(1));
-        pinger.publish(Other);
-        pinger.publish(Pinged(2));
-        bus.close(Duration::from_secs(5)).await;
-        assert_eq!(*seen.lock().unwrap(), ["pinged 1", "other", "pinged 2"]);
-    }
-
-    #[tokio::test]
-    async fn a_plugin_cannot_publish_another_plugins_event() {
-        let bus = Arc::new(EventBus::default());
-        let seen = Arc::new(AtomicU64::new(0));
-        let counter = seen.clone();
-        bus.handle("ponger").subscribe(move |_: Pinged| {
-            let counter = counter.clone();
-            async move {
-                counter.fetch_add(1, Ordering::SeqCst);
-                Ok(())
-            }
-        });
-        assert_eq!(bus.handle("impostor").publish(Pinged(1)), 0);
-        assert_eq!(bus.handle("pinger").publish(Pinged(2)), 1);
-        bus.close(Duration::from_secs(5)).await;
-        assert_eq!(seen.load(Ordering::SeqCst), 1, "only pinger's own event");
-    }
-
-    #[tokio::test]
-    async fn a_failing_or_panicking_subscriber_affects_no_one_else() {
-        let bus = Arc::new(EventBus::default());
-        bus.handle("grumpy").subscribe(|e: Pinged| async move {
-            if e.0 == 1 {
-                panic!("subscriber bug");
-            }
-            Err(PluginError::new("no thanks"))
-        });
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let sink = seen.clone();
-        bus.handle("ponger").subscribe(move |e: Pinged| {
-            let sink = sink.clone();
-            async move {
-                sink.lock().unwrap().push(e.0);
-                Ok(())
-            }
-        });
-        let publisher = bus.handle("pinger");
-        assert_eq!(publisher.publish(Pinged(1)), 2);
-        assert_eq!(publisher.publish(Pinged(2)), 2);
-        bus.close(Duration::from_secs(5)).await;
-        assert_eq!(*seen.lock().unwrap(), vec![1, 2]);
-    }
-
-    #[tokio::test]
-    async fn a_full_queue_drops_for_that_subscriber_only() {
-        let bus = Arc::new(EventBus::with_capacity(2));
-        let gate = Arc::new(tokio::sync::Semaphore::new(0));
-        let slow_gate = gate.clone();
-        bus.handle("slow").subscribe(move |_: Pinged| {
-            let gate = slow_gate.clone();
-            async move {
-                // Blocks until the test opens the gate: the queue fills behind it.
-                gate.acquire().await.unwrap().forget();
-                Ok(())
-            }
-        });
-        let fast = Arc::new(AtomicU64::new(0));
-        let counter = fast.clone();
-        bus.handle("fast").subscribe(move |_: Pinged| {
-            let counter = counter.clone();
-            async move {
-                counter.fetch_add(1, Ordering::SeqCst);
-                Ok(())
-            }
-        });
-        let publisher = bus.handle("pinger");
-        // Let the slow subscriber take the first event and block on it.
-        publisher.publish(Pinged(0));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let mut queued_for_both = 0;
-        for n in 1..=5 {
-            if publisher.publish(Pinged(n)) == 2 {
-                queued_for_both += 1;
-            }
-            // The fast subscriber keeps up.
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert_eq!(queued_for_both, 2, "the slow queue holds two");
-        assert_eq!(bus.dropped(), 3);
-        gate.add_permits(10);
-        bus.close(Duration::from_secs(5)).await;
-        assert_eq!(
-            fast.load(Ordering::SeqCst),
-            6,
-            "the fast one got everything"
-        );
+        Ok(())
     }
 }

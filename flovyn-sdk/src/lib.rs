@@ -179,3 +179,7 @@ struct GuideMiddleware;
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/guide/08-grpc.md")]
 struct GuideGrpc;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/guide/09-process-plugins.md")]
+struct GuideProcessPlugins;

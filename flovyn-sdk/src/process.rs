@@ -139,15 +139,23 @@ async fn host_gone() {
     .await;
 }
 
-/// The [`Database`] of a plugin process: a client of the host's storage service at
-/// `address` (a Unix socket), carrying `token` — what `Initialize` hands the plugin.
-pub async fn connect_storage(
+/// The context of plugin `plugin` in a process: its [`Database`] and its events go through
+/// the host's service at `address` (a Unix socket), carrying `token` — what `Initialize`
+/// hands the plugin.
+pub async fn connect_context(
+    plugin: &'static str,
+    config: serde_json::Value,
     address: &str,
     token: &str,
     dialect: crate::Dialect,
-) -> Result<Database, String> {
+) -> Result<PluginContext, String> {
     let store = HostStore::connect(address, token).await?;
-    Ok(Database::through_host(store, dialect))
+    Ok(PluginContext::new(plugin, config)
+        .with_events(crate::events::Events::through_host(
+            plugin,
+            std::sync::Arc::new(store.clone()),
+        ))
+        .with_database(Database::through_host(store, dialect)))
 }
 
 /// `flovyn.plugin.v1.Plugin` for a linked plugin.
@@ -193,18 +201,24 @@ impl pb::plugin_server::Plugin for Served {
         let config: serde_json::Value =
             serde_json::from_str(&request.config_json).map_err(status)?;
         self.plugin.validate_config(&config).map_err(status)?;
-        let mut context = PluginContext::new(self.plugin.name, config);
-        if !request.host_address.is_empty() {
+        let context = if request.host_address.is_empty() {
+            PluginContext::new(self.plugin.name, config)
+        } else {
             let dialect = match pb::Dialect::try_from(request.dialect) {
                 Ok(pb::Dialect::Sqlite) => crate::Dialect::Sqlite,
                 Ok(pb::Dialect::Postgres) => crate::Dialect::Postgres,
                 _ => return Err(status("`Initialize` names no database dialect")),
             };
-            let db = connect_storage(&request.host_address, &request.host_token, dialect)
-                .await
-                .map_err(tonic::Status::unavailable)?;
-            context = context.with_database(db);
-        }
+            connect_context(
+                self.plugin.name,
+                config,
+                &request.host_address,
+                &request.host_token,
+                dialect,
+            )
+            .await
+            .map_err(tonic::Status::unavailable)?
+        };
         let instance = self
             .plugin
             .construct(context.clone())
@@ -330,5 +344,28 @@ impl pb::plugin_server::Plugin for Served {
             .await
             .map_err(|e| tonic::Status::internal(e.to_string()))?;
         Ok(tonic::Response::new(pb::RunTaskResponse {}))
+    }
+
+    async fn deliver(
+        &self,
+        request: tonic::Request<pb::DeliverRequest>,
+    ) -> Result<tonic::Response<pb::DeliverResponse>, tonic::Status> {
+        let instance = self.instance()?;
+        let call = request.into_inner();
+        let subscription = crate::descriptor::SubscriptionId(call.subscription);
+        if subscription.index() >= self.plugin.descriptor().subscriptions.len() {
+            return Err(status(format!("no subscription {subscription}")));
+        }
+        let meta = crate::events::EventMeta {
+            id: call.event_id,
+            name: call.name,
+            publisher: call.publisher,
+            published_at: call.published_at,
+        };
+        instance
+            .deliver(subscription, &call.payload_json, &meta)
+            .await
+            .map_err(|e| tonic::Status::internal(e.to_string()))?;
+        Ok(tonic::Response::new(pb::DeliverResponse {}))
     }
 }

@@ -40,6 +40,9 @@ pub struct Config {
     /// HTTP limits and timeouts.
     #[schema(inline)]
     pub http: HttpConfig,
+    /// Delivery of events between plugins.
+    #[schema(inline)]
+    pub events: crate::events::EventsConfig,
     /// Per-plugin sections: `enabled` plus the plugin's own keys.
     #[schema(value_type = Object)]
     pub plugins: BTreeMap<String, serde_json::Value>,
@@ -75,6 +78,7 @@ impl Default for Config {
             admin_token: None,
             log: "info".to_owned(),
             http: HttpConfig::default(),
+            events: crate::events::EventsConfig::default(),
             plugins: BTreeMap::new(),
         }
     }

@@ -18,8 +18,10 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod events;
 pub mod host;
 pub mod http;
+pub mod replica;
 pub mod router;
 pub mod scheduler;
 pub mod startup;

@@ -35,6 +35,10 @@ pub fn build_router(state: AppState) -> App {
     let mut router = Router::new()
         .route("/_/health", get(admin::health))
         .route("/_/plugins", get(admin::plugins))
+        .route(
+            "/_/plugins/{plugin}/dead-letters/{event_id}/replay",
+            axum::routing::post(admin::replay),
+        )
         .route("/api/v1/me", get(me::me))
         .route("/api/v1/tenants", get(tenants::list).post(tenants::create))
         .route("/api/v1/tenants/{id}", get(tenants::get))

@@ -15,8 +15,8 @@
 
 use flovyn_sdk::Database;
 use flovyn_sdk::db::sqlx::{self, Row as _};
-use flovyn_sdk::events::Event;
 use flovyn_sdk::events::core::TenantCreated;
+use flovyn_sdk::events::{Event, EventMeta};
 use flovyn_sdk::prelude::*;
 use flovyn_sdk::time;
 use serde::{Deserialize, Serialize};
@@ -67,6 +67,7 @@ fn at_least_one_day<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Er
     postgres_file = "migrations/001_create_events.postgres.sql",
     sqlite_file = "migrations/001_create_events.sqlite.sql"
 )]
+#[migration(2, "event_ids", file = "migrations/002_event_ids.sql")]
 #[derive(Debug)]
 pub struct AuditLog {
     db: Database,
@@ -256,32 +257,37 @@ impl AuditLog {
     }
 
     #[subscribe]
-    async fn on_token_created(&self, e: TokenCreated) -> Result<(), PluginError> {
+    async fn on_token_created(&self, e: TokenCreated, meta: EventMeta) -> Result<(), PluginError> {
         let (tenant, actor, subject) = (e.tenant.clone(), e.created_by.clone(), e.id.clone());
-        self.record(&e, Some(tenant), Some(actor), Some(subject))
+        self.record(&e, &meta, Some(tenant), Some(actor), Some(subject))
             .await
     }
 
     #[subscribe]
-    async fn on_token_revoked(&self, e: TokenRevoked) -> Result<(), PluginError> {
+    async fn on_token_revoked(&self, e: TokenRevoked, meta: EventMeta) -> Result<(), PluginError> {
         let (tenant, actor, subject) = (e.tenant.clone(), e.revoked_by.clone(), e.id.clone());
-        self.record(&e, Some(tenant), Some(actor), Some(subject))
+        self.record(&e, &meta, Some(tenant), Some(actor), Some(subject))
             .await
     }
 
     #[subscribe]
-    async fn on_tenant_created(&self, e: TenantCreated) -> Result<(), PluginError> {
+    async fn on_tenant_created(
+        &self,
+        e: TenantCreated,
+        meta: EventMeta,
+    ) -> Result<(), PluginError> {
         let (tenant, actor) = (e.id.clone(), e.created_by.clone());
-        self.record(&e, Some(tenant.clone()), Some(actor), Some(tenant))
+        self.record(&e, &meta, Some(tenant.clone()), Some(actor), Some(tenant))
             .await
     }
 }
 
 impl AuditLog {
-    /// Stores one event.
+    /// Stores one event, once: a redelivery of the same event (its id) adds nothing.
     async fn record<E: Event>(
         &self,
         event: &E,
+        meta: &EventMeta,
         tenant: Option<String>,
         actor: Option<String>,
         subject: Option<String>,
@@ -289,15 +295,16 @@ impl AuditLog {
         let payload = serde_json::to_string(event).map_err(|e| PluginError::new(e.to_string()))?;
         let publisher = flovyn_sdk::host::naming::event::publisher(E::NAME).unwrap_or_default();
         sqlx::query(
-            "INSERT INTO p_audit_log__events (occurred_at, event, publisher, tenant_id, actor, subject, payload) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO p_audit_log__events (occurred_at, event, publisher, tenant_id, actor, subject, payload, event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id) DO NOTHING",
         )
-        .bind(time::now_rfc3339())
+        .bind(&meta.published_at)
         .bind(E::NAME)
         .bind(publisher)
         .bind(tenant)
         .bind(actor)
         .bind(subject)
         .bind(payload)
+        .bind(&meta.id)
         .execute(&self.db)
         .await
             .map_err(|e| PluginError::new(e.to_string()))?;

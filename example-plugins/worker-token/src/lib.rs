@@ -24,7 +24,6 @@ use std::sync::Arc;
 
 use flovyn_sdk::auth::{AuthOutcome, AuthRequest, Authz, AuthzRequest};
 use flovyn_sdk::db::sqlx::{self, Row as _};
-use flovyn_sdk::events::Events;
 use flovyn_sdk::prelude::*;
 use flovyn_sdk::{Database, time};
 use serde::{Deserialize, Serialize};
@@ -38,7 +37,6 @@ use crate::cache::{Cached, CachedToken, Lookup, TokenCache};
 pub struct WorkerToken {
     db: Database,
     cache: Arc<TokenCache>,
-    events: Events,
 }
 
 /// `worker-token.token-created`: a worker token was created (never carries the secret).
@@ -145,7 +143,6 @@ impl WorkerToken {
         Ok(WorkerToken {
             db: ctx.database()?.clone(),
             cache: Arc::new(TokenCache::default()),
-            events: ctx.events().clone(),
         })
     }
 
@@ -198,6 +195,8 @@ impl WorkerToken {
             revoked_at: None,
             last_used_at: None,
         };
+        // The token and its event commit together: the audit trail cannot miss it.
+        let mut tx = self.db.begin().await.map_err(ApiError::internal)?;
         sqlx::query(
             "INSERT INTO p_worker_token__tokens (id, tenant_id, lookup, token_hash, display_name, description, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
@@ -210,17 +209,19 @@ impl WorkerToken {
         .bind(&info.created_by)
         .bind(&info.created_at)
         .bind(&info.expires_at)
-        .execute(&self.db)
+        .execute(&mut tx)
         .await
         .map_err(ApiError::internal)?;
-        tracing::info!(token = %info.id, tenant = %info.tenant, by = %who.principal_id, "worker token created");
-        self.events.publish(TokenCreated {
+        tx.publish(&TokenCreated {
             id: info.id.clone(),
             tenant: info.tenant.clone(),
             display_name: info.display_name.clone(),
             created_by: info.created_by.clone(),
             expires_at: info.expires_at.clone(),
-        });
+        })
+        .await?;
+        tx.commit().await.map_err(ApiError::internal)?;
+        tracing::info!(token = %info.id, tenant = %info.tenant, by = %who.principal_id, "worker token created");
         Ok(Created(Json(CreatedToken {
             token: issued.token,
             info,
@@ -293,20 +294,26 @@ impl WorkerToken {
             tenant: Some(&tenant),
         };
         authz.require(&who, &request).await?;
+        // The revocation and its event commit together.
+        let mut tx = self.db.begin().await.map_err(ApiError::internal)?;
         let revoked = sqlx::query("UPDATE p_worker_token__tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(time::now_rfc3339())
             .bind(&id)
-            .execute(&self.db)
+            .execute(&mut tx)
             .await
             .map_err(ApiError::internal)?;
+        if revoked.rows_affected() == 1 {
+            tx.publish(&TokenRevoked {
+                id: id.clone(),
+                tenant,
+                revoked_by: who.principal_id.clone(),
+            })
+            .await?;
+        }
+        tx.commit().await.map_err(ApiError::internal)?;
         self.cache.forget(&lookup);
         if revoked.rows_affected() == 1 {
             tracing::info!(token = %id, by = %who.principal_id, "worker token revoked");
-            self.events.publish(TokenRevoked {
-                id,
-                tenant,
-                revoked_by: who.principal_id,
-            });
         }
         Ok(NoContent)
     }

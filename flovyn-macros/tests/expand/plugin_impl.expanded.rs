@@ -147,23 +147,36 @@ const _: () = {
         ) -> __fp::BoxFuture<'a, ::core::result::Result<(), __fp::PluginError>> {
             ::std::boxed::Box::pin(<WorkerToken>::start(self, ctx))
         }
-        fn subscribe(self: __fp::Arc<Self>, __events: &__fp::Events) {
-            {
-                let __this = self.clone();
-                (&&__fp::EventProbe::<TenantCreated>::new())
-                    .subscribe(
-                        __events,
-                        move |__event: TenantCreated| {
-                            let __this = __this.clone();
-                            async move {
-                                let __result: ::core::result::Result<
-                                    (),
-                                    __fp::PluginError,
-                                > = <WorkerToken>::on_tenant(&*__this, __event).await;
-                                __result
-                            }
-                        },
-                    );
+        fn deliver<'a>(
+            &'a self,
+            __subscription: __fp::SubscriptionId,
+            __payload: &'a str,
+            __meta: &'a __fp::EventMeta,
+        ) -> __fp::BoxFuture<'a, ::core::result::Result<(), __fp::PluginError>> {
+            match __subscription.0 {
+                0u32 => {
+                    ::std::boxed::Box::pin(async move {
+                        let __event: TenantCreated = (&&__fp::EventProbe::<
+                            TenantCreated,
+                        >::new())
+                            .decode(__payload)?;
+                        let __result: ::core::result::Result<(), __fp::PluginError> = <WorkerToken>::on_tenant(
+                                self,
+                                __event,
+                            )
+                            .await;
+                        __result
+                    })
+                }
+                _ => {
+                    ::std::boxed::Box::pin(async move {
+                        ::core::result::Result::Err(
+                            __fp::PluginError::new(
+                                ::std::format!("no subscription {}", __subscription),
+                            ),
+                        )
+                    })
+                }
             }
         }
         fn run_task<'a>(

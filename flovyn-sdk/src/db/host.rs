@@ -106,4 +106,35 @@ impl HostStore {
             .map_err(|s| error(&s))?;
         Ok(())
     }
+
+    /// Publishes `event` through the host (in `transaction`, when not 0).
+    pub(crate) async fn publish_event(
+        &self,
+        event: &crate::events::OutboxEvent,
+        transaction: u64,
+    ) -> Result<(), sqlx::Error> {
+        let request = pb::PublishRequest {
+            transaction,
+            event_id: event.id.clone(),
+            name: event.name.clone(),
+            payload_json: event.payload.clone(),
+            published_at: event.published_at.clone(),
+        };
+        self.client
+            .clone()
+            .publish(self.request(request))
+            .await
+            .map_err(|s| error(&s))?;
+        Ok(())
+    }
+}
+
+impl crate::events::RemotePublish for HostStore {
+    fn publish<'a>(
+        &'a self,
+        event: &'a crate::events::OutboxEvent,
+        transaction: u64,
+    ) -> crate::BoxFuture<'a, Result<(), sqlx::Error>> {
+        Box::pin(self.publish_event(event, transaction))
+    }
 }

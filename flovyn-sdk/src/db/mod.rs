@@ -42,6 +42,7 @@ use sqlx::any::{Any, AnyQueryResult, AnyRow, AnyStatement, AnyTypeInfo};
 use sqlx::{Either, Execute, Executor, SqlStr};
 
 use crate::Dialect;
+use crate::events::{Event, Events, OutboxEvent, PublishError, Route};
 pub(crate) use host::HostStore;
 
 /// A handle on the server's database; see the [module docs](self).
@@ -49,6 +50,8 @@ pub(crate) use host::HostStore;
 pub struct Database {
     store: Store,
     dialect: Dialect,
+    /// Where a transaction's events go, and whose they are (set by the plugin's context).
+    events: Option<Events>,
 }
 
 #[derive(Debug, Clone)]
@@ -65,7 +68,15 @@ impl Database {
         Self {
             store: Store::Pool(pool),
             dialect,
+            events: None,
         }
+    }
+
+    /// The same database, its transactions publishing as `events`' plugin, to `events`'
+    /// outbox. Host API: the plugin's context does this.
+    pub fn with_events(mut self, events: Events) -> Self {
+        self.events = Some(events);
+        self
     }
 
     /// The database of a plugin process: statements go to the host.
@@ -73,7 +84,13 @@ impl Database {
         Self {
             store: Store::Host(store),
             dialect,
+            events: None,
         }
+    }
+
+    /// Where this database's transactions publish, when the server bound it to a plugin.
+    pub(crate) fn events(&self) -> Option<&Events> {
+        self.events.as_ref()
     }
 
     /// SQLite or PostgreSQL.
@@ -91,7 +108,11 @@ impl Database {
                 host: host.clone(),
             },
         };
-        Ok(Transaction { inner: Some(inner) })
+        Ok(Transaction {
+            inner: Some(inner),
+            events: self.events.clone(),
+            published: false,
+        })
     }
 }
 
@@ -100,6 +121,9 @@ impl Database {
 pub struct Transaction {
     /// `None` once committed or rolled back.
     inner: Option<Open>,
+    events: Option<Events>,
+    /// Whether it wrote events (to wake their delivery at commit).
+    published: bool,
 }
 
 #[derive(Debug)]
@@ -109,13 +133,62 @@ enum Open {
 }
 
 impl Transaction {
-    /// Makes the transaction's changes permanent.
+    /// Makes the transaction's changes permanent, the events it published included.
     pub async fn commit(mut self) -> Result<(), sqlx::Error> {
         match self.inner.take() {
-            Some(Open::Pool(tx)) => tx.commit().await,
+            Some(Open::Pool(tx)) => {
+                tx.commit().await?;
+                if self.published
+                    && let Some(Route::Sink(sink)) = self.events.as_ref().map(Events::route)
+                {
+                    sink.committed();
+                }
+                Ok(())
+            }
             Some(Open::Host { host, id }) => host.commit(id).await,
             None => Ok(()),
         }
+    }
+
+    /// Publishes `event` in this transaction: it is written to the server's outbox with the
+    /// transaction's other changes, and exists if and only if they commit (see
+    /// [`crate::events`]). A plugin publishes only the events it declares.
+    pub async fn publish<E: Event>(&mut self, event: &E) -> Result<(), PublishError> {
+        let Some(events) = &self.events else {
+            tracing::debug!(
+                event = E::NAME,
+                "event published nowhere (a database outside the server)"
+            );
+            return Ok(());
+        };
+        let event = OutboxEvent::new(events.plugin(), event)?;
+        self.publish_outbox(&event).await
+    }
+
+    /// Writes an already built event (its publisher checked) in this transaction. Host API.
+    pub async fn publish_outbox(&mut self, event: &OutboxEvent) -> Result<(), PublishError> {
+        let route = self.events.as_ref().map(Events::route);
+        match (&mut self.inner, route) {
+            (Some(Open::Host { host, id }), _) => host.publish_event(event, *id).await?,
+            (Some(Open::Pool(tx)), Some(Route::Sink(sink))) => {
+                sink.write_in(tx, event).await?;
+                self.published = true;
+            }
+            (Some(Open::Pool(_)), None | Some(Route::Nowhere)) => {
+                tracing::debug!(event = %event.name, "event published nowhere (no server)");
+            }
+            (Some(Open::Pool(_)), Some(Route::Host(_))) => {
+                return Err(PublishError::Store(sqlx::Error::Protocol(
+                    "a linked transaction cannot publish through a host".to_owned(),
+                )));
+            }
+            (None, _) => {
+                return Err(PublishError::Store(sqlx::Error::Protocol(
+                    "the transaction is already finished".to_owned(),
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Undoes the transaction's changes.

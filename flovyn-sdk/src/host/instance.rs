@@ -31,11 +31,17 @@ pub trait PluginInstance: Send + Sync + 'static {
         axum::Router::new()
     }
 
-    /// Subscribes the plugin's `#[subscribe]` methods on `events`. The server calls it once,
-    /// after constructing every plugin and before the first start hook, so that events
-    /// published from start hooks reach every subscriber.
-    fn subscribe(self: Arc<Self>, events: &crate::events::Events) {
-        let _ = events;
+    /// Delivers one event to the plugin's subscription at `subscription` (its position in
+    /// the descriptor's `subscriptions`): `payload` is the event as JSON, read into the
+    /// handler's type. The host calls it from the outbox, at least once per event.
+    fn deliver<'a>(
+        &'a self,
+        subscription: crate::descriptor::SubscriptionId,
+        payload: &'a str,
+        meta: &'a crate::events::EventMeta,
+    ) -> BoxFuture<'a, Result<(), PluginError>> {
+        let _ = (payload, meta);
+        Box::pin(async move { Err(PluginError::new(format!("no subscription {subscription}"))) })
     }
 
     /// The plugin's `#[middleware]`, in the order of its descriptor's `middleware` list (the

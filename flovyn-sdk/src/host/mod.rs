@@ -6,7 +6,7 @@
 //!   [`construct`](LinkedPlugin::construct) gives its [`PluginInstance`];
 //! - [`registry`]: every linked plugin;
 //! - [`PluginInstance`]: a running plugin as the host drives it;
-//! - [`EventBus`]: the bus plugins publish and subscribe on;
+//! - [`EventSink`]: where plugins' events go (the server's outbox);
 //! - [`naming`]: the naming rules the host checks descriptors with;
 //! - [`storage`]: the storage service a plugin process reaches the database through.
 
@@ -17,7 +17,7 @@ pub mod storage;
 mod instance;
 
 #[doc(inline)]
-pub use crate::events::EventBus;
+pub use crate::events::{EventSink, OutboxEvent};
 pub use flovyn_naming as naming;
 pub use instance::PluginInstance;
 pub use linked::LinkedPlugin;

@@ -18,6 +18,7 @@ use sqlx::{AssertSqlSafe, Either, Executor as _};
 use tonic::{Request, Response, Status};
 
 use crate::db::wire;
+use crate::events::OutboxEvent;
 use crate::{Database, Dialect, Transaction};
 
 /// How many transactions one plugin may hold open at once: each holds a connection of the
@@ -38,6 +39,8 @@ pub struct StorageService {
     next_transaction: AtomicU64,
     transactions: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<Transaction>>>>,
     checked: Mutex<HashSet<String>>,
+    /// The events the plugin declares: the only ones it may publish.
+    declared: Vec<String>,
 }
 
 impl StorageService {
@@ -57,7 +60,15 @@ impl StorageService {
             next_transaction: AtomicU64::new(1),
             transactions: Mutex::new(HashMap::new()),
             checked: Mutex::new(HashSet::new()),
+            declared: Vec::new(),
         }
+    }
+
+    /// The same service letting the plugin publish `events` (its descriptor's), through the
+    /// outbox its database handle publishes to.
+    pub fn publishing(mut self, events: &[String]) -> Self {
+        self.declared = events.to_vec();
+        self
     }
 
     /// The database's dialect, as `Initialize` tells the plugin.
@@ -227,5 +238,45 @@ impl pb::host_server::Host for StorageService {
         let tx = self.take_transaction(request.into_inner().transaction)?;
         tx.rollback().await.map_err(|e| database_error(&e))?;
         Ok(Response::new(pb::TransactionDone {}))
+    }
+
+    async fn publish(
+        &self,
+        request: Request<pb::PublishRequest>,
+    ) -> Result<Response<pb::PublishResponse>, Status> {
+        self.authorize(&request)?;
+        let call = request.into_inner();
+        if !self.declared.contains(&call.name) {
+            return Err(Status::permission_denied(format!(
+                "plugin `{}` does not publish `{}`: a plugin publishes only the events its descriptor declares",
+                self.plugin, call.name
+            )));
+        }
+        if serde_json::from_str::<serde::de::IgnoredAny>(&call.payload_json).is_err() {
+            return Err(Status::invalid_argument(format!(
+                "the payload of `{}` is not JSON",
+                call.name
+            )));
+        }
+        let event = OutboxEvent {
+            id: call.event_id,
+            name: call.name,
+            publisher: self.plugin.clone(),
+            payload: call.payload_json,
+            // The host's clock, in the form every other event has.
+            published_at: crate::time::now_rfc3339(),
+        };
+        let written = if call.transaction == 0 {
+            match self.db.events() {
+                Some(events) => events.publish_outbox(&event).await,
+                None => return Err(Status::failed_precondition("this host has no outbox")),
+            }
+        } else {
+            let shared = self.transaction(call.transaction)?;
+            let mut tx = shared.lock().await;
+            tx.publish_outbox(&event).await
+        };
+        written.map_err(|e| Status::aborted(e.to_string()))?;
+        Ok(Response::new(pb::PublishResponse {}))
     }
 }

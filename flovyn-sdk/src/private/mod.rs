@@ -3,7 +3,7 @@
 pub use crate::__register_plugin as register_plugin;
 pub use crate::Identity;
 pub use crate::auth::{AuthOutcome, AuthRequest, AuthzRequest, Decision, SchemeDescriptor};
-pub use crate::events::{Event, Events};
+pub use crate::events::{Event, EventMeta, Events};
 pub use crate::grpc::{GrpcService, NamedService, in_plugin_package as grpc_in_plugin_package};
 pub use crate::host::PluginInstance;
 pub use crate::host::linked::{
@@ -14,6 +14,7 @@ pub use crate::middleware::{DEFAULT_PRIORITY as DEFAULT_MIDDLEWARE_PRIORITY, Mid
 pub use crate::openapi::{DocContext, DocumentArg, DocumentResponse};
 pub use crate::{BoxFuture, LinkedPlugin, Plugin, PluginContext, PluginError};
 pub use axum;
+pub use flovyn_descriptor::SubscriptionId;
 pub use flovyn_descriptor::TaskId;
 pub use inventory;
 #[cfg(feature = "linkme")]

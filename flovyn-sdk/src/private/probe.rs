@@ -104,23 +104,17 @@ impl<T> EventProbe<T> {
 pub trait ViaEvent<T> {
     /// The event's name.
     fn event_name(&self) -> &'static str;
-    /// Subscribes `handler` to `T`.
-    fn subscribe<F, Fut>(&self, events: &crate::events::Events, handler: F)
-    where
-        F: Fn(T) -> Fut + Send + Sync + 'static,
-        Fut: std::future::Future<Output = Result<(), crate::PluginError>> + Send + 'static;
+    /// Reads a delivered payload as `T`.
+    fn decode(&self, payload: &str) -> Result<T, crate::PluginError>;
 }
 
 impl<T: crate::events::Event> ViaEvent<T> for &EventProbe<T> {
     fn event_name(&self) -> &'static str {
         T::NAME
     }
-    fn subscribe<F, Fut>(&self, events: &crate::events::Events, handler: F)
-    where
-        F: Fn(T) -> Fut + Send + Sync + 'static,
-        Fut: std::future::Future<Output = Result<(), crate::PluginError>> + Send + 'static,
-    {
-        events.subscribe(handler);
+    fn decode(&self, payload: &str) -> Result<T, crate::PluginError> {
+        serde_json::from_str(payload)
+            .map_err(|e| crate::PluginError::new(format!("event `{}` does not read: {e}", T::NAME)))
     }
 }
 
@@ -128,13 +122,15 @@ impl<T: crate::events::Event> ViaEvent<T> for &EventProbe<T> {
 pub trait ViaNotEvent<T> {
     /// Nothing.
     fn event_name(&self) -> &'static str;
-    /// Nothing.
-    fn subscribe<F>(&self, events: &crate::events::Events, handler: F);
+    /// Never reached.
+    fn decode(&self, payload: &str) -> Result<T, crate::PluginError>;
 }
 
 impl<T> ViaNotEvent<T> for EventProbe<T> {
     fn event_name(&self) -> &'static str {
         ""
     }
-    fn subscribe<F>(&self, _events: &crate::events::Events, _handler: F) {}
+    fn decode(&self, _payload: &str) -> Result<T, crate::PluginError> {
+        Err(crate::PluginError::new("not an event"))
+    }
 }

@@ -1,4 +1,5 @@
-//! Operator endpoints: `GET /_/health` (public) and `GET /_/plugins` (admin).
+//! Operator endpoints: `GET /_/health` (public), `GET /_/plugins` and the replay of a
+//! dead-lettered event (admin).
 
 use axum::Json;
 use axum::extract::State;
@@ -63,6 +64,10 @@ pub struct PluginInfo {
     events: &'static [String],
     /// Events it handles, each with its handler.
     subscriptions: Vec<SubscriptionInfo>,
+    /// For a subscribing plugin: its backlog, the failures of its next event, and its dead
+    /// letters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delivery: Option<crate::events::DeliveryStatus>,
     /// Its periodic tasks: interval, next run, last run.
     tasks: Vec<crate::scheduler::TaskStatus>,
     /// Its middleware, with priority and the paths it sees.
@@ -123,6 +128,28 @@ struct MigrationInfo {
     applied_at: Option<String>,
 }
 
+/// `POST /_/plugins/{plugin}/dead-letters/{event_id}/replay` (admin only): delivers a
+/// dead-lettered event to the plugin again (202; 404 when there is no such dead letter).
+pub async fn replay(
+    State(state): State<AppState>,
+    who: Identity,
+    axum::extract::Path((plugin, event_id)): axum::extract::Path<(String, String)>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    if who.principal_type != PrincipalType::Admin {
+        return Err(ApiError::forbidden("this endpoint is for the admin"));
+    }
+    if crate::events::request_replay(state.db().pool(), &plugin, &event_id)
+        .await
+        .map_err(ApiError::internal)?
+    {
+        Ok(axum::http::StatusCode::ACCEPTED)
+    } else {
+        Err(ApiError::not_found(format!(
+            "plugin `{plugin}` has no dead-lettered event `{event_id}`"
+        )))
+    }
+}
+
 /// `GET /_/plugins` (admin only).
 pub async fn plugins(
     State(state): State<AppState>,
@@ -144,9 +171,16 @@ pub async fn plugins(
         .collect();
     all.sort_by_key(|(p, _)| p.name.as_str());
     let mut tasks = Vec::with_capacity(all.len());
+    let mut deliveries = Vec::with_capacity(all.len());
     for (p, _) in &all {
         tasks.push(
             crate::scheduler::status(state.db(), &p.name, &p.tasks)
+                .await
+                .map_err(ApiError::internal)?,
+        );
+        let subscribed: Vec<String> = p.subscriptions.iter().map(|s| s.event.clone()).collect();
+        deliveries.push(
+            crate::events::status(state.db().pool(), &p.name, &subscribed)
                 .await
                 .map_err(ApiError::internal)?,
         );
@@ -154,15 +188,17 @@ pub async fn plugins(
     let body = all
         .into_iter()
         .zip(tasks)
-        .map(|((p, run_state), tasks)| {
+        .zip(deliveries)
+        .map(|(((p, run_state), tasks), delivery)| {
             let status = state
                 .plugins()
                 .iter()
                 .find(|r| r.descriptor.name == p.name)
                 .and_then(|r| r.backend.status());
-            (p, run_state, tasks, status)
+            (p, run_state, tasks, status, delivery)
         })
-        .map(|(p, run_state, tasks, status)| PluginInfo {
+        .map(|(p, run_state, tasks, status, delivery)| PluginInfo {
+            delivery,
             name: &p.name,
             version: &p.version,
             description: &p.description,

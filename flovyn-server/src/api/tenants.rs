@@ -6,6 +6,8 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use flovyn_sdk::events::core::TenantCreated;
+use flovyn_sdk::events::{EventSink as _, OutboxEvent};
+use flovyn_sdk::host::naming::event::CORE;
 use flovyn_sdk::{ApiError, Created, Identity, PrincipalType};
 use serde::{Deserialize, Serialize};
 
@@ -102,13 +104,26 @@ pub async fn create(
         name,
         created_at: flovyn_sdk::time::now_rfc3339(),
     };
+    let created = TenantCreated {
+        id: tenant.id.clone(),
+        name: tenant.name.clone(),
+        created_by: who.principal_id.clone(),
+    };
+    let event = OutboxEvent::new(CORE, &created).map_err(ApiError::internal)?;
+    // The tenant and its event commit together.
+    let mut tx = state
+        .db()
+        .pool()
+        .begin()
+        .await
+        .map_err(ApiError::internal)?;
     let inserted = sqlx::query(
         "INSERT INTO tenant (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
     )
     .bind(&tenant.id)
     .bind(&tenant.name)
     .bind(&tenant.created_at)
-    .execute(state.db().pool())
+    .execute(&mut *tx)
     .await
     .map_err(ApiError::internal)?;
     if inserted.rows_affected() == 0 {
@@ -117,10 +132,12 @@ pub async fn create(
             tenant.id, tenant.name
         )));
     }
-    state.core_events().publish(TenantCreated {
-        id: tenant.id.clone(),
-        name: tenant.name.clone(),
-        created_by: who.principal_id.clone(),
-    });
+    let outbox = state.events().outbox();
+    outbox
+        .write_in(&mut tx, &event)
+        .await
+        .map_err(ApiError::internal)?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    outbox.committed();
     Ok(Created(Json(tenant)))
 }

@@ -127,9 +127,73 @@ impl prometheus_client::collector::Collector for PluginStates {
     }
 }
 
+/// On each scrape, this replica's event deliveries per subscribing plugin.
+#[derive(Debug)]
+struct EventCounters(Vec<(&'static str, Arc<crate::events::Stats>)>);
+
+type StatsValue = fn(&crate::events::Stats) -> u64;
+
+impl prometheus_client::collector::Collector for EventCounters {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder<'_>,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric as _;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let counters: [(&str, &str, StatsValue); 3] = [
+            (
+                "flovyn_events_delivered",
+                "Events a plugin handled (this replica)",
+                |s| s.counts().0,
+            ),
+            (
+                "flovyn_event_retries",
+                "Failed attempts at handling an event, retried or set aside (this replica)",
+                |s| s.counts().1,
+            ),
+            (
+                "flovyn_event_dead_letters",
+                "Events set aside after too many failed attempts (this replica)",
+                |s| s.counts().2,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let mut family = encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                ConstCounter::<u64>::new(0).metric_type(),
+            )?;
+            for (plugin, stats) in &self.0 {
+                ConstCounter::new(value(stats))
+                    .encode(family.encode_family(&PluginLabels { plugin })?)?;
+            }
+        }
+        let mut latency = encoder.encode_descriptor(
+            "flovyn_event_last_latency_milliseconds",
+            "Publish to handled, of the last event a plugin handled (this replica)",
+            None,
+            ConstGauge::<i64>::new(0).metric_type(),
+        )?;
+        for (plugin, stats) in &self.0 {
+            ConstGauge::new(stats.last_latency_ms())
+                .encode(latency.encode_family(&PluginLabels { plugin })?)?;
+        }
+        Ok(())
+    }
+}
+
 impl Metrics {
-    /// Metrics for a server running `plugins`, with the state of those that are processes.
-    pub fn for_running(plugins: &[crate::host::RunningPlugin]) -> Self {
+    /// Metrics for a server running `plugins`: with the state of those that are processes,
+    /// and the event deliveries of `events`.
+    pub fn for_running(
+        plugins: &[crate::host::RunningPlugin],
+        events: &crate::events::EventEngine,
+    ) -> Self {
         let states = PluginStates(
             plugins
                 .iter()
@@ -138,18 +202,21 @@ impl Metrics {
         );
         Self::build(
             plugins.iter().map(|p| p.descriptor.name.as_str()),
-            Some(states),
+            vec![
+                Box::new(states) as Box<dyn prometheus_client::collector::Collector>,
+                Box::new(EventCounters(events.stats().to_vec())),
+            ],
         )
     }
 
     /// Metrics for a server running `plugins`.
     pub fn new(plugins: impl IntoIterator<Item = &'static str>) -> Self {
-        Self::build(plugins, None)
+        Self::build(plugins, Vec::new())
     }
 
     fn build(
         plugins: impl IntoIterator<Item = &'static str>,
-        states: Option<PluginStates>,
+        collectors: Vec<Box<dyn prometheus_client::collector::Collector>>,
     ) -> Self {
         let requests = Family::<RequestLabels, Counter>::default();
         let durations = Family::<PluginLabels, Histogram>::new_with_constructor(
@@ -166,8 +233,8 @@ impl Metrics {
             "HTTP request latency in seconds, by plugin",
             durations.clone(),
         );
-        if let Some(states) = states {
-            registry.register_collector(Box::new(states));
+        for collector in collectors {
+            registry.register_collector(collector);
         }
         let series: Arc<[PluginSeries]> = ["core", "unknown"]
             .into_iter()

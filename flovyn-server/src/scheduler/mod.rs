@@ -19,7 +19,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use flovyn_sdk::Dialect;
 use flovyn_sdk::descriptor::{Task, TaskId};
@@ -83,7 +83,7 @@ impl Scheduler {
     /// Starts one schedule loop per task of `plugins`.
     pub fn start(db: &Database, plugins: &[RunningPlugin]) -> Scheduler {
         let (stop, stopped) = watch::channel(None);
-        let replica = Arc::<str>::from(replica_name());
+        let replica = Arc::<str>::from(crate::replica::name());
         let locks = Arc::new(LockSession::new(db));
         let mut loops = Vec::new();
         for p in plugins {
@@ -198,9 +198,11 @@ impl Schedule {
         loop {
             let wait = match self.next_due().await {
                 Ok(Some(due)) => {
-                    Duration::from_millis(u64::try_from(due.saturating_sub(now_ms())).unwrap_or(0))
-                        // A clock far ahead on another replica must not park the task.
-                        .min(every)
+                    Duration::from_millis(
+                        u64::try_from(due.saturating_sub(crate::replica::now_ms())).unwrap_or(0),
+                    )
+                    // A clock far ahead on another replica must not park the task.
+                    .min(every)
                 }
                 Ok(None) => match self.create_row().await {
                     // New, or the row went away: due at once.
@@ -237,7 +239,7 @@ impl Schedule {
         )
         .bind(self.plugin)
         .bind(self.task.name.as_str())
-        .bind(now_ms())
+        .bind(crate::replica::now_ms())
         .execute(self.db.pool())
         .await
         .map(|_| ())
@@ -255,7 +257,7 @@ impl Schedule {
     /// Takes this tick for this replica: true for exactly one replica per due time. Only
     /// moves the due time on; the run is recorded once it starts (see `run_once`).
     async fn claim(&self, every: Duration) -> Result<bool, sqlx::Error> {
-        let now = now_ms();
+        let now = crate::replica::now_ms();
         let next = now.saturating_add(i64::try_from(every.as_millis()).unwrap_or(i64::MAX));
         let claimed = sqlx::query(
             "UPDATE task_run SET next_due_ms = $1 WHERE plugin = $2 AND task = $3 AND next_due_ms <= $4",
@@ -450,31 +452,9 @@ fn lock_key(plugin: &str, task: &str) -> i32 {
     i32::from_be_bytes(hash.to_be_bytes())
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 fn rfc3339_ms(ms: i64) -> String {
     let ms = u64::try_from(ms).unwrap_or(0);
     flovyn_sdk::time::rfc3339(ms / 1000, (ms % 1000) as u32)
-}
-
-/// `<host>/<pid>`: which replica ran a task, for the operator.
-fn replica_name() -> String {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_owned())
-        })
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned());
-    format!("{host}/{}", std::process::id())
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use flovyn_sdk::events::{EventBus, Events};
+use flovyn_sdk::events::Events;
+
+use crate::events::{EventEngine, Outbox};
 use flovyn_sdk::{LinkedPlugin, PluginContext};
 
 use crate::config::{Config, ConfigError};
@@ -93,6 +95,9 @@ pub enum StartupError {
     /// Dependencies form a cycle.
     #[error("plugin dependencies form a cycle: {}", .0.join(" → "))]
     Cycle(Vec<&'static str>),
+    /// The event deliverers could not start (the outbox's tables).
+    #[error("starting event delivery failed: {0}")]
+    Events(#[source] sqlx::Error),
     /// A plugin process was refused (and its section does not say `optional = true`).
     #[error(transparent)]
     Process(#[from] ProcessError),
@@ -128,7 +133,7 @@ struct Inner {
     plan: Plan,
     plugins: Vec<RunningPlugin>,
     metrics: Metrics,
-    events: Arc<EventBus>,
+    events: EventEngine,
     core_events: Events,
     scheduler: Scheduler,
 }
@@ -156,11 +161,11 @@ impl AppState {
     }
 
     /// The event bus the plugins publish and subscribe on.
-    pub fn events(&self) -> &Arc<EventBus> {
+    pub fn events(&self) -> &EventEngine {
         &self.inner.events
     }
 
-    /// The server's own handle on the bus, publishing `core.…` events.
+    /// The server's own handle on the outbox, publishing `core.…` events.
     pub fn core_events(&self) -> &Events {
         &self.inner.core_events
     }
@@ -171,7 +176,7 @@ impl AppState {
     pub async fn shutdown(&self) {
         let grace = Duration::from_secs(self.inner.config.http.shutdown_grace_secs);
         self.inner.scheduler.stop(grace).await;
-        self.inner.events.close(grace).await;
+        self.inner.events.stop(grace).await;
         for p in self.inner.plugins.iter().rev() {
             match p.instance.on_stop(&p.context).await {
                 Ok(()) => tracing::info!(plugin = %p.descriptor.name, "stopped"),
@@ -258,17 +263,23 @@ pub async fn start_backends(
     for m in &applied {
         tracing::info!(plugin = %m.plugin, version = m.version, name = %m.name, execution_ms = m.execution_ms, "migration applied");
     }
-    let events = Arc::new(EventBus::default());
-    let plugins = match construct(&plan, &backends, Some(db.plugin_handle()), &events).await {
-        Ok(plugins) => plugins,
-        Err(e) => {
-            events.close(Duration::ZERO).await;
-            return Err(e);
+    let mut events = EventEngine::new(db.pool());
+    let plugins = construct(&plan, &backends, Some(db.plugin_handle()), events.outbox()).await?;
+    let core_events = Events::to_sink(
+        flovyn_sdk::host::naming::event::CORE,
+        Arc::new(events.outbox().clone()),
+    );
+    if let Err(e) = events
+        .start(db.pool(), db.dialect(), &plugins, &config.events)
+        .await
+    {
+        for p in plugins.iter().rev() {
+            let _ = p.instance.on_stop(&p.context).await;
         }
-    };
-    let core_events = events.handle(flovyn_sdk::host::naming::event::CORE);
+        return Err(StartupError::Events(e));
+    }
     let scheduler = Scheduler::start(&db, &plugins);
-    let metrics = Metrics::for_running(&plugins);
+    let metrics = Metrics::for_running(&plugins, &events);
     Ok(AppState {
         inner: Arc::new(Inner {
             config,
@@ -293,13 +304,14 @@ pub async fn construct(
     plan: &Plan,
     backends: &[Arc<dyn Backend>],
     database: Option<flovyn_sdk::Database>,
-    events: &Arc<EventBus>,
+    outbox: &Outbox,
 ) -> Result<Vec<RunningPlugin>, StartupError> {
     let mut built: Vec<RunningPlugin> = Vec::with_capacity(plan.enabled.len());
     for &descriptor in &plan.enabled {
         let name = descriptor.name.as_str();
         let settings = plan.settings.get(name).cloned().unwrap_or_default();
-        let mut context = PluginContext::new(name, settings.settings).with_events(events);
+        let mut context = PluginContext::new(name, settings.settings)
+            .with_events(Events::to_sink(name, Arc::new(outbox.clone())));
         if let Some(db) = &database {
             context = context.with_database(db.clone());
         }
@@ -322,9 +334,6 @@ pub async fn construct(
             context,
             backend: backend.clone(),
         });
-    }
-    for p in &built {
-        p.instance.clone().subscribe(p.context.events());
     }
     for (started, p) in built.iter().enumerate() {
         if let Err(source) = p.instance.on_start(&p.context).await {

@@ -1,20 +1,24 @@
-//! Events between plugins through the assembled server: a request to one plugin publishes,
-//! another plugin's `#[subscribe]` method receives it; the server's own events reach
-//! plugins too; shutdown lets subscribers finish their queue before the stop hooks run.
+//! Events between plugins through the assembled server (decision 0014): a request to one
+//! plugin publishes, another plugin's `#[subscribe]` method receives it, in order; the
+//! server's own events reach plugins too; events outlive the server that took them; a failing
+//! handler is retried, then dead-lettered, and replayed by the admin.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use flovyn_sdk::events::Events;
 use flovyn_sdk::events::core::TenantCreated;
+use flovyn_sdk::events::{EventMeta, Events};
 use flovyn_sdk::prelude::*;
+use flovyn_server::config::Config;
+use flovyn_server::startup::{self, AppState};
 use serde_json::json;
 
 use crate::http::{ADMIN, Db, create_tenant, fixture_with, get_as, send};
 
 /// What `pinger` publishes (`pinger.pinged`).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Pinged {
     pub n: u32,
 }
@@ -40,17 +44,16 @@ impl Pinger {
         })
     }
 
-    /// Publish one event; answers how many subscriptions queued it.
-    #[route(POST, "/ping", public)]
-    async fn ping(&self, Query(q): Query<PingQuery>) -> Json<usize> {
-        Json(self.events.publish(Pinged { n: q.n }))
+    /// Publish one event.
+    #[route(POST, "/ping", public, status = 204)]
+    async fn ping(&self, Query(q): Query<PingQuery>) -> Result<NoContent, ApiError> {
+        self.events.publish(Pinged { n: q.n }).await?;
+        Ok(NoContent)
     }
 }
 
-/// Every `Pinged` the `ponger` plugin received, and when its stop hook ran (as an index
-/// into the list at that time).
-static RECEIVED: Mutex<Vec<u32>> = Mutex::new(Vec::new());
-static STOPPED_AFTER: Mutex<Option<usize>> = Mutex::new(None);
+/// Every `Pinged` the `ponger` plugin received, with its event id.
+static RECEIVED: Mutex<Vec<(u32, String)>> = Mutex::new(Vec::new());
 /// The tenants `ponger` heard of.
 static TENANTS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
@@ -62,9 +65,9 @@ pub struct Ponger;
 #[plugin_impl]
 impl Ponger {
     #[subscribe]
-    async fn on_pinged(&self, e: Pinged) -> Result<(), PluginError> {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        RECEIVED.lock().unwrap().push(e.n);
+    async fn on_pinged(&self, e: Pinged, meta: EventMeta) -> Result<(), PluginError> {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        RECEIVED.lock().unwrap().push((e.n, meta.id));
         Ok(())
     }
 
@@ -76,12 +79,6 @@ impl Ponger {
             .push(format!("{} by {}", e.id, e.created_by));
         Ok(())
     }
-
-    #[on_stop]
-    async fn stop(&self, _ctx: &PluginContext) -> Result<(), PluginError> {
-        *STOPPED_AFTER.lock().unwrap() = Some(RECEIVED.lock().unwrap().len());
-        Ok(())
-    }
 }
 
 fn ping(n: u32) -> axum::http::Request<axum::body::Body> {
@@ -90,20 +87,21 @@ fn ping(n: u32) -> axum::http::Request<axum::body::Body> {
         .unwrap()
 }
 
-/// Waits until `done`, failing after a second.
-async fn wait_for(done: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(1);
+/// Waits until `done`, failing after `within`.
+async fn wait_for(what: &str, within: Duration, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + within;
     while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "the event did not arrive within 1 s"
-        );
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
+fn received() -> Vec<u32> {
+    RECEIVED.lock().unwrap().iter().map(|(n, _)| *n).collect()
+}
+
 #[tokio::test]
-async fn an_event_crosses_plugins_and_shutdown_drains_it_before_the_stop_hooks() {
+async fn an_event_crosses_plugins_in_publish_order() {
     let f = fixture_with(Db::Sqlite, &["pinger", "ponger"], |_| {})
         .await
         .unwrap();
@@ -121,25 +119,250 @@ async fn an_event_crosses_plugins_and_shutdown_drains_it_before_the_stop_hooks()
         ])
     );
 
-    let r = send(&f.router, ping(1)).await;
-    assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "1"));
-    wait_for(|| !RECEIVED.lock().unwrap().is_empty()).await;
-    assert_eq!(*RECEIVED.lock().unwrap(), vec![1]);
+    for n in 1..=6 {
+        let r = send(&f.router, ping(n)).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    }
+    wait_for("six events", Duration::from_secs(5), || {
+        received().len() >= 6
+    })
+    .await;
+    assert_eq!(received(), [1, 2, 3, 4, 5, 6]);
+    let ids: std::collections::HashSet<String> = RECEIVED
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, id)| id.clone())
+        .collect();
+    assert_eq!(ids.len(), 6, "every event has its own id");
 
     // The server's own events reach plugins too.
     create_tenant(&f, "acme", "Acme").await;
-    wait_for(|| !TENANTS.lock().unwrap().is_empty()).await;
+    wait_for("the tenant event", Duration::from_secs(5), || {
+        !TENANTS.lock().unwrap().is_empty()
+    })
+    .await;
     assert_eq!(*TENANTS.lock().unwrap(), vec!["acme by admin".to_owned()]);
 
-    // Queued but not yet handled at shutdown: handled before the stop hooks, in order.
-    for n in 2..=6 {
-        assert_eq!(send(&f.router, ping(n)).await.status, StatusCode::OK);
-    }
+    let plugins = send(&f.router, get_as("/_/plugins", ADMIN)).await.json();
+    assert_eq!(plugins[1]["delivery"]["backlog"], 0, "{}", plugins[1]);
+    assert_eq!(plugins[1]["delivery"]["dead_letters"], json!([]));
     f.state.shutdown().await;
-    assert_eq!(*RECEIVED.lock().unwrap(), vec![1, 2, 3, 4, 5, 6]);
-    assert_eq!(*STOPPED_AFTER.lock().unwrap(), Some(6));
+}
 
-    // After shutdown nothing is taken any more.
-    let r = send(&f.router, ping(7)).await;
-    assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "0"));
+/// Heard by `later`: the `Pinged` events it handled.
+static LATER: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// A subscriber that is not always running.
+#[flovyn_plugin(name = "later")]
+#[derive(Debug, Default)]
+pub struct Later;
+
+#[plugin_impl]
+impl Later {
+    #[subscribe]
+    async fn on_pinged(&self, e: Pinged) -> Result<(), PluginError> {
+        LATER.lock().unwrap().push(e.n);
+        Ok(())
+    }
+}
+
+async fn start(url: &str, names: &[&str], adjust: impl FnOnce(&mut Config)) -> AppState {
+    let mut config = Config::default();
+    config.database_url = url.to_owned();
+    config.admin_token = Some(ADMIN.to_owned());
+    adjust(&mut config);
+    let plugins: Vec<_> = flovyn_sdk::host::registry::plugins()
+        .into_iter()
+        .filter(|p| names.contains(&p.name))
+        .collect();
+    startup::start_with(config, &plugins, &[])
+        .await
+        .expect("server starts")
+}
+
+#[tokio::test]
+async fn events_published_while_a_subscriber_is_away_reach_it_when_it_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("flovyn.db").display()
+    );
+    // First start: `later` subscribes (its cursor is created).
+    let first = start(&url, &["pinger", "later"], |_| {}).await;
+    first.shutdown().await;
+    drop(first);
+    // Without `later`: three events go into the outbox.
+    let second = start(&url, &["pinger", "later"], |c| {
+        c.plugins.insert("later".into(), json!({"enabled": false}));
+    })
+    .await;
+    let app = flovyn_server::router::build_router(second.clone());
+    for n in [7, 8, 9] {
+        assert_eq!(send(&app, ping(n)).await.status, StatusCode::NO_CONTENT);
+    }
+    second.shutdown().await;
+    drop((second, app));
+    assert!(LATER.lock().unwrap().is_empty());
+    // Back: it gets them, in order.
+    let third = start(&url, &["pinger", "later"], |_| {}).await;
+    wait_for("the events from before", Duration::from_secs(5), || {
+        LATER.lock().unwrap().len() >= 3
+    })
+    .await;
+    assert_eq!(*LATER.lock().unwrap(), [7, 8, 9]);
+    third.shutdown().await;
+}
+
+/// `retrier` fails its first three attempts.
+static FLAKY_ATTEMPTS: AtomicU32 = AtomicU32::new(0);
+static FLAKY_HANDLED: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+#[flovyn_plugin(name = "retrier")]
+#[derive(Debug, Default)]
+pub struct Retrier;
+
+#[plugin_impl]
+impl Retrier {
+    #[subscribe]
+    async fn on_pinged(&self, e: Pinged) -> Result<(), PluginError> {
+        if FLAKY_ATTEMPTS.fetch_add(1, Ordering::SeqCst) < 3 {
+            return Err(PluginError::new("the disk is full"));
+        }
+        FLAKY_HANDLED.lock().unwrap().push(e.n);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_failing_handler_is_retried_and_its_event_handled_once() {
+    let f = fixture_with(Db::Sqlite, &["pinger", "retrier"], |c| {
+        c.events.retry_first_ms = 20;
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        send(&f.router, ping(1)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    wait_for("the retried event", Duration::from_secs(5), || {
+        !FLAKY_HANDLED.lock().unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(*FLAKY_HANDLED.lock().unwrap(), [1]);
+    assert_eq!(FLAKY_ATTEMPTS.load(Ordering::SeqCst), 4);
+    let metrics = send(&f.router, get_as("/metrics", ADMIN)).await.body;
+    assert!(
+        metrics.contains("flovyn_event_retries_total{plugin=\"retrier\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("flovyn_events_delivered_total{plugin=\"retrier\"} 1"),
+        "{metrics}"
+    );
+    // Not handled again.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(*FLAKY_HANDLED.lock().unwrap(), [1]);
+    f.state.shutdown().await;
+}
+
+/// `broken` fails every `Pinged` while `BROKEN` is set.
+static BROKEN: AtomicBool = AtomicBool::new(true);
+static BROKEN_HANDLED: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+#[flovyn_plugin(name = "broken")]
+#[derive(Debug, Default)]
+pub struct Broken;
+
+#[plugin_impl]
+impl Broken {
+    #[subscribe]
+    async fn on_pinged(&self, e: Pinged) -> Result<(), PluginError> {
+        if BROKEN.load(Ordering::SeqCst) && e.n == 1 {
+            return Err(PluginError::new(format!("cannot handle ping {}", e.n)));
+        }
+        BROKEN_HANDLED.lock().unwrap().push(e.n);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_event_that_keeps_failing_is_dead_lettered_and_replayed_by_the_admin() {
+    let f = fixture_with(Db::Sqlite, &["pinger", "broken"], |c| {
+        c.events.retry_first_ms = 10;
+        c.events.max_attempts = 3;
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        send(&f.router, ping(1)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        send(&f.router, ping(2)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    // The plugin goes on past the dead letter.
+    wait_for(
+        "the event after the dead letter",
+        Duration::from_secs(5),
+        || !BROKEN_HANDLED.lock().unwrap().is_empty(),
+    )
+    .await;
+    assert_eq!(*BROKEN_HANDLED.lock().unwrap(), [2]);
+
+    let plugins = send(&f.router, get_as("/_/plugins", ADMIN)).await.json();
+    let broken = plugins
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "broken")
+        .unwrap();
+    let letters = broken["delivery"]["dead_letters"].as_array().unwrap();
+    assert_eq!(letters.len(), 1, "{broken}");
+    assert_eq!(letters[0]["event"], "pinger.pinged");
+    assert_eq!(letters[0]["attempts"], 3);
+    assert_eq!(letters[0]["last_error"], "cannot handle ping 1");
+    let id = letters[0]["event_id"].as_str().unwrap().to_owned();
+
+    // Replay needs the admin, and a dead letter that exists.
+    let replay = |token: &str, id: &str| {
+        axum::http::Request::post(format!("/_/plugins/broken/dead-letters/{id}/replay"))
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    assert_eq!(
+        send(&f.router, replay(ADMIN, "no-such-event")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    BROKEN.store(false, Ordering::SeqCst);
+    assert_eq!(
+        send(&f.router, replay(ADMIN, &id)).await.status,
+        StatusCode::ACCEPTED
+    );
+    wait_for("the replayed event", Duration::from_secs(5), || {
+        BROKEN_HANDLED.lock().unwrap().len() >= 2
+    })
+    .await;
+    assert_eq!(*BROKEN_HANDLED.lock().unwrap(), [2, 1]);
+    // Handled, then removed from the dead letters.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let plugins = send(&f.router, get_as("/_/plugins", ADMIN)).await.json();
+        let broken = plugins
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "broken")
+            .unwrap()
+            .clone();
+        if broken["delivery"]["dead_letters"] == json!([]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still dead-lettered: {broken}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(*BROKEN_HANDLED.lock().unwrap(), [2, 1], "handled once");
+    f.state.shutdown().await;
 }

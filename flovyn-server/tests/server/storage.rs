@@ -315,13 +315,16 @@ mod open_transactions_are_bounded {
 /// (sqlx queries with `&db`, `db.begin()`, `&mut tx`), goes through the host.
 async fn the_sdk_database_of_a_plugin_process_goes_through_the_host(test_db: TestDb) {
     let f = Fixture::new(test_db).await;
-    let db = flovyn_sdk::process::connect_storage(
+    let context = flovyn_sdk::process::connect_context(
+        "hello",
+        serde_json::json!({}),
         &f._dir.path().join("host.sock").display().to_string(),
         TOKEN,
         f.db.dialect(),
     )
     .await
     .unwrap();
+    let db = context.database().unwrap().clone();
     let insert = "INSERT INTO p_hello__greetings (id, message) VALUES ($1, $2)";
     let done = sqlx::query(insert)
         .bind(1_i64)

@@ -7,20 +7,31 @@
 //!   `prb_bad`: invalid), and an authorizer that denies `remote_probe:write` to `mallory`;
 //! - `POST /ticks` writes a row and counts them in one transaction, `GET /ticks` counts the
 //!   rows of `source` (storage through the host);
-//! - a task every 200 ms that writes a row with source `task`.
+//! - a task every 200 ms that writes a row with source `task`;
+//! - `POST /ticks` also publishes `remote-probe.probed` in its transaction; the plugin handles
+//!   its own `Probed` (a row with source `probed`) and `core.tenant-created` (source `tenant`).
 
 use flovyn_sdk::Database;
 use flovyn_sdk::auth::{AuthOutcome, AuthRequest, AuthzRequest, Decision};
 use flovyn_sdk::db::sqlx;
+use flovyn_sdk::events::EventMeta;
+use flovyn_sdk::events::core::TenantCreated;
 use flovyn_sdk::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Each thing that crosses the process boundary, once.
-#[flovyn_plugin(name = "remote-probe")]
+#[flovyn_plugin(name = "remote-probe", events = [Probed])]
 #[migration(1, "create_ticks", file = "migrations/001_create_ticks.sql")]
 #[derive(Debug)]
 pub struct RemoteProbe {
     db: Database,
+}
+
+/// `remote-probe.probed`: `POST /ticks` wrote its row.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Probed {
+    /// How many `api` rows there were then.
+    pub count: i64,
 }
 
 /// How long `GET /wait` waits.
@@ -58,6 +69,18 @@ fn now_ms() -> i64 {
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 
+impl RemoteProbe {
+    async fn row(&self, source: &str) -> Result<(), PluginError> {
+        sqlx::query("INSERT INTO p_remote_probe__ticks (source, at_ms) VALUES ($1, $2)")
+            .bind(source)
+            .bind(now_ms())
+            .execute(&self.db)
+            .await
+            .map_err(|e| PluginError::new(e.to_string()))?;
+        Ok(())
+    }
+}
+
 fn failed(e: sqlx::Error) -> ApiError {
     ApiError::internal(e)
 }
@@ -84,6 +107,16 @@ impl RemoteProbe {
         Json(Waited { ms: 0 })
     }
 
+    /// The `authorization` header as the plugin received it (`none`: the host kept it).
+    #[route(GET, "/credentials", permission = "remote_probe:read")]
+    async fn credentials(&self, headers: axum::http::HeaderMap) -> String {
+        headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("none")
+            .to_owned()
+    }
+
     /// The caller's principal id.
     #[route(GET, "/whoami", permission = "remote_probe:read")]
     async fn whoami(&self, who: Identity) -> String {
@@ -106,6 +139,7 @@ impl RemoteProbe {
                 .fetch_one(&mut tx)
                 .await
                 .map_err(failed)?;
+        tx.publish(&Probed { count }).await?;
         tx.commit().await.map_err(failed)?;
         Ok(Json(Ticks { count }))
     }
@@ -125,13 +159,22 @@ impl RemoteProbe {
     /// Writes a row with source `task`.
     #[task(every = "200ms")]
     async fn tick(&self) -> Result<(), PluginError> {
-        sqlx::query("INSERT INTO p_remote_probe__ticks (source, at_ms) VALUES ($1, $2)")
-            .bind("task")
-            .bind(now_ms())
-            .execute(&self.db)
-            .await
-            .map_err(|e| PluginError::new(e.to_string()))?;
-        Ok(())
+        self.row("task").await
+    }
+
+    /// Writes a row with source `probed`.
+    #[subscribe]
+    async fn on_probed(&self, _event: Probed) -> Result<(), PluginError> {
+        self.row("probed").await
+    }
+
+    /// Writes a row with source `tenant`.
+    #[subscribe]
+    async fn on_tenant(&self, _event: TenantCreated, meta: EventMeta) -> Result<(), PluginError> {
+        if meta.publisher != "core" {
+            return Err(PluginError::new("a tenant event not from the server"));
+        }
+        self.row("tenant").await
     }
 
     /// `prb_<name>` tokens.

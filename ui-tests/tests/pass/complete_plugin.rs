@@ -30,7 +30,7 @@ pub struct Note {
 }
 
 /// Published as `notes.note-added`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NoteAdded {
     pub id: u64,
 }

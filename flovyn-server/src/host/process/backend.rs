@@ -10,7 +10,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse as _;
 use flovyn_protocol::pb;
 use flovyn_sdk::auth::{AuthOutcome, AuthRequest, AuthzRequest, Decision, Protocol};
-use flovyn_sdk::descriptor::TaskId;
+use flovyn_sdk::descriptor::{SubscriptionId, TaskId};
+use flovyn_sdk::events::EventMeta;
 use flovyn_sdk::host::PluginInstance;
 use flovyn_sdk::{ApiError, BoxFuture, Identity, PluginContext, PluginDescriptor, PluginError};
 
@@ -216,12 +217,49 @@ impl PluginInstance for ProcessInstance {
         })
     }
 
+    fn deliver<'a>(
+        &'a self,
+        subscription: SubscriptionId,
+        payload: &'a str,
+        meta: &'a EventMeta,
+    ) -> BoxFuture<'a, Result<(), PluginError>> {
+        Box::pin(async move {
+            let plugin = self.descriptor.name.as_str();
+            let mut client = self
+                .supervisor
+                .client()
+                .map_err(|_| PluginError::new(format!("plugin `{plugin}` is not running")))?;
+            client
+                .deliver(pb::DeliverRequest {
+                    subscription: subscription.0,
+                    event_id: meta.id.clone(),
+                    name: meta.name.clone(),
+                    publisher: meta.publisher.clone(),
+                    published_at: meta.published_at.clone(),
+                    payload_json: payload.to_owned(),
+                })
+                .await
+                .map_err(|status| PluginError::new(status.message().to_owned()))?;
+            Ok(())
+        })
+    }
+
     fn on_stop<'a>(&'a self, _ctx: &'a PluginContext) -> BoxFuture<'a, Result<(), PluginError>> {
         Box::pin(async move {
             self.supervisor.stop().await;
             Ok(())
         })
     }
+}
+
+/// The request's headers without the caller's credentials: the host authenticated the
+/// request and sends the identity instead, so a plugin never sees a token it could replay
+/// (the admin's least of all).
+fn without_credentials(headers: &axum::http::HeaderMap) -> axum::http::HeaderMap {
+    let mut kept = headers.clone();
+    kept.remove(header::AUTHORIZATION);
+    kept.remove(header::PROXY_AUTHORIZATION);
+    kept
 }
 
 /// 503 JSON; with `Retry-After` (whole seconds, at least 1) when waiting helps.
@@ -276,7 +314,7 @@ impl ProcessInstance {
             method: parts.method.as_str().to_owned(),
             path: parts.uri.path().to_owned(),
             query: parts.uri.query().unwrap_or_default().to_owned(),
-            headers: flovyn_protocol::headers::to_proto(&parts.headers),
+            headers: flovyn_protocol::headers::to_proto(&without_credentials(&parts.headers)),
             body: body.to_vec(),
             identity_json: parts
                 .extensions

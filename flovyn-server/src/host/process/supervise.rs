@@ -227,7 +227,8 @@ impl Supervisor {
                     db.clone(),
                     token.clone(),
                     READABLE_CORE_TABLES,
-                );
+                )
+                .publishing(&self.descriptor.events);
                 request.dialect = service.dialect().into();
                 let path = process.dir.join("host.sock");
                 let served = serve_storage(&path, service)

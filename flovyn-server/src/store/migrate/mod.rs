@@ -64,7 +64,7 @@ pub const CREATE_TASK_RUN: &str = "CREATE TABLE task_run (
     PRIMARY KEY (plugin, task)
 )";
 
-static CORE_MIGRATIONS: std::sync::LazyLock<[Migration; 2]> = std::sync::LazyLock::new(|| {
+static CORE_MIGRATIONS: std::sync::LazyLock<[Migration; 3]> = std::sync::LazyLock::new(|| {
     let core = |version: u32, name: &str, sql: &str| Migration {
         version,
         name: name.to_owned(),
@@ -74,6 +74,12 @@ static CORE_MIGRATIONS: std::sync::LazyLock<[Migration; 2]> = std::sync::LazyLoc
     [
         core(1, "create_tenant", CREATE_TENANT),
         core(2, "create_task_run", CREATE_TASK_RUN),
+        Migration {
+            version: 3,
+            name: "create_event_outbox".to_owned(),
+            postgres: crate::events::outbox::CREATE_OUTBOX.0.to_owned(),
+            sqlite: crate::events::outbox::CREATE_OUTBOX.1.to_owned(),
+        },
     ]
 });
 

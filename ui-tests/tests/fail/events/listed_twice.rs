@@ -1,6 +1,6 @@
 use flovyn_sdk::prelude::*;
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TokenCreated {
     pub id: String,
 }

@@ -1,6 +1,6 @@
 use flovyn_sdk::prelude::*;
 
-/// Has no `Serialize`: cannot be an event.
+/// Has neither `Serialize` nor `Deserialize`: cannot be an event.
 #[derive(Debug, Clone)]
 pub struct TokenCreated {
     pub id: String,

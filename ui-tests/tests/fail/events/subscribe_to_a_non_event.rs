@@ -1,7 +1,7 @@
 use flovyn_sdk::prelude::*;
 
 /// Nobody declared it in `events = […]`.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Something;
 
 #[flovyn_plugin(name = "listener")]

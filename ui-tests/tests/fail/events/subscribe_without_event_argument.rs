@@ -1,4 +1,3 @@
-use flovyn_sdk::events::core::TenantCreated;
 use flovyn_sdk::prelude::*;
 
 #[flovyn_plugin(name = "listener")]
@@ -8,7 +7,7 @@ pub struct Listener;
 #[plugin_impl]
 impl Listener {
     #[subscribe]
-    async fn on_tenant(&self, _event: TenantCreated, _extra: u32) -> Result<(), PluginError> {
+    async fn on_tenant(&self) -> Result<(), PluginError> {
         Ok(())
     }
 }

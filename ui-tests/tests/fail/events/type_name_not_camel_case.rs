@@ -1,7 +1,7 @@
 use flovyn_sdk::prelude::*;
 
 #[allow(non_camel_case_types)]
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct token_created {
     pub id: String,
 }

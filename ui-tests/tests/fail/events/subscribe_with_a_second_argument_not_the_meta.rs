@@ -1,0 +1,16 @@
+use flovyn_sdk::events::core::TenantCreated;
+use flovyn_sdk::prelude::*;
+
+#[flovyn_plugin(name = "listener")]
+#[derive(Default)]
+pub struct Listener;
+
+#[plugin_impl]
+impl Listener {
+    #[subscribe]
+    async fn on_tenant(&self, _event: TenantCreated, _extra: u32) -> Result<(), PluginError> {
+        Ok(())
+    }
+}
+
+fn main() {}

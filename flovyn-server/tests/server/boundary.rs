@@ -134,7 +134,47 @@ async fn its_task_runs_on_the_hosts_scheduler(test_db: TestDb) {
     state.shutdown().await;
 }
 
+async fn its_events_go_through_the_outbox_both_ways(test_db: TestDb) {
+    let (state, app) = server(&test_db).await;
+    // Published by the process in its transaction, handled by the process through `Deliver`.
+    let reply = send(&app, post_as(&format!("{PROBE}/ticks"), "prb_bob")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    // The server's own event reaches the process too.
+    let tenant = Request::post("/api/v1/tenants")
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"id":"acme","name":"Acme"}"#))
+        .unwrap();
+    assert_eq!(send(&app, tenant).await.status, StatusCode::CREATED);
+    for source in ["probed", "tenant"] {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let counted = send(&app, get(&format!("{PROBE}/ticks?source={source}"))).await;
+            if counted.json()["count"] == 1 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no `{source}` row: {}",
+                counted.body
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    // The event is in the server's outbox, published by the plugin.
+    let row = sqlx::query(
+        "SELECT publisher, payload FROM _event_outbox WHERE name = 'remote-probe.probed'",
+    )
+    .fetch_one(state.db().pool())
+    .await
+    .unwrap();
+    assert_eq!(row.get::<String, _>("publisher"), "remote-probe");
+    assert_eq!(row.get::<String, _>("payload"), r#"{"count":1}"#);
+    state.shutdown().await;
+}
+
 on_both_databases!(
+    its_events_go_through_the_outbox_both_ways,
     its_authenticator_and_authorizer_join_the_hosts_checks,
     its_routes_use_its_table_through_the_host_in_transactions,
     its_task_runs_on_the_hosts_scheduler,

@@ -5,6 +5,7 @@
 
 use flovyn_protocol::pb;
 use flovyn_protocol::pb::host_client::HostClient;
+use flovyn_sdk::events::Events;
 use flovyn_sdk::host::storage::{MAX_OPEN_TRANSACTIONS, StorageService};
 use flovyn_server::host::process::READABLE_CORE_TABLES;
 use flovyn_server::store::db::Database;
@@ -36,7 +37,12 @@ impl Fixture {
         .execute(db.pool())
         .await
         .unwrap();
-        let service = StorageService::new("hello", db.plugin_handle(), TOKEN, READABLE_CORE_TABLES);
+        let outbox = flovyn_server::events::Outbox::new(db.pool().clone());
+        let handle = db
+            .plugin_handle()
+            .with_events(Events::to_sink("hello", std::sync::Arc::new(outbox)));
+        let service = StorageService::new("hello", handle, TOKEN, READABLE_CORE_TABLES)
+            .publishing(&["hello.greeted".to_owned()]);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("host.sock");
         let listener = tokio::net::UnixListener::bind(&path).unwrap();
@@ -388,3 +394,80 @@ async fn the_sdk_database_of_a_plugin_process_goes_through_the_host(test_db: Tes
 }
 
 on_both_databases!(the_sdk_database_of_a_plugin_process_goes_through_the_host);
+
+fn publish(transaction: u64, name: &str) -> pb::PublishRequest {
+    pb::PublishRequest {
+        transaction,
+        event_id: uuid::Uuid::new_v4().to_string(),
+        name: name.to_owned(),
+        payload_json: r#"{"to":"Ada"}"#.to_owned(),
+        published_at: String::new(),
+    }
+}
+
+async fn outbox_rows(f: &Fixture) -> Vec<(String, String)> {
+    sqlx::query("SELECT name, publisher FROM _event_outbox ORDER BY id")
+        .fetch_all(f.db.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect()
+}
+
+/// A plugin publishes only what its descriptor declares, and an event published in a
+/// transaction exists only if the transaction commits.
+async fn events_are_published_with_the_transaction_and_only_the_declared_ones(test_db: TestDb) {
+    let f = Fixture::new(test_db).await;
+    let refused = f
+        .client
+        .clone()
+        .publish(Fixture::signed(publish(0, "worker-token.token-created")))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    assert!(
+        refused
+            .message()
+            .contains("does not publish `worker-token.token-created`")
+    );
+
+    let undone = f.begin().await;
+    f.client
+        .clone()
+        .publish(Fixture::signed(publish(undone, "hello.greeted")))
+        .await
+        .unwrap();
+    f.client
+        .clone()
+        .rollback(Fixture::signed(pb::TransactionRef {
+            transaction: undone,
+        }))
+        .await
+        .unwrap();
+    assert!(
+        outbox_rows(&f).await.is_empty(),
+        "a rolled-back event exists"
+    );
+
+    let kept = f.begin().await;
+    f.client
+        .clone()
+        .publish(Fixture::signed(publish(kept, "hello.greeted")))
+        .await
+        .unwrap();
+    f.client
+        .clone()
+        .commit(Fixture::signed(pb::TransactionRef { transaction: kept }))
+        .await
+        .unwrap();
+    f.client
+        .clone()
+        .publish(Fixture::signed(publish(0, "hello.greeted")))
+        .await
+        .unwrap();
+    let hello = ("hello.greeted".to_owned(), "hello".to_owned());
+    assert_eq!(outbox_rows(&f).await, [hello.clone(), hello]);
+}
+
+on_both_databases!(events_are_published_with_the_transaction_and_only_the_declared_ones);

@@ -235,6 +235,40 @@ pub trait Authorize: Send + Sync + 'static {
     ) -> crate::BoxFuture<'a, bool>;
 }
 
+/// An [`Authorize`] set once the server has composed its authorizers, which happens after the
+/// plugins are built: until then it denies. Host API (the server gives one to plugin
+/// processes' contexts).
+#[derive(Default)]
+pub struct LateAuthorize(std::sync::OnceLock<std::sync::Arc<dyn Authorize>>);
+
+impl std::fmt::Debug for LateAuthorize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("LateAuthorize")
+            .field(&self.0.get().is_some())
+            .finish()
+    }
+}
+
+impl LateAuthorize {
+    /// Sets the authorizer; later calls are ignored.
+    pub fn set(&self, authorizer: std::sync::Arc<dyn Authorize>) {
+        let _ = self.0.set(authorizer);
+    }
+}
+
+impl Authorize for LateAuthorize {
+    fn authorize<'a>(
+        &'a self,
+        identity: &'a Identity,
+        request: &'a AuthzRequest<'a>,
+    ) -> crate::BoxFuture<'a, bool> {
+        match self.0.get() {
+            Some(authorizer) => authorizer.authorize(identity, request),
+            None => Box::pin(async { false }),
+        }
+    }
+}
+
 impl Authz {
     /// Wraps the server's authorizer (the server attaches it to every request).
     pub fn new(authorizer: std::sync::Arc<dyn Authorize>) -> Self {

@@ -9,12 +9,25 @@ use crate::PluginError;
 use crate::db::Database;
 
 /// What a plugin receives when it is constructed and when its hooks run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PluginContext {
     plugin: &'static str,
     config: Arc<serde_json::Value>,
     database: Option<Database>,
     events: crate::events::Events,
+    authorizer: Option<Arc<dyn crate::auth::Authorize>>,
+}
+
+impl std::fmt::Debug for PluginContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginContext")
+            .field("plugin", &self.plugin)
+            .field("config", &self.config)
+            .field("database", &self.database)
+            .field("events", &self.events)
+            .field("authorizer", &self.authorizer.is_some())
+            .finish()
+    }
 }
 
 impl PluginContext {
@@ -27,6 +40,7 @@ impl PluginContext {
             config: Arc::new(config),
             database: None,
             events: crate::events::Events::detached(plugin),
+            authorizer: None,
         }
     }
 
@@ -43,6 +57,18 @@ impl PluginContext {
     /// The plugin's handle for publishing events on their own (see [`crate::events`]).
     pub fn events(&self) -> &crate::events::Events {
         &self.events
+    }
+
+    /// The same context with the server's composed authorizers. Host API: what the host's
+    /// service answers a plugin process's access checks (`Authz`) with.
+    pub fn with_authorizer(mut self, authorizer: Arc<dyn crate::auth::Authorize>) -> Self {
+        self.authorizer = Some(authorizer);
+        self
+    }
+
+    /// The server's composed authorizers, when the host gave them. Host API.
+    pub fn authorizer(&self) -> Option<&Arc<dyn crate::auth::Authorize>> {
+        self.authorizer.as_ref()
     }
 
     /// The same context with access to `database` (the server always gives one).

@@ -22,7 +22,8 @@
 //! Built so far: the handshake, `Describe`, `Initialize`, `Handle` (whole bodies),
 //! `Authenticate`, `Authorize` and `RunTask`. The context's [`Database`] goes through the
 //! host's storage service (each statement checked against the plugin's namespace by the
-//! host); events do not cross the boundary yet, and the `Authz` extractor is not available.
+//! host); events go through the host's outbox (`Publish`, `Deliver`), and the `Authz`
+//! extractor asks the host's authorizers (`Check`).
 
 use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
@@ -155,6 +156,7 @@ pub async fn connect_context(
             plugin,
             std::sync::Arc::new(store.clone()),
         ))
+        .with_authorizer(std::sync::Arc::new(store.clone()))
         .with_database(Database::through_host(store, dialect)))
 }
 
@@ -162,7 +164,11 @@ pub async fn connect_context(
 struct Served {
     plugin: &'static LinkedPlugin,
     /// The instance and its routes at their served paths, once initialized.
-    running: std::sync::OnceLock<(Arc<dyn PluginInstance>, axum::Router)>,
+    running: std::sync::OnceLock<(
+        Arc<dyn PluginInstance>,
+        axum::Router,
+        Option<crate::auth::Authz>,
+    )>,
 }
 
 impl Served {
@@ -170,7 +176,7 @@ impl Served {
     fn instance(&self) -> Result<&Arc<dyn PluginInstance>, tonic::Status> {
         self.running
             .get()
-            .map(|(instance, _)| instance)
+            .map(|(instance, _, _)| instance)
             .ok_or_else(|| tonic::Status::failed_precondition("not initialized"))
     }
 }
@@ -236,7 +242,9 @@ impl pb::plugin_server::Plugin for Served {
             .fold(axum::Router::new(), |router, (route, handlers)| {
                 router.route(&descriptor.served_path(&route.path), handlers)
             });
-        let _ = self.running.set((instance, router));
+        // Access checks in handlers (`Authz`) go to the host's authorizers.
+        let authz = context.authorizer().cloned().map(crate::auth::Authz::new);
+        let _ = self.running.set((instance, router, authz));
         Ok(tonic::Response::new(pb::InitializeResponse {}))
     }
 
@@ -244,7 +252,7 @@ impl pb::plugin_server::Plugin for Served {
         &self,
         request: tonic::Request<pb::HttpRequest>,
     ) -> Result<tonic::Response<pb::HttpResponse>, tonic::Status> {
-        let Some((_, router)) = self.running.get() else {
+        let Some((_, router, authz)) = self.running.get() else {
             return Err(tonic::Status::failed_precondition("not initialized"));
         };
         let call = request.into_inner();
@@ -263,6 +271,9 @@ impl pb::plugin_server::Plugin for Served {
         if let Some(identity) = call.identity_json {
             let identity: crate::Identity = serde_json::from_str(&identity).map_err(status)?;
             http.extensions_mut().insert(identity);
+        }
+        if let Some(authz) = authz {
+            http.extensions_mut().insert(authz.clone());
         }
         let response = match tower::ServiceExt::oneshot(router.clone(), http).await {
             Ok(response) => response,

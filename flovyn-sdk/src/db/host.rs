@@ -138,3 +138,30 @@ impl crate::events::RemotePublish for HostStore {
         Box::pin(self.publish_event(event, transaction))
     }
 }
+
+impl crate::auth::Authorize for HostStore {
+    fn authorize<'a>(
+        &'a self,
+        identity: &'a crate::Identity,
+        request: &'a crate::auth::AuthzRequest<'a>,
+    ) -> crate::BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let Ok(identity_json) = serde_json::to_string(identity) else {
+                return false;
+            };
+            let check = pb::AccessCheck {
+                identity_json,
+                resource: request.resource.to_owned(),
+                action: request.action.to_owned(),
+                tenant: request.tenant.map(str::to_owned),
+            };
+            match self.client.clone().check(self.request(check)).await {
+                Ok(verdict) => verdict.into_inner().allowed,
+                Err(status) => {
+                    tracing::warn!(error = %status.message(), "the host's access check failed: denying");
+                    false
+                }
+            }
+        })
+    }
+}

@@ -30,7 +30,6 @@ pub const MAX_OPEN_TRANSACTIONS: usize = 8;
 const CHECKED_TEXTS: usize = 1024;
 
 /// `flovyn.plugin.v1.Host` for one plugin; see the module docs.
-#[derive(Debug)]
 pub struct StorageService {
     plugin: String,
     db: Database,
@@ -41,6 +40,17 @@ pub struct StorageService {
     checked: Mutex<HashSet<String>>,
     /// The events the plugin declares: the only ones it may publish.
     declared: Vec<String>,
+    /// The server's authorizers, for the plugin's access checks.
+    authorizer: Option<Arc<dyn crate::auth::Authorize>>,
+}
+
+impl std::fmt::Debug for StorageService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageService")
+            .field("plugin", &self.plugin)
+            .field("declared", &self.declared)
+            .finish_non_exhaustive()
+    }
 }
 
 impl StorageService {
@@ -61,7 +71,15 @@ impl StorageService {
             transactions: Mutex::new(HashMap::new()),
             checked: Mutex::new(HashSet::new()),
             declared: Vec::new(),
+            authorizer: None,
         }
+    }
+
+    /// The same service answering the plugin's access checks (`Check`) with `authorizer`
+    /// (without one, every check is denied).
+    pub fn authorizing(mut self, authorizer: Option<Arc<dyn crate::auth::Authorize>>) -> Self {
+        self.authorizer = authorizer;
+        self
     }
 
     /// The same service letting the plugin publish `events` (its descriptor's), through the
@@ -278,5 +296,25 @@ impl pb::host_server::Host for StorageService {
         };
         written.map_err(|e| Status::aborted(e.to_string()))?;
         Ok(Response::new(pb::PublishResponse {}))
+    }
+
+    async fn check(
+        &self,
+        request: Request<pb::AccessCheck>,
+    ) -> Result<Response<pb::AccessVerdict>, Status> {
+        self.authorize(&request)?;
+        let call = request.into_inner();
+        let identity: crate::Identity = serde_json::from_str(&call.identity_json)
+            .map_err(|e| Status::invalid_argument(format!("identity: {e}")))?;
+        let question = crate::auth::AuthzRequest {
+            resource: &call.resource,
+            action: &call.action,
+            tenant: call.tenant.as_deref(),
+        };
+        let allowed = match &self.authorizer {
+            Some(authorizer) => authorizer.authorize(&identity, &question).await,
+            None => false,
+        };
+        Ok(Response::new(pb::AccessVerdict { allowed }))
     }
 }

@@ -264,7 +264,20 @@ pub async fn start_backends(
         tracing::info!(plugin = %m.plugin, version = m.version, name = %m.name, execution_ms = m.execution_ms, "migration applied");
     }
     let mut events = EventEngine::new(db.pool());
-    let plugins = construct(&plan, &backends, Some(db.plugin_handle()), events.outbox()).await?;
+    // Plugin processes' access checks reach the authorizers once they are all built.
+    let authorizers = Arc::new(flovyn_sdk::auth::LateAuthorize::default());
+    let plugins = construct(
+        &plan,
+        &backends,
+        Some(db.plugin_handle()),
+        events.outbox(),
+        &authorizers,
+    )
+    .await?;
+    authorizers.set(Arc::new(crate::http::access::AuthStack::new(
+        crate::http::access::Credentials::new(config.admin_token.as_deref()),
+        &plugins,
+    )));
     let core_events = Events::to_sink(
         flovyn_sdk::host::naming::event::CORE,
         Arc::new(events.outbox().clone()),
@@ -305,13 +318,15 @@ pub async fn construct(
     backends: &[Arc<dyn Backend>],
     database: Option<flovyn_sdk::Database>,
     outbox: &Outbox,
+    authorizers: &Arc<flovyn_sdk::auth::LateAuthorize>,
 ) -> Result<Vec<RunningPlugin>, StartupError> {
     let mut built: Vec<RunningPlugin> = Vec::with_capacity(plan.enabled.len());
     for &descriptor in &plan.enabled {
         let name = descriptor.name.as_str();
         let settings = plan.settings.get(name).cloned().unwrap_or_default();
         let mut context = PluginContext::new(name, settings.settings)
-            .with_events(Events::to_sink(name, Arc::new(outbox.clone())));
+            .with_events(Events::to_sink(name, Arc::new(outbox.clone())))
+            .with_authorizer(authorizers.clone());
         if let Some(db) = &database {
             context = context.with_database(db.clone());
         }

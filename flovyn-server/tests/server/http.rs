@@ -130,6 +130,29 @@ pub(crate) async fn fixture_with(
     names: &[&str],
     adjust: impl FnOnce(&mut Config),
 ) -> Option<Fixture> {
+    fixture_in(db, Mode::Linked, names, adjust).await
+}
+
+/// How a fixture runs the plugins that have a plugin executable (`hello`, `worker-token`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// All linked into the server (this test binary).
+    Linked,
+    /// `hello` and `worker-token`, when named, each in its own process (`<name>-plugin`);
+    /// the others linked.
+    Process,
+}
+
+/// The plugins that have a plugin executable.
+const PROCESS_PLUGINS: [&str; 2] = ["hello", "worker-token"];
+
+/// A server (in this process) with the plugins `names`, run as `mode` says.
+pub(crate) async fn fixture_in(
+    db: Db,
+    mode: Mode,
+    names: &[&str],
+    adjust: impl FnOnce(&mut Config),
+) -> Option<Fixture> {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::default();
     config.database_url = match db {
@@ -143,13 +166,34 @@ pub(crate) async fn fixture_with(
     config.http.body_limit_bytes = 1024;
     config.http.request_timeout_secs = 1;
     adjust(&mut config);
+    let in_process = |name: &str| mode == Mode::Process && PROCESS_PLUGINS.contains(&name);
     let plugins: Vec<_> = flovyn_sdk::host::registry::plugins()
         .into_iter()
-        .filter(|p| names.contains(&p.name))
+        .filter(|p| names.contains(&p.name) && !in_process(p.name))
         .collect();
-    let state = startup::start_with(config, &plugins, &[])
-        .await
-        .expect("server starts");
+    let state = if names.iter().any(|n| in_process(n)) {
+        let mut backends: Vec<std::sync::Arc<dyn flovyn_server::host::Backend>> = plugins
+            .iter()
+            .map(|p| {
+                std::sync::Arc::new(flovyn_server::host::linked::Linked(p))
+                    as std::sync::Arc<dyn flovyn_server::host::Backend>
+            })
+            .collect();
+        for name in names.iter().filter(|n| in_process(n)) {
+            let spec = flovyn_server::host::process::ProcessSpec::new(
+                *name,
+                crate::support::process::plugin_executable(&format!("{name}-plugin")),
+            );
+            let backend = flovyn_server::host::process::ProcessBackend::start(&spec)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            backends.push(std::sync::Arc::new(backend));
+        }
+        startup::start_backends(config, backends).await
+    } else {
+        startup::start_with(config, &plugins, &[]).await
+    }
+    .expect("server starts");
     let router = flovyn_server::router::build_router(state.clone());
     Some(Fixture {
         state,

@@ -1,6 +1,9 @@
 //! The worker-token plugin end to end, on SQLite and PostgreSQL: the operator flow, the
 //! cache (a warm token costs no query; malformed tokens none at all), expiry, `last_used_at`,
-//! secrets never stored, and revocation across two server processes.
+//! secrets never stored, and revocation across two server processes. The operator flow and
+//! the body rules run twice: with the plugin linked and with it in its own process (the same
+//! plugin source, `worker-token-plugin`); the cache and expiry tests read the plugin's
+//! in-process counters and clock, so they run linked.
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +14,8 @@ use serde_json::{Value, json};
 use worker_token::cache::LOOKUPS;
 
 use crate::http::{
-    ADMIN, Db, Fixture, create_worker_token, error, fixture_with, get_as, post_json_as, send,
+    ADMIN, Db, Fixture, Mode, create_worker_token, error, fixture_in, fixture_with, get_as,
+    post_json_as, send,
 };
 use crate::support::{pg, process};
 
@@ -26,6 +30,10 @@ async fn fixture(db: Db) -> Option<Fixture> {
     fixture_with(db, &["hello", "worker-token"], |_| {}).await
 }
 
+async fn fixture_as(db: Db, mode: Mode) -> Option<Fixture> {
+    fixture_in(db, mode, &["hello", "worker-token"], |_| {}).await
+}
+
 fn delete_as(path: &str, token: &str) -> Request<Body> {
     Request::delete(path)
         .header("authorization", format!("Bearer {token}"))
@@ -33,8 +41,10 @@ fn delete_as(path: &str, token: &str) -> Request<Body> {
         .unwrap()
 }
 
-async fn operator_flow(db: Db) {
-    let Some(f) = fixture(db).await else { return };
+async fn operator_flow(db: Db, mode: Mode) {
+    let Some(f) = fixture_as(db, mode).await else {
+        return;
+    };
     let (token, created) = create_worker_token(&f, json!({"display_name": "build-host-1"})).await;
     assert!(token.starts_with("fwt_") && token.len() == 52, "{token}");
     assert_eq!(created["display_name"], "build-host-1");
@@ -146,12 +156,22 @@ async fn operator_flow(db: Db) {
 
 #[tokio::test]
 async fn operator_flow_on_sqlite() {
-    operator_flow(Db::Sqlite).await;
+    operator_flow(Db::Sqlite, Mode::Linked).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_flow_on_sqlite_out_of_process() {
+    operator_flow(Db::Sqlite, Mode::Process).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_flow_on_postgres_out_of_process() {
+    operator_flow(Db::Postgres, Mode::Process).await;
 }
 
 #[tokio::test]
 async fn operator_flow_on_postgres() {
-    operator_flow(Db::Postgres).await;
+    operator_flow(Db::Postgres, Mode::Linked).await;
 }
 
 #[tokio::test]
@@ -236,7 +256,16 @@ async fn expired_tokens_are_refused_and_last_use_is_recorded() {
 
 #[tokio::test]
 async fn body_needs_only_a_display_name_and_rejects_unknown_fields() {
-    let f = fixture(Db::Sqlite).await.unwrap();
+    body_rules(Mode::Linked).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_needs_only_a_display_name_and_rejects_unknown_fields_out_of_process() {
+    body_rules(Mode::Process).await;
+}
+
+async fn body_rules(mode: Mode) {
+    let f = fixture_as(Db::Sqlite, mode).await.unwrap();
     let r = send(
         &f.router,
         post_json_as("/api/v1/p/worker-token/tokens", ADMIN, json!({})),
@@ -332,4 +361,42 @@ async fn revocation_on_one_replica_is_seen_by_another_within_a_second() {
         );
         std::thread::sleep(Duration::from_millis(25));
     }
+}
+
+/// Out of process, the server serves the same API: the same merged document, the same
+/// plugins listed with the same routes and migrations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_process_the_server_serves_the_same_api() {
+    let linked = fixture_as(Db::Sqlite, Mode::Linked).await.unwrap();
+    let process = fixture_as(Db::Sqlite, Mode::Process).await.unwrap();
+    let spec = |f: &Fixture| {
+        let router = f.router.clone();
+        async move {
+            send(
+                &router,
+                Request::get("/api-docs/openapi.json")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .json()
+        }
+    };
+    assert_eq!(spec(&linked).await, spec(&process).await);
+    let listing = |f: &Fixture| {
+        let router = f.router.clone();
+        async move {
+            let mut plugins = send(&router, get_as("/_/plugins", ADMIN)).await.json();
+            for p in plugins.as_array_mut().unwrap() {
+                let p = p.as_object_mut().unwrap();
+                // Where it runs, and when its migrations ran, differ by nature.
+                p.remove("process");
+                for m in p["migrations"].as_array_mut().unwrap() {
+                    m.as_object_mut().unwrap().remove("applied_at");
+                }
+            }
+            plugins
+        }
+    };
+    assert_eq!(listing(&linked).await, listing(&process).await);
 }

@@ -228,7 +228,8 @@ impl Supervisor {
                     token.clone(),
                     READABLE_CORE_TABLES,
                 )
-                .publishing(&self.descriptor.events);
+                .publishing(&self.descriptor.events)
+                .authorizing(self.context.authorizer().cloned());
                 request.dialect = service.dialect().into();
                 let path = process.dir.join("host.sock");
                 let served = serve_storage(&path, service)

@@ -13,7 +13,8 @@ use flovyn_sdk::auth::{AuthOutcome, AuthRequest};
 use flovyn_sdk::prelude::*;
 
 use crate::http::{
-    ADMIN, Db, Fixture, create_tenant, create_worker_token, fixture_with, get, get_as, send,
+    ADMIN, Db, Fixture, Mode, create_tenant, create_worker_token, fixture_in, fixture_with, get,
+    get_as, send,
 };
 use crate::support::process::{self, Server};
 
@@ -45,8 +46,8 @@ impl AuditReaders {
     }
 }
 
-async fn fixture(db: Db) -> Option<Fixture> {
-    fixture_with(db, &["worker-token", "audit-log"], |_| {}).await
+async fn fixture(db: Db, mode: Mode) -> Option<Fixture> {
+    fixture_in(db, mode, &["worker-token", "audit-log"], |_| {}).await
 }
 
 /// `GET /events?query` as the admin, waiting up to a second for `count` events.
@@ -67,8 +68,10 @@ async fn events_eventually(f: &Fixture, query: &str, count: usize) -> Value {
     }
 }
 
-async fn records_and_serves_events(db: Db) {
-    let Some(f) = fixture(db).await else { return };
+async fn records_and_serves_events(db: Db, mode: Mode) {
+    let Some(f) = fixture(db, mode).await else {
+        return;
+    };
 
     // A worker token created and revoked, a tenant created: three events.
     let (token, created) = create_worker_token(&f, json!({"display_name": "build-host-1"})).await;
@@ -227,12 +230,24 @@ async fn a_reader_other_than_the_admin_sees_its_own_tenants_events_only() {
 
 #[tokio::test]
 async fn records_and_serves_events_on_sqlite() {
-    records_and_serves_events(Db::Sqlite).await;
+    records_and_serves_events(Db::Sqlite, Mode::Linked).await;
 }
 
 #[tokio::test]
 async fn records_and_serves_events_on_postgres() {
-    records_and_serves_events(Db::Postgres).await;
+    records_and_serves_events(Db::Postgres, Mode::Linked).await;
+}
+
+/// worker-token and audit-log each in its own process: the same flow, events through the
+/// outbox from one process to the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_and_serves_events_on_sqlite_out_of_process() {
+    records_and_serves_events(Db::Sqlite, Mode::Process).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_and_serves_events_on_postgres_out_of_process() {
+    records_and_serves_events(Db::Postgres, Mode::Process).await;
 }
 
 #[tokio::test]

@@ -133,18 +133,18 @@ pub(crate) async fn fixture_with(
     fixture_in(db, Mode::Linked, names, adjust).await
 }
 
-/// How a fixture runs the plugins that have a plugin executable (`hello`, `worker-token`).
+/// How a fixture runs the plugins that have a plugin executable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
     /// All linked into the server (this test binary).
     Linked,
-    /// `hello` and `worker-token`, when named, each in its own process (`<name>-plugin`);
-    /// the others linked.
+    /// `hello`, `worker-token` and `audit-log`, when named, each in its own process
+    /// (`<name>-plugin`); the others linked.
     Process,
 }
 
 /// The plugins that have a plugin executable.
-const PROCESS_PLUGINS: [&str; 2] = ["hello", "worker-token"];
+const PROCESS_PLUGINS: [&str; 3] = ["hello", "worker-token", "audit-log"];
 
 /// A server (in this process) with the plugins `names`, run as `mode` says.
 pub(crate) async fn fixture_in(

@@ -364,11 +364,17 @@ async fn revocation_on_one_replica_is_seen_by_another_within_a_second() {
 }
 
 /// Out of process, the server serves the same API: the same merged document, the same
-/// plugins listed with the same routes and migrations.
+/// plugins listed with the same routes and migrations (hello, worker-token and audit-log each
+/// in its own process, or all linked).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_process_the_server_serves_the_same_api() {
-    let linked = fixture_as(Db::Sqlite, Mode::Linked).await.unwrap();
-    let process = fixture_as(Db::Sqlite, Mode::Process).await.unwrap();
+    let names = ["hello", "worker-token", "audit-log"];
+    let linked = fixture_in(Db::Sqlite, Mode::Linked, &names, |_| {})
+        .await
+        .unwrap();
+    let process = fixture_in(Db::Sqlite, Mode::Process, &names, |_| {})
+        .await
+        .unwrap();
     let spec = |f: &Fixture| {
         let router = f.router.clone();
         async move {
@@ -389,10 +395,15 @@ async fn out_of_process_the_server_serves_the_same_api() {
             let mut plugins = send(&router, get_as("/_/plugins", ADMIN)).await.json();
             for p in plugins.as_array_mut().unwrap() {
                 let p = p.as_object_mut().unwrap();
-                // Where it runs, and when its migrations ran, differ by nature.
+                // Where it runs, and when its migrations and tasks ran, differ by nature.
                 p.remove("process");
                 for m in p["migrations"].as_array_mut().unwrap() {
                     m.as_object_mut().unwrap().remove("applied_at");
+                }
+                for t in p["tasks"].as_array_mut().unwrap() {
+                    let t = t.as_object_mut().unwrap();
+                    t.remove("last_run");
+                    t.remove("next_run_at");
                 }
             }
             plugins

@@ -204,3 +204,78 @@ fn the_audit_log_is_complete_after_sigkills_on_postgres() {
     let dir = tempfile::tempdir().unwrap();
     crash_consistency(dir.path(), &url);
 }
+
+/// Two replicas on one PostgreSQL database: tokens created on both are audited once each
+/// (not once per replica), also those created on A just before A is killed.
+#[test]
+fn two_replicas_audit_each_event_once_even_when_one_dies() {
+    let Some(pg) = pg::shared() else { return };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let url = runtime.block_on(pg.fresh_database());
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = start(dir_a.path(), &url);
+    let b = start(dir_b.path(), &url);
+    let auth = format!("Bearer {ADMIN}");
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let create = |at: SocketAddr, i: usize| {
+        let body = format!(r#"{{"display_name":"replica-{i}"}}"#);
+        let r = request(at, "POST", "/api/v1/p/worker-token/tokens", &headers, &body).unwrap();
+        assert_eq!(r.status, 201, "{}", r.body);
+    };
+    for i in 0..40 {
+        create(if i % 2 == 0 { a.addr } else { b.addr }, i);
+    }
+    // Handled once in the cluster: the two replicas' delivery counters add up to 40.
+    let delivered = |at: SocketAddr| -> u64 {
+        let metrics = request(at, "GET", "/metrics", &[], "").unwrap().body;
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("flovyn_events_delivered_total{plugin=\"audit-log\"} "))
+            .map_or(0, |n| n.trim().parse().unwrap())
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while delivered(a.addr) + delivered(b.addr) < 40 {
+        assert!(Instant::now() < deadline, "40 events not delivered in 10 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(delivered(a.addr) + delivered(b.addr), 40);
+    // The last ones on A, then A dies at once: B delivers them when A's lease runs out.
+    for i in 40..50 {
+        create(a.addr, i);
+    }
+    kill(a);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let counted = loop {
+        let n: i64 = runtime.block_on(async {
+            let db = Database::connect(&url).await.unwrap();
+            sqlx::query_scalar("SELECT COUNT(*) FROM p_audit_log__events WHERE event = 'worker-token.token-created'")
+                .fetch_one(db.pool())
+                .await
+                .unwrap()
+        });
+        if n >= 50 {
+            break n;
+        }
+        assert!(Instant::now() < deadline, "only {n} of 50 tokens audited");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // And not more: give a duplicate time to show up.
+    std::thread::sleep(Duration::from_millis(500));
+    let (rows, distinct): (i64, i64) = runtime.block_on(async {
+        let db = Database::connect(&url).await.unwrap();
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, COUNT(DISTINCT subject) AS d FROM p_audit_log__events \
+             WHERE event = 'worker-token.token-created'",
+        )
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+        (row.get("n"), row.get("d"))
+    });
+    assert_eq!((counted, rows, distinct), (50, 50, 50));
+    drop(b);
+}

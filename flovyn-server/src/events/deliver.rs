@@ -168,63 +168,84 @@ async fn step(
     let at: i64 = cursor.try_get("seq")?;
     let attempts: i64 = cursor.try_get("attempts")?;
     let retry_at: Option<i64> = cursor.try_get("retry_at_ms")?;
-    let Some(event) = next_event(s, pool, at).await? else {
+    let batch = next_events(s, pool, at).await?;
+    if batch.is_empty() {
         s.stats.set_backlog(0);
         return Ok(Step::Idle);
-    };
+    }
     if let Some(retry_at) = retry_at
         && retry_at > now
     {
         let wait = u64::try_from(retry_at - now).unwrap_or(0);
         return Ok(Step::RetryIn(Duration::from_millis(wait)));
     }
-    match handle(s, &event, config).await {
-        Ok(()) => {
-            advance(pool, s.plugin, me, event.seq).await?;
-            s.stats.delivered(&event.meta.published_at);
-        }
-        Err(error) => {
-            let attempts = attempts + 1;
-            s.stats.retried();
-            if attempts >= i64::from(config.max_attempts) {
-                tracing::error!(plugin = s.plugin, event = %event.meta.name, id = %event.meta.id, attempts, %error, "event dead-lettered");
-                let mut tx = pool.begin().await?;
-                sqlx::query(
-                    "INSERT INTO _event_dead_letters (plugin, event_id, seq, name, attempts, last_error, failed_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (plugin, event_id) DO NOTHING",
-                )
-                .bind(s.plugin)
-                .bind(&event.meta.id)
-                .bind(event.seq)
-                .bind(&event.meta.name)
-                .bind(attempts)
-                .bind(&error)
-                .bind(flovyn_sdk::time::now_rfc3339())
-                .execute(&mut *tx)
-                .await?;
-                advance(&mut *tx, s.plugin, me, event.seq).await?;
-                tx.commit().await?;
-                s.stats.dead_lettered();
-            } else {
-                let backoff = backoff(config, attempts);
-                tracing::warn!(plugin = s.plugin, event = %event.meta.name, id = %event.meta.id, attempts, retry_in = ?backoff, %error, "event handler failed; will retry");
-                sqlx::query(
-                    "UPDATE _event_cursors SET attempts = $1, retry_at_ms = $2, last_error = $3 \
-                     WHERE plugin = $4 AND lease_owner = $5",
-                )
-                .bind(attempts)
-                .bind(
-                    now_ms().saturating_add(i64::try_from(backoff.as_millis()).unwrap_or(i64::MAX)),
-                )
-                .bind(&error)
-                .bind(s.plugin)
-                .bind(me)
-                .execute(pool)
-                .await?;
+    // A batch per lease renewal; it stops at the first failure (retried on a later step).
+    let mut attempts = attempts;
+    for event in batch {
+        match handle(s, &event, config).await {
+            Ok(()) => {
+                if !advance(pool, s.plugin, me, event.seq).await? {
+                    // The lease went to another replica meanwhile: it delivers from here.
+                    return Ok(Step::Idle);
+                }
+                attempts = 0;
+                s.stats.delivered(&event.meta.published_at);
+            }
+            Err(error) => {
+                failed(s, pool, config, me, &event, attempts + 1, &error).await?;
+                break;
             }
         }
     }
     Ok(Step::Delivered)
+}
+
+/// Records a failed attempt: a retry later, or, at the last attempt, a dead letter.
+async fn failed(
+    s: &Subscriber,
+    pool: &AnyPool,
+    config: &EventsConfig,
+    me: &str,
+    event: &Stored,
+    attempts: i64,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    s.stats.retried();
+    if attempts >= i64::from(config.max_attempts) {
+        tracing::error!(plugin = s.plugin, event = %event.meta.name, id = %event.meta.id, attempts, %error, "event dead-lettered");
+        let mut tx = pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO _event_dead_letters (plugin, event_id, seq, name, attempts, last_error, failed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (plugin, event_id) DO NOTHING",
+        )
+        .bind(s.plugin)
+        .bind(&event.meta.id)
+        .bind(event.seq)
+        .bind(&event.meta.name)
+        .bind(attempts)
+        .bind(error)
+        .bind(flovyn_sdk::time::now_rfc3339())
+        .execute(&mut *tx)
+        .await?;
+        advance(&mut *tx, s.plugin, me, event.seq).await?;
+        tx.commit().await?;
+        s.stats.dead_lettered();
+    } else {
+        let backoff = backoff(config, attempts);
+        tracing::warn!(plugin = s.plugin, event = %event.meta.name, id = %event.meta.id, attempts, retry_in = ?backoff, %error, "event handler failed; will retry");
+        sqlx::query(
+            "UPDATE _event_cursors SET attempts = $1, retry_at_ms = $2, last_error = $3 \
+             WHERE plugin = $4 AND lease_owner = $5",
+        )
+        .bind(attempts)
+        .bind(now_ms().saturating_add(i64::try_from(backoff.as_millis()).unwrap_or(i64::MAX)))
+        .bind(error)
+        .bind(s.plugin)
+        .bind(me)
+        .execute(pool)
+        .await?;
+    }
+    Ok(())
 }
 
 /// The wait before attempt `attempts + 1`: the first backoff, doubling, at most the maximum.
@@ -237,7 +258,9 @@ fn backoff(config: &EventsConfig, attempts: i64) -> Duration {
         .min(Duration::from_secs(config.retry_max_secs))
 }
 
-async fn advance<'e, E>(executor: E, plugin: &str, me: &str, seq: i64) -> Result<(), sqlx::Error>
+/// Moves `plugin`'s cursor to `seq` while this replica holds the lease; `false` when it
+/// does not any more.
+async fn advance<'e, E>(executor: E, plugin: &str, me: &str, seq: i64) -> Result<bool, sqlx::Error>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
@@ -250,7 +273,7 @@ where
     .bind(me)
     .execute(executor)
     .await
-    .map(drop)
+    .map(|done| done.rows_affected() == 1)
 }
 
 fn stored(row: &sqlx::any::AnyRow) -> Result<Stored, sqlx::Error> {
@@ -266,26 +289,24 @@ fn stored(row: &sqlx::any::AnyRow) -> Result<Stored, sqlx::Error> {
     })
 }
 
-async fn next_event(
+/// How many events a deliverer reads at once.
+const BATCH: i64 = 64;
+
+async fn next_events(
     s: &Subscriber,
     pool: &AnyPool,
     after: i64,
-) -> Result<Option<Stored>, sqlx::Error> {
+) -> Result<Vec<Stored>, sqlx::Error> {
     let sql = format!(
         "SELECT seq, event_id, name, publisher, published_at, payload FROM _event_outbox \
-         WHERE seq > $1 AND name IN ({}) ORDER BY seq LIMIT 1",
+         WHERE seq > $1 AND name IN ({}) ORDER BY seq LIMIT {BATCH}",
         s.placeholders(2)
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after);
     for (name, _) in &s.subscriptions {
         query = query.bind(*name);
     }
-    query
-        .fetch_optional(pool)
-        .await?
-        .as_ref()
-        .map(stored)
-        .transpose()
+    query.fetch_all(pool).await?.iter().map(stored).collect()
 }
 
 async fn next_replay(s: &Subscriber, pool: &AnyPool) -> Result<Option<Stored>, sqlx::Error> {

@@ -168,6 +168,7 @@ impl EventEngine {
     pub async fn start(
         &mut self,
         pool: &AnyPool,
+        database_url: &str,
         dialect: Dialect,
         plugins: &[RunningPlugin],
         config: &EventsConfig,
@@ -202,6 +203,13 @@ impl EventEngine {
         }
         let names: Vec<&'static str> = subscribers.iter().map(|s| s.plugin).collect();
         let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        if dialect == Dialect::Postgres && !subscribers.is_empty() {
+            tasks.push(tokio::spawn(listen(
+                database_url.to_owned(),
+                sequenced.clone(),
+                self.stop.subscribe(),
+            )));
+        }
         tasks.push(tokio::spawn(sequencer(
             pool.clone(),
             dialect,
@@ -243,6 +251,37 @@ impl EventEngine {
             );
             aborts.iter().for_each(tokio::task::AbortHandle::abort);
         }
+    }
+}
+
+/// On PostgreSQL: wakes this replica's deliverers whenever any replica sequenced events
+/// (`LISTEN`), so an event published on one replica is handled at once on another. Polling
+/// still covers a dropped connection; it reconnects.
+async fn listen(url: String, sequenced: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            result = listen_once(&url, &sequenced) => {
+                let Err(e) = result;
+                tracing::warn!(error = %e, "listening for events failed; polling meanwhile");
+            }
+            _ = stop.changed() => return,
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn listen_once(
+    url: &str,
+    sequenced: &Notify,
+) -> Result<std::convert::Infallible, sqlx::Error> {
+    let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+    listener.listen(outbox::NOTIFY_CHANNEL).await?;
+    loop {
+        listener.recv().await?;
+        sequenced.notify_waiters();
     }
 }
 

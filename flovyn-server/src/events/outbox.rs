@@ -79,6 +79,9 @@ CREATE TABLE _event_dead_letters (
 const INSERT: &str = "INSERT INTO _event_outbox (event_id, name, publisher, payload, published_at) \
                       VALUES ($1, $2, $3, $4, $5)";
 
+/// The PostgreSQL channel a sequencing pass notifies.
+pub const NOTIFY_CHANNEL: &str = "flovyn_events";
+
 /// The first key of the PostgreSQL advisory lock the sequencer holds (`"flve"`).
 const SEQUENCER_LOCK: i64 = 0x666c_7665;
 
@@ -156,6 +159,13 @@ pub async fn sequence(pool: &AnyPool, dialect: Dialect) -> Result<u64, sqlx::Err
         .bind(top - first + 1)
         .execute(&mut *tx)
         .await?;
+    if dialect == Dialect::Postgres && done.rows_affected() > 0 {
+        // Every replica's deliverers wake when this commits (see `super::listen`).
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(NOTIFY_CHANNEL)
+            .execute(&mut *tx)
+            .await?;
+    }
     tx.commit().await?;
     Ok(done.rows_affected())
 }

@@ -283,7 +283,13 @@ pub async fn start_backends(
         Arc::new(events.outbox().clone()),
     );
     if let Err(e) = events
-        .start(db.pool(), db.dialect(), &plugins, &config.events)
+        .start(
+            db.pool(),
+            &config.database_url,
+            db.dialect(),
+            &plugins,
+            &config.events,
+        )
         .await
     {
         for p in plugins.iter().rev() {

@@ -25,14 +25,17 @@ const KILL_AT: [usize; 3] = [120, 360, 600];
 
 /// A killed server keeps the audit log's lease until it expires: 2 s here instead of 30.
 fn start(dir: &Path, url: &str) -> Server {
-    Server::start(
-        dir,
-        &[
-            ("DATABASE_URL", url),
-            ("FLOVYN_ADMIN_TOKEN", ADMIN),
-            ("FLOVYN_EVENTS__LEASE_SECS", "2"),
-        ],
-    )
+    start_with(dir, url, &[])
+}
+
+fn start_with(dir: &Path, url: &str, env: &[(&str, &str)]) -> Server {
+    let mut all = vec![
+        ("DATABASE_URL", url),
+        ("FLOVYN_ADMIN_TOKEN", ADMIN),
+        ("FLOVYN_EVENTS__LEASE_SECS", "2"),
+    ];
+    all.extend_from_slice(env);
+    Server::start(dir, &all)
 }
 
 fn kill(server: Server) {
@@ -213,8 +216,12 @@ fn two_replicas_audit_each_event_once_even_when_one_dies() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let url = runtime.block_on(pg.fresh_database());
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = start(dir_a.path(), &url);
-    let b = start(dir_b.path(), &url);
+    // Polling every 5 s: only `LISTEN/NOTIFY` can make delivery prompt across replicas.
+    let slow_poll = [("FLOVYN_EVENTS__POLL_MS", "5000")];
+    // B first: its deliverer takes the audit log's lease.
+    let b = start_with(dir_b.path(), &url, &slow_poll);
+    std::thread::sleep(Duration::from_millis(300));
+    let a = start_with(dir_a.path(), &url, &slow_poll);
     let auth = format!("Bearer {ADMIN}");
     let headers = [
         ("authorization", auth.as_str()),
@@ -225,7 +232,32 @@ fn two_replicas_audit_each_event_once_even_when_one_dies() {
         let r = request(at, "POST", "/api/v1/p/worker-token/tokens", &headers, &body).unwrap();
         assert_eq!(r.status, 201, "{}", r.body);
     };
-    for i in 0..40 {
+    let audited = |runtime: &tokio::runtime::Runtime| -> i64 {
+        runtime.block_on(async {
+            let db = Database::connect(&url).await.unwrap();
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM p_audit_log__events WHERE event = 'worker-token.token-created'",
+            )
+            .fetch_one(db.pool())
+            .await
+            .unwrap()
+        })
+    };
+    // Published on A, handled by B (which holds the lease) at once: woken by the notification.
+    let published = Instant::now();
+    create(a.addr, 0);
+    while audited(&runtime) < 1 {
+        assert!(
+            published.elapsed() < Duration::from_millis(2500),
+            "an event published on A was not handled by B within 2.5 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!(
+        "published on A, handled on B after {:?}",
+        published.elapsed()
+    );
+    for i in 1..40 {
         create(if i % 2 == 0 { a.addr } else { b.addr }, i);
     }
     // Handled once in the cluster: the two replicas' delivery counters add up to 40.
@@ -250,13 +282,7 @@ fn two_replicas_audit_each_event_once_even_when_one_dies() {
     kill(a);
     let deadline = Instant::now() + Duration::from_secs(30);
     let counted = loop {
-        let n: i64 = runtime.block_on(async {
-            let db = Database::connect(&url).await.unwrap();
-            sqlx::query_scalar("SELECT COUNT(*) FROM p_audit_log__events WHERE event = 'worker-token.token-created'")
-                .fetch_one(db.pool())
-                .await
-                .unwrap()
-        });
+        let n = audited(&runtime);
         if n >= 50 {
             break n;
         }

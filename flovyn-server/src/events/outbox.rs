@@ -11,11 +11,18 @@ use flovyn_sdk::events::{EventSink, OutboxEvent};
 use sqlx::{AnyConnection, AnyPool, Row as _};
 use tokio::sync::Notify;
 
-/// The core migration creating the outbox (`postgres`, `sqlite`): ids are assigned at
-/// insert; `seq` once the sequencer saw the row committed.
-pub const CREATE_OUTBOX: (&str, &str) = (
-    "CREATE TABLE _event_outbox (
-    id BIGSERIAL PRIMARY KEY,
+/// The core migration creating the outbox, for `dialect`: ids are assigned at insert; `seq`
+/// once the sequencer saw the row committed.
+pub fn create_outbox(dialect: Dialect) -> String {
+    let id = match dialect {
+        Dialect::Postgres => "id BIGSERIAL PRIMARY KEY",
+        Dialect::Sqlite => "id INTEGER PRIMARY KEY AUTOINCREMENT",
+    };
+    CREATE_OUTBOX.replace("{id}", id)
+}
+
+const CREATE_OUTBOX: &str = "CREATE TABLE _event_outbox (
+    {id},
     event_id TEXT NOT NULL UNIQUE,
     name TEXT NOT NULL,
     publisher TEXT NOT NULL,
@@ -43,38 +50,7 @@ CREATE TABLE _event_dead_letters (
     failed_at TEXT NOT NULL,
     replay_requested_at TEXT,
     PRIMARY KEY (plugin, event_id)
-)",
-    "CREATE TABLE _event_outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id TEXT NOT NULL UNIQUE,
-    name TEXT NOT NULL,
-    publisher TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    published_at TEXT NOT NULL,
-    seq BIGINT UNIQUE
-);
-CREATE INDEX _event_outbox_unsequenced ON _event_outbox (id) WHERE seq IS NULL;
-CREATE TABLE _event_cursors (
-    plugin TEXT PRIMARY KEY,
-    seq BIGINT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    retry_at_ms BIGINT,
-    last_error TEXT,
-    lease_owner TEXT,
-    lease_until_ms BIGINT
-);
-CREATE TABLE _event_dead_letters (
-    plugin TEXT NOT NULL,
-    event_id TEXT NOT NULL,
-    seq BIGINT NOT NULL,
-    name TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
-    last_error TEXT NOT NULL,
-    failed_at TEXT NOT NULL,
-    replay_requested_at TEXT,
-    PRIMARY KEY (plugin, event_id)
-)",
-);
+)";
 
 const INSERT: &str = "INSERT INTO _event_outbox (event_id, name, publisher, payload, published_at) \
                       VALUES ($1, $2, $3, $4, $5)";

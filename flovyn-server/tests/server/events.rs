@@ -96,6 +96,18 @@ async fn wait_for(what: &str, within: Duration, done: impl Fn() -> bool) {
     }
 }
 
+/// `name`'s entry in `GET /_/plugins`.
+async fn plugin_info(f: &crate::http::Fixture, name: &str) -> serde_json::Value {
+    let plugins = send(&f.router, get_as("/_/plugins", ADMIN)).await.json();
+    plugins
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no `{name}` in /_/plugins"))
+}
+
 fn received() -> Vec<u32> {
     RECEIVED.lock().unwrap().iter().map(|(n, _)| *n).collect()
 }
@@ -311,13 +323,7 @@ async fn an_event_that_keeps_failing_is_dead_lettered_and_replayed_by_the_admin(
     .await;
     assert_eq!(*BROKEN_HANDLED.lock().unwrap(), [2]);
 
-    let plugins = send(&f.router, get_as("/_/plugins", ADMIN)).await.json();
-    let broken = plugins
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "broken")
-        .unwrap();
+    let broken = plugin_info(&f, "broken").await;
     let letters = broken["delivery"]["dead_letters"].as_array().unwrap();
     assert_eq!(letters.len(), 1, "{broken}");
     assert_eq!(letters[0]["event"], "pinger.pinged");
@@ -349,14 +355,7 @@ async fn an_event_that_keeps_failing_is_dead_lettered_and_replayed_by_the_admin(
     // Handled, then removed from the dead letters.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let plugins = send(&f.router, get_as("/_/plugins", ADMIN)).await.json();
-        let broken = plugins
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["name"] == "broken")
-            .unwrap()
-            .clone();
+        let broken = plugin_info(&f, "broken").await;
         if broken["delivery"]["dead_letters"] == json!([]) {
             break;
         }

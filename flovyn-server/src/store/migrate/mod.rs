@@ -77,8 +77,8 @@ static CORE_MIGRATIONS: std::sync::LazyLock<[Migration; 3]> = std::sync::LazyLoc
         Migration {
             version: 3,
             name: "create_event_outbox".to_owned(),
-            postgres: crate::events::outbox::CREATE_OUTBOX.0.to_owned(),
-            sqlite: crate::events::outbox::CREATE_OUTBOX.1.to_owned(),
+            postgres: crate::events::outbox::create_outbox(Dialect::Postgres),
+            sqlite: crate::events::outbox::create_outbox(Dialect::Sqlite),
         },
     ]
 });

@@ -365,3 +365,85 @@ async fn an_event_that_keeps_failing_is_dead_lettered_and_replayed_by_the_admin(
     assert_eq!(*BROKEN_HANDLED.lock().unwrap(), [2, 1], "handled once");
     f.state.shutdown().await;
 }
+
+/// How many `Pinged` `keeper` handled.
+static KEPT: AtomicU32 = AtomicU32::new(0);
+
+#[flovyn_plugin(name = "keeper")]
+#[derive(Debug, Default)]
+pub struct Keeper;
+
+#[plugin_impl]
+impl Keeper {
+    #[subscribe]
+    async fn on_pinged(&self, _e: Pinged) -> Result<(), PluginError> {
+        KEPT.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// Retention deletes the events every running subscriber handled and that are older than the
+/// cut-off; it keeps newer ones and those a subscriber has still to handle.
+#[tokio::test]
+async fn retention_deletes_only_handled_old_events() {
+    use flovyn_server::events::outbox;
+    let f = fixture_with(Db::Sqlite, &["pinger", "keeper"], |_| {})
+        .await
+        .unwrap();
+    for n in [1, 2, 3] {
+        assert_eq!(
+            send(&f.router, ping(n)).await.status,
+            StatusCode::NO_CONTENT
+        );
+    }
+    wait_for("three events handled", Duration::from_secs(5), || {
+        KEPT.load(Ordering::SeqCst) >= 3
+    })
+    .await;
+    let pool = f.state.db().pool().clone();
+    let count = || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM _event_outbox")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let long_ago = "2000-01-01T00:00:00.000Z";
+    // Wait until the cursor moved past them (the handler ran before the cursor moved).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let backlog = plugin_info(&f, "keeper").await["delivery"]["backlog"].clone();
+        if backlog == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "backlog {backlog}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Handled, but not older than the cut-off: kept.
+    assert_eq!(
+        outbox::prune(&pool, long_ago, &["keeper"]).await.unwrap(),
+        0
+    );
+    assert_eq!(count().await, 3);
+    // A subscriber that has not handled them holds them.
+    sqlx::query("INSERT INTO _event_cursors (plugin, seq) VALUES ('behind', 0)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let tomorrow = flovyn_sdk::time::at(std::time::SystemTime::now() + Duration::from_secs(86_400));
+    assert_eq!(
+        outbox::prune(&pool, &tomorrow, &["keeper", "behind"])
+            .await
+            .unwrap(),
+        0
+    );
+    // Old enough and handled by every running subscriber: deleted.
+    assert_eq!(
+        outbox::prune(&pool, &tomorrow, &["keeper"]).await.unwrap(),
+        3
+    );
+    assert_eq!(count().await, 0);
+    f.state.shutdown().await;
+}

@@ -104,6 +104,34 @@ async fn a_process_describing_another_plugin_is_refused() {
 }
 
 #[tokio::test]
+async fn a_descriptor_breaking_a_naming_rule_is_refused_with_the_rule() {
+    let err = spec(
+        "remote-probe",
+        crate::support::process::plugin_executable("misnamed-plugin"),
+        &[],
+    )
+    .start()
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("plugin `remote-probe`")
+            && err.contains("its descriptor breaks the naming rules")
+            && err.contains("table `tokens` must be named `p_remote_probe__tokens`"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_handshake_with_no_common_protocol_version_is_refused() {
+    let future = Scripted::new("echo '1|9|unix|/nowhere.sock|grpc'; exec sleep 30");
+    let err = future.spec.start().await.unwrap_err().to_string();
+    assert!(err.contains("was refused:"), "{err}");
+    assert!(err.contains('9') && err.contains("version"), "{err}");
+    future.assert_gone().await;
+}
+
+#[tokio::test]
 async fn garbage_on_stdout_is_refused_and_the_process_killed() {
     let chatty = Scripted::new("echo 'Listening on port 8080'; exec sleep 30");
     let err = chatty.spec.start().await.unwrap_err().to_string();

@@ -38,6 +38,8 @@ pub const RUN_KEYS: &[&str] = &[
     "start_timeout_secs",
     "request_timeout_secs",
     "max_restarts",
+    "max_memory_mb",
+    "max_open_files",
 ];
 
 /// How a plugin configured with `mode = "process"` is started.
@@ -60,6 +62,10 @@ pub struct ProcessSettings {
     /// `max_restarts` (default 5): restarts within a minute after crashes before the plugin
     /// is `failed`; 0 never restarts it.
     pub max_restarts: u32,
+    /// `max_memory_mb` (default none): the process's address space, in MiB.
+    pub max_memory_mb: Option<u64>,
+    /// `max_open_files` (default none): its open file descriptors.
+    pub max_open_files: Option<u64>,
 }
 
 /// The plugins the configuration runs as processes (`[plugins.<name>] mode = "process"`).
@@ -146,6 +152,25 @@ pub fn processes(config: &Config) -> Result<Vec<ProcessSettings>, ConfigError> {
         ) else {
             continue;
         };
+        let limit = |name: &str, errors: &mut Vec<String>| match section.get(name) {
+            None => Ok(None),
+            Some(v) => match v.as_u64().filter(|n| *n > 0) {
+                Some(n) => Ok(Some(n)),
+                None => {
+                    errors.push(format!(
+                        "key `{}`: expected a positive number, found `{v}`",
+                        key(name)
+                    ));
+                    Err(())
+                }
+            },
+        };
+        let (Ok(max_memory_mb), Ok(max_open_files)) = (
+            limit("max_memory_mb", &mut errors),
+            limit("max_open_files", &mut errors),
+        ) else {
+            continue;
+        };
         let max_restarts = match section.get("max_restarts") {
             None => 5,
             Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
@@ -167,6 +192,8 @@ pub fn processes(config: &Config) -> Result<Vec<ProcessSettings>, ConfigError> {
             start_timeout,
             request_timeout,
             max_restarts,
+            max_memory_mb,
+            max_open_files,
         });
     }
     if errors.is_empty() {

@@ -167,6 +167,14 @@ fn add_enabled(section: &mut Value) {
             "max_restarts",
             json!({"description": "With `mode = \"process\"`: restarts within a minute after crashes before the plugin is `failed`; 0 never restarts it.", "type": "integer", "minimum": 0, "default": 5}),
         ),
+        (
+            "max_memory_mb",
+            json!({"description": "With `mode = \"process\"`: the process's address space in MiB (RLIMIT_AS); allocations beyond it fail.", "type": "integer", "minimum": 1}),
+        ),
+        (
+            "max_open_files",
+            json!({"description": "With `mode = \"process\"`: the process's open file descriptors (RLIMIT_NOFILE).", "type": "integer", "minimum": 1}),
+        ),
     ] {
         add_property(section, key, schema);
     }

@@ -231,6 +231,8 @@ pub async fn backends(
         spec.start_timeout = p.start_timeout;
         spec.request_timeout = p.request_timeout;
         spec.restart.max_restarts = p.max_restarts;
+        spec.limits.memory_bytes = p.max_memory_mb.map(|mb| mb.saturating_mul(1024 * 1024));
+        spec.limits.open_files = p.max_open_files;
         match ProcessBackend::start(&spec).await {
             Ok(backend) => {
                 tracing::info!(plugin = %p.plugin, command = %p.command.display(), "plugin process described itself");

@@ -103,6 +103,48 @@ async fn a_process_describing_another_plugin_is_refused() {
     );
 }
 
+/// One line of `/proc/<pid>/limits`, e.g. `Max open files  64  64  files`: (soft, hard).
+fn limit_of(pid: u32, name: &str) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with(name))
+        .unwrap_or_else(|| panic!("no `{name}` in {limits}"));
+    let values: Vec<&str> = line[name.len()..].split_whitespace().collect();
+    (values[0].to_owned(), values[1].to_owned())
+}
+
+#[tokio::test]
+async fn the_configured_resource_limits_hold_in_the_plugin_process() {
+    let mut limited = spec("hello", hello_plugin(), &[]);
+    limited.limits.open_files = Some(64);
+    limited.limits.memory_bytes = Some(512 * 1024 * 1024);
+    let process = limited.start().await.unwrap();
+    let pid = process.id().unwrap();
+    assert_eq!(limit_of(pid, "Max open files"), ("64".into(), "64".into()));
+    let bytes = (512_u64 * 1024 * 1024).to_string();
+    assert_eq!(limit_of(pid, "Max address space"), (bytes.clone(), bytes));
+    // It still serves: the limits leave room for a plugin.
+    assert_eq!(process.descriptor.name, "hello");
+    process.stop(Duration::from_secs(5)).await;
+    wait_gone(pid).await;
+}
+
+#[test]
+fn resource_limits_are_configured_per_plugin_and_checked() {
+    use crate::support::process::run;
+    let dir = tempfile::tempdir().unwrap();
+    process_config(dir.path(), &hello_plugin(), "max_open_files = 0\n");
+    let output = run(dir.path(), &["serve"], &[]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr
+            .contains("key `plugins.hello.max_open_files`: expected a positive number, found `0`"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn a_descriptor_breaking_a_naming_rule_is_refused_with_the_rule() {
     let err = spec(

@@ -48,6 +48,41 @@ pub struct ProcessSpec {
     pub stop_grace: Duration,
     /// When it is restarted after a crash.
     pub restart: RestartPolicy,
+    /// Its resource limits.
+    pub limits: ResourceLimits,
+}
+
+/// Limits the host sets on a plugin process (`prlimit`, soft and hard alike), right after it
+/// starts and before its handshake: a resource fence, not a sandbox.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResourceLimits {
+    /// Its address space, in bytes (`RLIMIT_AS`): allocations beyond fail.
+    pub memory_bytes: Option<u64>,
+    /// Its open file descriptors (`RLIMIT_NOFILE`).
+    pub open_files: Option<u64>,
+}
+
+impl ResourceLimits {
+    fn apply(self, pid: u32) -> std::io::Result<()> {
+        use rustix::process::{Resource, Rlimit, prlimit};
+        let pid = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+            .ok_or_else(|| std::io::Error::other("no such process id"))?;
+        for (resource, value) in [
+            (Resource::As, self.memory_bytes),
+            (Resource::Nofile, self.open_files),
+        ] {
+            if let Some(value) = value {
+                let limit = Rlimit {
+                    current: Some(value),
+                    maximum: Some(value),
+                };
+                prlimit(Some(pid), resource, limit)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A plugin process that completed the handshake and described itself.
@@ -91,6 +126,7 @@ impl ProcessSpec {
             request_timeout: Duration::from_secs(10),
             stop_grace: Duration::from_secs(5),
             restart: RestartPolicy::default(),
+            limits: ResourceLimits::default(),
         }
     }
 
@@ -126,6 +162,13 @@ impl ProcessSpec {
                 return Err(self.refused(format!("cannot start it: {e}")));
             }
         };
+        if let Some(pid) = child.id()
+            && let Err(e) = self.limits.apply(pid)
+        {
+            let _ = child.start_kill();
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(self.refused(format!("cannot set its resource limits: {e}")));
+        }
         let stdin = child.stdin.take();
         if let Some(stderr) = child.stderr.take() {
             let name = self.name.clone();

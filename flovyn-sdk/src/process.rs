@@ -110,7 +110,12 @@ async fn serve(plugin: &'static LinkedPlugin) -> Result<(), String> {
         plugin,
         running: std::sync::OnceLock::new(),
     });
-    let router = tonic::service::Routes::new(service).into_axum_router();
+    // `grpc.health.v1` beside it: the host's supervisor asks it every second, and restarts a
+    // process that stops answering.
+    let (_health, health_service) = tonic_health::server::health_reporter();
+    let router = tonic::service::Routes::new(service)
+        .add_service(health_service)
+        .into_axum_router();
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(host_gone())
         .await

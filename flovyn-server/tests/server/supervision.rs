@@ -309,3 +309,51 @@ async fn a_plugin_that_hangs_gets_504_at_its_deadline_and_holds_nothing_else_up(
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(plugin_info(&app, "remote-probe").await["state"], "running");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_that_stops_answering_its_health_check_is_killed_and_restarted() {
+    let mut spec = ProcessSpec::new("hello", plugin_executable("hello-plugin"));
+    spec.restart.health_interval = Duration::from_millis(200);
+    spec.restart.health_failures = 3;
+    spec.request_timeout = Duration::from_millis(500);
+    let (_state, app, _dir) = server(spec).await;
+    let frozen = pid_of(&plugin_info(&app, "hello").await);
+    // Alive but answering nothing: stopped.
+    let status = std::process::Command::new("kill")
+        .args(["-STOP", &frozen.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let stopped = Instant::now();
+    let deadline = stopped + Duration::from_secs(5);
+    let info = loop {
+        let info = plugin_info(&app, "hello").await;
+        if info["process"]["restarts"] == 1 && info["state"] == "running" {
+            break info;
+        }
+        assert!(Instant::now() < deadline, "not restarted: {info}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        info["process"]["last_exit"]
+            .as_str()
+            .unwrap()
+            .contains("killed after 3 failed health checks"),
+        "{info}"
+    );
+    assert_ne!(pid_of(&info), frozen);
+    assert!(!alive(frozen), "the frozen process was not killed");
+    let (reply, _) = until(
+        &app,
+        "/api/v1/p/hello/greeting",
+        StatusCode::OK,
+        &[StatusCode::SERVICE_UNAVAILABLE, StatusCode::GATEWAY_TIMEOUT],
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(
+        reply.json(),
+        serde_json::json!({"message": "Hello, world!"})
+    );
+    eprintln!("stopped process replaced after {:?}", stopped.elapsed());
+}

@@ -93,6 +93,8 @@ pub struct PluginProcess {
     /// The negotiated protocol version.
     pub protocol_version: u32,
     client: Option<PluginClient<Channel>>,
+    /// The connection, for its `grpc.health.v1` checks.
+    channel: Option<Channel>,
     child: Child,
     /// Held open: the plugin exits when it closes (this host stopped, or died).
     stdin: Option<ChildStdin>,
@@ -183,6 +185,7 @@ impl ProcessSpec {
             descriptor: PluginDescriptor::new(self.name.clone(), "0.0.0"),
             protocol_version: 0,
             client: None,
+            channel: None,
             child,
             stdin,
             dir,
@@ -235,11 +238,10 @@ impl ProcessSpec {
                 tracing::info!(plugin = %name, stream = "stdout", "{line}");
             }
         });
-        let mut client = pb::plugin_client::PluginClient::new(
-            flovyn_protocol::transport::connect_unix(&line.address)
-                .await
-                .map_err(|e| self.refused(format!("cannot connect to `{}`: {e}", line.address)))?,
-        );
+        let channel = flovyn_protocol::transport::connect_unix(&line.address)
+            .await
+            .map_err(|e| self.refused(format!("cannot connect to `{}`: {e}", line.address)))?;
+        let mut client = pb::plugin_client::PluginClient::new(channel.clone());
         let answer = client
             .describe(pb::DescribeRequest {})
             .await
@@ -263,6 +265,7 @@ impl ProcessSpec {
         process.descriptor = descriptor;
         process.protocol_version = line.protocol_version;
         process.client = Some(client);
+        process.channel = Some(channel);
         Ok(())
     }
 }

@@ -33,6 +33,10 @@ pub struct RestartPolicy {
     pub first_backoff: Duration,
     /// The longest wait between restarts.
     pub max_backoff: Duration,
+    /// How often the process's `grpc.health.v1` check is asked (each with this long to answer).
+    pub health_interval: Duration,
+    /// Checks failed in a row after which a living process is killed (then restarted).
+    pub health_failures: u32,
 }
 
 impl Default for RestartPolicy {
@@ -42,6 +46,8 @@ impl Default for RestartPolicy {
             window: Duration::from_secs(60),
             first_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
+            health_interval: Duration::from_secs(1),
+            health_failures: 3,
         }
     }
 }
@@ -281,11 +287,37 @@ async fn stop_requested(stopping: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = stopping.wait_for(|stop| *stop).await;
 }
 
-/// `exit status: 3`, `signal: 9 (SIGKILL)`.
+/// `exit status: 3`, `signal: 9 (SIGKILL)`; or why the host ended it.
 fn exit_reason(status: std::io::Result<std::process::ExitStatus>) -> String {
     match status {
         Ok(status) => status.to_string(),
+        Err(e) if e.kind() == std::io::ErrorKind::Other => e.to_string(),
         Err(e) => format!("cannot wait for it: {e}"),
+    }
+}
+
+/// Resolves once the process failed `policy.health_failures` `grpc.health.v1` checks in a
+/// row (no answer within the interval, or not `SERVING`); never without a connection.
+async fn unhealthy(channel: Option<Channel>, policy: RestartPolicy) {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let Some(channel) = channel else {
+        return std::future::pending().await;
+    };
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let mut failures = 0;
+    loop {
+        tokio::time::sleep(policy.health_interval).await;
+        let check = health.check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        });
+        let serving = matches!(
+            tokio::time::timeout(policy.health_interval, check).await,
+            Ok(Ok(answer)) if answer.get_ref().status() == ServingStatus::Serving
+        );
+        failures = if serving { 0 } else { failures + 1 };
+        if failures >= policy.health_failures.max(1) {
+            return;
+        }
     }
 }
 
@@ -298,11 +330,28 @@ async fn monitor(
 ) {
     let mut restarts: VecDeque<Instant> = VecDeque::new();
     loop {
+        let policy = match supervisor.upgrade() {
+            Some(this) => this.spec.restart,
+            None => return,
+        };
         let exited = tokio::select! {
             status = process.child.wait() => status,
             () = stop_requested(&mut stopping) => {
                 finish(&supervisor, process).await;
                 return;
+            }
+            () = unhealthy(process.channel.clone(), policy) => {
+                if let Some(this) = supervisor.upgrade() {
+                    tracing::warn!(plugin = %this.plugin(), failures = policy.health_failures, "plugin process does not answer its health check: killing it");
+                }
+                let _ = process.child.start_kill();
+                let status = process.child.wait().await;
+                let reason = format!(
+                    "killed after {} failed health checks ({})",
+                    policy.health_failures,
+                    exit_reason(status)
+                );
+                Err(std::io::Error::other(reason))
             }
         };
         let Some(this) = supervisor.upgrade() else {
@@ -317,7 +366,6 @@ async fn monitor(
             s.pid = None;
             s.last_exit = Some(last_exit.clone());
         });
-        let policy = this.spec.restart;
         process = loop {
             let now = Instant::now();
             while restarts

@@ -305,3 +305,82 @@ fn two_replicas_audit_each_event_once_even_when_one_dies() {
     assert_eq!((counted, rows, distinct), (50, 50, 50));
     drop(b);
 }
+
+/// The server's resident memory, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A burst far beyond any queue: events land in the outbox at once (written straight into
+/// the database, as that many committed publishes would leave them); the audit log records
+/// every one, and the server's memory stays flat while it works through them. 10,000 in the
+/// suite (a debug build records a few hundred a second here); `FLOVYN_TEST_BURST=100000` for
+/// the full burst.
+#[test]
+fn a_burst_of_events_is_delivered_whole_in_bounded_memory() {
+    let burst: i64 = std::env::var("FLOVYN_TEST_BURST")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10_000);
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("flovyn.db").display());
+    let server = start(dir.path(), &url);
+    let pid = server.child.id();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let db = runtime.block_on(Database::connect(&url)).unwrap();
+    let before = rss_kib(pid);
+    let started = Instant::now();
+    runtime.block_on(async {
+        let mut tx = db.pool().begin().await.unwrap();
+        for i in 0..burst {
+            let payload = format!(
+                r#"{{"id":"burst-{i}","tenant":"default","display_name":"b","created_by":"admin","expires_at":null}}"#
+            );
+            sqlx::query(
+                "INSERT INTO _event_outbox (event_id, name, publisher, payload, published_at) \
+                 VALUES ($1, 'worker-token.token-created', 'worker-token', $2, $3)",
+            )
+            .bind(format!("00000000-0000-4000-8000-{i:012}"))
+            .bind(payload)
+            .bind(flovyn_sdk::time::now_rfc3339())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+    });
+    let mut peak = before;
+    // A few hundred a second at worst: generous, but bounded.
+    let deadline =
+        Instant::now() + Duration::from_secs(60 + u64::try_from(burst / 100).unwrap_or(0));
+    let recorded = loop {
+        peak = peak.max(rss_kib(pid));
+        let n: i64 = runtime.block_on(async {
+            sqlx::query_scalar("SELECT COUNT(*) FROM p_audit_log__events")
+                .fetch_one(db.pool())
+                .await
+                .unwrap()
+        });
+        if n >= burst {
+            break n;
+        }
+        assert!(Instant::now() < deadline, "only {n} of {burst} recorded");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(recorded, burst);
+    let grown = peak.saturating_sub(before);
+    eprintln!(
+        "{burst} events recorded in {:?}; server memory {before} KiB before, {peak} KiB at peak",
+        started.elapsed()
+    );
+    assert!(
+        grown < 64 * 1024,
+        "the server grew by {grown} KiB while delivering"
+    );
+    drop(server);
+}

@@ -101,6 +101,26 @@ impl Fixture {
             .transaction
     }
 
+    /// Publishes event `name` (in `transaction`, when not 0).
+    async fn publish(&self, transaction: u64, name: &str) -> Result<(), tonic::Status> {
+        self.client
+            .clone()
+            .publish(Self::signed(publish(transaction, name)))
+            .await
+            .map(drop)
+    }
+
+    /// Commits (`true`) or rolls back `transaction`.
+    async fn finish(&self, transaction: u64, commit: bool) {
+        let done = pb::TransactionRef { transaction };
+        let mut client = self.client.clone();
+        if commit {
+            client.commit(Self::signed(done)).await.unwrap();
+        } else {
+            client.rollback(Self::signed(done)).await.unwrap();
+        }
+    }
+
     async fn greetings(&self) -> Vec<(i64, String)> {
         sqlx::query("SELECT id, message FROM p_hello__greetings ORDER BY id")
             .fetch_all(self.db.pool())
@@ -245,24 +265,14 @@ async fn transactions_span_calls_and_roll_back(test_db: TestDb) {
         big_int(1),
         "the transaction sees its own row"
     );
-    f.client
-        .clone()
-        .rollback(Fixture::signed(pb::TransactionRef {
-            transaction: undone,
-        }))
-        .await
-        .unwrap();
+    f.finish(undone, false).await;
     assert!(f.greetings().await.is_empty());
 
     let kept = f.begin().await;
     f.execute(insert, vec![big_int(2), text("kept")], kept)
         .await
         .unwrap();
-    f.client
-        .clone()
-        .commit(Fixture::signed(pb::TransactionRef { transaction: kept }))
-        .await
-        .unwrap();
+    f.finish(kept, true).await;
     assert_eq!(f.greetings().await, [(2, "kept".to_owned())]);
 
     // Finished transactions are gone; a refused statement inside one changes nothing.
@@ -277,11 +287,7 @@ async fn transactions_span_calls_and_roll_back(test_db: TestDb) {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied);
-    f.client
-        .clone()
-        .commit(Fixture::signed(pb::TransactionRef { transaction: open }))
-        .await
-        .unwrap();
+    f.finish(open, true).await;
     assert_eq!(f.tenants().await, 1);
 }
 
@@ -420,9 +426,7 @@ async fn outbox_rows(f: &Fixture) -> Vec<(String, String)> {
 async fn events_are_published_with_the_transaction_and_only_the_declared_ones(test_db: TestDb) {
     let f = Fixture::new(test_db).await;
     let refused = f
-        .client
-        .clone()
-        .publish(Fixture::signed(publish(0, "worker-token.token-created")))
+        .publish(0, "worker-token.token-created")
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied);
@@ -433,39 +437,17 @@ async fn events_are_published_with_the_transaction_and_only_the_declared_ones(te
     );
 
     let undone = f.begin().await;
-    f.client
-        .clone()
-        .publish(Fixture::signed(publish(undone, "hello.greeted")))
-        .await
-        .unwrap();
-    f.client
-        .clone()
-        .rollback(Fixture::signed(pb::TransactionRef {
-            transaction: undone,
-        }))
-        .await
-        .unwrap();
+    f.publish(undone, "hello.greeted").await.unwrap();
+    f.finish(undone, false).await;
     assert!(
         outbox_rows(&f).await.is_empty(),
         "a rolled-back event exists"
     );
 
     let kept = f.begin().await;
-    f.client
-        .clone()
-        .publish(Fixture::signed(publish(kept, "hello.greeted")))
-        .await
-        .unwrap();
-    f.client
-        .clone()
-        .commit(Fixture::signed(pb::TransactionRef { transaction: kept }))
-        .await
-        .unwrap();
-    f.client
-        .clone()
-        .publish(Fixture::signed(publish(0, "hello.greeted")))
-        .await
-        .unwrap();
+    f.publish(kept, "hello.greeted").await.unwrap();
+    f.finish(kept, true).await;
+    f.publish(0, "hello.greeted").await.unwrap();
     let hello = ("hello.greeted".to_owned(), "hello".to_owned());
     assert_eq!(outbox_rows(&f).await, [hello.clone(), hello]);
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Flovyn server benchmarks. See BENCHMARKS.md for what they measure and the results.
 #
-#   bench/run.sh [load|auth|startup|all] [options]      (bench/run.sh --help)
+#   bench/run.sh [load|auth|startup|process|all] [options]      (bench/run.sh --help)
 #
 # Everything is built in release mode into $BENCH_TARGET_DIR (default <repo>/target/bench),
 # a target directory of its own: bench/ is a separate cargo workspace, so the root workspace
@@ -37,7 +37,7 @@ COMMAND_LINE="bench/run.sh $*"
 
 usage() {
     cat <<'EOF'
-Usage: bench/run.sh [load|auth|startup|all] [options]
+Usage: bench/run.sh [load|auth|startup|process|all] [options]
 
 Benchmarks (default: all):
   load      wrk on loopback, two routes (GET /api/v1/p/hello/greeting?name=Ada and
@@ -56,20 +56,30 @@ Benchmarks (default: all):
   startup   warm start-up (process start -> GET /_/health 200, migrations already
             applied) with 100 vs 200 generated plugins (5 routes, 3 migrations each), and
             the hello plugin alone for reference
-  all       all three
+  process   the hello plugin linked into the server vs out of process (the same server
+            binary, flovyn.toml: [plugins.hello] mode = "process", command = the release
+            hello-plugin), GET /api/v1/p/hello/greeting?name=Ada, alternating rounds as in
+            load; reports the throughput ratio process / linked (saturated) and the latency
+            added at p50 and p99 (paced; target: at most 100 µs added at p50), the CPU per
+            request of the server and of the plugin process, then instructions per request
+            (valgrind: the server process, and the plugin process apart); then warm
+            start-up, linked vs process: hello (1 plugin process) and 100 generated plugins
+            of which 10 run as processes
+  all       all four
 
 Options:
   -d, --duration SECS     wrk duration of each measured load / auth run (default 10)
-  -r, --rounds N          load and auth rounds (default 5); a load round is 4 runs:
-                          saturated baseline and plugin, then paced baseline and plugin;
-                          an auth round is 2 runs: open and guarded, saturated
+  -r, --rounds N          load, auth and process rounds (default 5); a load round is 4
+                          runs: saturated baseline and plugin, then paced baseline and
+                          plugin (process: linked and process); an auth round is 2 runs:
+                          open and guarded, saturated
   -c, --connections N     wrk connections of the saturated phase (default 32; wrk uses 1 thread)
       --paced-connections N   wrk connections of the paced phase (default 16)
       --pace-ms N         paced phase: ms between a response and the connection's next
                           request (default 1; offered load ~ connections / (N ms + latency))
       --warmup SECS       uncounted wrk warm-up per server (auth: per route) before the
                           rounds (default 3)
-  -n, --startup-runs N    counted warm starts per binary (default 20)
+  -n, --startup-runs N    counted warm starts per binary (default 20; startup, process)
       --server-cpu N      CPU the servers are pinned to (default 0)
       --wrk-cpu N         CPU wrk is pinned to (default 1)
   -p, --priority P        rt | nice | none: scheduling of the servers, wrk and the start-up
@@ -77,8 +87,8 @@ Options:
                           processes on the machine no longer delay them; nice = nice -20
                           (not enough under load: see BENCHMARKS.md); none (default
                           otherwise) = unchanged
-      --no-callgrind      skip the instruction count (valgrind) part of the load and auth
-                          benchmarks
+      --no-callgrind      skip the instruction count (valgrind) part of the load, auth and
+                          process benchmarks
   -w, --write             also write the results into BENCHMARKS.md (between the
                           <!-- bench:...:begin/end --> markers)
   -h, --help              this help
@@ -86,18 +96,20 @@ Options:
 Environment: BENCH_TARGET_DIR (default <repo>/target/bench), BENCH_PLUGIN_PORT (18181;
 also flovyn-auth's), BENCH_BASELINE_PORT (18182).
 
-Needs: cargo, wrk (load, auth), taskset, curl. wrk is installed with apt-get when missing
+Needs: cargo, wrk (load, auth, process), taskset, curl, pgrep (process). wrk is installed with apt-get when missing
 and running as root; otherwise the command to install it is printed.
 Time: building takes ~10 min from scratch (the 200 generated plugins: ~3.5 min of one
 core per 100), seconds when up to date; load ~ 4 x rounds x duration + 2 x warmup + ~40 s
 of valgrind (~3.5 min by default); auth ~ 2 x rounds x duration + 2 x warmup + ~40 s of
-valgrind (~2.5 min); startup ~ 10 s.
+valgrind (~2.5 min); startup ~ 10 s; process ~ 4 x rounds x duration + 2 x warmup + ~1 min
+of valgrind + ~1 min of start-ups (~6 min; building the two plugin executables: ~5 min
+the first time).
 EOF
 }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        load | auth | startup | all) WHICH="$1" ;;
+        load | auth | startup | process | all) WHICH="$1" ;;
         -d | --duration) DURATION="$2"; shift ;;
         -r | --rounds) ROUNDS="$2"; shift ;;
         -c | --connections) CONNECTIONS="$2"; shift ;;
@@ -247,17 +259,26 @@ port_free() { # port_free PORT: fails, naming the port, when something already l
 # The admin token of flovyn-auth (64 hex digits: the server wants at least 32 bytes).
 ADMIN_TOKEN="$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
 
-# Starts the plugin server (flovyn-hello), the auth server (flovyn-auth, with ADMIN_TOKEN as
-# its admin token) or the baseline in DIR on PORT, with PREFIX (e.g. the priority, or
-# valgrind) before the binary; its pid is in STARTED_PID.
-start_server() { # start_server plugin|auth|baseline DIR PORT PREFIX...
+# The flovyn.toml of the process benchmark's server: the hello plugin out of process, run
+# from the release hello-plugin; everything else at its defaults.
+hello_process_toml() {
+    printf '# bench/run.sh process: the hello plugin out of process\n[plugins.hello]\nmode = "process"\ncommand = "%s"\n' "$BIN/hello-plugin"
+}
+
+# Starts the plugin server (flovyn-hello), the same server with hello out of process
+# (process: flovyn-hello with hello_process_toml as ./flovyn.toml), the auth server
+# (flovyn-auth, with ADMIN_TOKEN as its admin token) or the baseline in DIR on PORT, with
+# PREFIX (e.g. the priority, or valgrind) before the binary; its pid is in STARTED_PID.
+start_server() { # start_server plugin|process|auth|baseline DIR PORT PREFIX...
     local side="$1" dir="$2" port="$3"
     shift 3
     port_free "$port"
     mkdir -p "$dir"
-    if [[ "$side" == plugin || "$side" == auth ]]; then
+    if [[ "$side" == process ]]; then hello_process_toml >"$dir/flovyn.toml"; fi
+    if [[ "$side" == plugin || "$side" == process || "$side" == auth ]]; then
         # flovyn-server's `serve` with its defaults (SQLite, log level info), in an empty
-        # directory so that no flovyn.toml is picked up, and no inherited FLOVYN_* variable.
+        # directory so that no flovyn.toml is picked up (process: only the one written
+        # above), and no inherited FLOVYN_* variable.
         local unset=() bin=flovyn-hello extra=() v
         for v in $(env | awk -F= '/^FLOVYN_/ { print $1 }'); do unset+=(-u "$v"); done
         if [[ "$side" == auth ]]; then bin=flovyn-auth extra=(FLOVYN_ADMIN_TOKEN="$ADMIN_TOKEN"); fi
@@ -276,9 +297,13 @@ start_server() { # start_server plugin|auth|baseline DIR PORT PREFIX...
 # and requests whatever else the machine is doing. N-1 requests of PATH (with HEADER) on one
 # keep-alive connection (curl), minus a run with none; each run also answers the one request
 # that finds it ready. The auth server starts on a copy of the database of the measured
-# runs ($RUN_DIR/auth), so the worker token created there is valid.
-instructions_per_request() { # instructions_per_request plugin|auth|baseline LABEL PATH [HEADER]: sets INSTRUCTIONS
-    local side="$1" label="$2" header="${4:-}" n=2001 port=$((PLUGIN_PORT + 10)) total=() k dir pid f
+# runs ($RUN_DIR/auth), so the worker token created there is valid. With hello out of
+# process (process), callgrind follows the server's children too (--trace-children=yes, one
+# output file per process): INSTRUCTIONS is the server process's alone, and
+# PLUGIN_INSTRUCTIONS that of its plugin process (empty for the other sides).
+PLUGIN_INSTRUCTIONS=""
+instructions_per_request() { # instructions_per_request plugin|process|auth|baseline LABEL PATH [HEADER]: sets INSTRUCTIONS
+    local side="$1" label="$2" header="${4:-}" n=2001 port=$((PLUGIN_PORT + 10)) total=() children=() k dir pid f c
     local url="http://127.0.0.1:$port$3"
     local cfg="$RUN_DIR/curl-requests-$label.cfg"
     [[ -f "$cfg" ]] || {
@@ -293,15 +318,41 @@ instructions_per_request() { # instructions_per_request plugin|auth|baseline LAB
                 if [[ -f "$RUN_DIR/auth/$f" ]]; then cp "$RUN_DIR/auth/$f" "$dir/"; fi
             done
         fi
-        start_server "$side" "$dir" "$port" valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out"
+        if [[ "$side" == process ]]; then
+            # valgrind runs the server in its own process: the server's pid is STARTED_PID.
+            start_server "$side" "$dir" "$port" valgrind --tool=callgrind --trace-children=yes \
+                --callgrind-out-file="$dir/callgrind.%p.out"
+        else
+            start_server "$side" "$dir" "$port" valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out"
+        fi
         pid="$STARTED_PID"
         wait_http "$url" "$pid" 120 "$header"
         if [[ "$k" -gt 1 ]]; then curl -fsS -K "$cfg"; fi
         kill -TERM "$pid"
         wait "$pid" 2>/dev/null || true
-        total+=("$(awk '/^(summary|totals):/ { print $2; exit }' "$dir/callgrind.out")")
+        if [[ "$side" == process ]]; then
+            # The server waits for its plugin process to exit (it closes its stdin), so both
+            # files are complete here.
+            total+=("$(awk '/^(summary|totals):/ { print $2; exit }' "$dir/callgrind.$pid.out")")
+            c=0
+            for f in "$dir"/callgrind.*.out; do
+                [[ "$f" == "$dir/callgrind.$pid.out" ]] && continue
+                c=$((c + $(awk '/^(summary|totals):/ { print $2; exit }' "$f")))
+            done
+            if [[ "$c" == 0 ]]; then
+                echo "error: no callgrind output of the plugin process in $dir" >&2
+                exit 1
+            fi
+            children+=("$c")
+        else
+            total+=("$(awk '/^(summary|totals):/ { print $2; exit }' "$dir/callgrind.out")")
+        fi
     done
     INSTRUCTIONS="$(awk -v a="${total[0]}" -v b="${total[1]}" -v n="$n" 'BEGIN { printf "%.0f", (b - a) / (n - 1) }')"
+    PLUGIN_INSTRUCTIONS=""
+    if [[ ${#children[@]} -eq 2 ]]; then
+        PLUGIN_INSTRUCTIONS="$(awk -v a="${children[0]}" -v b="${children[1]}" -v n="$n" 'BEGIN { printf "%.0f", (b - a) / (n - 1) }')"
+    fi
 }
 
 # Instructions per request of two sides, the denominator first: sets DEN_INSTR, NUM_INSTR,
@@ -338,16 +389,22 @@ run_wrk() { # run_wrk CONNECTIONS SECS PACE URL [HEADER]
 # and prints it. Fails on any wrk error (connect, read, write, timeout, or a status other
 # than 2xx/3xx). The columns:
 # round phase side rps p50 p90 p99 server_cpu_us/req server_cpu% wrk_cpu% load_avg steal% requests
+#   plugin_cpu_us/req plugin_cpu%
+# the last two: the CPU time of the process MEASURE_PLUGIN_PID (a plugin process of the
+# server), when set, else "-".
+MEASURE_PLUGIN_PID=""
 measure_run() { # measure_run TSV ROUND PHASE SIDE PID CONNECTIONS PACE URL [HEADER]
     local tsv="$1" r="$2" phase="$3" side="$4" pid="$5" conns="$6" pace="$7" url="$8" header="${9:-}"
     boost_db_threads "$pid"
-    local hz t0 t1 m0 m1 steal line e reqs secs cpu_us util wrk_util
+    local hz t0 t1 m0 m1 steal line e reqs secs cpu_us util wrk_util a0="" a1="" aux_us=- aux_util=-
     hz="$(getconf CLK_TCK)"
     t0="$(cpu_ticks "$pid")"
+    if [[ -n "$MEASURE_PLUGIN_PID" ]]; then a0="$(cpu_ticks "$MEASURE_PLUGIN_PID")"; fi
     m0="$(machine_ticks)"
     # `time` gives wrk's own CPU time: is the load generator the bottleneck?
     { TIMEFORMAT='%U %S'; time run_wrk "$conns" "$DURATION" "$pace" "$url" "$header" >"$RUN_DIR/wrk.out"; } 2>"$RUN_DIR/wrk.time"
     t1="$(cpu_ticks "$pid")"
+    if [[ -n "$MEASURE_PLUGIN_PID" ]]; then a1="$(cpu_ticks "$MEASURE_PLUGIN_PID")"; fi
     m1="$(machine_ticks)"
     steal="$(awk -v a="$m0" -v b="$m1" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.1f", 100 * (y[2] - x[2]) / (y[1] - x[1]) }')"
     line="$(grep '^WRK ' "$RUN_DIR/wrk.out")" || { echo "error: no result from wrk: $(cat "$RUN_DIR/wrk.out")" >&2; exit 1; }
@@ -364,12 +421,17 @@ measure_run() { # measure_run TSV ROUND PHASE SIDE PID CONNECTIONS PACE URL [HEA
     cpu_us="$(awk -v d="$((t1 - t0))" -v hz="$hz" -v n="$reqs" 'BEGIN { printf "%.2f", d * 1e6 / hz / n }')"
     util="$(awk -v d="$((t1 - t0))" -v hz="$hz" -v s="$secs" 'BEGIN { printf "%.0f", 100 * d / hz / s }')"
     wrk_util="$(tail -n1 "$RUN_DIR/wrk.time" | awk -v s="$secs" '{ printf "%.0f", 100 * ($1 + $2) / s }')"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$phase" "$side" "$(field rps "$line")" \
+    if [[ -n "$a1" ]]; then
+        aux_us="$(awk -v d="$((a1 - a0))" -v hz="$hz" -v n="$reqs" 'BEGIN { printf "%.2f", d * 1e6 / hz / n }')"
+        aux_util="$(awk -v d="$((a1 - a0))" -v hz="$hz" -v s="$secs" 'BEGIN { printf "%.0f", 100 * d / hz / s }')"
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$phase" "$side" "$(field rps "$line")" \
         "$(field p50_us "$line")" "$(field p90_us "$line")" "$(field p99_us "$line")" \
-        "$cpu_us" "$util" "$wrk_util" "$(cut -d' ' -f1 /proc/loadavg)" "$steal" "$reqs" >>"$tsv"
-    printf '  round %d %-9s %-8s %8.0f req/s  p50 %5d  p90 %5d  p99 %6d us  server %5.2f us CPU/req, CPU %3s%%  wrk CPU %3s%%  load %s  steal %s%%\n' \
+        "$cpu_us" "$util" "$wrk_util" "$(cut -d' ' -f1 /proc/loadavg)" "$steal" "$reqs" "$aux_us" "$aux_util" >>"$tsv"
+    printf '  round %d %-9s %-8s %8.0f req/s  p50 %5d  p90 %5d  p99 %6d us  server %5.2f us CPU/req, CPU %3s%%  wrk CPU %3s%%  load %s  steal %s%%%s\n' \
         "$r" "$phase" "$side" "$(field rps "$line")" "$(field p50_us "$line")" "$(field p90_us "$line")" \
-        "$(field p99_us "$line")" "$cpu_us" "$util" "$wrk_util" "$(cut -d' ' -f1 /proc/loadavg)" "$steal" >&2
+        "$(field p99_us "$line")" "$cpu_us" "$util" "$wrk_util" "$(cut -d' ' -f1 /proc/loadavg)" "$steal" \
+        "$([[ -n "$a1" ]] && echo "  plugin process $aux_us us CPU/req, CPU $aux_util%")" >&2
 }
 
 # Statistics over the caller's `tsv` (lines of measure_run), comparing its sides `num` /
@@ -705,6 +767,271 @@ EOF
 }
 
 # ------------------------------------------------------------------------------------------
+# The process benchmark: the hello plugin linked into the server vs out of process.
+PROCESS_MD=""
+# The target: out of process, the greeting's paced p50 latency is at most this much higher.
+PROCESS_P50_BUDGET_US=100
+# Generated plugins run as processes in the start-up part (of the 100 flovyn-100 links).
+GEN_PROCESSES=10
+
+build_plugin_executables() {
+    # hello-plugin: the [[bin]] of the hello example, built by the bench workspace (hello is
+    # one of its path dependencies) with the release profile.
+    log "cargo build --release -p hello --bin hello-plugin (target dir $TARGET_DIR)"
+    (cd "$BENCH_DIR" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release --quiet -p hello --bin hello-plugin)
+    # gen-plugin: any generated plugin as a process (bench/process, a workspace of its own).
+    log "cargo build --release in bench/process (gen-plugin; target dir $TARGET_DIR)"
+    (cd "$BENCH_DIR/process" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release --quiet)
+}
+
+# Per-round differences num - den of COLUMN in PHASE: "min max".
+per_round_diff() { # per_round_diff PHASE COLUMN
+    awk -F'\t' -v p="$1" -v c="$2" -v n="$num" -v d="$den" '$2 == p { v[$1, $3] = $c } END { for (r = 1; (r, n) in v; r++) print v[r, n] - v[r, d] }' "$tsv" | minmax
+}
+diff_row() { # diff_row LABEL PHASE COLUMN [bold]: den | num | num - den (spread)
+    local b p q
+    b="$(med "$2" "$den" "$3")"
+    p="$(med "$2" "$num" "$3")"
+    q="$(awk -v a="$p" -v b="$b" 'BEGIN { printf "%+.0f", a - b }')"
+    if [[ -n "${4:-}" ]]; then q="**$q**"; fi
+    printf '| %s | %.0f | %.0f | %s (%s) |\n' "$1" "$b" "$p" "$q" "$(per_round_diff "$2" "$3" | awk '{ printf "%+.0f … %+.0f", $1, $2 }')"
+}
+rss_mib() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+
+run_process() {
+    need_tool wrk wrk
+    need_tool taskset util-linux
+    need_tool curl curl
+    need_tool pgrep procps
+    # flovyn-hello, flovyn-100 and the start-up timer (not flovyn-200: its 100 more plugins
+    # would take minutes to build for nothing here), then the plugin executables.
+    log "cargo build --release -p bench-load -p bench-startup --bin flovyn-hello --bin flovyn-100 --bin startup (target dir $TARGET_DIR)"
+    (cd "$BENCH_DIR" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release --quiet \
+        -p bench-load -p bench-startup --bin flovyn-hello --bin flovyn-100 --bin startup)
+    build_plugin_executables
+    local path="/api/v1/p/hello/greeting?name=Ada"
+    local linked_url="http://127.0.0.1:$PLUGIN_PORT$path" process_url="http://127.0.0.1:$BASELINE_PORT$path"
+
+    # Both servers: one tokio worker, pinned to one CPU; the plugin process inherits the
+    # server's CPU and scheduling (it is the server's child), so it shares that CPU; wrk:
+    # one thread on the other CPU.
+    log "hello linked (flovyn-hello on 127.0.0.1:$PLUGIN_PORT) vs out of process (flovyn-hello + hello-plugin on 127.0.0.1:$BASELINE_PORT); CPU $SERVER_CPU, 1 tokio worker"
+    local linked_pid process_pid plugin_pid
+    start_server plugin "$RUN_DIR/linked" "$PLUGIN_PORT" "${PRIO[@]}" taskset -c "$SERVER_CPU"
+    linked_pid="$STARTED_PID"
+    start_server process "$RUN_DIR/process" "$BASELINE_PORT" "${PRIO[@]}" taskset -c "$SERVER_CPU"
+    process_pid="$STARTED_PID"
+    wait_http "$linked_url" "$linked_pid"
+    wait_http "$process_url" "$process_pid" 30
+    plugin_pid="$(pgrep -P "$process_pid" -x hello-plugin)" || {
+        echo "error: the server with hello out of process has no hello-plugin child; see $RUN_DIR/process" >&2
+        exit 1
+    }
+    if pgrep -P "$linked_pid" >/dev/null; then
+        echo "error: the linked server has a child process" >&2
+        exit 1
+    fi
+    local a b
+    a="$(curl -fsS "$linked_url")"
+    b="$(curl -fsS "$process_url")"
+    if [[ "$a" != "$b" ]]; then
+        echo "error: the two servers answer differently: linked $a, process $b" >&2
+        exit 1
+    fi
+    local plugin_cpus plugin_policy
+    plugin_cpus="$(taskset -cp "$plugin_pid" | awk -F': ' '{ print $2 }')"
+    plugin_policy="$(chrt -p "$plugin_pid" | awk -F': ' 'NR == 1 { p = $2 } NR == 2 { print p ", priority " $2 }')"
+    log "both answer $a; hello-plugin is pid $plugin_pid (CPUs $plugin_cpus, $plugin_policy)"
+
+    if [[ "$WARMUP" -gt 0 ]]; then
+        log "warm-up: ${WARMUP}s each"
+        run_wrk "$CONNECTIONS" "$WARMUP" 0 "$linked_url" >/dev/null
+        run_wrk "$CONNECTIONS" "$WARMUP" 0 "$process_url" >/dev/null
+    fi
+
+    local tsv="$RUN_DIR/process.tsv" num=process den=linked
+    : >"$tsv"
+    local r phase side conns pace
+    for r in $(seq 1 "$ROUNDS"); do
+        # ABBA order: linked first in odd rounds, process first in even ones.
+        local order=(linked process)
+        ((r % 2 == 0)) && order=(process linked)
+        for phase in saturated paced; do
+            if [[ "$phase" == saturated ]]; then conns="$CONNECTIONS" pace=0; else conns="$PACED_CONNECTIONS" pace="$PACE_MS"; fi
+            for side in "${order[@]}"; do
+                if [[ "$side" == process ]]; then
+                    MEASURE_PLUGIN_PID="$plugin_pid"
+                    measure_run "$tsv" "$r" "$phase" process "$process_pid" "$conns" "$pace" "$process_url"
+                    MEASURE_PLUGIN_PID=""
+                else
+                    measure_run "$tsv" "$r" "$phase" linked "$linked_pid" "$conns" "$pace" "$linked_url"
+                fi
+            done
+        done
+    done
+    # The same plugin process served every run (a restart would have shown as 503s, which
+    # stop the script, or as a new pid).
+    if [[ "$(pgrep -P "$process_pid" -x hello-plugin)" != "$plugin_pid" ]]; then
+        echo "error: hello-plugin was restarted during the runs; see $RUN_DIR/process/server.log" >&2
+        exit 1
+    fi
+    local rss_linked rss_server rss_plugin
+    rss_linked="$(rss_mib "$linked_pid")"
+    rss_server="$(rss_mib "$process_pid")"
+    rss_plugin="$(rss_mib "$plugin_pid")"
+    kill "$linked_pid" "$process_pid" 2>/dev/null || true
+    wait "$linked_pid" "$process_pid" 2>/dev/null || true
+
+    local tr p50r p99r p50_add p99_add p99s_add cr verdict
+    tr="$(rat saturated 4)"
+    p50r="$(rat paced 5)"
+    p99r="$(rat paced 7)"
+    p50_add="$(awk -v a="$(med paced process 5)" -v b="$(med paced linked 5)" 'BEGIN { printf "%.0f", a - b }')"
+    p99_add="$(awk -v a="$(med paced process 7)" -v b="$(med paced linked 7)" 'BEGIN { printf "%.0f", a - b }')"
+    p99s_add="$(awk -v a="$(med saturated process 7)" -v b="$(med saturated linked 7)" 'BEGIN { printf "%.0f", a - b }')"
+    cr="$(rat saturated 8)"
+    verdict="$(awk -v d="$p50_add" -v m="$PROCESS_P50_BUDGET_US" 'BEGIN { print (d <= m) ? "PASS" : "FAIL" }')"
+    # CPU of the server and its plugin process together, per run.
+    local total_linked total_process plugin_cpu
+    total_linked="$(med saturated linked 8)"
+    total_process="$(awk -F'\t' '$2 == "saturated" && $3 == "process" { print $8 + $14 }' "$tsv" | median)"
+    plugin_cpu="$(med saturated process 14)"
+
+    # Instructions per request under callgrind: the server process in each mode; out of
+    # process, the plugin process's count apart (callgrind follows the server's children).
+    local l_instr="" s_instr="" p_instr="" instr_rows=""
+    if [[ "$CALLGRIND" != 0 ]] && command -v valgrind >/dev/null 2>&1; then
+        log "instruction counts under callgrind (2000 requests on one keep-alive connection, each server; out of process also the plugin process)"
+        instructions_per_request plugin process-linked "$path"
+        l_instr="$INSTRUCTIONS"
+        instructions_per_request process process-process "$path"
+        s_instr="$INSTRUCTIONS"
+        p_instr="$PLUGIN_INSTRUCTIONS"
+        log "instructions per request: linked $l_instr; out of process: server $s_instr + plugin process $p_instr"
+        instr_rows="| user-space instructions per request, **server process** (callgrind; exact, load-independent) | $l_instr | $s_instr | $(ratio "$s_instr" "$l_instr") (+$((s_instr - l_instr))) |
+| user-space instructions per request, plugin process (hello-plugin) | – | $p_instr | |
+| user-space instructions per request, server + plugin process | $l_instr | $((s_instr + p_instr)) | $(ratio "$((s_instr + p_instr))" "$l_instr") (+$((s_instr + p_instr - l_instr))) |"
+    elif [[ "$CALLGRIND" != 0 ]]; then
+        echo "note: valgrind is missing, instruction counts skipped (apt-get install -y valgrind)" >&2
+    fi
+
+    # Warm start-up, linked vs process. The timer (bench/startup) runs each binary in a fresh
+    # directory without FLOVYN_* variables; a two-line sh wrapper per case sets FLOVYN_CONFIG
+    # (the process cases) and execs the server, so the timer starts the server itself (same
+    # pid). The linked cases go through the same wrapper, without the variable.
+    local sbin="$RUN_DIR/startup-bin" i n
+    mkdir -p "$sbin"
+    hello_process_toml >"$sbin/hello-process.toml"
+    {
+        echo "# bench/run.sh process: $GEN_PROCESSES generated plugins out of process"
+        for i in $(seq 1 "$GEN_PROCESSES"); do
+            n="$(printf 'gen-%03d' "$i")"
+            printf '[plugins.%s]\nmode = "process"\ncommand = "%s"\nargs = ["%s"]\n' "$n" "$BIN/gen-plugin" "$n"
+        done
+    } >"$sbin/gen-process.toml"
+    wrapper() { # wrapper NAME BINARY [CONFIG]
+        {
+            echo '#!/bin/sh'
+            if [[ -n "${3:-}" ]]; then echo "export FLOVYN_CONFIG='$3'"; else echo ': linked'; fi
+            echo "exec '$2' \"\$@\""
+        } >"$sbin/$1"
+        chmod +x "$sbin/$1"
+    }
+    wrapper hello-linked "$BIN/flovyn-hello"
+    wrapper hello-process "$BIN/flovyn-hello" "$sbin/hello-process.toml"
+    wrapper gen-linked "$BIN/flovyn-100"
+    wrapper gen-process "$BIN/flovyn-100" "$sbin/gen-process.toml"
+    local out m0 m1 steal
+    log "warm start-up: hello linked vs process, 100 generated plugins linked vs $GEN_PROCESSES of them as processes; $STARTUP_RUNS counted starts each, taking turns"
+    m0="$(machine_ticks)"
+    out="$("${PRIO[@]}" "$BIN/startup" \
+        --server "hello-linked=$sbin/hello-linked:2" \
+        --server "hello-proc=$sbin/hello-process:2" \
+        --server "gen-linked=$sbin/gen-linked:100" \
+        --server "gen-proc=$sbin/gen-process:100" \
+        --runs "$STARTUP_RUNS" --warmup 2 --work-dir "$RUN_DIR/process-startup")"
+    m1="$(machine_ticks)"
+    steal="$(awk -v a="$m0" -v b="$m1" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.1f", 100 * (y[2] - x[2]) / (y[1] - x[1]) }')"
+    grep -v '^RESULT' <<<"$out" >&2
+    grep '^RESULT' <<<"$out"
+    local lh ph lg pg h_add g_add g_per
+    lh="$(grep '^RESULT startup label=hello-linked ' <<<"$out")"
+    ph="$(grep '^RESULT startup label=hello-proc ' <<<"$out")"
+    lg="$(grep '^RESULT startup label=gen-linked ' <<<"$out")"
+    pg="$(grep '^RESULT startup label=gen-proc ' <<<"$out")"
+    h_add="$(awk -v a="$(field median_ms "$ph")" -v b="$(field median_ms "$lh")" 'BEGIN { printf "%.1f", a - b }')"
+    g_add="$(awk -v a="$(field median_ms "$pg")" -v b="$(field median_ms "$lg")" 'BEGIN { printf "%.1f", a - b }')"
+    g_per="$(awk -v d="$g_add" -v n="$GEN_PROCESSES" 'BEGIN { printf "%.1f", d / n }')"
+    srow() { printf '| %s | %s | %s | %s | %s … %s | %s |' "$1" "$(field runs "$2")" "$(field median_ms "$2")" "$(field p90_ms "$2")" "$(field min_ms "$2")" "$(field max_ms "$2")" "$(field cold_ms "$2")"; }
+
+    PROCESS_MD="$(
+        cat <<EOF2
+$(machine_md)
+- setup: the same server binary both ways, flovyn-hello (flovyn-server's \`serve\`, SQLite, log level info, linking hello and bench-db); *linked*: no flovyn.toml; *process*: a flovyn.toml with \`[plugins.hello] mode = "process"\` and \`command\` = the release \`hello-plugin\` (the other keys at their defaults). Both servers pinned to CPU $SERVER_CPU with \`TOKIO_WORKER_THREADS=1\`; the plugin process is the server's child and inherits its CPU and scheduling (CPUs $plugin_cpus, $plugin_policy), so server and plugin share one core; wrk (1 thread) pinned to CPU $WRK_CPU; ${WARMUP}s warm-up each; $ROUNDS rounds, each: saturated linked/process, then paced linked/process, ABBA order; every run ${DURATION}s
+- saturated: \`wrk -t1 -c$CONNECTIONS\`, closed loop; paced: \`wrk -t1 -c$PACED_CONNECTIONS\` with ${PACE_MS} ms between a response and the connection's next request
+- route: \`GET $path\` → \`$a\`
+
+| median of $ROUNDS rounds | linked | process | process / linked (per-round min … max) |
+|---|---:|---:|---:|
+$(ratio_row "**throughput**, saturated, req/s" saturated 4 bold)
+$(ratio_row "p50 latency, saturated, µs" saturated 5)
+$(ratio_row "p99 latency, saturated, µs" saturated 7)
+$(ratio_row "p50 latency, paced, µs" paced 5)
+$(ratio_row "p90 latency, paced, µs" paced 6)
+$(ratio_row "p99 latency, paced, µs" paced 7)
+$(ratio_row "offered load, paced, req/s" paced 4)
+| CPU per request, saturated, µs: **server process** | $(med saturated linked 8) | $(med saturated process 8) | $cr ($(span "$(per_round saturated 8)" %.3f)) |
+| CPU per request, saturated, µs: plugin process | – | $plugin_cpu | |
+| CPU per request, saturated, µs: server + plugin process | $total_linked | $total_process | $(ratio "$total_process" "$total_linked") |
+${instr_rows}
+| CPU use, saturated: server / plugin process / wrk | $(med saturated linked 9)% / – / $(med saturated linked 10)% | $(med saturated process 9)% / $(med saturated process 15)% / $(med saturated process 10)% | |
+| resident memory after the runs, MiB: server / plugin process | $rss_linked / – | $rss_server / $rss_plugin | |
+| CPU time stolen by the hypervisor (both CPUs), median / max of the runs | $(cut -f12 "$tsv" | median)% / $(steal_max)% | | |
+
+Latency added out of process, paced (the difference of the medians; per round, the difference of the round's two runs):
+
+| median of $ROUNDS rounds, paced | linked, µs | process, µs | added, µs (per-round min … max) |
+|---|---:|---:|---:|
+$(diff_row "p50" paced 5 bold)
+$(diff_row "p90" paced 6)
+$(diff_row "p99" paced 7 bold)
+
+Target: out of process adds at most $PROCESS_P50_BUDGET_US µs to the paced p50 → **$verdict** (+$p50_add µs). Throughput ratio process / linked: **$tr**; p99 added (paced): +$p99_add µs (at saturation: +$p99s_add µs, see Scheduling under Load).
+$(steal_warning "$(steal_max)")
+
+Warm start-up (process start → \`GET /_/health\` 200, migrations applied; the timer of the start-up benchmark, through a one-line sh wrapper in every case; $STARTUP_RUNS counted starts each, taking turns):
+
+| server | warm starts | median ms | p90 ms | min … max ms | cold start ms (not counted) |
+|---|---:|---:|---:|---:|---:|
+$(srow "flovyn-hello, hello linked" "$lh")
+$(srow "flovyn-hello, hello out of process" "$ph")
+$(srow "flovyn-100, all 100 linked" "$lg")
+$(srow "flovyn-100, gen-001 … gen-$(printf '%03d' "$GEN_PROCESSES") out of process (\`gen-plugin\`)" "$pg")
+
+Added by out of process (difference of the medians): hello **+$h_add ms**; $GEN_PROCESSES generated plugins **+$g_add ms** (~$g_per ms each: the server starts its plugin processes one after the other).
+CPU time stolen by the hypervisor during the start-ups: $steal%.
+$(steal_warning "$steal")
+
+<details><summary>every run</summary>
+
+| round | phase | server | req/s | p50 µs | p90 µs | p99 µs | server CPU µs/req | plugin process CPU µs/req | server CPU | plugin process CPU | wrk CPU | load avg | steal |
+|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+$(awk -F'\t' '{ pc = ($15 == "-") ? "–" : $15 "%"; pu = ($14 == "-") ? "–" : $14; printf "| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s%% | %s | %s%% | %s | %s%% |\n", $1, $2, $3, $4, $5, $6, $7, $8, pu, $9, pc, $10, $11, $12 }' "$tsv")
+
+Start-ups, ms, in order:
+
+- hello linked: $(field samples_ms "$lh" | sed 's/,/, /g')
+- hello out of process: $(field samples_ms "$ph" | sed 's/,/, /g')
+- 100 linked: $(field samples_ms "$lg" | sed 's/,/, /g')
+- 100, $GEN_PROCESSES out of process: $(field samples_ms "$pg" | sed 's/,/, /g')
+
+</details>
+EOF2
+    )"
+    echo "RESULT process throughput_ratio=$tr p50_added_paced_us=$p50_add p99_added_paced_us=$p99_add p50_ratio_paced=$p50r p99_ratio_paced=$p99r linked_rps=$(med saturated linked 4) process_rps=$(med saturated process 4) server_cpu_us_linked=$(med saturated linked 8) server_cpu_us_process=$(med saturated process 8) plugin_cpu_us=$plugin_cpu linked_instructions=${l_instr:-none} server_instructions_process=${s_instr:-none} plugin_instructions=${p_instr:-none} startup_hello_added_ms=$h_add startup_gen${GEN_PROCESSES}_added_ms=$g_add steal_max=$(steal_max) target=$verdict"
+}
+
+# ------------------------------------------------------------------------------------------
 write_section() { # write_section NAME CONTENT: replace the text between the markers
     local file="$REPO/BENCHMARKS.md" begin="<!-- bench:$1:begin -->" end="<!-- bench:$1:end -->"
     if ! grep -qF "$begin" "$file" || ! grep -qF "$end" "$file"; then
@@ -726,7 +1053,8 @@ case "$WHICH" in
     load) run_load ;;
     auth) run_auth ;;
     startup) run_startup ;;
-    all) run_load; run_auth; run_startup ;;
+    process) run_process ;;
+    all) run_load; run_auth; run_startup; run_process ;;
 esac
 
 REPORT="$RESULTS_DIR/$STAMP.md"
@@ -735,6 +1063,7 @@ REPORT="$RESULTS_DIR/$STAMP.md"
     if [[ -n "$LOAD_MD" ]]; then printf '\n## Load\n\n%s\n' "$LOAD_MD"; fi
     if [[ -n "$AUTH_MD" ]]; then printf '\n## Authentication\n\n%s\n' "$AUTH_MD"; fi
     if [[ -n "$STARTUP_MD" ]]; then printf '\n## Start-up\n\n%s\n' "$STARTUP_MD"; fi
+    if [[ -n "$PROCESS_MD" ]]; then printf '\n## Plugins out of process\n\n%s\n' "$PROCESS_MD"; fi
 } >"$REPORT"
 echo
 cat "$REPORT"
@@ -744,4 +1073,5 @@ if [[ "$WRITE" == 1 ]]; then
     if [[ -n "$LOAD_MD" ]]; then write_section load "$LOAD_MD"; fi
     if [[ -n "$AUTH_MD" ]]; then write_section auth "$AUTH_MD"; fi
     if [[ -n "$STARTUP_MD" ]]; then write_section startup "$STARTUP_MD"; fi
+    if [[ -n "$PROCESS_MD" ]]; then write_section process "$PROCESS_MD"; fi
 fi

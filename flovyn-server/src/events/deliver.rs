@@ -73,9 +73,21 @@ pub(super) async fn run(
 ) {
     let me = crate::replica::name();
     let poll = Duration::from_millis(config.poll_ms.max(10));
+    let mut counted: Option<std::time::Instant> = None;
     loop {
         if *stop.borrow() {
             break;
+        }
+        // The backlog gauge, counted at most once a second (by every replica: a replica
+        // without the lease shows the same cluster-wide number).
+        if counted.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+            counted = Some(std::time::Instant::now());
+            match backlog(&subscriber, &pool).await {
+                Ok(n) => subscriber.stats.set_backlog(n),
+                Err(e) => {
+                    tracing::debug!(plugin = subscriber.plugin, error = %e, "counting the event backlog failed")
+                }
+            }
         }
         let wait = match step(&subscriber, &pool, &config, &me).await {
             Ok(Step::Delivered) => continue,
@@ -101,6 +113,17 @@ pub(super) async fn run(
     .bind(&me)
     .execute(&pool)
     .await;
+}
+
+/// Events waiting for `s`, cluster-wide.
+async fn backlog(s: &Subscriber, pool: &AnyPool) -> Result<i64, sqlx::Error> {
+    let at: i64 = sqlx::query("SELECT seq FROM _event_cursors WHERE plugin = $1")
+        .bind(s.plugin)
+        .fetch_one(pool)
+        .await?
+        .try_get("seq")?;
+    let names: Vec<&str> = s.subscriptions.iter().map(|(name, _)| *name).collect();
+    super::count_after(pool, at, &names).await
 }
 
 enum Step {

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use flovyn_sdk::Dialect;
 use flovyn_sdk::descriptor::SubscriptionId;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyPool, Row as _};
 use tokio::sync::{Notify, watch};
@@ -61,26 +62,37 @@ impl Default for EventsConfig {
 }
 
 /// Counters of one subscribing plugin's deliveries in this replica.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Stats {
     delivered: AtomicU64,
     retries: AtomicU64,
     dead_letters: AtomicU64,
+    /// Events waiting for the plugin, cluster-wide, as last counted by this replica.
     backlog: AtomicI64,
-    /// Publish → handled, in milliseconds, of the last event.
-    last_latency_ms: AtomicI64,
+    /// Publish → handled, in seconds.
+    latency: Histogram,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            delivered: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            dead_letters: AtomicU64::new(0),
+            backlog: AtomicI64::new(0),
+            // 1 ms … ~65 s, doubling: from a prompt push to a long retry.
+            latency: Histogram::new(exponential_buckets(0.001, 2.0, 17)),
+        }
+    }
 }
 
 impl Stats {
     fn delivered(&self, published_at: &str) {
         self.delivered.fetch_add(1, Ordering::Relaxed);
-        if let Some(at) = flovyn_sdk::time::parse(published_at) {
-            let published = at
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| i64::try_from(d.as_millis()).unwrap_or(0))
-                .unwrap_or(0);
-            self.last_latency_ms
-                .store(crate::replica::now_ms() - published, Ordering::Relaxed);
+        if let Some(at) = flovyn_sdk::time::parse(published_at)
+            && let Ok(waited) = std::time::SystemTime::now().duration_since(at)
+        {
+            self.latency.observe(waited.as_secs_f64());
         }
     }
     fn retried(&self) {
@@ -92,9 +104,16 @@ impl Stats {
     fn set_backlog(&self, n: i64) {
         self.backlog.store(n, Ordering::Relaxed);
     }
-    /// Publish → handled of the last event handled, in milliseconds.
-    pub fn last_latency_ms(&self) -> i64 {
-        self.last_latency_ms.load(Ordering::Relaxed)
+
+    /// Events waiting for the plugin, as last counted (about once a second while delivering
+    /// or idle).
+    pub fn backlog(&self) -> i64 {
+        self.backlog.load(Ordering::Relaxed)
+    }
+
+    /// Publish → handled of the events this replica delivered, in seconds.
+    pub fn latency(&self) -> &Histogram {
+        &self.latency
     }
 
     /// (delivered, retries, dead letters) in this replica since start.
@@ -339,16 +358,8 @@ pub async fn status(
         return Ok(None);
     };
     let at: i64 = cursor.try_get("seq")?;
-    let placeholders: Vec<String> = (0..events.len()).map(|i| format!("${}", i + 2)).collect();
-    let sql = format!(
-        "SELECT COUNT(*) AS n FROM _event_outbox WHERE (seq > $1 OR seq IS NULL) AND name IN ({})",
-        placeholders.join(", ")
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at);
-    for e in events {
-        query = query.bind(e);
-    }
-    let backlog: i64 = query.fetch_one(pool).await?.try_get("n")?;
+    let names: Vec<&str> = events.iter().map(String::as_str).collect();
+    let backlog = count_after(pool, at, &names).await?;
     let dead_letters = sqlx::query(
         "SELECT event_id, name, attempts, last_error, failed_at, replay_requested_at \
          FROM _event_dead_letters WHERE plugin = $1 ORDER BY seq",
@@ -376,6 +387,24 @@ pub async fn status(
         last_error: cursor.try_get("last_error")?,
         dead_letters,
     }))
+}
+
+/// Events named `names` in the outbox after `seq` (or not yet numbered).
+pub(crate) async fn count_after(
+    pool: &AnyPool,
+    seq: i64,
+    names: &[&str],
+) -> Result<i64, sqlx::Error> {
+    let placeholders: Vec<String> = (0..names.len()).map(|i| format!("${}", i + 2)).collect();
+    let sql = format!(
+        "SELECT COUNT(*) AS n FROM _event_outbox WHERE (seq > $1 OR seq IS NULL) AND name IN ({})",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(seq);
+    for name in names {
+        query = query.bind(*name);
+    }
+    query.fetch_one(pool).await?.try_get("n")
 }
 
 /// Asks for a dead-lettered event of `plugin` to be delivered again; `false` when there is

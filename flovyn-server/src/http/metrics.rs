@@ -173,14 +173,25 @@ impl prometheus_client::collector::Collector for EventCounters {
                     .encode(family.encode_family(&PluginLabels { plugin })?)?;
             }
         }
-        let mut latency = encoder.encode_descriptor(
-            "flovyn_event_last_latency_milliseconds",
-            "Publish to handled, of the last event a plugin handled (this replica)",
+        let mut backlog = encoder.encode_descriptor(
+            "flovyn_event_backlog",
+            "Events waiting for a subscribing plugin, cluster-wide (counted about once a second)",
             None,
             ConstGauge::<i64>::new(0).metric_type(),
         )?;
         for (plugin, stats) in &self.0 {
-            ConstGauge::new(stats.last_latency_ms())
+            ConstGauge::new(stats.backlog())
+                .encode(backlog.encode_family(&PluginLabels { plugin })?)?;
+        }
+        let mut latency = encoder.encode_descriptor(
+            "flovyn_event_delivery_latency_seconds",
+            "Publish to handled, of the events a plugin handled (this replica)",
+            None,
+            prometheus_client::metrics::MetricType::Histogram,
+        )?;
+        for (plugin, stats) in &self.0 {
+            stats
+                .latency()
                 .encode(latency.encode_family(&PluginLabels { plugin })?)?;
         }
         Ok(())

@@ -354,12 +354,24 @@ fn a_burst_of_events_is_delivered_whole_in_bounded_memory() {
         }
         tx.commit().await.unwrap();
     });
+    let metric = |name: &str| -> Option<f64> {
+        let metrics = request(server.addr, "GET", "/metrics", &[], "")
+            .unwrap()
+            .body;
+        let line = format!("{name}{{plugin=\"audit-log\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(line.as_str()))
+            .map(|n| n.trim().parse().unwrap())
+    };
     let mut peak = before;
+    let mut largest_backlog = 0.0_f64;
     // A few hundred a second at worst: generous, but bounded.
     let deadline =
         Instant::now() + Duration::from_secs(60 + u64::try_from(burst / 100).unwrap_or(0));
     let recorded = loop {
         peak = peak.max(rss_kib(pid));
+        largest_backlog = largest_backlog.max(metric("flovyn_event_backlog").unwrap_or(0.0));
         let n: i64 = runtime.block_on(async {
             sqlx::query_scalar("SELECT COUNT(*) FROM p_audit_log__events")
                 .fetch_one(db.pool())
@@ -381,6 +393,26 @@ fn a_burst_of_events_is_delivered_whole_in_bounded_memory() {
     assert!(
         grown < 64 * 1024,
         "the server grew by {grown} KiB while delivering"
+    );
+    // What an operator watching /metrics saw: a backlog that grew and drained, and one
+    // publish-to-handled latency per event.
+    #[allow(clippy::cast_precision_loss)]
+    let burst_f = burst as f64;
+    assert!(
+        largest_backlog > 0.0 && largest_backlog <= burst_f,
+        "largest backlog seen: {largest_backlog}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while metric("flovyn_event_backlog") != Some(0.0) {
+        assert!(
+            Instant::now() < deadline,
+            "the backlog gauge never went back to 0"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        metric("flovyn_event_delivery_latency_seconds_count"),
+        Some(burst_f)
     );
     drop(server);
 }

@@ -285,6 +285,19 @@ async fn a_failing_handler_is_retried_and_its_event_handled_once() {
         metrics.contains("flovyn_event_retries_total{plugin=\"retrier\"} 3"),
         "{metrics}"
     );
+    // Its publish-to-handled latency includes the three retries' waits (20 + 40 + 80 ms).
+    let latency_sum: f64 = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("flovyn_event_delivery_latency_seconds_sum{plugin=\"retrier\"} ")
+        })
+        .map(|v| v.trim().parse().unwrap())
+        .expect("a latency histogram for retrier");
+    assert!(latency_sum >= 0.14, "{latency_sum}");
+    assert!(
+        metrics.contains("flovyn_event_delivery_latency_seconds_count{plugin=\"retrier\"} 1"),
+        "{metrics}"
+    );
     // Not handled again.
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(*FLAKY_HANDLED.lock().unwrap(), [1]);

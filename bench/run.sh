@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Flovyn server benchmarks. See BENCHMARKS.md for what they measure and the results.
 #
-#   bench/run.sh [load|auth|startup|process|all] [options]      (bench/run.sh --help)
+#   bench/run.sh [load|auth|startup|process|events|all] [options]   (bench/run.sh --help)
 #
 # Everything is built in release mode into $BENCH_TARGET_DIR (default <repo>/target/bench),
 # a target directory of its own: bench/ is a separate cargo workspace, so the root workspace
@@ -31,13 +31,17 @@ WRK_CPU=1
 # the server's stack may add at most this many user-space instructions per request to what
 # bare axum needs for the same work (callgrind: exact, whatever the machine is doing).
 INSTR_BUDGET=8000
+EVENTS_DB=both
+EVENTS_RATE=20
+EVENTS_SECS=30
+CATCHUP_SECS=120
 PLUGIN_PORT="${BENCH_PLUGIN_PORT:-18181}"
 BASELINE_PORT="${BENCH_BASELINE_PORT:-18182}"
 COMMAND_LINE="bench/run.sh $*"
 
 usage() {
     cat <<'EOF'
-Usage: bench/run.sh [load|auth|startup|process|all] [options]
+Usage: bench/run.sh [load|auth|startup|process|events|all] [options]
 
 Benchmarks (default: all):
   load      wrk on loopback, two routes (GET /api/v1/p/hello/greeting?name=Ada and
@@ -65,7 +69,22 @@ Benchmarks (default: all):
             (valgrind: the server process, and the plugin process apart); then warm
             start-up, linked vs process: hello (1 plugin process) and 100 generated plugins
             of which 10 run as processes
-  all       all four
+  events    (1) worker-token creation, POST /api/v1/p/worker-token/tokens as the admin,
+            saturated, against the release flovyn-server of this checkout (default
+            features: hello, worker-token, audit-log; token-created goes through the
+            outbox) vs the release flovyn-server of commit edcc592 (the in-memory bus:
+            queues of 1,024 per subscriber, dropped when full), each on a fresh database,
+            alternating rounds as in auth; reports the throughput ratio outbox / in-memory,
+            and after each run waits for delivery to catch up (--catchup-secs) and counts
+            tokens vs audit-log rows (events lost); on SQLite and on PostgreSQL
+            (--events-db). edcc592 is built from a git worktree under the target directory
+            (kept built: target/bench/edcc592). (2) publish -> handled latency with two
+            replicas on one PostgreSQL: flovyn-events (the bench-events probe plugin)
+            started as replica B, which takes the delivery lease, then replica A; events
+            published through A at a paced rate (--events-rate, --events-secs), handled on
+            B; p50/p90/p99/max from the probe's per-event rows, checked against B's
+            flovyn_event_delivery_latency_seconds histogram
+  all       all five
 
 Options:
   -d, --duration SECS     wrk duration of each measured load / auth run (default 10)
@@ -89,27 +108,38 @@ Options:
                           otherwise) = unchanged
       --no-callgrind      skip the instruction count (valgrind) part of the load, auth and
                           process benchmarks
+      --events-db D       sqlite | postgres | both: databases of the events throughput
+                          part (default both; the latency part always uses PostgreSQL)
+      --events-rate N     events per second offered in the latency part (default 20)
+      --events-secs N     duration of the latency part's paced run (default 30)
+      --catchup-secs N    events: longest wait for delivery to catch up after a run
+                          (default 120)
   -w, --write             also write the results into BENCHMARKS.md (between the
                           <!-- bench:...:begin/end --> markers)
   -h, --help              this help
 
 Environment: BENCH_TARGET_DIR (default <repo>/target/bench), BENCH_PLUGIN_PORT (18181;
-also flovyn-auth's), BENCH_BASELINE_PORT (18182).
+also flovyn-auth's and the events benchmark's outbox server and replica A),
+BENCH_BASELINE_PORT (18182; also the in-memory server and replica B), BENCH_PG_PORT
+(18190: the events benchmark's throw-away PostgreSQL), PG_BIN (where initdb and pg_ctl are).
 
-Needs: cargo, wrk (load, auth, process), taskset, curl, pgrep (process). wrk is installed with apt-get when missing
-and running as root; otherwise the command to install it is printed.
+Needs: cargo, wrk (load, auth, process, events), taskset, curl, pgrep (process), git,
+sqlite3, psql and the PostgreSQL server binaries (events: run as user nobody when root).
+wrk, sqlite3 and psql are installed with apt-get when missing and running as root;
+otherwise the command to install them is printed.
 Time: building takes ~10 min from scratch (the 200 generated plugins: ~3.5 min of one
 core per 100), seconds when up to date; load ~ 4 x rounds x duration + 2 x warmup + ~40 s
 of valgrind (~3.5 min by default); auth ~ 2 x rounds x duration + 2 x warmup + ~40 s of
 valgrind (~2.5 min); startup ~ 10 s; process ~ 4 x rounds x duration + 2 x warmup + ~1 min
 of valgrind + ~1 min of start-ups (~6 min; building the two plugin executables: ~5 min
-the first time).
+the first time); events ~ 2 x databases x rounds x (duration + catch-up) + events-secs
+(~6 min; building both flovyn-server binaries: ~15 min the first time).
 EOF
 }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        load | auth | startup | process | all) WHICH="$1" ;;
+        load | auth | startup | process | events | all) WHICH="$1" ;;
         -d | --duration) DURATION="$2"; shift ;;
         -r | --rounds) ROUNDS="$2"; shift ;;
         -c | --connections) CONNECTIONS="$2"; shift ;;
@@ -121,19 +151,28 @@ while [[ $# -gt 0 ]]; do
         --wrk-cpu) WRK_CPU="$2"; shift ;;
         -p | --priority) PRIORITY="$2"; shift ;;
         --no-callgrind) CALLGRIND=0 ;;
+        --events-db) EVENTS_DB="$2"; shift ;;
+        --events-rate) EVENTS_RATE="$2"; shift ;;
+        --events-secs) EVENTS_SECS="$2"; shift ;;
+        --catchup-secs) CATCHUP_SECS="$2"; shift ;;
         -w | --write) WRITE=1 ;;
         -h | --help) usage; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
 done
-for n in "$DURATION" "$ROUNDS" "$CONNECTIONS" "$PACED_CONNECTIONS" "$PACE_MS" "$WARMUP" "$STARTUP_RUNS" "$SERVER_CPU" "$WRK_CPU"; do
+for n in "$DURATION" "$ROUNDS" "$CONNECTIONS" "$PACED_CONNECTIONS" "$PACE_MS" "$WARMUP" "$STARTUP_RUNS" "$SERVER_CPU" "$WRK_CPU" \
+    "$EVENTS_RATE" "$EVENTS_SECS" "$CATCHUP_SECS"; do
     [[ "$n" =~ ^[0-9]+$ ]] || { echo "not a number: $n" >&2; exit 2; }
 done
-[[ "$ROUNDS" -ge 1 && "$DURATION" -ge 1 && "$STARTUP_RUNS" -ge 1 ]] || {
-    echo "rounds, duration and startup runs must be at least 1" >&2
+[[ "$ROUNDS" -ge 1 && "$DURATION" -ge 1 && "$STARTUP_RUNS" -ge 1 && "$EVENTS_RATE" -ge 1 && "$EVENTS_SECS" -ge 1 ]] || {
+    echo "rounds, duration, startup runs, events rate and events secs must be at least 1" >&2
     exit 2
 }
+case "$EVENTS_DB" in
+    sqlite | postgres | both) ;;
+    *) echo "unknown --events-db: $EVENTS_DB (sqlite, postgres or both)" >&2; exit 2 ;;
+esac
 
 # Priority of what is measured. With SCHED_FIFO (root only) the servers and wrk run as soon
 # as they are runnable, whatever else the machine is doing; nice -20 alone still lets a busy
@@ -205,10 +244,15 @@ RESULTS_DIR="$TARGET_DIR/results"
 mkdir -p "$RESULTS_DIR"
 RUN_DIR="$(mktemp -d "$TARGET_DIR/run.XXXXXX")"
 PIDS=()
+# The events benchmark's throw-away PostgreSQL (its directory and port, while it runs) and
+# the git worktree it builds the old server from (while it exists).
+PG_DIR="" PG_PORT="" PG_BINDIR="" WORKTREE=""
 cleanup() {
     local rc=$?
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [[ -n "$PG_DIR" ]]; then stop_postgres; fi
+    if [[ -n "$WORKTREE" ]]; then remove_worktree; fi
     if [[ "$rc" == 0 ]]; then
         rm -rf "$RUN_DIR"
     else
@@ -256,7 +300,8 @@ port_free() { # port_free PORT: fails, naming the port, when something already l
     fi
 }
 
-# The admin token of flovyn-auth (64 hex digits: the server wants at least 32 bytes).
+# The admin token of flovyn-auth and of the events benchmark's servers (64 hex digits: the
+# server wants at least 32 bytes).
 ADMIN_TOKEN="$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
 
 # The flovyn.toml of the process benchmark's server: the hello plugin out of process, run
@@ -265,26 +310,40 @@ hello_process_toml() {
     printf '# bench/run.sh process: the hello plugin out of process\n[plugins.hello]\nmode = "process"\ncommand = "%s"\n' "$BIN/hello-plugin"
 }
 
+# The events benchmark's sides: events-new (this checkout's flovyn-server, EVENTS_NEW_BIN),
+# events-old (edcc592's, EVENTS_OLD_BIN), both with ADMIN_TOKEN, and events-probe
+# (flovyn-events, a replica of the latency part). SERVER_DB_URL, when set, replaces the
+# SQLite file in DIR as DATABASE_URL.
+SERVER_DB_URL=""
+EVENTS_NEW_BIN="$BIN/flovyn-server"
+EVENTS_OLD_BIN=""
+
 # Starts the plugin server (flovyn-hello), the same server with hello out of process
 # (process: flovyn-hello with hello_process_toml as ./flovyn.toml), the auth server
-# (flovyn-auth, with ADMIN_TOKEN as its admin token) or the baseline in DIR on PORT, with
-# PREFIX (e.g. the priority, or valgrind) before the binary; its pid is in STARTED_PID.
-start_server() { # start_server plugin|process|auth|baseline DIR PORT PREFIX...
+# (flovyn-auth, with ADMIN_TOKEN as its admin token), one of the events benchmark's servers
+# (above) or the baseline in DIR on PORT, with PREFIX (e.g. the priority, or valgrind) before
+# the binary; its pid is in STARTED_PID.
+start_server() { # start_server plugin|process|auth|baseline|events-new|events-old|events-probe DIR PORT PREFIX...
     local side="$1" dir="$2" port="$3"
     shift 3
     port_free "$port"
     mkdir -p "$dir"
     if [[ "$side" == process ]]; then hello_process_toml >"$dir/flovyn.toml"; fi
-    if [[ "$side" == plugin || "$side" == process || "$side" == auth ]]; then
+    if [[ "$side" != baseline ]]; then
         # flovyn-server's `serve` with its defaults (SQLite, log level info), in an empty
         # directory so that no flovyn.toml is picked up (process: only the one written
         # above), and no inherited FLOVYN_* variable.
-        local unset=() bin=flovyn-hello extra=() v
+        local unset=() bin="$BIN/flovyn-hello" extra=() v
         for v in $(env | awk -F= '/^FLOVYN_/ { print $1 }'); do unset+=(-u "$v"); done
-        if [[ "$side" == auth ]]; then bin=flovyn-auth extra=(FLOVYN_ADMIN_TOKEN="$ADMIN_TOKEN"); fi
+        case "$side" in
+            auth) bin="$BIN/flovyn-auth" extra=(FLOVYN_ADMIN_TOKEN="$ADMIN_TOKEN") ;;
+            events-new) bin="$EVENTS_NEW_BIN" extra=(FLOVYN_ADMIN_TOKEN="$ADMIN_TOKEN") ;;
+            events-old) bin="$EVENTS_OLD_BIN" extra=(FLOVYN_ADMIN_TOKEN="$ADMIN_TOKEN") ;;
+            events-probe) bin="$BIN/flovyn-events" ;;
+        esac
         (cd "$dir" && exec env "${unset[@]}" \
-            DATABASE_URL="sqlite://$dir/flovyn.db" FLOVYN_LISTEN="127.0.0.1:$port" \
-            TOKIO_WORKER_THREADS=1 "${extra[@]}" "$@" "$BIN/$bin" >"$dir/server.log" 2>&1) &
+            DATABASE_URL="${SERVER_DB_URL:-sqlite://$dir/flovyn.db}" FLOVYN_LISTEN="127.0.0.1:$port" \
+            TOKIO_WORKER_THREADS=1 "${extra[@]}" "$@" "$bin" >"$dir/server.log" 2>&1) &
     else
         (cd "$dir" && exec env TOKIO_WORKER_THREADS=1 "$@" "$BIN/axum-baseline" "127.0.0.1:$port" \
             "sqlite://$dir/baseline.db" >"$dir/server.log" 2>&1) &
@@ -1032,6 +1091,436 @@ EOF2
 }
 
 # ------------------------------------------------------------------------------------------
+# The events benchmark: worker-token creation with the outbox (this checkout) vs the old
+# in-memory bus (EVENTS_OLD_COMMIT), and publish -> handled latency across two replicas.
+EVENTS_MD=""
+# The last commit whose code has the in-memory bus (docs/decisions/0014-durable-events.md).
+EVENTS_OLD_COMMIT=edcc592
+PG_PORT_WANTED="${BENCH_PG_PORT:-18190}"
+
+# `git worktree remove`, or when that fails, the directory and then its registration.
+remove_worktree() {
+    git -C "$REPO" worktree remove --force "$WORKTREE" 2>/dev/null || rm -rf "$WORKTREE"
+    git -C "$REPO" worktree prune
+    WORKTREE=""
+}
+
+# The three binaries: flovyn-events (bench workspace), this checkout's flovyn-server with its
+# default features (root workspace, same target directory), and EVENTS_OLD_COMMIT's
+# flovyn-server, built once from a worktree of that commit into a target directory of its
+# own and reused while its binary exists.
+build_events() {
+    build bench-events
+    log "cargo build --release -p flovyn-server (root workspace, default features; target dir $TARGET_DIR)"
+    (cd "$REPO" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release --quiet -p flovyn-server --bin flovyn-server)
+    local old_target="$TARGET_DIR/$EVENTS_OLD_COMMIT"
+    EVENTS_OLD_BIN="$old_target/release/flovyn-server"
+    if [[ -x "$EVENTS_OLD_BIN" ]]; then
+        log "reusing $EVENTS_OLD_BIN (flovyn-server of $EVENTS_OLD_COMMIT)"
+        return
+    fi
+    WORKTREE="$TARGET_DIR/$EVENTS_OLD_COMMIT-src"
+    if [[ -e "$WORKTREE" ]]; then remove_worktree; WORKTREE="$TARGET_DIR/$EVENTS_OLD_COMMIT-src"; fi
+    git -C "$REPO" worktree prune
+    git -C "$REPO" worktree add --detach --quiet "$WORKTREE" "$EVENTS_OLD_COMMIT"
+    log "cargo build --release --locked -p flovyn-server in a worktree of $EVENTS_OLD_COMMIT (target dir $old_target; ~10 min the first time)"
+    (cd "$WORKTREE" && CARGO_TARGET_DIR="$old_target" cargo build --release --quiet --locked -p flovyn-server --bin flovyn-server)
+    remove_worktree
+}
+
+# A throw-away PostgreSQL in /tmp, on PG_PORT_WANTED, fsync off, started once per run and
+# stopped by `cleanup` on every exit path. PostgreSQL refuses to run as root: as root,
+# every PostgreSQL command runs as nobody (setpriv) in a directory chowned to it. Its
+# processes run at the benchmarks' priority, like the servers.
+pg_run() { # pg_run [PREFIX...] PROGRAM ARGS...: PROGRAM from PG_BINDIR, after PREFIX (e.g. chrt)
+    local prefix=()
+    while [[ ! -x "$PG_BINDIR/$1" ]]; do prefix+=("$1"); shift; done
+    local program="$PG_BINDIR/$1"
+    shift
+    if [[ "$(id -u)" == 0 ]]; then
+        "${prefix[@]}" setpriv --reuid=nobody --regid="$(id -gn nobody)" --clear-groups "$program" "$@"
+    else
+        "${prefix[@]}" "$program" "$@"
+    fi
+}
+start_postgres() {
+    [[ -z "$PG_DIR" ]] || return 0
+    local d
+    for d in "${PG_BIN:-}" "$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/initdb)")" /usr/local/bin \
+        $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -rV); do
+        if [[ -n "$d" && -x "$d/initdb" && -x "$d/pg_ctl" && -x "$d/postgres" ]]; then PG_BINDIR="$d"; break; fi
+    done
+    [[ -n "$PG_BINDIR" ]] || {
+        echo "error: PostgreSQL server binaries (initdb, pg_ctl, postgres) not found (set PG_BIN; apt-get install -y postgresql)" >&2
+        exit 1
+    }
+    port_free "$PG_PORT_WANTED"
+    PG_DIR="$(mktemp -d /tmp/flovyn-bench-pg.XXXXXX)"
+    if [[ "$(id -u)" == 0 ]]; then chown -R nobody: "$PG_DIR"; fi
+    log "PostgreSQL ($PG_BINDIR) in $PG_DIR on 127.0.0.1:$PG_PORT_WANTED"
+    (cd "$PG_DIR" && pg_run initdb -D "$PG_DIR/data" --no-sync --auth=trust -U postgres -E UTF8 --locale=C >"$PG_DIR/initdb.log" 2>&1) || {
+        echo "error: initdb failed: $(cat "$PG_DIR/initdb.log")" >&2
+        exit 1
+    }
+    (cd "$PG_DIR" && pg_run "${PRIO[@]}" pg_ctl -D "$PG_DIR/data" -l "$PG_DIR/log" -w -t 60 \
+        -o "-p $PG_PORT_WANTED -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null) || {
+        echo "error: PostgreSQL did not start: $(cat "$PG_DIR/log" 2>/dev/null)" >&2
+        exit 1
+    }
+    PG_PORT="$PG_PORT_WANTED"
+}
+stop_postgres() {
+    pg_run pg_ctl -D "$PG_DIR/data" -m fast -w -t 30 stop >/dev/null 2>&1 ||
+        pg_run pg_ctl -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+    rm -rf "$PG_DIR"
+    PG_DIR="" PG_PORT=""
+}
+pg_url() { echo "postgres://postgres@127.0.0.1:$PG_PORT/$1"; }
+new_pg_database() { # new_pg_database NAME: an empty database; prints its URL
+    psql -qX -v ON_ERROR_STOP=1 "$(pg_url postgres)" -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null
+    pg_url "$1"
+}
+
+# One SQL query on the database of URL (sqlite://FILE or postgres://…): its rows, the
+# columns separated by spaces.
+sql_at() { # sql_at URL SQL
+    if [[ "$1" == sqlite://* ]]; then
+        sqlite3 -cmd '.timeout 10000' -separator ' ' "${1#sqlite://}" "$2"
+    else
+        psql -qAtX -F ' ' -v ON_ERROR_STOP=1 "$1" -c "$2"
+    fi
+}
+TOKEN_COUNTS_SQL="SELECT (SELECT COUNT(*) FROM p_worker_token__tokens), (SELECT COUNT(*) FROM p_audit_log__events WHERE event = 'worker-token.token-created')"
+
+# Waits until the audit log holds a row per token, its count stopped moving for 5 s (what the
+# in-memory bus dropped never comes), or CATCHUP_SECS passed; prints "tokens audit secs
+# caught_up" (caught_up: yes, when every token has its row).
+wait_delivered() { # wait_delivered URL
+    local t0 now last_change counts tokens audit prev=-1
+    t0="$(date +%s.%N)"
+    last_change="$t0"
+    while :; do
+        counts="$(sql_at "$1" "$TOKEN_COUNTS_SQL")"
+        tokens="${counts% *}" audit="${counts#* }"
+        now="$(date +%s.%N)"
+        if [[ "$audit" -ge "$tokens" ]]; then
+            awk -v t="$tokens" -v a="$audit" -v s="$(awk -v a="$t0" -v b="$now" 'BEGIN { print b - a }')" 'BEGIN { printf "%s %s %.1f yes\n", t, a, s }'
+            return
+        fi
+        if [[ "$audit" != "$prev" ]]; then prev="$audit" last_change="$now"; fi
+        if awk -v a="$last_change" -v b="$now" -v t0="$t0" -v d="$CATCHUP_SECS" 'BEGIN { exit !((b - a) >= 5 || (b - t0) >= d) }'; then
+            awk -v t="$tokens" -v a="$audit" -v s="$(awk -v a="$t0" -v b="$last_change" 'BEGIN { print b - a }')" 'BEGIN { printf "%s %s %.1f no\n", t, a, s }'
+            return
+        fi
+        sleep 0.1
+    done
+}
+
+# Part 1 on one database kind: both servers started (outbox on PLUGIN_PORT, in-memory on
+# BASELINE_PORT, each on its own fresh database), one token each to check the audit log
+# records it, warm-up, ROUNDS alternating saturated runs of token creation, each followed by
+# the wait for delivery. Sets THROUGHPUT_MD and prints a RESULT line.
+THROUGHPUT_MD=""
+events_throughput() { # events_throughput sqlite|postgres
+    local db="$1" path="/api/v1/p/worker-token/tokens" header="Authorization: Bearer $ADMIN_TOKEN"
+    local new_url="http://127.0.0.1:$PLUGIN_PORT$path" old_url="http://127.0.0.1:$BASELINE_PORT$path"
+    local new_db old_db new_pid old_pid side
+    if [[ "$db" == postgres ]]; then
+        start_postgres
+        new_db="$(new_pg_database bench_events_new)"
+        old_db="$(new_pg_database bench_events_old)"
+    else
+        new_db="sqlite://$RUN_DIR/events-$db-new/flovyn.db"
+        old_db="sqlite://$RUN_DIR/events-$db-old/flovyn.db"
+    fi
+    log "events on $db: flovyn-server with the outbox (this checkout) on 127.0.0.1:$PLUGIN_PORT vs with the in-memory bus ($EVENTS_OLD_COMMIT) on 127.0.0.1:$BASELINE_PORT (CPU $SERVER_CPU, 1 tokio worker)"
+    SERVER_DB_URL="$new_db"
+    start_server events-new "$RUN_DIR/events-$db-new" "$PLUGIN_PORT" "${PRIO[@]}" taskset -c "$SERVER_CPU"
+    new_pid="$STARTED_PID"
+    SERVER_DB_URL="$old_db"
+    start_server events-old "$RUN_DIR/events-$db-old" "$BASELINE_PORT" "${PRIO[@]}" taskset -c "$SERVER_CPU"
+    old_pid="$STARTED_PID"
+    SERVER_DB_URL=""
+    wait_http "http://127.0.0.1:$PLUGIN_PORT/_/health" "$new_pid" 30
+    wait_http "http://127.0.0.1:$BASELINE_PORT/_/health" "$old_pid" 30
+
+    # One token each, and its audit row: both servers link worker-token and audit-log.
+    local url u code got
+    for side in new old; do
+        if [[ "$side" == new ]]; then url="$new_url" u="$new_db"; else url="$old_url" u="$old_db"; fi
+        code="$(curl -sS -o "$RUN_DIR/events-created.json" -w '%{http_code}' -X POST "$url" \
+            -H "$header" -H 'Content-Type: application/json' -d '{"display_name":"bench"}')"
+        if [[ "$code" != 201 ]]; then
+            echo "error: creating a worker token on the $side server answered $code: $(cat "$RUN_DIR/events-created.json")" >&2
+            exit 1
+        fi
+        got="$(wait_delivered "$u")"
+        if [[ "$got" != "1 1 "*" yes" ]]; then
+            echo "error: the $side server's audit log did not record its first token (tokens audit secs: $got)" >&2
+            exit 1
+        fi
+    done
+    log "both create tokens (201) and record them in the audit log"
+
+    export BENCH_METHOD=POST BENCH_BODY='{"display_name":"bench"}'
+    if [[ "$WARMUP" -gt 0 ]]; then
+        log "warm-up: ${WARMUP}s each, then the wait for delivery"
+        run_wrk "$CONNECTIONS" "$WARMUP" 0 "$old_url" "$header" >/dev/null
+        wait_delivered "$old_db" >/dev/null
+        run_wrk "$CONNECTIONS" "$WARMUP" 0 "$new_url" "$header" >/dev/null
+        wait_delivered "$new_db" >/dev/null
+    fi
+
+    # measure_run's lines in tsv; per run in dtsv: round side requests tokens audit
+    # not_yet_delivered_at_end catch_up_secs caught_up (tokens and audit: the database's
+    # totals once the wait ended).
+    local tsv="$RUN_DIR/events-$db.tsv" dtsv="$RUN_DIR/events-$db-delivery.tsv" num=new den=old
+    : >"$tsv"
+    : >"$dtsv"
+    local r pid u0 at_end counts
+    for r in $(seq 1 "$ROUNDS"); do
+        # ABBA order: the in-memory bus first in odd rounds, the outbox first in even ones.
+        local order=(old new)
+        ((r % 2 == 0)) && order=(new old)
+        for side in "${order[@]}"; do
+            if [[ "$side" == new ]]; then pid="$new_pid" url="$new_url" u0="$new_db"; else pid="$old_pid" url="$old_url" u0="$old_db"; fi
+            measure_run "$tsv" "$r" saturated "$side" "$pid" "$CONNECTIONS" 0 "$url" "$header"
+            counts="$(sql_at "$u0" "$TOKEN_COUNTS_SQL")"
+            at_end=$((${counts% *} - ${counts#* }))
+            got="$(wait_delivered "$u0")"
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$side" "$(tail -n1 "$tsv" | cut -f13)" \
+                "$(cut -d' ' -f1 <<<"$got")" "$(cut -d' ' -f2 <<<"$got")" "$at_end" "$(cut -d' ' -f3 <<<"$got")" "$(cut -d' ' -f4 <<<"$got")" >>"$dtsv"
+            log "  $side: $at_end events not yet handled when the run ended; then tokens/audit rows $(cut -d' ' -f1,2 <<<"$got") after $(cut -d' ' -f3 <<<"$got") s (caught up: $(cut -d' ' -f4 <<<"$got"))"
+        done
+    done
+    unset BENCH_METHOD BENCH_BODY
+    local new_metrics
+    new_metrics="$(curl -fsS "http://127.0.0.1:$PLUGIN_PORT/metrics" || true)"
+    kill "$new_pid" "$old_pid" 2>/dev/null || true
+    wait "$new_pid" "$old_pid" 2>/dev/null || true
+
+    # Totals once both stopped: every token either server created, every audit row.
+    local nt na ot oa dropped delivered
+    counts="$(sql_at "$new_db" "$TOKEN_COUNTS_SQL")"
+    nt="${counts% *}" na="${counts#* }"
+    counts="$(sql_at "$old_db" "$TOKEN_COUNTS_SQL")"
+    ot="${counts% *}" oa="${counts#* }"
+    dropped="$(grep -c 'event dropped' "$RUN_DIR/events-$db-old/server.log" || true)"
+    delivered="$(awk '/^flovyn_events_delivered_total\{plugin="audit-log"\}/ { print $2 }' <<<"$new_metrics")"
+    if [[ "$db" == postgres ]]; then
+        psql -qX "$(pg_url postgres)" -c "DROP DATABASE bench_events_new" -c "DROP DATABASE bench_events_old" >/dev/null || true
+    fi
+
+    local tr cr
+    tr="$(rat saturated 4)"
+    cr="$(rat saturated 8)"
+    dcol() { awk -F'\t' -v s="$1" -v c="$2" '$2 == s { print $c }' "$dtsv"; }
+    drow() { # drow LABEL COLUMN: median / max over the runs, old | new
+        printf '| %s | %s / %s | %s / %s | |\n' "$1" "$(dcol old "$2" | median)" "$(dcol old "$2" | sort -g | tail -n1)" \
+            "$(dcol new "$2" | median)" "$(dcol new "$2" | sort -g | tail -n1)"
+    }
+    local dbname
+    if [[ "$db" == postgres ]]; then dbname="PostgreSQL ($("$PG_BINDIR/postgres" --version | awk '{ print $NF }'), one database per server, fsync off)"; else dbname="SQLite (a fresh file per server)"; fi
+    THROUGHPUT_MD="$(
+        cat <<EOF
+##### On $dbname
+
+| median of $ROUNDS rounds | in-memory bus ($EVENTS_OLD_COMMIT) | outbox (this checkout) | outbox / in-memory (per-round min … max) |
+|---|---:|---:|---:|
+$(ratio_row "**tokens created per second**, saturated" saturated 4 bold)
+$(ratio_row "p50 latency, µs" saturated 5)
+$(ratio_row "p99 latency, µs" saturated 7)
+| server CPU per request, µs | $(med saturated old 8) | $(med saturated new 8) | $cr ($(span "$(per_round saturated 8)" %.3f)) |
+| server / wrk CPU use | $(med saturated old 9)% / $(med saturated old 10)% | $(med saturated new 9)% / $(med saturated new 10)% | |
+$(drow "events not yet handled when a run ended, median / max of the runs" 6)
+$(drow "then the wait until the audit log stopped growing (outbox: held every token), s, median / max" 7)
+| **tokens created** (rows, warm-up and check included) / **audit rows** (\`worker-token.token-created\`) at the end | **$ot / $oa** | **$nt / $na** | |
+| events lost (tokens without their audit row) | **$((ot - oa))** (server log: $dropped × "event dropped: the subscriber's queue is full") | **$((nt - na))** (\`flovyn_events_delivered_total{plugin="audit-log"}\`: ${delivered:-?}) | |
+| CPU time stolen by the hypervisor (both CPUs), median / max of the runs | $(cut -f12 "$tsv" | median)% / $(steal_max)% | | |
+
+Throughput ratio outbox / in-memory: **$tr**.
+$(steal_warning "$(steal_max)")
+
+<details><summary>every run</summary>
+
+| round | server | tokens/s | p50 µs | p99 µs | server CPU µs/req | server CPU | wrk CPU | not yet handled at the end | tokens / audit rows after the wait | wait, s | load avg | steal |
+|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+$(paste "$tsv" "$dtsv" | awk -F'\t' '{ printf "| %s | %s | %.0f | %s | %s | %s | %s%% | %s%% | %s | %s / %s | %s%s | %s | %s%% |\n", $1, ($3 == "new") ? "outbox" : "in-memory", $4, $5, $7, $8, $9, $10, $21, $19, $20, $22, ($23 == "yes") ? "" : " (stopped growing)", $11, $12 }')
+
+</details>
+EOF
+    )"
+    echo "RESULT events db=$db throughput_ratio=$tr old_rps=$(med saturated old 4) new_rps=$(med saturated new 4) old_tokens=$ot old_audit=$oa old_lost=$((ot - oa)) old_dropped_logged=$dropped new_tokens=$nt new_audit=$na new_lost=$((nt - na)) steal_max=$(steal_max)"
+}
+
+# Part 2: publish -> handled across two replicas of flovyn-events on one PostgreSQL
+# database. Replica B starts first and takes the bench-events plugin's delivery lease; A
+# starts once B has it. A takes the paced POSTs (one wrk connection, 1000/rate ms between a
+# response and the next request). Sets LATENCY_MD and prints a RESULT line.
+LATENCY_MD=""
+events_latency() {
+    start_postgres
+    local url b_dir="$RUN_DIR/replica-b" a_dir="$RUN_DIR/replica-a"
+    url="$(new_pg_database bench_events_latency)"
+    local a_port="$PLUGIN_PORT" b_port="$BASELINE_PORT" a_pid b_pid owner
+    log "latency: replica B (flovyn-events, CPU $WRK_CPU) on 127.0.0.1:$b_port, then replica A (CPU $SERVER_CPU) on 127.0.0.1:$a_port, one PostgreSQL database"
+    SERVER_DB_URL="$url"
+    start_server events-probe "$b_dir" "$b_port" "${PRIO[@]}" taskset -c "$WRK_CPU"
+    b_pid="$STARTED_PID"
+    wait_http "http://127.0.0.1:$b_port/_/health" "$b_pid" 30
+    sleep 1
+    owner="$(sql_at "$url" "SELECT lease_owner FROM _event_cursors WHERE plugin = 'bench-events'")"
+    if [[ "$owner" != */"$b_pid" ]]; then
+        echo "error: replica B (pid $b_pid) does not hold bench-events' delivery lease (owner: ${owner:-none})" >&2
+        exit 1
+    fi
+    start_server events-probe "$a_dir" "$a_port" "${PRIO[@]}" taskset -c "$SERVER_CPU"
+    a_pid="$STARTED_PID"
+    SERVER_DB_URL=""
+    wait_http "http://127.0.0.1:$a_port/_/health" "$a_pid" 30
+    log "replica B (pid $b_pid) holds the lease; replica A (pid $a_pid) is up"
+
+    local publish="http://127.0.0.1:$a_port/api/v1/p/bench-events/publish" pace
+    pace="$(awk -v r="$EVENTS_RATE" 'BEGIN { printf "%d", 1000 / r + 0.5 }')"
+    export BENCH_METHOD=POST
+    # Warm-up (connections, caches), then its rows are deleted: counted is what follows.
+    if [[ "$WARMUP" -gt 0 ]]; then
+        run_wrk 1 "$WARMUP" "$pace" "$publish" >/dev/null
+    fi
+    local n=0 t
+    for t in $(seq 1 100); do
+        n="$(sql_at "$url" "SELECT (SELECT COUNT(*) FROM _event_outbox WHERE name = 'bench-events.ping') - (SELECT COUNT(*) FROM p_bench_events__handled)")"
+        [[ "$n" -le 0 ]] && break
+        sleep 0.1
+    done
+    sql_at "$url" "DELETE FROM p_bench_events__handled" >/dev/null
+    metric() { # metric PORT NAME: the bench-events series NAME of the replica on PORT
+        curl -fsS "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n "{plugin=\"bench-events\"}" { print $2 }'
+    }
+    local b_count0 b_sum0 a_count0
+    b_count0="$(metric "$b_port" flovyn_event_delivery_latency_seconds_count)"
+    b_sum0="$(metric "$b_port" flovyn_event_delivery_latency_seconds_sum)"
+    a_count0="$(metric "$a_port" flovyn_event_delivery_latency_seconds_count)"
+
+    log "publishing through A at ~$EVENTS_RATE/s (${pace} ms between a response and the next request) for ${EVENTS_SECS}s"
+    run_wrk 1 "$EVENTS_SECS" "$pace" "$publish" >"$RUN_DIR/events-latency-wrk.out"
+    unset BENCH_METHOD
+    local line e published handled=0
+    line="$(grep '^WRK ' "$RUN_DIR/events-latency-wrk.out")" || { echo "error: no result from wrk: $(cat "$RUN_DIR/events-latency-wrk.out")" >&2; exit 1; }
+    for e in errors_connect errors_read errors_write errors_status errors_timeout; do
+        if [[ "$(field "$e" "$line")" != 0 ]]; then
+            echo "error: wrk reports $e publishing through replica A: $line" >&2
+            exit 1
+        fi
+    done
+    published="$(field requests "$line")"
+    for t in $(seq 1 300); do
+        handled="$(sql_at "$url" "SELECT COUNT(*) FROM p_bench_events__handled")"
+        [[ "$handled" -ge "$published" ]] && break
+        sleep 0.1
+    done
+    sleep 1 # the histogram is updated after the handler returns and the cursor moved
+    local b_count1 b_sum1 a_count1
+    b_count1="$(metric "$b_port" flovyn_event_delivery_latency_seconds_count)"
+    b_sum1="$(metric "$b_port" flovyn_event_delivery_latency_seconds_sum)"
+    a_count1="$(metric "$a_port" flovyn_event_delivery_latency_seconds_count)"
+    kill "$a_pid" "$b_pid" 2>/dev/null || true
+    wait "$a_pid" "$b_pid" 2>/dev/null || true
+
+    # Percentiles over the probe's rows (µs: handled - published).
+    local stats
+    stats="$(sql_at "$url" "WITH l AS (SELECT handled_us - published_us AS us, pid, deliveries FROM p_bench_events__handled)
+        SELECT COUNT(*), percentile_disc(0.5) WITHIN GROUP (ORDER BY us), percentile_disc(0.9) WITHIN GROUP (ORDER BY us),
+               percentile_disc(0.99) WITHIN GROUP (ORDER BY us), MAX(us), MIN(us), ROUND(AVG(us)),
+               SUM(CASE WHEN pid = $b_pid THEN 1 ELSE 0 END), SUM(CASE WHEN pid = $a_pid THEN 1 ELSE 0 END),
+               SUM(deliveries) - COUNT(*), SUM(CASE WHEN us >= 100000 THEN 1 ELSE 0 END) FROM l")"
+    local count p50 p90 p99 max min avg on_b on_a redelivered slow
+    read -r count p50 p90 p99 max min avg on_b on_a redelivered slow <<<"$stats"
+    local buckets
+    buckets="$(sql_at "$url" "SELECT b, COUNT(*) FROM (SELECT CASE WHEN us < 1000 THEN '1: < 1 ms' WHEN us < 2000 THEN '2: 1–2 ms'
+        WHEN us < 5000 THEN '3: 2–5 ms' WHEN us < 10000 THEN '4: 5–10 ms' WHEN us < 50000 THEN '5: 10–50 ms'
+        WHEN us < 100000 THEN '6: 50–100 ms' WHEN us < 500000 THEN '7: 100–500 ms' ELSE '8: ≥ 500 ms' END AS b
+        FROM (SELECT handled_us - published_us AS us FROM p_bench_events__handled) x) y GROUP BY b ORDER BY b" |
+        awk '{ c = $NF; $NF = ""; sub(/^[0-9]: /, ""); sub(/ $/, ""); printf "| %s | %s |\n", $0, c }')"
+    local rate b_events b_mean frac ms
+    ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
+    rate="$(awk -v n="$published" -v us="$(field duration_us "$line")" 'BEGIN { printf "%.1f", n / (us / 1e6) }')"
+    b_events="$(awk -v a="${b_count0:-0}" -v b="${b_count1:-0}" 'BEGIN { print b - a }')"
+    b_mean="$(awk -v a="${b_sum0:-0}" -v b="${b_sum1:-0}" -v n="$b_events" 'BEGIN { if (n > 0) printf "%.2f", 1000 * (b - a) / n; else print "–" }')"
+    frac="$(awk -v b="$on_b" -v n="$count" 'BEGIN { if (n > 0) printf "%.3f", b / n; else print "–" }')"
+    psql -qX "$(pg_url postgres)" -c "DROP DATABASE bench_events_latency" >/dev/null || true
+
+    LATENCY_MD="$(
+        cat <<EOF
+- setup: two replicas of flovyn-events (flovyn-server's \`serve\` with the bench-events probe plugin only, log level info, \`TOKIO_WORKER_THREADS=1\`) on one PostgreSQL database; replica B (pinned to CPU $WRK_CPU) started first and held bench-events' delivery lease (checked in \`_event_cursors\`), then replica A (pinned to CPU $SERVER_CPU); PostgreSQL not pinned; ${WARMUP}s of warm-up publishing (not counted), then \`POST /api/v1/p/bench-events/publish\` through A for ${EVENTS_SECS}s with one wrk connection and ${pace} ms between a response and the next request (offered ~$EVENTS_RATE/s, measured $rate/s)
+- per event: the probe's route takes the time in µs, publishes the event carrying it in its transaction and commits; its \`#[subscribe]\` handler takes the time first thing and stores both with \`std::process::id()\`: latency = handled − published (one clock: both replicas run on this machine)
+
+| publish → handled, over the events published in the run | |
+|---|---:|
+| events published through A / handled | $published / $count |
+| **handled on replica B** / on A (fraction on B) | **$on_b** / $on_a ($frac) |
+| delivered more than once | $redelivered |
+| **p50**, ms | **$(ms "$p50")** |
+| p90, ms | $(ms "$p90") |
+| **p99**, ms | **$(ms "$p99")** |
+| max, ms (min: $(ms "$min")) | $(ms "$max") |
+| mean, ms | $(ms "$avg") |
+| events taking 100 ms or more | $slow |
+| B's \`flovyn_event_delivery_latency_seconds{plugin="bench-events"}\`: events counted in the run / their mean, ms (from the outbox row's \`published_at\`, ms resolution, to after the cursor moved) | $b_events / $b_mean |
+| A's histogram: events counted in the run | $(awk -v a="${a_count0:-0}" -v b="${a_count1:-0}" 'BEGIN { print b - a }') |
+
+<details><summary>distribution</summary>
+
+| publish → handled | events |
+|---|---:|
+$buckets
+
+</details>
+EOF
+    )"
+    echo "RESULT events_latency published=$published handled=$count on_b=$on_b on_a=$on_a p50_us=$p50 p90_us=$p90 p99_us=$p99 max_us=$max mean_us=$avg redelivered=$redelivered slow_100ms=$slow b_histogram_count=$b_events b_histogram_mean_ms=$b_mean"
+}
+
+run_events() {
+    need_tool wrk wrk
+    need_tool taskset util-linux
+    need_tool curl curl
+    need_tool git git
+    need_tool sqlite3 sqlite3
+    need_tool psql postgresql-client
+    build_events
+    local sqlite_md="" postgres_md=""
+    if [[ "$EVENTS_DB" != postgres ]]; then
+        events_throughput sqlite
+        sqlite_md="$THROUGHPUT_MD"
+    fi
+    if [[ "$EVENTS_DB" != sqlite ]]; then
+        events_throughput postgres
+        postgres_md="$THROUGHPUT_MD"
+    fi
+    events_latency
+    stop_postgres
+    EVENTS_MD="$(
+        cat <<EOF
+$(machine_md)
+- the old side: flovyn-server of commit \`$EVENTS_OLD_COMMIT\`, built from a git worktree of it (\`$(git -C "$REPO" log -1 --format=%s "$EVENTS_OLD_COMMIT" | cut -c1-60)…\`)
+
+#### Token creation: the outbox vs the in-memory bus
+
+- setup: the release \`flovyn-server\` of this checkout (default features: hello, worker-token, audit-log) vs that of \`$EVENTS_OLD_COMMIT\`, each on its own fresh database, pinned to CPU $SERVER_CPU with \`TOKIO_WORKER_THREADS=1\`, log level info; wrk (1 thread) pinned to CPU $WRK_CPU; \`POST /api/v1/p/worker-token/tokens\`, body \`{"display_name":"bench"}\`, as the admin; ${WARMUP}s warm-up each; $ROUNDS rounds, each: in-memory and outbox, ABBA order; every run ${DURATION}s, \`wrk -t1 -c$CONNECTIONS\`, closed loop; after each run the script waits for the audit log to hold a row per token, or to stop growing for 5 s, at most ${CATCHUP_SECS}s, before the next run
+
+${sqlite_md}
+
+${postgres_md}
+
+#### Publish → handled across replicas (PostgreSQL)
+
+$LATENCY_MD
+EOF
+    )"
+}
+
+# ------------------------------------------------------------------------------------------
 write_section() { # write_section NAME CONTENT: replace the text between the markers
     local file="$REPO/BENCHMARKS.md" begin="<!-- bench:$1:begin -->" end="<!-- bench:$1:end -->"
     if ! grep -qF "$begin" "$file" || ! grep -qF "$end" "$file"; then
@@ -1054,7 +1543,8 @@ case "$WHICH" in
     auth) run_auth ;;
     startup) run_startup ;;
     process) run_process ;;
-    all) run_load; run_auth; run_startup; run_process ;;
+    events) run_events ;;
+    all) run_load; run_auth; run_startup; run_process; run_events ;;
 esac
 
 REPORT="$RESULTS_DIR/$STAMP.md"
@@ -1064,6 +1554,7 @@ REPORT="$RESULTS_DIR/$STAMP.md"
     if [[ -n "$AUTH_MD" ]]; then printf '\n## Authentication\n\n%s\n' "$AUTH_MD"; fi
     if [[ -n "$STARTUP_MD" ]]; then printf '\n## Start-up\n\n%s\n' "$STARTUP_MD"; fi
     if [[ -n "$PROCESS_MD" ]]; then printf '\n## Plugins out of process\n\n%s\n' "$PROCESS_MD"; fi
+    if [[ -n "$EVENTS_MD" ]]; then printf '\n## Events\n\n%s\n' "$EVENTS_MD"; fi
 } >"$REPORT"
 echo
 cat "$REPORT"
@@ -1074,4 +1565,5 @@ if [[ "$WRITE" == 1 ]]; then
     if [[ -n "$AUTH_MD" ]]; then write_section auth "$AUTH_MD"; fi
     if [[ -n "$STARTUP_MD" ]]; then write_section startup "$STARTUP_MD"; fi
     if [[ -n "$PROCESS_MD" ]]; then write_section process "$PROCESS_MD"; fi
+    if [[ -n "$EVENTS_MD" ]]; then write_section events "$EVENTS_MD"; fi
 fi

@@ -5,9 +5,21 @@
 -- which measures latency below saturation. Unset or 0: closed loop, as fast as the server
 -- answers (the throughput phase).
 --
+-- BENCH_METHOD (e.g. POST) replaces GET; BENCH_BODY, when set, is sent as the JSON body of
+-- every request (the events benchmark: POST .../worker-token/tokens).
+--
 -- At the end: one machine-readable line with exact numbers (latency in µs), so the runner
 -- does not parse wrk's rounded, unit-suffixed text.
 local pace = tonumber(os.getenv("BENCH_PACE_MS") or "0") or 0
+local method = os.getenv("BENCH_METHOD") or ""
+if method ~= "" then
+  wrk.method = method
+end
+local body = os.getenv("BENCH_BODY") or ""
+if body ~= "" then
+  wrk.body = body
+  wrk.headers["Content-Type"] = "application/json"
+end
 if pace > 0 then
   delay = function() return pace end
 end

@@ -16,11 +16,12 @@
 //!
 //! Started by hand it says what it is and exits: only a host that sets the handshake's
 //! environment starts it. It serves on a Unix socket (mode 0600) in the directory the host
-//! gives, prints the handshake line, and exits when the host closes its stdin (the host
-//! stopped, or died).
+//! gives, prints the handshake line, and exits after the host's `Shutdown` (which runs the
+//! plugin's stop hook) or when the host closes its stdin (the host stopped, or died; the stop
+//! hook runs then too).
 //!
 //! Built so far: the handshake, `Describe`, `Initialize`, `Handle` (whole bodies),
-//! `Authenticate`, `Authorize` and `RunTask`. The context's [`Database`] goes through the
+//! `Authenticate`, `Authorize`, `RunTask`, `Deliver` and `Shutdown`. The context's [`Database`] goes through the
 //! host's storage service (each statement checked against the plugin's namespace by the
 //! host); events go through the host's outbox (`Publish`, `Deliver`), and the `Authz`
 //! extractor asks the host's authorizers (`Check`).
@@ -106,22 +107,35 @@ async fn serve(plugin: &'static LinkedPlugin) -> Result<(), String> {
         .map_err(|e| format!("cannot write the handshake: {e}"))?;
     drop(stdout);
 
-    let service = pb::plugin_server::PluginServer::new(Served {
+    let (shutdown, mut shutdown_requested) = tokio::sync::watch::channel(false);
+    let served = Arc::new(Served {
         plugin,
         running: std::sync::OnceLock::new(),
+        stopped: std::sync::atomic::AtomicBool::new(false),
+        shutdown,
     });
+    let service = pb::plugin_server::PluginServer::from_arc(served.clone());
     // `grpc.health.v1` beside it: the host's supervisor asks it every second, and restarts a
     // process that stops answering.
     let (_health, health_service) = tonic_health::server::health_reporter();
     let router = tonic::service::Routes::new(service)
         .add_service(health_service)
         .into_axum_router();
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(host_gone())
+    let serving = axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                () = host_gone() => {}
+                _ = shutdown_requested.wait_for(|asked| *asked) => {}
+            }
+        })
         .await
         .map_err(|e| format!("serving failed: {e}"));
     let _ = std::fs::remove_file(&path);
-    served
+    // Without `Shutdown` (the host died, or predates it), the stop hook still runs.
+    if let Err(e) = served.stop().await {
+        eprintln!("plugin `{}`: stop hook: {e}", plugin.name);
+    }
+    serving
 }
 
 /// Only the host (this process's user) may connect.
@@ -168,12 +182,22 @@ pub async fn connect_context(
 /// `flovyn.plugin.v1.Plugin` for a linked plugin.
 struct Served {
     plugin: &'static LinkedPlugin,
-    /// The instance and its routes at their served paths, once initialized.
-    running: std::sync::OnceLock<(
-        Arc<dyn PluginInstance>,
-        axum::Router,
-        Option<crate::auth::Authz>,
-    )>,
+    /// The plugin, once `Initialize` built it.
+    running: std::sync::OnceLock<Running>,
+    /// Whether the stop hook ran (or is running).
+    stopped: std::sync::atomic::AtomicBool,
+    /// Set by `Shutdown`: the server stops serving once the call is answered.
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+/// An initialized plugin.
+struct Running {
+    instance: Arc<dyn PluginInstance>,
+    context: PluginContext,
+    /// Its routes at their served paths.
+    router: axum::Router,
+    /// Access checks in handlers (`Authz`), answered by the host's authorizers.
+    authz: Option<crate::auth::Authz>,
 }
 
 impl Served {
@@ -181,8 +205,19 @@ impl Served {
     fn instance(&self) -> Result<&Arc<dyn PluginInstance>, tonic::Status> {
         self.running
             .get()
-            .map(|(instance, _, _)| instance)
+            .map(|running| &running.instance)
             .ok_or_else(|| tonic::Status::failed_precondition("not initialized"))
+    }
+
+    /// Runs the plugin's stop hook, once, if it was initialized.
+    async fn stop(&self) -> Result<(), crate::PluginError> {
+        let Some(running) = self.running.get() else {
+            return Ok(());
+        };
+        if self.stopped.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
+        running.instance.on_stop(&running.context).await
     }
 }
 
@@ -247,9 +282,13 @@ impl pb::plugin_server::Plugin for Served {
             .fold(axum::Router::new(), |router, (route, handlers)| {
                 router.route(&descriptor.served_path(&route.path), handlers)
             });
-        // Access checks in handlers (`Authz`) go to the host's authorizers.
         let authz = context.authorizer().cloned().map(crate::auth::Authz::new);
-        let _ = self.running.set((instance, router, authz));
+        let _ = self.running.set(Running {
+            instance,
+            context,
+            router,
+            authz,
+        });
         Ok(tonic::Response::new(pb::InitializeResponse {}))
     }
 
@@ -257,7 +296,7 @@ impl pb::plugin_server::Plugin for Served {
         &self,
         request: tonic::Request<pb::HttpRequest>,
     ) -> Result<tonic::Response<pb::HttpResponse>, tonic::Status> {
-        let Some((_, router, authz)) = self.running.get() else {
+        let Some(Running { router, authz, .. }) = self.running.get() else {
             return Err(tonic::Status::failed_precondition("not initialized"));
         };
         let call = request.into_inner();
@@ -383,5 +422,16 @@ impl pb::plugin_server::Plugin for Served {
             .await
             .map_err(|e| tonic::Status::internal(e.to_string()))?;
         Ok(tonic::Response::new(pb::DeliverResponse {}))
+    }
+
+    async fn shutdown(
+        &self,
+        _request: tonic::Request<pb::ShutdownRequest>,
+    ) -> Result<tonic::Response<pb::ShutdownResponse>, tonic::Status> {
+        let stopped = self.stop().await;
+        // Serving ends once this answer (and any call still under way) is sent.
+        let _ = self.shutdown.send(true);
+        stopped.map_err(|e| tonic::Status::internal(e.to_string()))?;
+        Ok(tonic::Response::new(pb::ShutdownResponse {}))
     }
 }

@@ -173,7 +173,32 @@ async fn its_events_go_through_the_outbox_both_ways(test_db: TestDb) {
     state.shutdown().await;
 }
 
+async fn at_shutdown_its_stop_hook_runs_and_the_process_exits(test_db: TestDb) {
+    let (state, app) = server(&test_db).await;
+    let info = send(&app, get_as("/_/plugins", ADMIN)).await.json();
+    let pid = info
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "remote-probe")
+        .and_then(|p| p["process"]["pid"].as_u64())
+        .expect("a pid for remote-probe");
+    let pool = state.db().pool().clone();
+    state.shutdown().await;
+    // `Shutdown` ran the plugin's `#[on_stop]` in the process, which wrote through the host.
+    let stopped =
+        sqlx::query("SELECT COUNT(*) AS n FROM p_remote_probe__ticks WHERE source = 'stop'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(stopped.get::<i64, _>("n"), 1);
+    // And the process is gone (reaped, not a zombie) once the server stopped.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
+    assert!(stat.is_err(), "process {pid} still there: {stat:?}");
+}
+
 on_both_databases!(
+    at_shutdown_its_stop_hook_runs_and_the_process_exits,
     its_events_go_through_the_outbox_both_ways,
     its_authenticator_and_authorizer_join_the_hosts_checks,
     its_routes_use_its_table_through_the_host_in_transactions,

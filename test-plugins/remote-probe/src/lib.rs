@@ -156,6 +156,13 @@ impl RemoteProbe {
         Ok(Json(Ticks { count }))
     }
 
+    /// Writes a row with source `stop`: the stop hook runs in the process, and the host's
+    /// storage still answers then.
+    #[on_stop]
+    async fn stopping(&self, _ctx: &PluginContext) -> Result<(), PluginError> {
+        self.row("stop").await
+    }
+
     /// Writes a row with source `task`.
     #[task(every = "200ms")]
     async fn tick(&self) -> Result<(), PluginError> {

@@ -420,19 +420,33 @@ async fn monitor(
     }
 }
 
-/// The server stops the plugin: no more requests go to it; its process gets the grace
-/// period to exit.
+/// The server stops the plugin: no more requests go to it; the process is asked to stop
+/// (`Shutdown`: it runs its stop hook, with its storage still served), then its stdin closes
+/// and it gets what is left of the grace period to exit.
 async fn finish(supervisor: &Weak<Supervisor>, process: PluginProcess) {
-    let grace = match supervisor.upgrade() {
-        Some(this) => {
-            *this.live.write().unwrap_or_else(|e| e.into_inner()) = None;
-            this.set_status(|s| {
-                s.state = PluginState::Stopped;
-                s.pid = None;
-            });
-            this.spec.stop_grace
-        }
-        None => Duration::from_secs(5),
+    let Some(this) = supervisor.upgrade() else {
+        process.stop(Duration::from_secs(5)).await;
+        return;
     };
-    process.stop(grace).await;
+    let live = this.live.write().unwrap_or_else(|e| e.into_inner()).take();
+    this.set_status(|s| {
+        s.state = PluginState::Stopped;
+        s.pid = None;
+    });
+    let grace = this.spec.stop_grace;
+    let started = Instant::now();
+    if let Some(mut live) = live {
+        match tokio::time::timeout(grace, live.client.shutdown(pb::ShutdownRequest {})).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(status)) if status.code() == tonic::Code::Unimplemented => {}
+            Ok(Err(status)) => {
+                tracing::warn!(plugin = %this.plugin(), error = %status.message(), "the plugin's stop hook failed");
+            }
+            Err(_) => {
+                tracing::warn!(plugin = %this.plugin(), "the plugin did not answer Shutdown within its grace period");
+            }
+        }
+        drop(live);
+    }
+    process.stop(grace.saturating_sub(started.elapsed())).await;
 }

@@ -56,6 +56,12 @@ impl pb::plugin_server::Plugin for Lying {
     ) -> Result<tonic::Response<pb::DeliverResponse>, tonic::Status> {
         Err(tonic::Status::unimplemented("never called"))
     }
+    async fn shutdown(
+        &self,
+        _: tonic::Request<pb::ShutdownRequest>,
+    ) -> Result<tonic::Response<pb::ShutdownResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("never called"))
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]

@@ -1,0 +1,5 @@
+//! Publishes this plugin crate to the servers that depend on it (`links` metadata).
+
+fn main() {
+    flovyn_build::plugin_crate();
+}

@@ -1176,8 +1176,8 @@ stop_postgres() {
     PG_DIR="" PG_PORT=""
 }
 pg_url() { echo "postgres://postgres@127.0.0.1:$PG_PORT/$1"; }
-new_pg_database() { # new_pg_database NAME: an empty database; prints its URL
-    psql -qX -v ON_ERROR_STOP=1 "$(pg_url postgres)" -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null
+new_pg_database() { # new_pg_database NAME: an empty database (the server is new); prints its URL
+    psql -qX -v ON_ERROR_STOP=1 "$(pg_url postgres)" -c "CREATE DATABASE $1" >/dev/null
     pg_url "$1"
 }
 
@@ -1320,7 +1320,7 @@ events_throughput() { # events_throughput sqlite|postgres
             "$(dcol new "$2" | median)" "$(dcol new "$2" | sort -g | tail -n1)"
     }
     local dbname
-    if [[ "$db" == postgres ]]; then dbname="PostgreSQL ($("$PG_BINDIR/postgres" --version | awk '{ print $NF }'), one database per server, fsync off)"; else dbname="SQLite (a fresh file per server)"; fi
+    if [[ "$db" == postgres ]]; then dbname="PostgreSQL ($("$PG_BINDIR/postgres" --version | awk '{ print $3 }'), one database per server, fsync off)"; else dbname="SQLite (a fresh file per server)"; fi
     THROUGHPUT_MD="$(
         cat <<EOF
 ##### On $dbname

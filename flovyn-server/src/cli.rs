@@ -32,9 +32,12 @@ enum Command {
     Serve,
     /// Apply core and plugin migrations, then exit.
     Migrate,
-    /// List the linked plugins: name, version, routes, migrations. Needs no database.
+    /// List the plugins: name, version, routes, migrations; those the configuration runs as
+    /// processes are started to describe themselves (or shown as failed, with the reason).
+    /// Needs no database.
     Plugins,
-    /// Print the merged OpenAPI document as JSON. Needs no database.
+    /// Print the merged OpenAPI document as JSON, plugin processes included. Needs no
+    /// database.
     Openapi,
     /// Print the JSON Schema of the configuration (`flovyn.toml`), every linked plugin's
     /// section included. Needs no database.
@@ -87,8 +90,14 @@ impl Cli {
             listen: self.listen,
         };
         let result = match self.command.unwrap_or(Command::Serve) {
-            Command::Plugins => plugins(),
-            Command::Openapi => openapi(),
+            Command::Plugins => match load(&sources) {
+                Ok(config) => plugins(&config).await,
+                Err(e) => Err(e),
+            },
+            Command::Openapi => match load(&sources) {
+                Ok(config) => openapi(&config).await,
+                Err(e) => Err(e),
+            },
             Command::ConfigSchema => config_schema(),
             Command::Migrate => match load(&sources) {
                 Ok(config) => migrate(config, &expected).await,
@@ -135,9 +144,75 @@ fn linked() -> Vec<&'static flovyn_sdk::PluginDescriptor> {
         .collect()
 }
 
-fn plugins() -> Result<(), BoxError> {
-    for p in linked() {
+/// A plugin as `plugins` and `openapi` see it.
+enum Listed {
+    Linked(&'static flovyn_sdk::PluginDescriptor),
+    Process {
+        settings: crate::config::plugins::ProcessSettings,
+        described: Result<&'static flovyn_sdk::PluginDescriptor, String>,
+    },
+}
+
+impl Listed {
+    fn name(&self) -> &str {
+        match self {
+            Self::Linked(d) => &d.name,
+            Self::Process { settings, .. } => &settings.plugin,
+        }
+    }
+    fn descriptor(&self) -> Option<&'static flovyn_sdk::PluginDescriptor> {
+        match self {
+            Self::Linked(d) => Some(d),
+            Self::Process { described, .. } => described.as_ref().ok().copied(),
+        }
+    }
+}
+
+/// The linked plugins, but those `config` runs as processes, which are started here to
+/// describe themselves (and stopped again), sorted by name.
+async fn listed(config: &Config) -> Result<Vec<Listed>, BoxError> {
+    use crate::host::Backend as _;
+    let processes = startup::start_processes(config).await?;
+    let mut all: Vec<Listed> = linked()
+        .into_iter()
+        .filter(|d| !processes.iter().any(|(p, _)| p.plugin == d.name))
+        .map(Listed::Linked)
+        .collect();
+    for (settings, started) in processes {
+        let described = started.map(|b| b.descriptor()).map_err(|e| e.reason);
+        all.push(Listed::Process {
+            settings,
+            described,
+        });
+    }
+    all.sort_by(|a, b| a.name().cmp(b.name()));
+    Ok(all)
+}
+
+async fn plugins(config: &Config) -> Result<(), BoxError> {
+    let all = listed(config).await?;
+    let mut refused = Vec::new();
+    for entry in &all {
+        if let Listed::Process {
+            settings,
+            described: Err(reason),
+        } = entry
+        {
+            println!("{}", settings.plugin);
+            println!("  process   {}", settings.command.display());
+            println!("  failed    {reason}");
+            if !settings.optional {
+                refused.push(settings.plugin.clone());
+            }
+            continue;
+        }
+        let Some(p) = entry.descriptor() else {
+            continue;
+        };
         println!("{} {}", p.name, p.version);
+        if let Listed::Process { settings, .. } = entry {
+            println!("  process   {}", settings.command.display());
+        }
         if !p.description.is_empty() {
             println!("  {}", p.description.lines().next().unwrap_or_default());
         }
@@ -167,11 +242,39 @@ fn plugins() -> Result<(), BoxError> {
             println!("  grpc      {}", g.service);
         }
     }
-    Ok(())
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "plugin process(es) refused, the server would not start: {}",
+            refused.join(", ")
+        )
+        .into())
+    }
 }
 
-fn openapi() -> Result<(), BoxError> {
-    let doc = crate::api::openapi::merged(linked());
+async fn openapi(config: &Config) -> Result<(), BoxError> {
+    let mut descriptors = Vec::new();
+    for entry in listed(config).await? {
+        match (&entry, entry.descriptor()) {
+            (_, Some(d)) => descriptors.push(d),
+            (
+                Listed::Process {
+                    settings,
+                    described: Err(reason),
+                },
+                None,
+            ) if !settings.optional => {
+                return Err(format!(
+                    "plugin `{}` (process) was refused: {reason}",
+                    settings.plugin
+                )
+                .into());
+            }
+            _ => {}
+        }
+    }
+    let doc = crate::api::openapi::merged(descriptors);
     println!("{}", doc.to_pretty_json()?);
     Ok(())
 }

@@ -10,6 +10,7 @@ use flovyn_sdk::events::Events;
 use crate::events::{EventEngine, Outbox};
 use flovyn_sdk::{LinkedPlugin, PluginContext};
 
+use crate::config::plugins::ProcessSettings;
 use crate::config::{Config, ConfigError};
 use crate::host::process::{ProcessBackend, ProcessError, ProcessSpec};
 use crate::host::{Backend, RunningPlugin};
@@ -220,24 +221,18 @@ pub async fn backends(
     registered: &[&'static LinkedPlugin],
     expected_crates: &[&str],
 ) -> Result<Vec<Arc<dyn Backend>>, StartupError> {
-    let processes = crate::config::plugins::processes(config)?;
+    let processes = start_processes(config).await?;
     let mut backends: Vec<Arc<dyn Backend>> = linked_backends(registered, expected_crates)?
         .into_iter()
-        .filter(|b| !processes.iter().any(|p| p.plugin == b.descriptor().name))
+        .filter(|b| {
+            !processes
+                .iter()
+                .any(|(p, _)| p.plugin == b.descriptor().name)
+        })
         .collect();
-    for p in &processes {
-        let mut spec = ProcessSpec::new(&p.plugin, &p.command);
-        spec.args.clone_from(&p.args);
-        spec.start_timeout = p.start_timeout;
-        spec.request_timeout = p.request_timeout;
-        spec.restart.max_restarts = p.max_restarts;
-        spec.limits.memory_bytes = p.max_memory_mb.map(|mb| mb.saturating_mul(1024 * 1024));
-        spec.limits.open_files = p.max_open_files;
-        match ProcessBackend::start(&spec).await {
-            Ok(backend) => {
-                tracing::info!(plugin = %p.plugin, command = %p.command.display(), "plugin process described itself");
-                backends.push(Arc::new(backend));
-            }
+    for (p, started) in processes {
+        match started {
+            Ok(backend) => backends.push(Arc::new(backend)),
             Err(e) if p.optional => {
                 tracing::warn!(error = %e, "optional plugin left out");
             }
@@ -245,6 +240,35 @@ pub async fn backends(
         }
     }
     Ok(backends)
+}
+
+/// Every plugin process the configuration names, started and described — all at once, so
+/// that ten of them take about as long as the slowest — or why it was refused.
+pub async fn start_processes(
+    config: &Config,
+) -> Result<Vec<(ProcessSettings, Result<ProcessBackend, ProcessError>)>, StartupError> {
+    let processes = crate::config::plugins::processes(config)?;
+    let started = futures_util::future::join_all(processes.iter().map(|p| async move {
+        let started = ProcessBackend::start(&process_spec(p)).await;
+        if started.is_ok() {
+            tracing::info!(plugin = %p.plugin, command = %p.command.display(), "plugin process described itself");
+        }
+        started
+    }))
+    .await;
+    Ok(processes.into_iter().zip(started).collect())
+}
+
+/// How the host runs the plugin process of a `[plugins.<name>]` section.
+fn process_spec(p: &ProcessSettings) -> ProcessSpec {
+    let mut spec = ProcessSpec::new(&p.plugin, &p.command);
+    spec.args.clone_from(&p.args);
+    spec.start_timeout = p.start_timeout;
+    spec.request_timeout = p.request_timeout;
+    spec.restart.max_restarts = p.max_restarts;
+    spec.limits.memory_bytes = p.max_memory_mb.map(|mb| mb.saturating_mul(1024 * 1024));
+    spec.limits.open_files = p.max_open_files;
+    spec
 }
 
 /// The start-up sequence for `backends`, whatever their kind (linked plugins, plugin

@@ -95,6 +95,92 @@ fn plugins_openapi_and_config_schema_need_no_database() {
     );
 }
 
+/// `plugins` and `openapi` read the configuration: a plugin it runs as a process is started to
+/// describe itself (the same listing and spec as linked), one that cannot start is shown as
+/// failed with the reason, and the command fails unless that plugin is optional.
+#[test]
+fn plugins_and_openapi_describe_plugin_processes_and_show_refused_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| process::run(dir.path(), args, &[]);
+    let linked_listing = stdout(&run(&["plugins"]));
+    let linked_spec = run(&["openapi"]).stdout;
+
+    let hello = process::plugin_executable("hello-plugin");
+    let config = dir.path().join("flovyn.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[plugins.hello]\nmode = \"process\"\ncommand = \"{}\"\n",
+            hello.display()
+        ),
+    )
+    .unwrap();
+    let out = run(&["plugins"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listing = stdout(&out);
+    assert_eq!(
+        listing,
+        linked_listing.replace(
+            &format!("hello {}\n", env!("CARGO_PKG_VERSION")),
+            &format!(
+                "hello {}\n  process   {}\n",
+                env!("CARGO_PKG_VERSION"),
+                hello.display()
+            )
+        ),
+        "the same listing, with the process named"
+    );
+    let out = run(&["openapi"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&linked_spec),
+        "the same spec out of process"
+    );
+
+    std::fs::write(
+        &config,
+        "[plugins.hello]\nmode = \"process\"\ncommand = \"/nonexistent/hello-plugin\"\n",
+    )
+    .unwrap();
+    let out = run(&["plugins"]);
+    assert!(!out.status.success());
+    let listing = stdout(&out);
+    assert!(
+        listing
+            .contains("hello\n  process   /nonexistent/hello-plugin\n  failed    cannot start it:"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("\nworker-token "),
+        "the others are listed: {listing}"
+    );
+    assert!(stderr(&out).contains("hello"), "{}", stderr(&out));
+    let out = run(&["openapi"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("plugin `hello` (process) was refused"),
+        "{}",
+        stderr(&out)
+    );
+
+    std::fs::write(
+        &config,
+        "[plugins.hello]\nmode = \"process\"\ncommand = \"/nonexistent/hello-plugin\"\noptional = true\n",
+    )
+    .unwrap();
+    let out = run(&["plugins"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("  failed    "), "{}", stdout(&out));
+    let out = run(&["openapi"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        doc["paths"]["/api/v1/p/hello/greeting"].is_null(),
+        "an optional plugin left out is not in the spec"
+    );
+}
+
 #[test]
 fn serve_in_an_empty_directory_uses_sqlite_and_restarts_apply_nothing_twice() {
     let dir = tempfile::tempdir().unwrap();

@@ -270,6 +270,13 @@ impl ProcessSpec {
     }
 }
 
+impl Drop for PluginProcess {
+    // Its socket directory goes with it, however it ends (the child itself is killed on drop).
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 impl PluginProcess {
     /// The process id, while it runs.
     pub fn id(&self) -> Option<u32> {

@@ -40,6 +40,7 @@ pub const RUN_KEYS: &[&str] = &[
     "max_restarts",
     "max_memory_mb",
     "max_open_files",
+    "user",
 ];
 
 /// How a plugin configured with `mode = "process"` is started.
@@ -66,6 +67,9 @@ pub struct ProcessSettings {
     pub max_memory_mb: Option<u64>,
     /// `max_open_files` (default none): its open file descriptors.
     pub max_open_files: Option<u64>,
+    /// `user` (default none: the server's own): the system user the process runs as, by name
+    /// or number — only a server running as root can say so.
+    pub user: Option<String>,
 }
 
 /// The plugins the configuration runs as processes (`[plugins.<name>] mode = "process"`).
@@ -184,6 +188,18 @@ pub fn processes(config: &Config) -> Result<Vec<ProcessSettings>, ConfigError> {
                 }
             },
         };
+        let user = match section.get("user") {
+            None => None,
+            Some(serde_json::Value::String(u)) if !u.is_empty() => Some(u.clone()),
+            Some(serde_json::Value::Number(n)) if n.is_u64() => Some(n.to_string()),
+            Some(other) => {
+                errors.push(format!(
+                    "key `{}`: expected a user name or number, found `{other}`",
+                    key("user")
+                ));
+                continue;
+            }
+        };
         out.push(ProcessSettings {
             plugin: name.clone(),
             command,
@@ -194,6 +210,7 @@ pub fn processes(config: &Config) -> Result<Vec<ProcessSettings>, ConfigError> {
             max_restarts,
             max_memory_mb,
             max_open_files,
+            user,
         });
     }
     if errors.is_empty() {

@@ -175,6 +175,10 @@ fn add_enabled(section: &mut Value) {
             "max_open_files",
             json!({"description": "With `mode = \"process\"`: the process's open file descriptors (RLIMIT_NOFILE).", "type": "integer", "minimum": 1}),
         ),
+        (
+            "user",
+            json!({"description": "With `mode = \"process\"`: the system user the process runs as (name or uid; the server must run as root). Default: the server's own user.", "type": ["string", "integer"]}),
+        ),
     ] {
         add_property(section, key, schema);
     }

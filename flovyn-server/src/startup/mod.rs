@@ -268,6 +268,7 @@ fn process_spec(p: &ProcessSettings) -> ProcessSpec {
     spec.restart.max_restarts = p.max_restarts;
     spec.limits.memory_bytes = p.max_memory_mb.map(|mb| mb.saturating_mul(1024 * 1024));
     spec.limits.open_files = p.max_open_files;
+    spec.user.clone_from(&p.user);
     spec
 }
 

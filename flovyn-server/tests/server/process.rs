@@ -244,6 +244,56 @@ async fn the_process_gets_only_the_handshakes_environment() {
     }
 }
 
+/// Whether this test runs as root (as CI does).
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        == Some("0")
+}
+
+/// Beyond its own environment, a plugin process cannot read the server's:
+/// `/proc/<server>/environ` (`DATABASE_URL`, the admin token) is closed to it — the server's
+/// memory is closed to processes of its own user, and a server running as root runs the plugin
+/// as another user (`user`). Its working directory is its own, not the server's.
+#[tokio::test]
+async fn the_process_cannot_read_the_servers_environment() {
+    let mut spec = sh(
+        r#"echo "1|1|unix| uid=$(id -u) cwd=$(pwd) environ=$(cat /proc/$PPID/environ 2>&1 | tr '\0' ' ' | head -c 300)|grpc""#,
+    );
+    if running_as_root() {
+        spec.user = Some("nobody".to_owned());
+    }
+    let err = spec.start().await.unwrap_err().to_string();
+    assert!(std::env::var_os("PATH").is_some());
+    assert!(
+        !err.contains("PATH="),
+        "the server's environment leaked: {err}"
+    );
+    assert!(err.contains("environ=cat: /proc/"), "{err}");
+    assert!(err.contains("Permission denied"), "{err}");
+    let temp = std::env::temp_dir().join("flovyn-plugin-");
+    assert!(
+        err.contains(&format!(" cwd={}", temp.display())),
+        "its own working directory: {err}"
+    );
+    if running_as_root() {
+        assert!(err.contains(" uid=65534 "), "run as nobody: {err}");
+    }
+
+    let mut ghost = sh("exit 0");
+    ghost.user = Some("no-such-user-here".to_owned());
+    let err = ghost.start().await.unwrap_err().to_string();
+    let expected = if running_as_root() {
+        "there is no user `no-such-user-here`"
+    } else {
+        "needs the server to run as root"
+    };
+    assert!(err.contains(expected), "{err}");
+}
+
 #[tokio::test]
 async fn started_by_hand_a_plugin_executable_says_what_it_is() {
     let output = std::process::Command::new(hello_plugin()).output().unwrap();

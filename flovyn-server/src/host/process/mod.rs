@@ -24,6 +24,7 @@ use tokio::process::{Child, ChildStdin, Command};
 use tonic::transport::Channel;
 
 pub mod backend;
+mod privilege;
 mod storage;
 pub mod supervise;
 
@@ -50,6 +51,10 @@ pub struct ProcessSpec {
     pub restart: RestartPolicy,
     /// Its resource limits.
     pub limits: ResourceLimits,
+    /// The system user it runs as (a name or a number), when not the server's: the server
+    /// must run as root to say so. Its supplementary groups are dropped, its group is the
+    /// user's own.
+    pub user: Option<String>,
 }
 
 /// Limits the host sets on a plugin process (`prlimit`, soft and hard alike), right after it
@@ -129,6 +134,7 @@ impl ProcessSpec {
             stop_grace: Duration::from_secs(5),
             restart: RestartPolicy::default(),
             limits: ResourceLimits::default(),
+            user: None,
         }
     }
 
@@ -143,20 +149,37 @@ impl ProcessSpec {
     /// Starts the plugin, shakes hands, and asks what it is. On any failure the process is
     /// killed and its socket directory removed.
     pub async fn start(&self) -> Result<PluginProcess, ProcessError> {
+        let user = match &self.user {
+            Some(user) => Some(privilege::RunAs::lookup(user).map_err(|e| self.refused(e))?),
+            None => None,
+        };
+        privilege::hide_server_memory();
         let dir = private_dir().map_err(|e| self.refused(format!("no socket directory: {e}")))?;
+        if let Some(user) = &user
+            && let Err(e) = user.own(&dir)
+        {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(self.refused(format!("cannot give it its directory: {e}")));
+        }
         let versions: Vec<String> = OFFERED.iter().map(u32::to_string).collect();
-        let spawned = Command::new(&self.command)
+        let mut command = Command::new(&self.command);
+        command
             .args(&self.args)
             // Nothing of the server's environment (database URL, admin token) reaches it.
             .env_clear()
             .env(handshake::MAGIC_COOKIE_KEY, handshake::MAGIC_COOKIE_VALUE)
             .env(handshake::PROTOCOL_VERSIONS_KEY, versions.join(","))
             .env(handshake::SOCKET_DIR_KEY, &dir)
+            // Its own working directory, not the server's (with flovyn.toml and the database).
+            .current_dir(&dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn();
+            .kill_on_drop(true);
+        if let Some(user) = &user {
+            command.uid(user.uid).gid(user.gid);
+        }
+        let spawned = command.spawn();
         let mut child = match spawned {
             Ok(child) => child,
             Err(e) => {

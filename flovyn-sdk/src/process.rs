@@ -32,6 +32,7 @@ use std::process::ExitCode;
 
 use flovyn_protocol::handshake::{self, HandshakeLine, Network};
 use flovyn_protocol::pb;
+use futures_util::StreamExt as _;
 
 use std::sync::Arc;
 
@@ -179,6 +180,9 @@ pub async fn connect_context(
         .with_database(Database::through_host(store, dialect)))
 }
 
+/// The most body bytes in one `HttpResponsePart`: well below gRPC's 4 MiB message limit.
+const PART_BYTES: usize = 1024 * 1024;
+
 /// `flovyn.plugin.v1.Plugin` for a linked plugin.
 struct Served {
     plugin: &'static LinkedPlugin,
@@ -292,10 +296,13 @@ impl pb::plugin_server::Plugin for Served {
         Ok(tonic::Response::new(pb::InitializeResponse {}))
     }
 
+    type HandleStream =
+        futures_util::stream::BoxStream<'static, Result<pb::HttpResponsePart, tonic::Status>>;
+
     async fn handle(
         &self,
         request: tonic::Request<pb::HttpRequest>,
-    ) -> Result<tonic::Response<pb::HttpResponse>, tonic::Status> {
+    ) -> Result<tonic::Response<Self::HandleStream>, tonic::Status> {
         let Some(Running { router, authz, .. }) = self.running.get() else {
             return Err(tonic::Status::failed_precondition("not initialized"));
         };
@@ -324,14 +331,53 @@ impl pb::plugin_server::Plugin for Served {
             Err(never) => match never {},
         };
         let (parts, body) = response.into_parts();
-        let body = axum::body::to_bytes(body, usize::MAX)
-            .await
-            .map_err(|e| tonic::Status::internal(format!("response body: {e}")))?;
-        Ok(tonic::Response::new(pb::HttpResponse {
+        let head = Some(pb::HttpResponseHead {
             status: u32::from(parts.status.as_u16()),
             headers: flovyn_protocol::headers::to_proto(&parts.headers),
-            body: body.to_vec(),
-        }))
+        });
+        // A body already whole (most are) goes in the first part: one message, and the host
+        // answers with its length.
+        let whole = http_body::Body::size_hint(&body)
+            .exact()
+            .is_some_and(|n| n <= PART_BYTES as u64);
+        if whole {
+            let body = axum::body::to_bytes(body, PART_BYTES)
+                .await
+                .map_err(|e| tonic::Status::internal(format!("response body: {e}")))?;
+            let part = pb::HttpResponsePart {
+                head,
+                body: body.to_vec(),
+                last: true,
+            };
+            return Ok(tonic::Response::new(Box::pin(futures_util::stream::once(
+                async move { Ok(part) },
+            ))));
+        }
+        // Otherwise the head at once, then each piece of the body as it comes.
+        let first = futures_util::stream::once(async move {
+            Ok(pb::HttpResponsePart {
+                head,
+                body: Vec::new(),
+                last: false,
+            })
+        });
+        let rest = body.into_data_stream().flat_map(|chunk| {
+            let parts: Vec<Result<pb::HttpResponsePart, tonic::Status>> = match chunk {
+                Ok(bytes) => bytes
+                    .chunks(PART_BYTES)
+                    .map(|piece| {
+                        Ok(pb::HttpResponsePart {
+                            head: None,
+                            body: piece.to_vec(),
+                            last: false,
+                        })
+                    })
+                    .collect(),
+                Err(e) => vec![Err(tonic::Status::internal(format!("response body: {e}")))],
+            };
+            futures_util::stream::iter(parts)
+        });
+        Ok(tonic::Response::new(Box::pin(first.chain(rest))))
     }
 
     async fn authenticate(

@@ -173,6 +173,64 @@ async fn its_events_go_through_the_outbox_both_ways(test_db: TestDb) {
     state.shutdown().await;
 }
 
+/// Responses stream back: a server-sent event reaches the client although the stream never
+/// ends (whole bodies would wait for the deadline's 504), a body larger than a gRPC message
+/// crosses whole, and a small one still has its length.
+#[tokio::test]
+async fn its_responses_stream_back() {
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+    let test_db = TestDb::sqlite();
+    let (state, app) = server(&test_db).await;
+
+    let response = app
+        .clone()
+        .oneshot(get(&format!("{PROBE}/stream")))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.into_body();
+    let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
+        .await
+        .expect("the first event within 5 s")
+        .expect("a frame")
+        .unwrap();
+    assert_eq!(frame.into_data().unwrap(), "data: ready\n\n");
+    // And the stream stays open.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), body.frame())
+            .await
+            .is_err()
+    );
+    drop(body);
+
+    let response = app
+        .clone()
+        .oneshot(get(&format!("{PROBE}/big?mb=6")))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(bytes.len(), 6 * 1024 * 1024);
+    assert!(bytes.starts_with(b"0123456789012"));
+    assert_eq!(&bytes[bytes.len() - 4..], b"2345");
+
+    let response = app
+        .clone()
+        .oneshot(get(&format!("{PROBE}/now")))
+        .await
+        .unwrap();
+    let length = axum::body::HttpBody::size_hint(response.body()).exact();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(
+        length,
+        Some(bytes.len() as u64),
+        "a whole body keeps its length"
+    );
+    state.shutdown().await;
+}
+
 async fn at_shutdown_its_stop_hook_runs_and_the_process_exits(test_db: TestDb) {
     let (state, app) = server(&test_db).await;
     let info = send(&app, get_as("/_/plugins", ADMIN)).await.json();

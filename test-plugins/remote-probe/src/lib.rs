@@ -3,6 +3,8 @@
 //!
 //! - `GET /wait?ms=…` answers after that many milliseconds (the host's deadline), `GET /now`
 //!   at once;
+//! - `GET /stream` sends one server-sent event and never ends; `GET /big?mb=…` answers that
+//!   many MiB (streamed responses);
 //! - an authenticator for `prb_<name>` bearer tokens (`prb_down`: its store is down,
 //!   `prb_bad`: invalid), and an authorizer that denies `remote_probe:write` to `mallory`;
 //! - `POST /ticks` writes a row and counts them in one transaction, `GET /ticks` counts the
@@ -39,6 +41,13 @@ pub struct Probed {
 pub struct Wait {
     /// Milliseconds.
     pub ms: u64,
+}
+
+/// How large `GET /big`'s answer is.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct Size {
+    /// MiB.
+    pub mb: usize,
 }
 
 /// What the waiting routes answer.
@@ -92,6 +101,32 @@ impl RemoteProbe {
         Ok(Self {
             db: ctx.database()?.clone(),
         })
+    }
+
+    /// One server-sent event at once, then nothing, for as long as the client stays.
+    #[route(GET, "/stream", public)]
+    async fn stream(&self) -> impl axum::response::IntoResponse {
+        let first = futures_util::stream::once(async {
+            Ok::<_, std::convert::Infallible>(axum::body::Bytes::from_static(b"data: ready\n\n"))
+        });
+        let body = axum::body::Body::from_stream(futures_util::StreamExt::chain(
+            first,
+            futures_util::stream::pending(),
+        ));
+        (
+            [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+            body,
+        )
+    }
+
+    /// `mb` MiB of `0123456789` repeated.
+    #[route(GET, "/big", public)]
+    async fn big(&self, Query(size): Query<Size>) -> String {
+        "0123456789"
+            .chars()
+            .cycle()
+            .take(size.mb * 1024 * 1024)
+            .collect()
     }
 
     /// Answers after `ms` milliseconds.

@@ -14,6 +14,7 @@ use flovyn_sdk::descriptor::{SubscriptionId, TaskId};
 use flovyn_sdk::events::EventMeta;
 use flovyn_sdk::host::PluginInstance;
 use flovyn_sdk::{ApiError, BoxFuture, Identity, PluginContext, PluginDescriptor, PluginError};
+use futures_util::StreamExt as _;
 
 use super::supervise::{Down, Status, Supervisor};
 use super::{PluginProcess, ProcessError, ProcessSpec};
@@ -331,8 +332,20 @@ impl ProcessInstance {
         // The plugin sees the deadline too (`grpc-timeout`), and may stop early.
         call.set_timeout(self.timeout);
         let started = std::time::Instant::now();
-        let answer = match tokio::time::timeout(self.timeout, client.handle(call)).await {
-            Ok(Ok(answer)) => answer.into_inner(),
+        // The deadline runs to the response's head (and, for a body sent whole, its end); a
+        // streamed body then flows for as long as the client stays.
+        let answered = tokio::time::timeout(self.timeout, async {
+            let mut parts = client.handle(call).await?.into_inner();
+            let first = parts.message().await?;
+            if first.as_ref().is_some_and(|p| p.last) {
+                // Its trailers (the call's status) come right after.
+                parts.message().await?;
+            }
+            Ok::<_, tonic::Status>((first, parts))
+        })
+        .await;
+        let (first, parts) = match answered {
+            Ok(Ok(answer)) => answer,
             // The channel ends a call at its deadline itself (`Cancelled`, "Timeout expired").
             Ok(Err(status))
                 if status.code() != tonic::Code::DeadlineExceeded
@@ -355,12 +368,48 @@ impl ProcessInstance {
                 .into_response();
             }
         };
-        let mut response = axum::response::Response::new(axum::body::Body::from(answer.body));
-        *response.status_mut() = u16::try_from(answer.status)
+        let Some(pb::HttpResponsePart {
+            head: Some(head),
+            body,
+            last,
+        }) = first
+        else {
+            tracing::warn!(plugin, "the plugin's answer has no status and headers");
+            return ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "bad_gateway",
+                format!("plugin `{plugin}` sent an answer without a status"),
+            )
+            .into_response();
+        };
+        let body = if last {
+            axum::body::Body::from(body)
+        } else {
+            use axum::body::Bytes;
+            // Empty pieces (the head's, usually) make no frame.
+            let first = futures_util::stream::iter(
+                (!body.is_empty()).then(|| Ok::<_, tonic::Status>(Bytes::from(body))),
+            );
+            // An error ends the body (the client sees the connection cut, as from any proxy).
+            let rest = futures_util::stream::unfold(Some(parts), |parts| async move {
+                let mut parts = parts?;
+                loop {
+                    match parts.message().await {
+                        Ok(Some(part)) if part.body.is_empty() => {}
+                        Ok(Some(part)) => return Some((Ok(Bytes::from(part.body)), Some(parts))),
+                        Ok(None) => return None,
+                        Err(status) => return Some((Err(status), None)),
+                    }
+                }
+            });
+            axum::body::Body::from_stream(first.chain(rest))
+        };
+        let mut response = axum::response::Response::new(body);
+        *response.status_mut() = u16::try_from(head.status)
             .ok()
             .and_then(|s| StatusCode::from_u16(s).ok())
             .unwrap_or(StatusCode::BAD_GATEWAY);
-        flovyn_protocol::headers::append_from_proto(answer.headers, response.headers_mut());
+        flovyn_protocol::headers::append_from_proto(head.headers, response.headers_mut());
         response
     }
 }

@@ -26,10 +26,12 @@ impl pb::plugin_server::Plugin for Lying {
     ) -> Result<tonic::Response<pb::InitializeResponse>, tonic::Status> {
         Err(tonic::Status::unimplemented("never initialized"))
     }
+    type HandleStream = futures_util::stream::Empty<Result<pb::HttpResponsePart, tonic::Status>>;
+
     async fn handle(
         &self,
         _: tonic::Request<pb::HttpRequest>,
-    ) -> Result<tonic::Response<pb::HttpResponse>, tonic::Status> {
+    ) -> Result<tonic::Response<Self::HandleStream>, tonic::Status> {
         Err(tonic::Status::unimplemented("never called"))
     }
     async fn authenticate(

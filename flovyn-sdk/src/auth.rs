@@ -144,6 +144,25 @@ pub enum AuthOutcome {
     Unavailable(String),
 }
 
+/// Set by the host on a request whose credential could not be checked
+/// ([`AuthOutcome::Unavailable`]): the [`Identity`](crate::Identity) extractor then answers
+/// 503 with `Retry-After` rather than 401, since the caller may well be who they claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CredentialsUnavailable;
+
+impl CredentialsUnavailable {
+    /// The answer to a request that needs a caller whose credential cannot be checked now:
+    /// 503 `service_unavailable`, `Retry-After: 1`.
+    pub fn error() -> crate::ApiError {
+        crate::ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "credentials cannot be checked right now; retry later",
+        )
+        .retry_after(1)
+    }
+}
+
 /// What an authorizer is asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuthzRequest<'a> {

@@ -71,6 +71,8 @@ pub struct ApiError {
     status: StatusCode,
     code: Cow<'static, str>,
     message: Cow<'static, str>,
+    /// Seconds for a `Retry-After` header.
+    retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -84,7 +86,25 @@ impl ApiError {
             status,
             code: code.into(),
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same error, telling the client to retry after `seconds` (`Retry-After`).
+    #[must_use]
+    pub fn retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// 503 `database_unavailable`, `Retry-After: 1`: the database cannot be reached now.
+    pub fn database_unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "the database cannot be reached right now; retry later",
+        )
+        .retry_after(1)
     }
 
     /// 400 `bad_request`.
@@ -169,6 +189,28 @@ impl std::error::Error for ApiError {}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(self.body())).into_response()
+        let mut response = (self.status, axum::Json(self.body())).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
+    }
+}
+
+/// A database error as a handler's answer: 503 `database_unavailable` (with `Retry-After`)
+/// when the database cannot be reached — no connection within the pool's acquire timeout,
+/// or the connection failed — and otherwise 500 `internal` (logged, never shown). So `?` on a
+/// query is the right answer in a handler.
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                tracing::warn!(%error, "database unavailable");
+                Self::database_unavailable()
+            }
+            other => Self::internal(other),
+        }
     }
 }

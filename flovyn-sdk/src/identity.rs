@@ -65,10 +65,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Identity {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts
+        if let Some(identity) = parts.extensions.get::<Identity>() {
+            return Ok(identity.clone());
+        }
+        if parts
             .extensions
-            .get::<Identity>()
-            .cloned()
-            .ok_or_else(ApiError::unauthorized)
+            .get::<crate::auth::CredentialsUnavailable>()
+            .is_some()
+        {
+            return Err(crate::auth::CredentialsUnavailable::error());
+        }
+        Err(ApiError::unauthorized())
     }
 }

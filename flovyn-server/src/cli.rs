@@ -289,7 +289,9 @@ async fn migrate(config: Config, expected: &[&str]) -> Result<(), BoxError> {
     let backends =
         startup::backends(&config, &flovyn_sdk::host::registry::plugins(), expected).await?;
     let plan = startup::plan_backends(&backends, &config)?;
-    let db = crate::store::db::Database::connect(&config.database_url).await?;
+    let db =
+        crate::store::db::Database::connect_with(&config.database_url, config.database.options())
+            .await?;
     crate::store::migrate::run_core(&db).await?;
     let applied = crate::store::migrate::run_plugins(&db, &plan.enabled).await?;
     if applied.is_empty() {

@@ -35,8 +35,13 @@ pub struct Config {
     /// unreachable without one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_token: Option<String>,
-    /// Log filter, e.g. `info` or `flovyn_server=debug` (`FLOVYN_LOG`).
+    /// Log filter, e.g. `info` or `flovyn_server=debug` (`FLOVYN_LOG`); one that does not
+    /// parse stops start-up.
+    #[serde(deserialize_with = "log_filter")]
     pub log: String,
+    /// How the server waits for its database.
+    #[schema(inline)]
+    pub database: DatabaseConfig,
     /// HTTP limits and timeouts.
     #[schema(inline)]
     pub http: HttpConfig,
@@ -46,6 +51,62 @@ pub struct Config {
     /// Per-plugin sections: `enabled` plus the plugin's own keys.
     #[schema(value_type = Object)]
     pub plugins: BTreeMap<String, serde_json::Value>,
+}
+
+/// `[database]`: how long the server waits for its database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// At start-up, how long to keep trying to reach the database (it may still be starting),
+    /// in seconds.
+    #[serde(deserialize_with = "positive")]
+    #[schema(minimum = 1)]
+    pub connect_timeout_secs: u64,
+    /// While serving, how long a request waits for a database connection before it is
+    /// answered 503 (`database_unavailable`, with `Retry-After`), in seconds.
+    #[serde(deserialize_with = "positive")]
+    #[schema(minimum = 1)]
+    pub acquire_timeout_secs: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout_secs: 30,
+            acquire_timeout_secs: 5,
+        }
+    }
+}
+
+impl DatabaseConfig {
+    /// The pool's options for these settings.
+    pub fn options(&self) -> crate::store::db::DbOptions {
+        crate::store::db::DbOptions::default()
+            .connect_timeout(std::time::Duration::from_secs(self.connect_timeout_secs))
+            .acquire_timeout(std::time::Duration::from_secs(self.acquire_timeout_secs))
+    }
+}
+
+fn positive<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let n = u64::deserialize(d)?;
+    if n == 0 {
+        return Err(serde::de::Error::custom(
+            "expected a positive number, found 0",
+        ));
+    }
+    Ok(n)
+}
+
+fn log_filter<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let filter = String::deserialize(d)?;
+    tracing_subscriber::EnvFilter::builder()
+        .parse(&filter)
+        .map_err(|e| {
+            serde::de::Error::custom(format!(
+                "`{filter}` is not a log filter ({e}); e.g. `info` or `flovyn_server=debug,info`"
+            ))
+        })?;
+    Ok(filter)
 }
 
 /// `[http]`: limits that protect the server.
@@ -77,6 +138,7 @@ impl Default for Config {
             database_url: DEFAULT_DATABASE_URL.to_owned(),
             admin_token: None,
             log: "info".to_owned(),
+            database: DatabaseConfig::default(),
             http: HttpConfig::default(),
             events: crate::events::EventsConfig::default(),
             plugins: BTreeMap::new(),

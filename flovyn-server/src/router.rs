@@ -34,6 +34,7 @@ pub fn build_router(state: AppState) -> App {
 
     let mut router = Router::new()
         .route("/_/health", get(admin::health))
+        .route("/_/ready", get(admin::ready))
         .route("/_/plugins", get(admin::plugins))
         .route(
             "/_/plugins/{plugin}/dead-letters/{event_id}/replay",

@@ -224,12 +224,11 @@ impl AuditLog {
                 Bind::Int(i) => q.bind(i),
             };
         }
-        let rows = q.fetch_all(&self.db).await.map_err(ApiError::internal)?;
+        let rows = q.fetch_all(&self.db).await?;
         let mut events = rows
             .iter()
             .map(event_from_row)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(ApiError::internal)?;
+            .collect::<Result<Vec<_>, _>>()?;
         let next_cursor = if events.len() > limit as usize {
             events.truncate(limit as usize);
             events.last().map(|e| encode_cursor(e.id))

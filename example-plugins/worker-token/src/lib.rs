@@ -175,8 +175,7 @@ impl WorkerToken {
         let exists = sqlx::query("SELECT id FROM tenant WHERE id = $1")
             .bind(&tenant)
             .fetch_optional(&self.db)
-            .await
-            .map_err(ApiError::internal)?;
+            .await?;
         if exists.is_none() {
             return Err(ApiError::not_found(format!("no tenant `{tenant}`")));
         }
@@ -196,7 +195,7 @@ impl WorkerToken {
             last_used_at: None,
         };
         // The token and its event commit together: the audit trail cannot miss it.
-        let mut tx = self.db.begin().await.map_err(ApiError::internal)?;
+        let mut tx = self.db.begin().await?;
         sqlx::query(
             "INSERT INTO p_worker_token__tokens (id, tenant_id, lookup, token_hash, display_name, description, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
@@ -211,7 +210,7 @@ impl WorkerToken {
         .bind(&info.expires_at)
         .execute(&mut tx)
         .await
-        .map_err(ApiError::internal)?;
+        ?;
         tx.publish(&TokenCreated {
             id: info.id.clone(),
             tenant: info.tenant.clone(),
@@ -220,7 +219,7 @@ impl WorkerToken {
             expires_at: info.expires_at.clone(),
         })
         .await?;
-        tx.commit().await.map_err(ApiError::internal)?;
+        tx.commit().await?;
         tracing::info!(token = %info.id, tenant = %info.tenant, by = %who.principal_id, "worker token created");
         Ok(Created(Json(CreatedToken {
             token: issued.token,
@@ -250,13 +249,11 @@ impl WorkerToken {
             .bind(who.tenant.clone().unwrap_or_default())
             .fetch_all(&self.db)
             .await
-        }
-        .map_err(ApiError::internal)?;
+        }?;
         let tokens = rows
             .iter()
             .map(info_from_row)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(ApiError::internal)?;
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Json(tokens))
     }
 
@@ -274,13 +271,12 @@ impl WorkerToken {
         let row = sqlx::query("SELECT lookup, tenant_id FROM p_worker_token__tokens WHERE id = $1")
             .bind(&id)
             .fetch_optional(&self.db)
-            .await
-            .map_err(ApiError::internal)?;
+            .await?;
         let Some(row) = row else {
             return Err(ApiError::not_found(format!("no worker token `{id}`")));
         };
-        let lookup: String = row.try_get("lookup").map_err(ApiError::internal)?;
-        let tenant: String = row.try_get("tenant_id").map_err(ApiError::internal)?;
+        let lookup: String = row.try_get("lookup")?;
+        let tenant: String = row.try_get("tenant_id")?;
         if who.principal_type != PrincipalType::Admin
             && who.tenant.as_deref() != Some(tenant.as_str())
         {
@@ -295,13 +291,13 @@ impl WorkerToken {
         };
         authz.require(&who, &request).await?;
         // The revocation and its event commit together.
-        let mut tx = self.db.begin().await.map_err(ApiError::internal)?;
+        let mut tx = self.db.begin().await?;
         let revoked = sqlx::query("UPDATE p_worker_token__tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(time::now_rfc3339())
             .bind(&id)
             .execute(&mut tx)
             .await
-            .map_err(ApiError::internal)?;
+            ?;
         if revoked.rows_affected() == 1 {
             tx.publish(&TokenRevoked {
                 id: id.clone(),
@@ -310,7 +306,7 @@ impl WorkerToken {
             })
             .await?;
         }
-        tx.commit().await.map_err(ApiError::internal)?;
+        tx.commit().await?;
         self.cache.forget(&lookup);
         if revoked.rows_affected() == 1 {
             tracing::info!(token = %id, by = %who.principal_id, "worker token revoked");

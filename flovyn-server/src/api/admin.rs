@@ -45,6 +45,34 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
     })
 }
 
+/// `GET /_/ready`'s answer while the server can serve.
+#[derive(Debug, Serialize)]
+pub struct Ready {
+    /// `ready`.
+    pub status: &'static str,
+}
+
+/// `GET /_/ready`: readiness, where `/_/health` is liveness — 200 while the database answers
+/// a query within 2 s, otherwise 503 `not_ready` with `Retry-After` (take the replica out of
+/// rotation; do not restart it).
+pub async fn ready(State(state): State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let probe = sqlx::query("SELECT 1").execute(state.db().pool());
+    let reason = match tokio::time::timeout(std::time::Duration::from_secs(2), probe).await {
+        Ok(Ok(_)) => return Json(Ready { status: "ready" }).into_response(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "no answer within 2 s".to_owned(),
+    };
+    tracing::warn!(reason = %reason, "not ready: the database cannot be reached");
+    flovyn_sdk::ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "not_ready",
+        "the database cannot be reached",
+    )
+    .retry_after(1)
+    .into_response()
+}
+
 /// One plugin in `GET /_/plugins`.
 #[derive(Debug, Serialize)]
 pub struct PluginInfo {

@@ -52,8 +52,7 @@ pub async fn list(
         "SELECT id, name, created_at FROM tenant ORDER BY created_at, id",
     )
     .fetch_all(state.db().pool())
-    .await
-    .map_err(ApiError::internal)?;
+    .await?;
     Ok(Json(tenants))
 }
 
@@ -68,8 +67,7 @@ pub async fn get(
         sqlx::query_as::<_, Tenant>("SELECT id, name, created_at FROM tenant WHERE id = $1")
             .bind(&id)
             .fetch_optional(state.db().pool())
-            .await
-            .map_err(ApiError::internal)?;
+            .await?;
     tenant
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no tenant `{id}`")))
@@ -109,14 +107,9 @@ pub async fn create(
         name: tenant.name.clone(),
         created_by: who.principal_id.clone(),
     };
-    let event = OutboxEvent::new(CORE, &created).map_err(ApiError::internal)?;
+    let event = OutboxEvent::new(CORE, &created)?;
     // The tenant and its event commit together.
-    let mut tx = state
-        .db()
-        .pool()
-        .begin()
-        .await
-        .map_err(ApiError::internal)?;
+    let mut tx = state.db().pool().begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO tenant (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
     )
@@ -124,8 +117,7 @@ pub async fn create(
     .bind(&tenant.name)
     .bind(&tenant.created_at)
     .execute(&mut *tx)
-    .await
-    .map_err(ApiError::internal)?;
+    .await?;
     if inserted.rows_affected() == 0 {
         return Err(ApiError::conflict(format!(
             "a tenant with id `{}` or name `{}` already exists",
@@ -133,11 +125,8 @@ pub async fn create(
         )));
     }
     let outbox = state.events().outbox();
-    outbox
-        .write_in(&mut tx, &event)
-        .await
-        .map_err(ApiError::internal)?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    outbox.write_in(&mut tx, &event).await?;
+    tx.commit().await?;
     outbox.committed();
     Ok(Created(Json(tenant)))
 }

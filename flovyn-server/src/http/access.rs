@@ -92,10 +92,6 @@ impl std::fmt::Debug for AuthStack {
     }
 }
 
-/// Marks a request whose credential could not be checked (`AuthOutcome::Unavailable`).
-#[derive(Debug, Clone)]
-struct AuthUnavailable;
-
 impl AuthStack {
     /// The core authenticator plus the plugins' (in `plugins` order, i.e. start order).
     pub fn new(core: Credentials, plugins: &[RunningPlugin]) -> Self {
@@ -224,7 +220,9 @@ impl Gate {
             AuthOutcome::NotMine | AuthOutcome::Invalid => {}
             AuthOutcome::Unavailable(reason) => {
                 tracing::error!(%reason, "credential could not be checked");
-                request.extensions_mut().insert(AuthUnavailable);
+                request
+                    .extensions_mut()
+                    .insert(flovyn_sdk::auth::CredentialsUnavailable);
             }
         }
     }
@@ -250,15 +248,11 @@ impl Gate {
             return None;
         }
         let Some(identity) = extensions.get::<Identity>() else {
-            if extensions.get::<AuthUnavailable>().is_some() {
-                return Some(
-                    ApiError::new(
-                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                        "service_unavailable",
-                        "credentials cannot be checked right now; retry later",
-                    )
-                    .into_response(),
-                );
+            if extensions
+                .get::<flovyn_sdk::auth::CredentialsUnavailable>()
+                .is_some()
+            {
+                return Some(flovyn_sdk::auth::CredentialsUnavailable::error().into_response());
             }
             return Some(ApiError::unauthorized().into_response());
         };
@@ -289,13 +283,18 @@ impl Gate {
     /// (it answers `Unimplemented` after authentication).
     pub async fn enforce_grpc(&self, path: &str, extensions: &Extensions) -> Option<tonic::Status> {
         let Some(identity) = extensions.get::<Identity>() else {
-            return Some(if extensions.get::<AuthUnavailable>().is_some() {
-                tonic::Status::unavailable("the credential could not be checked; try again")
-            } else {
-                tonic::Status::unauthenticated(
-                    "this service needs credentials: send `authorization: Bearer …` metadata",
-                )
-            });
+            return Some(
+                if extensions
+                    .get::<flovyn_sdk::auth::CredentialsUnavailable>()
+                    .is_some()
+                {
+                    tonic::Status::unavailable("the credential could not be checked; try again")
+                } else {
+                    tonic::Status::unauthenticated(
+                        "this service needs credentials: send `authorization: Bearer …` metadata",
+                    )
+                },
+            );
         };
         let (plugin, access) = self.table.grpc_service(path)?;
         if let Access::Permission(permission) = access {

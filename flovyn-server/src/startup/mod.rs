@@ -284,7 +284,7 @@ pub async fn start_backends(
         return Err(StartupError::WeakAdminToken(token.len()));
     }
     let plan = plan_backends(&backends, &config)?;
-    let db = Database::connect(&config.database_url).await?;
+    let db = Database::connect_with(&config.database_url, config.database.options()).await?;
     migrate::run_core(&db).await?;
     let applied = migrate::run_plugins(&db, &plan.enabled).await?;
     for m in &applied {

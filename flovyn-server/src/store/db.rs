@@ -58,9 +58,12 @@ pub enum DbError {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct DbOptions {
-    /// How long to keep trying to open a connection (the database may still be starting)
-    /// before giving up; also the pool's acquire timeout. Default 30 s.
+    /// How long to keep trying to open the first connection (the database may still be
+    /// starting) before giving up. Default 30 s.
     pub connect_timeout: Duration,
+    /// How long a query waits for a connection from the pool before it fails with
+    /// `PoolTimedOut` (answered 503). Default 5 s.
+    pub acquire_timeout: Duration,
     /// Most connections in the pool; default 10 for PostgreSQL, 8 for a SQLite file, and
     /// always 1 for `sqlite::memory:`.
     pub max_connections: Option<u32>,
@@ -70,6 +73,7 @@ impl Default for DbOptions {
     fn default() -> Self {
         Self {
             connect_timeout: Duration::from_secs(30),
+            acquire_timeout: Duration::from_secs(5),
             max_connections: None,
         }
     }
@@ -82,10 +86,36 @@ impl DbOptions {
         self
     }
 
+    /// The defaults with another acquire timeout.
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
     /// The defaults with another pool size.
     pub fn max_connections(mut self, max: u32) -> Self {
         self.max_connections = Some(max);
         self
+    }
+}
+
+/// Waits for `pool`'s first connection for up to `within` (the database may still be
+/// starting): a refused or timed-out attempt is tried again; any other error (bad
+/// credentials, a missing database) is final at once.
+async fn first_connection(pool: &AnyPool, within: Duration) -> Result<(), sqlx::Error> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let error = match tokio::time::timeout(left, pool.acquire()).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e @ (sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut))) => e,
+            Ok(Err(e)) => return Err(e),
+            Err(_) => sqlx::Error::PoolTimedOut,
+        };
+        if tokio::time::Instant::now() + Duration::from_millis(100) >= deadline {
+            return Err(error);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -119,16 +149,21 @@ impl Database {
             source,
         };
         let pool = match dialect {
-            Dialect::Postgres => AnyPoolOptions::new()
-                .acquire_timeout(options.connect_timeout)
-                .max_connections(options.max_connections.unwrap_or(PG_MAX_CONNECTIONS))
-                .connect(url)
-                .await
-                .map_err(connect_err)?,
+            Dialect::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .acquire_timeout(options.acquire_timeout)
+                    .max_connections(options.max_connections.unwrap_or(PG_MAX_CONNECTIONS))
+                    .connect_lazy(url)
+                    .map_err(connect_err)?;
+                first_connection(&pool, options.connect_timeout)
+                    .await
+                    .map_err(connect_err)?;
+                pool
+            }
             Dialect::Sqlite => {
                 let url = sqlite_url(url);
                 let pool_options = AnyPoolOptions::new()
-                    .acquire_timeout(options.connect_timeout)
+                    .acquire_timeout(options.acquire_timeout)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             // sqlx-sqlite already defaults to both, but through `Any` they cannot
@@ -149,7 +184,10 @@ impl Database {
                     pool_options
                         .max_connections(options.max_connections.unwrap_or(SQLITE_MAX_CONNECTIONS))
                 };
-                let pool = pool_options.connect(&url).await.map_err(connect_err)?;
+                let pool = pool_options.connect_lazy(&url).map_err(connect_err)?;
+                first_connection(&pool, options.connect_timeout)
+                    .await
+                    .map_err(connect_err)?;
                 if !is_sqlite_memory(&url) {
                     enable_wal(&pool).await.map_err(|source| DbError::Setup {
                         url: redact(&url),

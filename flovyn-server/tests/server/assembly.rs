@@ -335,6 +335,25 @@ fn unknown_keys_and_bad_values_name_the_key() {
         err,
         "invalid configuration: key `listen`: invalid socket address syntax (from `FLOVYN_LISTEN`)"
     );
+
+    // A log filter that does not parse stops start-up, naming where it came from.
+    let err = Config::load(&Sources {
+        env: env(&[("FLOVYN_LOG", "flovyn_server=loud")]),
+        ..Sources::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("key `log`"), "{err}");
+    assert!(
+        err.contains("`flovyn_server=loud` is not a log filter"),
+        "{err}"
+    );
+    assert!(err.contains("(from `FLOVYN_LOG`)"), "{err}");
+
+    let f = file("[database]\nacquire_timeout_secs = 0\n");
+    let err = load_file(&f).unwrap_err().to_string();
+    assert!(err.contains("key `database.acquire_timeout_secs`"), "{err}");
+    assert!(err.contains("expected a positive number, found 0"), "{err}");
 }
 
 #[test]

@@ -28,4 +28,5 @@ mod storage;
 mod supervision;
 mod support;
 mod tasks;
+mod unavailable;
 mod worker_token;

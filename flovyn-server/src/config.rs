@@ -193,6 +193,14 @@ impl Config {
             figment = figment.merge(Serialized::default("database_url", url));
         }
         if let Some(listen) = sources.listen {
+            // The flag wins, but a broken variable beside it is still a mistake to report.
+            if let Some(var) = env.get("FLOVYN_LISTEN")
+                && var.parse::<SocketAddr>().is_err()
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "key `listen`: invalid socket address syntax (from `FLOVYN_LISTEN`: `{var}`, which `--listen` overrides)"
+                )));
+            }
             figment = figment.merge(Serialized::default("listen", listen.to_string()));
         }
         let mut config: Config = figment

@@ -65,15 +65,24 @@ pub struct TokenRevoked {
     pub revoked_by: String,
 }
 
+/// The longest `display_name`, in characters (also in the spec: `maxLength`).
+pub const MAX_DISPLAY_NAME: usize = 200;
+/// The longest lifetime of a token, in days (100 years; also in the spec: `maximum`): its
+/// expiry stays a four-digit-year RFC 3339 instant.
+pub const MAX_EXPIRY_DAYS: u32 = 36_500;
+
 /// `POST /tokens` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
-    /// A name to recognise the token by (e.g. the worker's host name).
+    /// A name to recognise the token by (e.g. the worker's host name), 1–200 characters
+    /// once trimmed.
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: String,
     /// Free text.
     pub description: Option<String>,
-    /// Days until the token expires; it never expires when absent.
+    /// Days until the token expires, 1–36500; it never expires when absent.
+    #[schema(minimum = 1, maximum = 36500)]
     pub expires_in_days: Option<u32>,
     /// The tenant the worker acts in; defaults to the caller's tenant, else `default`.
     pub tenant: Option<String>,
@@ -156,10 +165,18 @@ impl WorkerToken {
         Json(new): Json<NewToken>,
     ) -> Result<Created<CreatedToken>, ApiError> {
         let display_name = new.display_name.trim().to_owned();
-        if display_name.is_empty() || display_name.len() > 200 {
-            return Err(ApiError::bad_request(
-                "`display_name` must be 1–200 characters",
-            ));
+        if display_name.is_empty() || display_name.chars().count() > MAX_DISPLAY_NAME {
+            return Err(ApiError::bad_request(format!(
+                "`display_name` must be 1–{MAX_DISPLAY_NAME} characters"
+            )));
+        }
+        if new
+            .expires_in_days
+            .is_some_and(|d| d == 0 || d > MAX_EXPIRY_DAYS)
+        {
+            return Err(ApiError::bad_request(format!(
+                "`expires_in_days` must be 1–{MAX_EXPIRY_DAYS} (or absent: never expires)"
+            )));
         }
         let tenant = new
             .tenant

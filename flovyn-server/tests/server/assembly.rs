@@ -336,6 +336,26 @@ fn unknown_keys_and_bad_values_name_the_key() {
         "invalid configuration: key `listen`: invalid socket address syntax (from `FLOVYN_LISTEN`)"
     );
 
+    // `--listen` wins over `FLOVYN_LISTEN`, but does not hide a broken one.
+    let err = Config::load(&Sources {
+        env: env(&[("FLOVYN_LISTEN", "not an address")]),
+        listen: Some("127.0.0.1:9001".parse().unwrap()),
+        ..Sources::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("(from `FLOVYN_LISTEN`: `not an address`, which `--listen` overrides)"),
+        "{err}"
+    );
+    let config = Config::load(&Sources {
+        env: env(&[("FLOVYN_LISTEN", "127.0.0.1:9002")]),
+        listen: Some("127.0.0.1:9001".parse().unwrap()),
+        ..Sources::default()
+    })
+    .unwrap();
+    assert_eq!(config.listen.port(), 9001);
+
     // A log filter that does not parse stops start-up, naming where it came from.
     let err = Config::load(&Sources {
         env: env(&[("FLOVYN_LOG", "flovyn_server=loud")]),

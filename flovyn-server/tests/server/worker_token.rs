@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use worker_token::cache::LOOKUPS;
 
 use crate::http::{
-    ADMIN, Db, Fixture, Mode, create_worker_token, error, fixture_in, fixture_with, get_as,
+    ADMIN, Db, Fixture, Mode, create_worker_token, error, fixture_in, fixture_with, get, get_as,
     post_json_as, send,
 };
 use crate::support::{pg, process};
@@ -293,6 +293,56 @@ async fn body_rules(mode: Mode) {
     )
     .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // The bounds the spec publishes are the bounds enforced: 400 naming the limit.
+    let spec = send(&f.router, get("/api-docs/openapi.json")).await.json();
+    let new_token = &spec["components"]["schemas"]["NewToken"]["properties"];
+    assert_eq!(new_token["display_name"]["maxLength"], 200, "{new_token}");
+    assert_eq!(
+        new_token["expires_in_days"]["maximum"], 36500,
+        "{new_token}"
+    );
+    assert_eq!(new_token["expires_in_days"]["minimum"], 1, "{new_token}");
+    for (body, message) in [
+        (
+            json!({"display_name": "x", "expires_in_days": 0}),
+            "`expires_in_days` must be 1–36500 (or absent: never expires)",
+        ),
+        (
+            json!({"display_name": "x", "expires_in_days": 3_000_000}),
+            "`expires_in_days` must be 1–36500 (or absent: never expires)",
+        ),
+        (
+            json!({"display_name": "é".repeat(201)}),
+            "`display_name` must be 1–200 characters",
+        ),
+    ] {
+        let r = send(
+            &f.router,
+            post_json_as("/api/v1/p/worker-token/tokens", ADMIN, body),
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.json()),
+            (StatusCode::BAD_REQUEST, error("bad_request", message))
+        );
+    }
+    // At the limits, accepted: 200 characters (not bytes), 100 years.
+    let r = send(
+        &f.router,
+        post_json_as(
+            "/api/v1/p/worker-token/tokens",
+            ADMIN,
+            json!({"display_name": "é".repeat(200), "expires_in_days": 36500}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let expires = r.json()["expires_at"].as_str().unwrap().to_owned();
+    assert!(
+        expires.len() == 24 && expires.ends_with('Z'),
+        "RFC 3339: {expires}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -122,6 +122,7 @@ pub struct EventQuery {
     /// Only events before this instant (RFC 3339 UTC).
     pub until: Option<String>,
     /// Page size, 1–500; 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -166,7 +166,20 @@ async fn records_and_serves_events(db: Db, mode: Mode) {
     }
     assert_eq!(seen, names);
 
-    // Bad input names the parameter.
+    // Bad input names the parameter; the spec publishes the bounds enforced.
+    let spec = send(&f.router, get("/api-docs/openapi.json")).await.json();
+    let limit = spec["paths"][EVENTS]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap()["schema"]
+        .clone();
+    assert_eq!(
+        (&limit["minimum"], &limit["maximum"]),
+        (&json!(1), &json!(500)),
+        "{limit}"
+    );
     for (query, needle) in [
         ("limit=0", "`limit` must be 1–500"),
         ("limit=501", "`limit` must be 1–500"),

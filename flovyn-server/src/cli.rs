@@ -126,12 +126,15 @@ fn load(sources: &Sources) -> Result<Config, BoxError> {
     Ok(config)
 }
 
-/// Logs go to stderr, so that stdout stays clean for `openapi` and `plugins`.
+/// Logs go to stderr, so that stdout stays clean for `openapi` and `plugins`; colours only
+/// when stderr is a terminal (a log file or a collector gets plain text).
 pub fn init_tracing(filter: &str) {
+    // The configuration checked the filter already (`Config::load`).
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
 }

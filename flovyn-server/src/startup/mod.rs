@@ -286,10 +286,8 @@ pub async fn start_backends(
     let plan = plan_backends(&backends, &config)?;
     let db = Database::connect_with(&config.database_url, config.database.options()).await?;
     migrate::run_core(&db).await?;
-    let applied = migrate::run_plugins(&db, &plan.enabled).await?;
-    for m in &applied {
-        tracing::info!(plugin = %m.plugin, version = m.version, name = %m.name, execution_ms = m.execution_ms, "migration applied");
-    }
+    // Each migration is logged as it is applied (`store::migrate`).
+    migrate::run_plugins(&db, &plan.enabled).await?;
     let mut events = EventEngine::new(db.pool());
     // Plugin processes' access checks reach the authorizers once they are all built.
     let authorizers = Arc::new(flovyn_sdk::auth::LateAuthorize::default());

@@ -208,6 +208,22 @@ fn serve_in_an_empty_directory_uses_sqlite_and_restarts_apply_nothing_twice() {
     assert_eq!(get(server.addr, "/_/health", &[]).unwrap().status, 200);
 }
 
+/// The log, read from a pipe as a log collector would: plain text, no colour codes, each
+/// migration logged once.
+#[test]
+fn the_log_is_plain_text_with_each_migration_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[("FLOVYN_LOG", "info")]);
+    let out = server.terminate();
+    let log = stderr(&out);
+    assert!(!log.contains('\u{1b}'), "colour codes in a piped log:\n{log}");
+    let hello = log
+        .lines()
+        .filter(|l| l.contains("create_greetings"))
+        .count();
+    assert_eq!(hello, 1, "hello's first migration logged {hello} times:\n{log}");
+}
+
 #[test]
 fn migrate_applies_and_exits() {
     let dir = tempfile::tempdir().unwrap();

@@ -36,8 +36,33 @@ pub(crate) fn plugin(args: TokenStream, item: TokenStream, package: &str) -> Tok
         Some(out) if !cx.has_errors() => quote!(#item #out),
         _ => {
             let errors = cx.into_compile_errors();
-            quote!(#item #errors)
+            let events = declared_events(&def);
+            quote!(#item #errors #events)
         }
+    }
+}
+
+/// The declared events stay events when the attribute has errors, so that a mistake in it
+/// (a bad name, a misnamed table) is the only error reported, not also every place that
+/// publishes one of its events. (The compilation fails anyway: the names are placeholders.)
+fn declared_events(def: &PluginDef) -> TokenStream {
+    let mut seen = std::collections::HashSet::new();
+    let impls = def
+        .events
+        .iter()
+        .filter(|path| seen.insert(quote!(#path).to_string()))
+        .map(|path| {
+            quote_spanned! {path.span()=>
+                impl __fp::Event for #path {
+                    const NAME: &'static str = "";
+                }
+            }
+        });
+    quote! {
+        const _: () = {
+            use ::flovyn_sdk::__private as __fp;
+            #(#impls)*
+        };
     }
 }
 

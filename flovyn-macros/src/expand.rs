@@ -46,6 +46,9 @@ pub(crate) fn plugin(args: TokenStream, item: TokenStream, package: &str) -> Tok
 /// (a bad name, a misnamed table) is the only error reported, not also every place that
 /// publishes one of its events. (The compilation fails anyway: the names are placeholders.)
 fn declared_events(def: &PluginDef) -> TokenStream {
+    if def.events.is_empty() {
+        return TokenStream::new();
+    }
     let mut seen = std::collections::HashSet::new();
     let impls = def
         .events

@@ -485,6 +485,10 @@ pub fn operation_id(plugin: &str, handler: &str) -> String {
     format!("{}.{}", flovyn_naming::plugin::underscored(plugin), handler)
 }
 
+/// The OpenAPI extension naming the permission an operation requires
+/// (`"x-flovyn-permission": "worker_token:create"`).
+pub const PERMISSION_EXTENSION: &str = "x-flovyn-permission";
+
 /// The full OpenAPI document of one plugin (see the module docs), from its descriptor alone.
 pub fn plugin_document(plugin: &flovyn_descriptor::PluginDescriptor) -> OpenApi {
     use flovyn_descriptor::Access;
@@ -509,6 +513,14 @@ pub fn plugin_document(plugin: &flovyn_descriptor::PluginDescriptor) -> OpenApi 
                 doc.error_response(401, "Missing or invalid credentials");
                 if let Access::Permission(p) = &route.access {
                     doc.error_response(403, &format!("The caller lacks the `{p}` permission"));
+                    // Machine-readable too, for clients and tooling that check access.
+                    let permission = utoipa::openapi::extensions::ExtensionsBuilder::new()
+                        .add(PERMISSION_EXTENSION, p.as_str())
+                        .build();
+                    match &mut operation.extensions {
+                        Some(extensions) => extensions.merge(permission),
+                        None => operation.extensions = Some(permission),
+                    }
                 }
                 for (status, response) in doc.responses {
                     operation

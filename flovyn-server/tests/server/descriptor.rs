@@ -196,8 +196,10 @@ fn the_spec_comes_from_descriptors_alone() {
         get["responses"]["403"]["description"],
         "The caller lacks the `bookmarks:read` permission"
     );
+    assert_eq!(get["x-flovyn-permission"], "bookmarks:read");
     let about = &doc["paths"]["/api/v1/p/bookmarks/about"]["get"];
     assert_eq!(about["security"], serde_json::json!([]));
+    assert!(about.get("x-flovyn-permission").is_none());
 }
 
 #[tokio::test]

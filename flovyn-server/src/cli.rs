@@ -338,20 +338,17 @@ pub async fn serve_until(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), BoxError> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut stopped = stop_rx.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, tower::make::Shared::new(app))
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            })
-            .await
-    });
+    let http = &state.config().http;
+    let limits = crate::http::listen::ConnectionLimits {
+        header_read_timeout: Duration::from_secs(http.header_read_timeout_secs),
+        max_connections: http.max_connections,
+    };
+    let server = tokio::spawn(crate::http::listen::serve(listener, app, limits, stop_rx));
     shutdown.await;
     tracing::info!("shutting down: draining in-flight requests");
     let _ = stop_tx.send(true);
     match tokio::time::timeout(grace, server).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error while draining"),
+        Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
         Err(_) => tracing::warn!(
             grace_secs = grace.as_secs(),

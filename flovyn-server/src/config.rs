@@ -119,6 +119,14 @@ pub struct HttpConfig {
     pub request_timeout_secs: u64,
     /// How long shutdown waits for in-flight requests before cancelling them.
     pub shutdown_grace_secs: u64,
+    /// How long a client has to send a request's headers — from connecting, and again after
+    /// each response on a keep-alive connection (the idle timeout); then it is closed.
+    #[serde(deserialize_with = "positive")]
+    #[schema(minimum = 1)]
+    pub header_read_timeout_secs: u64,
+    /// Open connections at most; more clients wait in the listen backlog.
+    #[schema(minimum = 1)]
+    pub max_connections: usize,
 }
 
 impl Default for HttpConfig {
@@ -127,6 +135,8 @@ impl Default for HttpConfig {
             body_limit_bytes: 2 * 1024 * 1024,
             request_timeout_secs: 30,
             shutdown_grace_secs: 10,
+            header_read_timeout_secs: 30,
+            max_connections: 4096,
         }
     }
 }

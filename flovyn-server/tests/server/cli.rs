@@ -216,12 +216,18 @@ fn the_log_is_plain_text_with_each_migration_once() {
     let server = Server::start(dir.path(), &[("FLOVYN_LOG", "info")]);
     let out = server.terminate();
     let log = stderr(&out);
-    assert!(!log.contains('\u{1b}'), "colour codes in a piped log:\n{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a piped log:\n{log}"
+    );
     let hello = log
         .lines()
         .filter(|l| l.contains("create_greetings"))
         .count();
-    assert_eq!(hello, 1, "hello's first migration logged {hello} times:\n{log}");
+    assert_eq!(
+        hello, 1,
+        "hello's first migration logged {hello} times:\n{log}"
+    );
 }
 
 #[test]

@@ -14,6 +14,7 @@ mod audit_log;
 mod boundary;
 mod cli;
 mod config_schema;
+mod connections;
 mod crash;
 mod descriptor;
 mod events;

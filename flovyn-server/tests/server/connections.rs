@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::http::{Db, Fixture, fixture_with};
 
-/// The server of `f` on a loopback port, until the returned sender is used.
-async fn listening(
+/// The server of `f` (`serve_until`) on a loopback port, until the returned sender is used
+/// (or dropped); the handle ends once it has stopped.
+pub(crate) async fn listening(
     f: &Fixture,
 ) -> (
     SocketAddr,

@@ -622,17 +622,7 @@ async fn shutdown_stops_accepting_drains_in_flight_requests_then_runs_stop_hooks
         c.plugins.insert("probe".into(), json!({"tag": "drain"}));
     })
     .await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (router, state) = (f.router.clone(), f.state.clone());
-    let server = tokio::spawn(async move {
-        let signal = async {
-            let _ = stopped.await;
-        };
-        flovyn_server::cli::serve_until(listener, router, &state, Duration::from_secs(10), signal)
-            .await
-    });
+    let (addr, stop, server) = crate::connections::listening(&f).await;
 
     let in_flight = tokio::task::spawn_blocking(move || {
         crate::support::process::get(addr, "/api/v1/p/probe/slow", &[])
@@ -647,7 +637,7 @@ async fn shutdown_stops_accepting_drains_in_flight_requests_then_runs_stop_hooks
     );
     let response = in_flight.await.unwrap();
     assert_eq!((response.status, response.body.as_str()), (200, "late"));
-    server.await.unwrap().unwrap();
+    server.await.unwrap();
     let events = EVENTS.lock().unwrap().clone();
     assert!(
         events.contains(&"stop probe drain".to_owned()),

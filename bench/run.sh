@@ -34,7 +34,7 @@ INSTR_BUDGET=8000
 EVENTS_DB=both
 EVENTS_RATE=20
 EVENTS_SECS=30
-CATCHUP_SECS=120
+CATCHUP_SECS=300
 PLUGIN_PORT="${BENCH_PLUGIN_PORT:-18181}"
 BASELINE_PORT="${BENCH_BASELINE_PORT:-18182}"
 COMMAND_LINE="bench/run.sh $*"
@@ -113,7 +113,7 @@ Options:
       --events-rate N     events per second offered in the latency part (default 20)
       --events-secs N     duration of the latency part's paced run (default 30)
       --catchup-secs N    events: longest wait for delivery to catch up after a run
-                          (default 120)
+                          (default 300)
   -w, --write             also write the results into BENCHMARKS.md (between the
                           <!-- bench:...:begin/end --> markers)
   -h, --help              this help
@@ -1181,6 +1181,14 @@ new_pg_database() { # new_pg_database NAME: an empty database (the server is new
     pg_url "$1"
 }
 
+# The warnings and errors in a server's log, by message (the old bus's "event dropped" lines
+# apart: they are counted on their own), e.g. "132 × sequencing events failed; 3 × …".
+log_warnings() { # log_warnings LOG
+    sed 's/\x1b\[[0-9;]*m//g' "$1" | { grep -a -E '^[^ ]+ +(WARN|ERROR) ' || true; } | { grep -v 'event dropped' || true; } |
+        sed -E 's/^[^ ]+ +(WARN|ERROR) [^ ]+: //; s/ [a-z_.]+=.*$//' | sort | uniq -c | sort -rn |
+        awk '{ n = $1; $1 = ""; sub(/^ /, ""); out = out (out == "" ? "" : "; ") n " × " $0 } END { print (out == "" ? "none" : out) }'
+}
+
 # One SQL query on the database of URL (sqlite://FILE or postgres://…): its rows, the
 # columns separated by spaces.
 sql_at() { # sql_at URL SQL
@@ -1307,6 +1315,9 @@ events_throughput() { # events_throughput sqlite|postgres
     ot="${counts% *}" oa="${counts#* }"
     dropped="$(grep -c 'event dropped' "$RUN_DIR/events-$db-old/server.log" || true)"
     delivered="$(awk '/^flovyn_events_delivered_total\{plugin="audit-log"\}/ { print $2 }' <<<"$new_metrics")"
+    local old_warnings new_warnings
+    old_warnings="$(log_warnings "$RUN_DIR/events-$db-old/server.log")"
+    new_warnings="$(log_warnings "$RUN_DIR/events-$db-new/server.log")"
     if [[ "$db" == postgres ]]; then
         psql -qX "$(pg_url postgres)" -c "DROP DATABASE bench_events_new" -c "DROP DATABASE bench_events_old" >/dev/null || true
     fi
@@ -1336,6 +1347,7 @@ $(drow "events not yet handled when a run ended, median / max of the runs" 6)
 $(drow "then the wait until the audit log stopped growing (outbox: held every token), s, median / max" 7)
 | **tokens created** (rows, warm-up and check included) / **audit rows** (\`worker-token.token-created\`) at the end | **$ot / $oa** | **$nt / $na** | |
 | events lost (tokens without their audit row) | **$((ot - oa))** (server log: $dropped × "event dropped: the subscriber's queue is full") | **$((nt - na))** (\`flovyn_events_delivered_total{plugin="audit-log"}\`: ${delivered:-?}) | |
+| other warnings and errors in the server's log | $old_warnings | $new_warnings | |
 | CPU time stolen by the hypervisor (both CPUs), median / max of the runs | $(cut -f12 "$tsv" | median)% / $(steal_max)% | | |
 
 Throughput ratio outbox / in-memory: **$tr**.

@@ -133,7 +133,7 @@ of valgrind (~3.5 min by default); auth ~ 2 x rounds x duration + 2 x warmup + ~
 valgrind (~2.5 min); startup ~ 10 s; process ~ 4 x rounds x duration + 2 x warmup + ~1 min
 of valgrind + ~1 min of start-ups (~6 min; building the two plugin executables: ~5 min
 the first time); events ~ 2 x databases x rounds x (duration + catch-up) + events-secs
-(~6 min; building both flovyn-server binaries: ~15 min the first time).
+(~10 min; building both flovyn-server binaries: ~25 min the first time).
 EOF
 }
 
@@ -1123,7 +1123,7 @@ build_events() {
     if [[ -e "$WORKTREE" ]]; then remove_worktree; WORKTREE="$TARGET_DIR/$EVENTS_OLD_COMMIT-src"; fi
     git -C "$REPO" worktree prune
     git -C "$REPO" worktree add --detach --quiet "$WORKTREE" "$EVENTS_OLD_COMMIT"
-    log "cargo build --release --locked -p flovyn-server in a worktree of $EVENTS_OLD_COMMIT (target dir $old_target; ~10 min the first time)"
+    log "cargo build --release --locked -p flovyn-server in a worktree of $EVENTS_OLD_COMMIT (target dir $old_target; ~20 min the first time)"
     (cd "$WORKTREE" && CARGO_TARGET_DIR="$old_target" cargo build --release --quiet --locked -p flovyn-server --bin flovyn-server)
     remove_worktree
 }

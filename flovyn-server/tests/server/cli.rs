@@ -138,6 +138,23 @@ fn plugins_and_openapi_describe_plugin_processes_and_show_refused_ones() {
         "the same spec out of process"
     );
 
+    // A relative command is the server's working directory's, although the process starts
+    // in a directory of its own.
+    std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    std::os::unix::fs::symlink(&hello, dir.path().join("plugins/hello-plugin")).unwrap();
+    std::fs::write(
+        &config,
+        "[plugins.hello]\nmode = \"process\"\ncommand = \"./plugins/hello-plugin\"\n",
+    )
+    .unwrap();
+    let out = run(&["plugins"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("  process   ./plugins/hello-plugin\n"),
+        "{}",
+        stdout(&out)
+    );
+
     std::fs::write(
         &config,
         "[plugins.hello]\nmode = \"process\"\ncommand = \"/nonexistent/hello-plugin\"\n",

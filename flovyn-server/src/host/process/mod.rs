@@ -162,7 +162,14 @@ impl ProcessSpec {
             return Err(self.refused(format!("cannot give it its directory: {e}")));
         }
         let versions: Vec<String> = OFFERED.iter().map(u32::to_string).collect();
-        let mut command = Command::new(&self.command);
+        // The child starts in its own directory: a relative path (`./plugins/x`) still means
+        // the server's working directory, as the operator wrote it.
+        let program = if self.command.is_relative() && self.command.components().count() > 1 {
+            std::env::current_dir().map_or_else(|_| self.command.clone(), |d| d.join(&self.command))
+        } else {
+            self.command.clone()
+        };
+        let mut command = Command::new(&program);
         command
             .args(&self.args)
             // Nothing of the server's environment (database URL, admin token) reaches it.

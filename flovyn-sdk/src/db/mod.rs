@@ -102,7 +102,7 @@ impl Database {
     /// Dropped without a commit, it is rolled back.
     pub async fn begin(&self) -> Result<Transaction, sqlx::Error> {
         let inner = match &self.store {
-            Store::Pool(pool) => Open::Pool(pool.begin().await?),
+            Store::Pool(pool) => Open::Pool(begin(pool).await?),
             Store::Host(host) => Open::Host {
                 id: host.begin().await?,
                 host: host.clone(),
@@ -113,6 +113,25 @@ impl Database {
             events: self.events.clone(),
             published: false,
         })
+    }
+}
+
+/// Begins a transaction on `pool`, and cannot be cancelled half-way: `BEGIN` runs in a task
+/// of its own, so a caller dropped while it is in flight (a client that hangs up, a timeout)
+/// leaves a whole [`sqlx::Transaction`] behind, which rolls back and returns its connection
+/// clean. sqlx's own `Pool::begin` may return the connection to the pool inside a transaction
+/// nobody will end (PostgreSQL, sqlx 0.9.0: transact-rs/sqlx#4393), where the next borrower's
+/// statements would vanish with it — `docs/decisions/0015-cancel-safe-begin.md`. Host API:
+/// the server begins its own transactions with it too.
+pub async fn begin(pool: &sqlx::AnyPool) -> Result<sqlx::Transaction<'static, Any>, sqlx::Error> {
+    let pool = pool.clone();
+    #[allow(clippy::disallowed_methods)] // the one place it is called, in a task of its own
+    let begun = tokio::spawn(async move { pool.begin().await });
+    match begun.await {
+        Ok(begun) => begun,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Only a runtime shutting down cancels the task.
+        Err(_) => Err(sqlx::Error::PoolClosed),
     }
 }
 

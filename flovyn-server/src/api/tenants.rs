@@ -109,7 +109,7 @@ pub async fn create(
     };
     let event = OutboxEvent::new(CORE, &created)?;
     // The tenant and its event commit together.
-    let mut tx = state.db().pool().begin().await?;
+    let mut tx = flovyn_sdk::db::begin(state.db().pool()).await?;
     let inserted = sqlx::query(
         "INSERT INTO tenant (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
     )

@@ -236,7 +236,7 @@ async fn failed(
     s.stats.retried();
     if attempts >= i64::from(config.max_attempts) {
         tracing::error!(plugin = s.plugin, event = %event.meta.name, id = %event.meta.id, attempts, %error, "event dead-lettered");
-        let mut tx = pool.begin().await?;
+        let mut tx = flovyn_sdk::db::begin(pool).await?;
         sqlx::query(
             "INSERT INTO _event_dead_letters (plugin, event_id, seq, name, attempts, last_error, failed_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (plugin, event_id) DO NOTHING",

@@ -113,7 +113,7 @@ impl EventSink for Outbox {
 /// `seq`; returns how many. One sequencer at a time (PostgreSQL: an advisory transaction
 /// lock; SQLite has one writer), so a `seq` is visible only once every smaller one is.
 pub async fn sequence(pool: &AnyPool, dialect: Dialect) -> Result<u64, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = flovyn_sdk::db::begin(pool).await?;
     if dialect == Dialect::Postgres {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(SEQUENCER_LOCK)

@@ -336,7 +336,7 @@ fn a_burst_of_events_is_delivered_whole_in_bounded_memory() {
     let before = rss_kib(pid);
     let started = Instant::now();
     runtime.block_on(async {
-        let mut tx = db.pool().begin().await.unwrap();
+        let mut tx = flovyn_sdk::db::begin(db.pool()).await.unwrap();
         for i in 0..burst {
             let payload = format!(
                 r#"{{"id":"burst-{i}","tenant":"default","display_name":"b","created_by":"admin","expires_at":null}}"#

@@ -12,6 +12,7 @@
 mod assembly;
 mod audit_log;
 mod boundary;
+mod cancellation;
 mod cli;
 mod config_schema;
 mod connections;

@@ -124,9 +124,31 @@ impl Database {
 /// statements would vanish with it — `docs/decisions/0015-cancel-safe-begin.md`. Host API:
 /// the server begins its own transactions with it too.
 pub async fn begin(pool: &sqlx::AnyPool) -> Result<sqlx::Transaction<'static, Any>, sqlx::Error> {
+    begin_whole(pool, None).await
+}
+
+/// [`begin`] with the statement that opens the transaction: SQLite's `BEGIN IMMEDIATE` takes
+/// the write lock at once, so a transaction that reads before it writes waits its turn
+/// instead of failing with "database is locked" when it upgrades. Host API.
+pub async fn begin_with(
+    pool: &sqlx::AnyPool,
+    statement: &'static str,
+) -> Result<sqlx::Transaction<'static, Any>, sqlx::Error> {
+    begin_whole(pool, Some(statement)).await
+}
+
+#[allow(clippy::disallowed_methods)] // the one place they are called, in a task of their own
+async fn begin_whole(
+    pool: &sqlx::AnyPool,
+    statement: Option<&'static str>,
+) -> Result<sqlx::Transaction<'static, Any>, sqlx::Error> {
     let pool = pool.clone();
-    #[allow(clippy::disallowed_methods)] // the one place it is called, in a task of its own
-    let begun = tokio::spawn(async move { pool.begin().await });
+    let begun = tokio::spawn(async move {
+        match statement {
+            None => pool.begin().await,
+            Some(statement) => pool.begin_with(statement).await,
+        }
+    });
     match begun.await {
         Ok(begun) => begun,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),

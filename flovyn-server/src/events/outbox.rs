@@ -111,9 +111,13 @@ impl EventSink for Outbox {
 
 /// Numbers the committed events that have no `seq` yet, in id order, after the largest
 /// `seq`; returns how many. One sequencer at a time (PostgreSQL: an advisory transaction
-/// lock; SQLite has one writer), so a `seq` is visible only once every smaller one is.
+/// lock; SQLite has one writer, taken at `BEGIN IMMEDIATE` since this reads before it
+/// writes), so a `seq` is visible only once every smaller one is.
 pub async fn sequence(pool: &AnyPool, dialect: Dialect) -> Result<u64, sqlx::Error> {
-    let mut tx = flovyn_sdk::db::begin(pool).await?;
+    let mut tx = match dialect {
+        Dialect::Sqlite => flovyn_sdk::db::begin_with(pool, "BEGIN IMMEDIATE").await?,
+        Dialect::Postgres => flovyn_sdk::db::begin(pool).await?,
+    };
     if dialect == Dialect::Postgres {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(SEQUENCER_LOCK)

@@ -89,6 +89,11 @@ pub(super) async fn run(
                 }
             }
         }
+        // Registered before the step: a sequencing pass that ends during it still wakes
+        // this loop (`notify_waiters` wakes only the waiters already registered).
+        let sequenced_now = sequenced.notified();
+        tokio::pin!(sequenced_now);
+        sequenced_now.as_mut().enable();
         let wait = match step(&subscriber, &pool, &config, &me).await {
             Ok(Step::Delivered) => continue,
             Ok(Step::Idle) => poll,
@@ -99,7 +104,7 @@ pub(super) async fn run(
             }
         };
         tokio::select! {
-            () = sequenced.notified() => {}
+            () = sequenced_now => {}
             () = tokio::time::sleep(wait) => {}
             _ = stop.changed() => {}
         }

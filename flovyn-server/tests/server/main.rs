@@ -26,6 +26,7 @@ mod middleware;
 mod migrations;
 mod openapi;
 mod process;
+mod python;
 mod storage;
 mod supervision;
 mod support;

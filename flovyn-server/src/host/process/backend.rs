@@ -321,10 +321,12 @@ impl ProcessInstance {
                 .extensions
                 .get::<Identity>()
                 .and_then(|who| serde_json::to_string(who).ok()),
-            // A client-sent request id (the edge keeps generated ones off the request).
+            // The id the server logs and answers with, the client's or a generated one.
             request_id: parts
-                .headers
-                .get("x-request-id")
+                .extensions
+                .get::<crate::http::request_id::Assigned>()
+                .map(|id| &id.0)
+                .or_else(|| parts.headers.get("x-request-id"))
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
                 .to_owned(),

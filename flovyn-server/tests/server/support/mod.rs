@@ -4,6 +4,7 @@ pub mod db;
 pub mod pg;
 pub mod process;
 pub mod proxy;
+pub mod python;
 
 /// Whether the tests run under CI (`CI` set, not `false` or `0`).
 pub fn in_ci() -> bool {

@@ -1,0 +1,140 @@
+"""Short notes per tenant: an example Flovyn plugin written in Python.
+
+Its own table (``p_notes__notes``), routes with permissions (``notes:read``,
+``notes:write``), a typed config (``[plugins.notes]``), storage through the host.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import Response
+from pydantic import BaseModel, Field
+
+from flovyn_plugin import ApiError, CurrentIdentity, Plugin, Row, permission, public
+from flovyn_plugin import now_rfc3339
+
+
+class NotesConfig(BaseModel):
+    """`[plugins.notes]` in flovyn.toml."""
+
+    max_body_length: int = Field(
+        default=10_000, ge=1, le=1_000_000, description="The longest note body accepted, in characters."
+    )
+
+
+class NewNote(BaseModel):
+    """A note to create."""
+
+    title: str = Field(min_length=1, max_length=200, description="One line.")
+    body: str = Field(default="", description="The text.")
+
+
+class Note(BaseModel):
+    """A note."""
+
+    id: str = Field(description="Its id.")
+    tenant: str | None = Field(description="The tenant it belongs to.")
+    title: str = Field(description="One line.")
+    body: str = Field(description="The text.")
+    created_by: str = Field(description="The principal who wrote it.")
+    created_at: str = Field(description="When (RFC 3339).")
+
+
+class About(BaseModel):
+    """What the plugin is."""
+
+    plugin: str = Field(description="The plugin's name.")
+    max_body_length: int = Field(description="The longest note body accepted.")
+
+
+plugin: Plugin[NotesConfig] = Plugin(
+    name="notes",
+    version="0.1.0",
+    description="Short notes per tenant, written in Python.",
+    config=NotesConfig,
+)
+plugin.migration(1, "create_notes", file="migrations/001_create_notes.sql")
+app = plugin.app
+
+
+def _note(row: Row) -> Note:
+    return Note.model_validate(row)
+
+
+@app.get("/about", dependencies=[public])
+async def about() -> About:
+    """What this plugin accepts.
+
+    Public: needs no credentials."""
+    return About(plugin=plugin.name, max_body_length=plugin.config.max_body_length)
+
+
+@app.get("/notes", dependencies=[permission("notes:read")])
+async def list_notes(who: CurrentIdentity) -> list[Note]:
+    """The caller's tenant's notes, newest first."""
+    rows = await plugin.db.fetch_all(
+        "SELECT id, tenant, title, body, created_by, created_at FROM p_notes__notes "
+        "WHERE tenant IS NOT DISTINCT FROM CAST($1 AS TEXT) ORDER BY created_at DESC, id",
+        who.tenant,
+    )
+    return [_note(r) for r in rows]
+
+
+@app.post("/notes", status_code=201, dependencies=[permission("notes:write")])
+async def create_note(new: NewNote, who: CurrentIdentity) -> Note:
+    """Write a note in the caller's tenant."""
+    limit = plugin.config.max_body_length
+    if len(new.body) > limit:
+        raise ApiError(422, "unprocessable_entity", f"the body is longer than {limit} characters")
+    note = Note(
+        id=str(uuid.uuid4()),
+        tenant=who.tenant,
+        title=new.title,
+        body=new.body,
+        created_by=who.principal_id,
+        created_at=now_rfc3339(),
+    )
+    await plugin.db.execute(
+        "INSERT INTO p_notes__notes (id, tenant, title, body, created_by, created_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+        note.id,
+        note.tenant,
+        note.title,
+        note.body,
+        note.created_by,
+        note.created_at,
+    )
+    return note
+
+
+@app.get("/notes/{note_id}", dependencies=[permission("notes:read")])
+async def get_note(note_id: str, who: CurrentIdentity) -> Note:
+    """One note of the caller's tenant."""
+    row = await plugin.db.fetch_optional(
+        "SELECT id, tenant, title, body, created_by, created_at FROM p_notes__notes "
+        "WHERE id = $1 AND tenant IS NOT DISTINCT FROM CAST($2 AS TEXT)",
+        note_id,
+        who.tenant,
+    )
+    if row is None:
+        raise ApiError.not_found(f"no note with id `{note_id}`")
+    return _note(row)
+
+
+@app.delete("/notes/{note_id}", status_code=204, dependencies=[permission("notes:write")])
+async def delete_note(note_id: str, who: CurrentIdentity) -> Response:
+    """Delete a note of the caller's tenant."""
+    deleted = await plugin.db.execute(
+        "DELETE FROM p_notes__notes WHERE id = $1 AND tenant IS NOT DISTINCT FROM CAST($2 AS TEXT)",
+        note_id,
+        who.tenant,
+    )
+    if deleted == 0:
+        raise ApiError.not_found(f"no note with id `{note_id}`")
+    return Response(status_code=204)
+
+
+def main() -> None:
+    """The plugin executable (`notes-plugin`): started by the server."""
+    plugin.serve()

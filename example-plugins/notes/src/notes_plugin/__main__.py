@@ -1,0 +1,3 @@
+from notes_plugin import main
+
+main()

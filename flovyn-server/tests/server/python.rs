@@ -1,0 +1,217 @@
+//! A plugin written in Python (`example-plugins/notes`, on the Python SDK of `sdk-python/`),
+//! started by the real server from `flovyn.toml` like any plugin process: its routes behind
+//! the host's access checks, its config, its migration, its storage through the host, its
+//! place in the listing and the merged spec. On SQLite and PostgreSQL.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::http::ADMIN;
+use crate::support::db::{TestDb, on_both_databases};
+use crate::support::process::{self, Response, Server};
+use crate::support::python;
+
+const NOTES: &str = "/api/v1/p/notes/notes";
+
+on_both_databases!(a_python_plugin_serves_its_routes_with_storage_through_the_host);
+
+async fn a_python_plugin_serves_its_routes_with_storage_through_the_host(db: TestDb) {
+    let Some(notes) = python::notes_plugin() else {
+        return;
+    };
+    let url = db.url.clone();
+    let kept = tokio::task::spawn_blocking(move || serve_notes(&url, &notes))
+        .await
+        .unwrap();
+
+    let pool = db.connect().await;
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT id, title, created_by FROM p_notes__notes")
+            .fetch_all(pool.pool())
+            .await
+            .unwrap();
+    assert_eq!(rows, [(kept, "second".to_owned(), "admin".to_owned())]);
+    let ledger: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT version, name FROM _plugin_migrations WHERE plugin = 'notes' ORDER BY version",
+    )
+    .fetch_all(pool.pool())
+    .await
+    .unwrap();
+    assert_eq!(ledger, [(1, "create_notes".to_owned())]);
+}
+
+/// Runs the scenario against a server on `url`; the id of the note left behind.
+fn serve_notes(url: &str, notes: &Path) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), notes, "max_body_length = 64\n");
+    let server = Server::start(
+        dir.path(),
+        &[("DATABASE_URL", url), ("FLOVYN_ADMIN_TOKEN", ADMIN)],
+    );
+    let call = |method: &str, path: &str, token: Option<&str>, body: &str| -> Response {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("Content-Type", "application/json")];
+        if let Some(auth) = &auth {
+            headers.push(("Authorization", auth.as_str()));
+        }
+        process::request(server.addr, method, path, &headers, body).unwrap()
+    };
+
+    // Public, and the typed config from flovyn.toml reached the plugin.
+    let about = call("GET", "/api/v1/p/notes/about", None, "");
+    assert_eq!(about.status, 200, "{}", about.body);
+    assert_eq!(
+        about.json(),
+        json!({"plugin": "notes", "max_body_length": 64})
+    );
+
+    // The host's access checks come first.
+    let anonymous = call("POST", NOTES, None, r#"{"title":"t"}"#);
+    assert_eq!(anonymous.status, 401, "{}", anonymous.body);
+    assert_eq!(anonymous.json()["error"]["code"], "unauthorized");
+
+    let created = call(
+        "POST",
+        NOTES,
+        Some(ADMIN),
+        r#"{"title":"first","body":"hi"}"#,
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let first = created.json();
+    assert_eq!(first["title"], "first");
+    assert_eq!(first["created_by"], "admin");
+    let first_id = first["id"].as_str().unwrap().to_owned();
+
+    // Refusals in the server's error form: pydantic's validation, the plugin's own check.
+    let empty = call("POST", NOTES, Some(ADMIN), r#"{"title":""}"#);
+    assert_eq!(empty.status, 422, "{}", empty.body);
+    assert_eq!(empty.json()["error"]["code"], "unprocessable_entity");
+    let long = format!(r#"{{"title":"long","body":"{}"}}"#, "x".repeat(65));
+    let too_long = call("POST", NOTES, Some(ADMIN), &long);
+    assert_eq!(too_long.status, 422, "{}", too_long.body);
+    assert_eq!(
+        too_long.json()["error"]["message"],
+        "the body is longer than 64 characters"
+    );
+
+    let listed = call("GET", NOTES, Some(ADMIN), "");
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.json(), json!([first]));
+    let one = call("GET", &format!("{NOTES}/{first_id}"), Some(ADMIN), "");
+    assert_eq!(one.json(), first);
+    let deleted = call("DELETE", &format!("{NOTES}/{first_id}"), Some(ADMIN), "");
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    let gone = call("GET", &format!("{NOTES}/{first_id}"), Some(ADMIN), "");
+    assert_eq!(gone.status, 404, "{}", gone.body);
+    assert_eq!(
+        gone.json(),
+        json!({"error": {"code": "not_found", "message": format!("no note with id `{first_id}`")}})
+    );
+
+    let second = call("POST", NOTES, Some(ADMIN), r#"{"title":"second"}"#);
+    assert_eq!(second.status, 201, "{}", second.body);
+
+    // In the admin listing, with its migration applied by the host.
+    let plugins = call("GET", "/_/plugins", Some(ADMIN), "").json();
+    let listed = plugins
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["name"] == "notes"))
+        .unwrap_or_else(|| panic!("notes not in /_/plugins: {plugins}"));
+    assert_eq!(listed["migrations"][0]["name"], "create_notes");
+    assert!(!listed["migrations"][0]["applied_at"].is_null(), "{listed}");
+
+    let spec = call("GET", "/api-docs/openapi.json", None, "").json();
+    check_spec(&spec);
+
+    second.json()["id"].as_str().unwrap().to_owned()
+}
+
+/// The Python plugin's operations in the merged spec, as a Rust plugin's would be.
+fn check_spec(spec: &Value) {
+    let create = &spec["paths"][NOTES]["post"];
+    assert_eq!(create["operationId"], "notes.create_note", "{create}");
+    assert_eq!(create["tags"], json!(["notes"]));
+    assert_eq!(create["summary"], "Write a note in the caller's tenant.");
+    assert_eq!(create["x-flovyn-permission"], "notes:write");
+    assert_eq!(
+        create["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/NewNote"
+    );
+    for status in ["401", "403", "422"] {
+        assert_eq!(
+            create["responses"][status]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/ErrorBody",
+            "{status}: {create}"
+        );
+    }
+    assert_eq!(
+        spec["paths"]["/api/v1/p/notes/about"]["get"]["security"],
+        json!([]),
+        "the public route needs no credentials"
+    );
+    let schemas = spec["components"]["schemas"].as_object().unwrap();
+    assert!(schemas.contains_key("Note") && schemas.contains_key("NewNote"));
+    // The SDK ships the server's exact error schemas: one entry, not a renamed copy.
+    assert!(
+        !schemas.keys().any(|k| k.ends_with(".ErrorBody")),
+        "{:?}",
+        schemas.keys().collect::<Vec<_>>()
+    );
+}
+
+/// `flovyn-server plugins` starts the Python plugin to describe it, like a Rust one.
+#[test]
+fn the_listing_shows_the_python_plugin() {
+    let Some(notes) = python::notes_plugin() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &notes, "");
+    let out = process::run(dir.path(), &["plugins"], &[]);
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = format!(
+        "notes 0.1.0\n  process   {}\n  Short notes per tenant, written in Python.\n  \
+         route     GET     /api/v1/p/notes/about\n  \
+         route     GET     /api/v1/p/notes/notes\n  \
+         route     POST    /api/v1/p/notes/notes\n  \
+         route     GET     /api/v1/p/notes/notes/{{note_id}}\n  \
+         route     DELETE  /api/v1/p/notes/notes/{{note_id}}\n  \
+         migration 1       create_notes\n",
+        notes.display()
+    );
+    assert!(listing.contains(&expected), "{listing}");
+}
+
+/// A bad value in the plugin's section stops the server, naming the plugin and the key.
+#[test]
+fn a_bad_config_value_is_refused_naming_the_plugin_and_the_key() {
+    let Some(notes) = python::notes_plugin() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &notes, "max_body_length = 0\n");
+    let out = process::run(dir.path(), &["serve"], &[("FLOVYN_LISTEN", "127.0.0.1:0")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("notes") && stderr.contains("max_body_length"),
+        "{stderr}"
+    );
+}
+
+fn write_config(dir: &Path, notes: &Path, section: &str) {
+    std::fs::write(
+        dir.join("flovyn.toml"),
+        format!(
+            "[plugins.notes]\nmode = \"process\"\ncommand = \"{}\"\n{section}",
+            notes.display()
+        ),
+    )
+    .unwrap();
+}

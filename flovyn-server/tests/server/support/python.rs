@@ -1,0 +1,27 @@
+//! The Python environment `scripts/python-env` makes (`target/python`: the Python SDK and the
+//! example `notes` plugin built from this checkout). `./scripts/test` makes it before the
+//! suite; a test that needs it and does not find it fails under CI (`CI=true`) and is skipped
+//! with a message elsewhere.
+
+use std::path::PathBuf;
+
+/// The `notes-plugin` executable of the example Python plugin, when the environment exists.
+pub fn notes_plugin() -> Option<PathBuf> {
+    let venv = std::env::var_os("FLOVYN_PYTHON_ENV").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/python"),
+        PathBuf::from,
+    );
+    let plugin = venv.join("bin/notes-plugin");
+    if plugin.exists() {
+        return Some(plugin);
+    }
+    let why = format!(
+        "{} is missing: run `scripts/python-env` (./scripts/test does)",
+        plugin.display()
+    );
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{why}");
+    }
+    eprintln!("skipped: {why}");
+    None
+}

@@ -9,7 +9,7 @@ import pytest
 from fastapi import Response
 from pydantic import BaseModel, Field
 
-from flovyn_plugin import ApiError, CurrentIdentity, Plugin, permission, public
+from flovyn_plugin import ApiError, CurrentIdentity, EventMeta, Plugin, permission, public
 
 
 class Settings(BaseModel):
@@ -26,7 +26,11 @@ class Note(BaseModel):
 
 def build() -> Plugin[Settings]:
     plugin: Plugin[Settings] = Plugin(
-        name="notes", version="0.1.0", description="Notes.", config=Settings
+        name="notes",
+        version="0.1.0",
+        description="Notes.",
+        config=Settings,
+        publishes=("notes.note-created",),
     )
     plugin.migration(1, "create_notes", sql="CREATE TABLE p_notes__notes (id TEXT PRIMARY KEY)")
     app = plugin.app
@@ -57,7 +61,28 @@ def build() -> Plugin[Settings]:
     async def boom() -> Response:
         raise RuntimeError("the handler failed")
 
+    @plugin.subscribe("core.tenant-created")
+    async def on_tenant_created(tenant: Tenant, meta: EventMeta) -> None:
+        HANDLED.append((tenant.id, meta.id))
+
+    @plugin.subscribe("worker-token.token-created")
+    async def on_token_created(payload: dict[str, Any]) -> None:
+        HANDLED.append((payload["id"], "dict"))
+
+    @plugin.task(every="1h")
+    async def prune() -> None:
+        HANDLED.append(("prune", ""))
+
     return plugin
+
+
+class Tenant(BaseModel):
+    id: str
+    name: str
+
+
+#: What the subscribers and the task above saw.
+HANDLED: list[tuple[str, str]] = []
 
 
 @pytest.fixture

@@ -1,7 +1,10 @@
 //! A plugin written in Python (`example-plugins/notes`, on the Python SDK of `sdk-python/`),
 //! started by the real server from `flovyn.toml` like any plugin process: its routes behind
-//! the host's access checks, its config, its migration, its storage through the host, its
-//! place in the listing and the merged spec. On SQLite and PostgreSQL.
+//! the host's access checks, its config, its migration, its storage through the host, the
+//! event it publishes in its transaction, the event it handles, its periodic task, its place
+//! in the listing and the merged spec. On SQLite and PostgreSQL.
+
+use std::time::{Duration, Instant};
 
 use std::path::Path;
 
@@ -31,7 +34,32 @@ async fn a_python_plugin_serves_its_routes_with_storage_through_the_host(db: Tes
             .fetch_all(pool.pool())
             .await
             .unwrap();
-    assert_eq!(rows, [(kept, "second".to_owned(), "admin".to_owned())]);
+    assert_eq!(
+        rows.iter()
+            .filter(|(_, _, by)| by == "admin")
+            .cloned()
+            .collect::<Vec<_>>(),
+        [(kept, "second".to_owned(), "admin".to_owned())]
+    );
+    // `core.tenant-created` handled: a welcome note in the new tenant, once.
+    let welcome: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT title, tenant FROM p_notes__notes WHERE created_by = 'notes'")
+            .fetch_all(pool.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        welcome,
+        [("Welcome, Acme".to_owned(), Some("acme".to_owned()))]
+    );
+    // Each note written published `notes.note-created` in its transaction; the refused
+    // ones did not.
+    let published: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM _event_outbox WHERE name = 'notes.note-created' AND publisher = 'notes'",
+    )
+    .fetch_one(pool.pool())
+    .await
+    .unwrap();
+    assert_eq!(published, 2);
     let ledger: Vec<(i64, String)> = sqlx::query_as(
         "SELECT version, name FROM _plugin_migrations WHERE plugin = 'notes' ORDER BY version",
     )
@@ -112,14 +140,38 @@ fn serve_notes(url: &str, notes: &Path) -> String {
     let second = call("POST", NOTES, Some(ADMIN), r#"{"title":"second"}"#);
     assert_eq!(second.status, 201, "{}", second.body);
 
-    // In the admin listing, with its migration applied by the host.
-    let plugins = call("GET", "/_/plugins", Some(ADMIN), "").json();
-    let listed = plugins
-        .as_array()
-        .and_then(|all| all.iter().find(|p| p["name"] == "notes"))
-        .unwrap_or_else(|| panic!("notes not in /_/plugins: {plugins}"));
+    // A new tenant: the plugin's subscriber writes it a welcome note (checked in the
+    // database once the server is gone).
+    let tenant = call(
+        "POST",
+        "/api/v1/tenants",
+        Some(ADMIN),
+        r#"{"id":"acme","name":"Acme"}"#,
+    );
+    assert_eq!(tenant.status, 201, "{}", tenant.body);
+    let delivered = r#"flovyn_events_delivered_total{plugin="notes"} 1"#;
+    wait_for("the tenant event delivered to notes", || {
+        call("GET", "/metrics", Some(ADMIN), "")
+            .body
+            .contains(delivered)
+    });
+
+    // In the admin listing, with its migration applied by the host and its task run by the
+    // host's scheduler (a new task is due at once).
+    let notes_entry = || {
+        let plugins = call("GET", "/_/plugins", Some(ADMIN), "").json();
+        plugins
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["name"] == "notes").cloned())
+            .unwrap_or_else(|| panic!("notes not in /_/plugins: {plugins}"))
+    };
+    wait_for("the task's first run", || {
+        notes_entry()["tasks"][0]["last_run"]["result"] == "ok"
+    });
+    let listed = notes_entry();
     assert_eq!(listed["migrations"][0]["name"], "create_notes");
     assert!(!listed["migrations"][0]["applied_at"].is_null(), "{listed}");
+    assert_eq!(listed["tasks"][0]["name"], "prune_expired", "{listed}");
 
     let spec = call("GET", "/api-docs/openapi.json", None, "").json();
     check_spec(&spec);
@@ -182,7 +234,10 @@ fn the_listing_shows_the_python_plugin() {
          route     POST    /api/v1/p/notes/notes\n  \
          route     GET     /api/v1/p/notes/notes/{{note_id}}\n  \
          route     DELETE  /api/v1/p/notes/notes/{{note_id}}\n  \
-         migration 1       create_notes\n",
+         migration 1       create_notes\n  \
+         publishes notes.note-created\n  \
+         handles   core.tenant-created with on_tenant_created\n  \
+         task      1h      prune_expired\n",
         notes.display()
     );
     assert!(listing.contains(&expected), "{listing}");
@@ -203,6 +258,15 @@ fn a_bad_config_value_is_refused_naming_the_plugin_and_the_key() {
         stderr.contains("notes") && stderr.contains("max_body_length"),
         "{stderr}"
     );
+}
+
+/// Waits up to 20 s for `done`.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn write_config(dir: &Path, notes: &Path, section: &str) {

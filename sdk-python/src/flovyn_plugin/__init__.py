@@ -20,13 +20,24 @@ See ``docs/python-plugins.md`` in the repository.
 
 from ._access import CurrentIdentity, Identity, authenticated, permission, public
 from ._errors import ApiError
+from ._events import EventMeta
 from ._plugin import Migration, Plugin
-from ._storage import Database, DatabaseError, Row, SqlValue, Transaction, now_rfc3339
+from ._storage import (
+    Database,
+    DatabaseError,
+    Executor,
+    Row,
+    SqlValue,
+    Transaction,
+    now_rfc3339,
+)
 
 __all__ = [
     "ApiError",
     "CurrentIdentity",
     "Database",
+    "EventMeta",
+    "Executor",
     "DatabaseError",
     "Identity",
     "Migration",

@@ -76,6 +76,13 @@ def describe(plugin: Plugin[Any]) -> dpb.PluginDescriptor:
                     operation_json=json.dumps(operation),
                 )
             )
+    descriptor.events.extend(plugin.publishes)
+    for s in plugin.subscriptions:
+        descriptor.subscriptions.append(
+            dpb.Subscription(event=s.event, handler=s.handler.__name__)
+        )
+    for t in plugin.tasks:
+        descriptor.tasks.append(dpb.Task(name=t.name, every=t.every))
     if uses_errors:
         schemas.update(ERROR_SCHEMAS)
     descriptor.schemas_json = json.dumps(schemas)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -15,10 +15,11 @@ from pydantic import BaseModel
 
 from . import _errors
 from ._access import check_route_access
+from ._events import Handler, Subscription, Task
 from ._storage import Database
 
 Config = TypeVar("Config", bound=BaseModel)
-Hook = Callable[[], Awaitable[None]]
+Hook = Callable[[], Coroutine[Any, Any, None]]
 
 
 class _NoConfig(BaseModel):
@@ -53,6 +54,7 @@ class Plugin(Generic[Config]):
         description: str = "",
         config: type[Config] | None = None,
         depends_on: tuple[str, ...] = (),
+        publishes: tuple[str, ...] = (),
     ) -> None:
         self.name = name
         self.version = version
@@ -60,6 +62,10 @@ class Plugin(Generic[Config]):
         self.depends_on = depends_on
         self.config_model: type[BaseModel] | None = config
         self.migrations: list[Migration] = []
+        #: The events it publishes (``notes.note-created``): the host refuses others.
+        self.publishes = publishes
+        self.subscriptions: list[Subscription] = []
+        self.tasks: list[Task] = []
         self.on_start_hooks: list[Hook] = []
         self.on_stop_hooks: list[Hook] = []
         self._config: BaseModel | None = None
@@ -103,6 +109,25 @@ class Plugin(Generic[Config]):
                 "or both `postgres` and `sqlite`"
             )
         self.migrations.append(Migration(version, name, postgres, sqlite))
+
+    def subscribe(self, event: str) -> Callable[[Handler], Handler]:
+        """Decorator: handles ``event`` (``core.tenant-created``), see ``EventMeta``."""
+
+        def register(handler: Handler) -> Handler:
+            self.subscriptions.append(Subscription(event, handler))
+            return handler
+
+        return register
+
+    def task(self, every: str) -> Callable[[Hook], Hook]:
+        """Decorator: runs the function every ``every`` (``30s``, ``1h``), once per tick
+        across the server's replicas (the host's scheduler decides when)."""
+
+        def register(run: Hook) -> Hook:
+            self.tasks.append(Task(run.__name__, every, run))
+            return run
+
+        return register
 
     def on_start(self, hook: Hook) -> Hook:
         """Decorator: runs once the host initialised the plugin, before its first request."""

@@ -21,6 +21,7 @@ from flovyn.plugin.v1 import plugin_pb2_grpc
 
 from . import _asgi
 from ._describe import FORMAT_VERSION, describe
+from ._events import EventMeta
 from ._handshake import HandshakeError, negotiate, started_by_host
 from ._plugin import Plugin
 from ._storage import Database
@@ -71,6 +72,40 @@ class PluginService(plugin_pb2_grpc.PluginServicer):  # type: ignore[misc]  # un
         async for part in _asgi.handle(self.plugin.app, request, self.prefix, self.plugin.name):
             yield part
 
+    async def RunTask(self, request: pb.RunTaskRequest, context: Any) -> pb.RunTaskResponse:
+        if request.task >= len(self.plugin.tasks):
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"plugin `{self.plugin.name}` has no task {request.task}"
+            )
+        task = self.plugin.tasks[request.task]
+        try:
+            await task.run()
+        except Exception as e:
+            _report(self.plugin.name, f"task `{task.name}` failed", e)
+            await context.abort(grpc.StatusCode.INTERNAL, f"task `{task.name}`: {e}")
+        return pb.RunTaskResponse()
+
+    async def Deliver(self, request: pb.DeliverRequest, context: Any) -> pb.DeliverResponse:
+        if request.subscription >= len(self.plugin.subscriptions):
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"plugin `{self.plugin.name}` has no subscription {request.subscription}",
+            )
+        subscription = self.plugin.subscriptions[request.subscription]
+        meta = EventMeta(
+            id=request.event_id,
+            name=request.name,
+            publisher=request.publisher,
+            published_at=request.published_at,
+        )
+        try:
+            await subscription.deliver(request.payload_json, meta)
+        except Exception as e:
+            handler = subscription.handler.__name__
+            _report(self.plugin.name, f"`{handler}` failed on event {meta.name} {meta.id}", e)
+            await context.abort(grpc.StatusCode.INTERNAL, f"`{handler}`: {e}")
+        return pb.DeliverResponse()
+
     async def Shutdown(self, request: pb.ShutdownRequest, context: Any) -> pb.ShutdownResponse:
         failures = []
         for hook in reversed(self.plugin.on_stop_hooks):
@@ -83,6 +118,13 @@ class PluginService(plugin_pb2_grpc.PluginServicer):  # type: ignore[misc]  # un
         if failures:
             await context.abort(grpc.StatusCode.INTERNAL, "; ".join(failures))
         return pb.ShutdownResponse()
+
+
+def _report(plugin: str, what: str, error: Exception) -> None:
+    """The traceback on stderr, which the host logs under the plugin's name."""
+    print(f"plugin `{plugin}`: {what}", file=sys.stderr)
+    traceback.print_exception(error, file=sys.stderr)
+    sys.stderr.flush()
 
 
 def run(plugin: Plugin[Any]) -> int:

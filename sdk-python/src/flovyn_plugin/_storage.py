@@ -59,7 +59,9 @@ def now_rfc3339() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-class _Executor:
+class Executor:
+    """What runs statements: the :class:`Database`, or a :class:`Transaction` on it."""
+
     def __init__(self, db: Database, transaction: int) -> None:
         self._db = db
         self._transaction = transaction
@@ -106,7 +108,7 @@ class _Executor:
         return event_id
 
 
-class Database(_Executor):
+class Database(Executor):
     """The plugin's database: ``await db.fetch_all("SELECT … WHERE id = $1", 7)``, and
     ``async with db.transaction() as tx:`` (committed when the block ends, rolled back when
     it raises)."""
@@ -145,7 +147,7 @@ class Database(_Executor):
         return Transaction(self)
 
 
-class Transaction(_Executor):
+class Transaction(Executor):
     """A transaction the host holds across calls; use it as ``async with db.transaction()``."""
 
     def __init__(self, db: Database) -> None:

@@ -1,25 +1,43 @@
 """Short notes per tenant: an example Flovyn plugin written in Python.
 
 Its own table (``p_notes__notes``), routes with permissions (``notes:read``,
-``notes:write``), a typed config (``[plugins.notes]``), storage through the host.
+``notes:write``), a typed config (``[plugins.notes]``), storage through the host with a
+transaction that publishes ``notes.note-created``, a welcome note for every new tenant
+(``core.tenant-created``), and a periodic task that deletes notes past their retention.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from fastapi import Response
 from pydantic import BaseModel, Field
 
-from flovyn_plugin import ApiError, CurrentIdentity, Plugin, Row, permission, public
-from flovyn_plugin import now_rfc3339
+from flovyn_plugin import (
+    ApiError,
+    CurrentIdentity,
+    EventMeta,
+    Executor,
+    Plugin,
+    Row,
+    now_rfc3339,
+    permission,
+    public,
+)
 
 
 class NotesConfig(BaseModel):
     """`[plugins.notes]` in flovyn.toml."""
 
     max_body_length: int = Field(
-        default=10_000, ge=1, le=1_000_000, description="The longest note body accepted, in characters."
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="The longest note body accepted, in characters.",
+    )
+    retention_days: int | None = Field(
+        default=None, ge=1, description="Notes older than this many days are deleted; none: kept."
     )
 
 
@@ -41,6 +59,21 @@ class Note(BaseModel):
     created_at: str = Field(description="When (RFC 3339).")
 
 
+class NoteCreated(BaseModel):
+    """Published when a note is written (`notes.note-created`)."""
+
+    id: str
+    tenant: str | None
+    created_by: str
+
+
+class TenantCreated(BaseModel):
+    """The server's `core.tenant-created`."""
+
+    id: str
+    name: str
+
+
 class About(BaseModel):
     """What the plugin is."""
 
@@ -53,6 +86,7 @@ plugin: Plugin[NotesConfig] = Plugin(
     version="0.1.0",
     description="Short notes per tenant, written in Python.",
     config=NotesConfig,
+    publishes=("notes.note-created",),
 )
 plugin.migration(1, "create_notes", file="migrations/001_create_notes.sql")
 app = plugin.app
@@ -95,16 +129,13 @@ async def create_note(new: NewNote, who: CurrentIdentity) -> Note:
         created_by=who.principal_id,
         created_at=now_rfc3339(),
     )
-    await plugin.db.execute(
-        "INSERT INTO p_notes__notes (id, tenant, title, body, created_by, created_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6)",
-        note.id,
-        note.tenant,
-        note.title,
-        note.body,
-        note.created_by,
-        note.created_at,
-    )
+    # The note and its event commit together, or neither does.
+    async with plugin.db.transaction() as tx:
+        await _insert(tx, note)
+        await tx.publish(
+            "notes.note-created",
+            NoteCreated(id=note.id, tenant=note.tenant, created_by=note.created_by),
+        )
     return note
 
 
@@ -133,6 +164,47 @@ async def delete_note(note_id: str, who: CurrentIdentity) -> Response:
     if deleted == 0:
         raise ApiError.not_found(f"no note with id `{note_id}`")
     return Response(status_code=204)
+
+
+async def _insert(db: Executor, note: Note) -> None:
+    await db.execute(
+        "INSERT INTO p_notes__notes (id, tenant, title, body, created_by, created_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+        note.id,
+        note.tenant,
+        note.title,
+        note.body,
+        note.created_by,
+        note.created_at,
+    )
+
+
+@plugin.subscribe("core.tenant-created")
+async def on_tenant_created(tenant: TenantCreated, meta: EventMeta) -> None:
+    """Every new tenant starts with a welcome note; keyed by the event's id, so a
+    redelivery writes nothing twice."""
+    await _insert(
+        plugin.db,
+        Note(
+            id=f"welcome-{meta.id}",
+            tenant=tenant.id,
+            title=f"Welcome, {tenant.name}",
+            body="Notes written here are visible to everyone in the tenant.",
+            created_by="notes",
+            created_at=now_rfc3339(),
+        ),
+    )
+
+
+@plugin.task(every="1h")
+async def prune_expired() -> None:
+    """Deletes notes older than `retention_days`, when it is set."""
+    days = plugin.config.retention_days
+    if days is None:
+        return
+    cutoff = (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="microseconds")
+    cutoff = cutoff.replace("+00:00", "Z")
+    await plugin.db.execute("DELETE FROM p_notes__notes WHERE created_at < $1", cutoff)
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ def test_no_caller_is_401_in_the_servers_form(plugin: Plugin[Any]) -> None:
         reply = client(plugin).get(path)
         assert reply.status_code == 401, path
         assert reply.json() == {
-            "error": {"code": "unauthorized", "message": "missing or invalid credentials"}
+            "error": {"code": "unauthorized", "message": "authentication required"}
         }
 
 
@@ -37,7 +37,7 @@ def test_a_missing_permission_is_403(plugin: Plugin[Any]) -> None:
     assert reply.status_code == 403
     assert reply.json()["error"] == {
         "code": "forbidden",
-        "message": "the caller lacks the `notes:write` permission",
+        "message": "this operation needs the `notes:write` permission",
     }
     admin = client(plugin, caller(principal_type="admin", permissions=["*"]))
     assert admin.post("/notes", json={"id": "1", "title": "t"}).status_code == 201

@@ -123,6 +123,22 @@ fn serve_notes(url: &str, notes: &Path) -> String {
         "the body is longer than 64 characters"
     );
 
+    // A worker token authenticates, but holds no permission.
+    let token = call(
+        "POST",
+        "/api/v1/p/worker-token/tokens",
+        Some(ADMIN),
+        r#"{"display_name":"reader"}"#,
+    );
+    assert_eq!(token.status, 201, "{}", token.body);
+    let worker = token.json()["token"].as_str().unwrap().to_owned();
+    let forbidden = call("GET", NOTES, Some(&worker), "");
+    assert_eq!(forbidden.status, 403, "{}", forbidden.body);
+    assert_eq!(
+        forbidden.json()["error"]["message"],
+        "this operation needs the `notes:read` permission"
+    );
+
     let listed = call("GET", NOTES, Some(ADMIN), "");
     assert_eq!(listed.status, 200, "{}", listed.body);
     assert_eq!(listed.json(), json!([first]));
@@ -173,8 +189,9 @@ fn serve_notes(url: &str, notes: &Path) -> String {
     assert!(!listed["migrations"][0]["applied_at"].is_null(), "{listed}");
     assert_eq!(listed["tasks"][0]["name"], "prune_expired", "{listed}");
 
-    let spec = call("GET", "/api-docs/openapi.json", None, "").json();
-    check_spec(&spec);
+    let spec = call("GET", "/api-docs/openapi.json", None, "");
+    check_spec(&spec.json());
+    validate_spec(&spec.body);
 
     second.json()["id"].as_str().unwrap().to_owned()
 }
@@ -209,6 +226,107 @@ fn check_spec(spec: &Value) {
         !schemas.keys().any(|k| k.ends_with(".ErrorBody")),
         "{:?}",
         schemas.keys().collect::<Vec<_>>()
+    );
+}
+
+/// The served document, with the Python plugin in it, is valid OpenAPI 3.1 by the reference
+/// validator (in the Python environment).
+fn validate_spec(document: &str) {
+    let python = python::interpreter().expect("the environment exists: notes-plugin did");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, document).unwrap();
+    let out = std::process::Command::new(python)
+        .args(["-m", "openapi_spec_validator", "--schema", "3.1"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "not valid OpenAPI 3.1:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The Python process killed: its routes answer 503 while the host restarts it, then serve
+/// again from a new process; the rest of the server never stops.
+#[test]
+fn a_killed_python_plugin_is_answered_for_and_restarted() {
+    let Some(notes) = python::notes_plugin() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &notes, "");
+    let server = Server::start(dir.path(), &[("FLOVYN_ADMIN_TOKEN", ADMIN)]);
+    let auth = format!("Bearer {ADMIN}");
+    let info = || -> Value {
+        let all = process::get(
+            server.addr,
+            "/_/plugins",
+            &[("Authorization", auth.as_str())],
+        )
+        .unwrap()
+        .json();
+        all.as_array()
+            .and_then(|a| a.iter().find(|p| p["name"] == "notes").cloned())
+            .unwrap_or_else(|| panic!("no notes in {all}"))
+    };
+    let about = || process::get(server.addr, "/api/v1/p/notes/about", &[]).unwrap();
+    assert_eq!(about().status, 200);
+    let first = info()["process"]["pid"].as_u64().unwrap();
+
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &first.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut seen = Vec::new();
+    wait_for("503 from the killed plugin's route", || {
+        let status = about().status;
+        seen.push(status);
+        status == 503
+    });
+    assert!(seen.iter().all(|s| [200, 503].contains(s)), "{seen:?}");
+    let down = about();
+    if down.status == 503 {
+        assert_eq!(down.json()["error"]["code"], "service_unavailable");
+    }
+    // The server itself stays up.
+    assert_eq!(
+        process::get(server.addr, "/_/health", &[]).unwrap().status,
+        200
+    );
+    wait_for("the restarted plugin serving again", || {
+        about().status == 200
+    });
+    let after = info();
+    assert_eq!(after["state"], "running", "{after}");
+    assert_eq!(after["process"]["restarts"], 1, "{after}");
+    assert_ne!(after["process"]["pid"].as_u64().unwrap(), first);
+}
+
+/// A Python plugin that breaks a naming rule is refused by the host with the rule's own
+/// message — the one a Rust author gets from the compiler.
+#[tokio::test]
+async fn a_python_plugin_breaking_a_naming_rule_is_refused_with_the_rule() {
+    let Some(python) = python::interpreter() else {
+        return;
+    };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/server/fixtures/misnamed_python_plugin.py");
+    let mut spec = flovyn_server::host::process::ProcessSpec::new("misnamed", python);
+    spec.args = vec![script.display().to_string()];
+    let err = flovyn_server::host::process::ProcessBackend::start(&spec)
+        .await
+        .err()
+        .expect("the host refuses the plugin")
+        .to_string();
+    assert!(
+        err.contains("plugin `misnamed`")
+            && err.contains("its descriptor breaks the naming rules")
+            && err.contains("table `notes` must be named `p_misnamed__notes`"),
+        "{err}"
     );
 }
 

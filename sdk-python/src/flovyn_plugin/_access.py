@@ -72,7 +72,7 @@ class Access:
             return
         identity = current_identity(request)
         if self.permission is not None and not identity.has_permission(self.permission):
-            raise ApiError.forbidden(f"the caller lacks the `{self.permission}` permission")
+            raise ApiError.forbidden(f"this operation needs the `{self.permission}` permission")
 
 
 def permission(name: str) -> DependsParam:

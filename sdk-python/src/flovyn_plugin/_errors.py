@@ -76,7 +76,7 @@ class ApiError(Exception):
 
     @classmethod
     def unauthorized(cls) -> ApiError:
-        return cls(401, "unauthorized", "missing or invalid credentials")
+        return cls(401, "unauthorized", "authentication required")
 
     def body(self) -> dict[str, Any]:
         return error_body(self.code, self.message)

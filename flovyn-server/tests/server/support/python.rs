@@ -7,17 +7,26 @@ use std::path::PathBuf;
 
 /// The `notes-plugin` executable of the example Python plugin, when the environment exists.
 pub fn notes_plugin() -> Option<PathBuf> {
+    in_env("bin/notes-plugin")
+}
+
+/// The environment's interpreter (with the SDK installed), when the environment exists.
+pub fn interpreter() -> Option<PathBuf> {
+    in_env("bin/python")
+}
+
+fn in_env(path: &str) -> Option<PathBuf> {
     let venv = std::env::var_os("FLOVYN_PYTHON_ENV").map_or_else(
         || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/python"),
         PathBuf::from,
     );
-    let plugin = venv.join("bin/notes-plugin");
-    if plugin.exists() {
-        return Some(plugin);
+    let found = venv.join(path);
+    if found.exists() {
+        return Some(found);
     }
     let why = format!(
         "{} is missing: run `scripts/python-env` (./scripts/test does)",
-        plugin.display()
+        found.display()
     );
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{why}");

@@ -317,11 +317,10 @@ async fn a_python_plugin_breaking_a_naming_rule_is_refused_with_the_rule() {
         .join("tests/server/fixtures/misnamed_python_plugin.py");
     let mut spec = flovyn_server::host::process::ProcessSpec::new("misnamed", python);
     spec.args = vec![script.display().to_string()];
-    let err = flovyn_server::host::process::ProcessBackend::start(&spec)
-        .await
-        .err()
-        .expect("the host refuses the plugin")
-        .to_string();
+    let err = match flovyn_server::host::process::ProcessBackend::start(&spec).await {
+        Ok(_) => panic!("the host started a plugin that breaks a naming rule"),
+        Err(e) => e.to_string(),
+    };
     assert!(
         err.contains("plugin `misnamed`")
             && err.contains("its descriptor breaks the naming rules")

@@ -8,7 +8,8 @@
 //! - [`PluginInstance`]: a running plugin as the host drives it;
 //! - [`EventSink`]: where plugins' events go (the server's outbox);
 //! - [`naming`]: the naming rules the host checks descriptors with;
-//! - [`storage`]: the storage service a plugin process reaches the database through.
+//! - [`storage`]: the storage service a plugin process reaches the database through;
+//! - [`RequestId`]: the id the host gave a request, for what forwards it.
 
 pub mod linked;
 pub mod registry;
@@ -21,3 +22,9 @@ pub use crate::events::{EventSink, OutboxEvent};
 pub use flovyn_naming as naming;
 pub use instance::PluginInstance;
 pub use linked::LinkedPlugin;
+
+/// The id the host gave a request (the client's `x-request-id`, or one it generated), in the
+/// request's extensions: what forwards the request (a plugin process's backend) passes the id
+/// the server logs and answers with.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub axum::http::HeaderValue);

@@ -1,15 +1,10 @@
 //! The request id: the client's `x-request-id` when it sent a usable one, a new UUID
 //! otherwise; in the request's span, echoed on the response, and in the request's extensions
-//! ([`Assigned`]); the request's headers are left as the client sent them.
+//! (`flovyn_sdk::host::RequestId`); the request's headers are left as the client sent them.
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
-
-/// The id [`of`] gave a request, in its extensions for what forwards it (a plugin process
-/// gets the id the server logs, generated or not).
-#[derive(Debug, Clone)]
-pub struct Assigned(pub HeaderValue);
 
 /// The request id header.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

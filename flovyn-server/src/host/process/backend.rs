@@ -324,7 +324,7 @@ impl ProcessInstance {
             // The id the server logs and answers with, the client's or a generated one.
             request_id: parts
                 .extensions
-                .get::<crate::http::request_id::Assigned>()
+                .get::<flovyn_sdk::host::RequestId>()
                 .map(|id| &id.0)
                 .or_else(|| parts.headers.get("x-request-id"))
                 .and_then(|v| v.to_str().ok())

@@ -33,7 +33,7 @@ impl Edge {
         let request_id = crate::http::request_id::of(&request);
         request
             .extensions_mut()
-            .insert(crate::http::request_id::Assigned(request_id.clone()));
+            .insert(flovyn_sdk::host::RequestId(request_id.clone()));
         let route = self.gate.table().route(request.uri().path());
         let series = match route {
             Some(route) => self.route_series[route.index()],

@@ -42,3 +42,10 @@ def test_a_body_over_the_configured_length_is_refused() -> None:
 def test_the_config_is_checked() -> None:
     with pytest.raises(ValidationError, match="max_body_length"):
         plugin.configure('{"max_body_length": 0}')
+
+
+def test_it_follows_the_servers_naming_rules(capsys: pytest.CaptureFixture[str]) -> None:
+    from flovyn_plugin.cli import run_check
+
+    assert run_check("notes_plugin") == 0
+    assert capsys.readouterr().out.startswith("plugin `notes` 0.1.0 follows the naming rules:")

@@ -115,6 +115,12 @@ def _tidy(operation: dict[str, Any], route: APIRoute) -> bool:
         else:
             operation.pop("description", None)
     responses: dict[str, Any] = operation.get("responses", {})
+    # FastAPI documents a handler returning a bare `Response` with the schema `{}` (any
+    # value); OpenAPI says that by giving no schema, which is what the server reads.
+    for holder in [*responses.values(), operation.get("requestBody", {})]:
+        for media in holder.get("content", {}).values():
+            if media.get("schema") == {}:
+                del media["schema"]
     uses_errors = False
     if "422" in responses:
         responses["422"] = _error_response("The request does not match the schema")

@@ -313,8 +313,7 @@ async fn a_python_plugin_breaking_a_naming_rule_is_refused_with_the_rule() {
     let Some(python) = python::interpreter() else {
         return;
     };
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/server/fixtures/misnamed_python_plugin.py");
+    let script = fixture("misnamed_python_plugin.py");
     let mut spec = flovyn_server::host::process::ProcessSpec::new("misnamed", python);
     spec.args = vec![script.display().to_string()];
     let err = match flovyn_server::host::process::ProcessBackend::start(&spec).await {
@@ -327,6 +326,65 @@ async fn a_python_plugin_breaking_a_naming_rule_is_refused_with_the_rule() {
             && err.contains("table `notes` must be named `p_misnamed__notes`"),
         "{err}"
     );
+}
+
+/// An exception in a Python handler: the client gets a 500 in the server's error form with the
+/// request id the server answers with, and no traceback; the server's log gets the traceback
+/// under the plugin's name.
+#[test]
+fn a_python_exception_is_a_500_for_the_client_and_a_traceback_in_the_log() {
+    let Some(python) = python::interpreter() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flovyn.toml"),
+        format!(
+            "[plugins.failing]\nmode = \"process\"\ncommand = \"{}\"\nargs = [\"{}\"]\n",
+            python.display(),
+            fixture("failing_python_plugin.py").display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let boom = "/api/v1/p/failing/boom";
+    let given = process::get(server.addr, boom, &[("x-request-id", "req-42")]).unwrap();
+    assert_eq!(given.status, 500, "{}", given.body);
+    assert_eq!(
+        given.json(),
+        json!({"error": {"code": "internal", "message": "internal error (request id req-42)"}})
+    );
+    // Without one, the id the server generated and answers with.
+    let generated = process::get(server.addr, boom, &[]).unwrap();
+    let id = generated.header("x-request-id").unwrap().to_owned();
+    assert_eq!(
+        generated.json()["error"]["message"],
+        format!("internal error (request id {id})")
+    );
+    assert!(!generated.body.contains("Traceback"), "{}", generated.body);
+
+    let out = server.terminate();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("plugin=failing"))
+        .collect();
+    for expected in [
+        "plugin `failing`: unhandled exception in GET /api/v1/p/failing/boom (request id req-42)",
+        "Traceback (most recent call last):",
+        "RuntimeError: the handler failed on purpose",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.contains(expected)),
+            "no log line of the plugin with `{expected}`:\n{log}"
+        );
+    }
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/server/fixtures")
+        .join(name)
 }
 
 /// `flovyn-server plugins` starts the Python plugin to describe it, like a Rust one.

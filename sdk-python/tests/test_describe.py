@@ -95,3 +95,22 @@ def test_config_unknown_keys_and_bad_values_are_named(plugin: Plugin[Any]) -> No
         plugin.configure('{"limit": 0}')
     plugin.configure('{"limit": 3}')
     assert plugin.config.limit == 3
+
+
+def test_documented_error_responses_use_the_shared_body() -> None:
+    from flovyn_plugin import error_responses
+
+    plugin: Plugin[Any] = Plugin(name="docs", version="0.1.0")
+
+    @plugin.app.get("/things/{id}", dependencies=[public], responses=error_responses(404, 409))
+    async def thing(id: str) -> dict[str, str]:
+        return {"id": id}
+
+    d = describe(plugin)
+    op = json.loads(d.routes[0].operation_json)
+    assert op["responses"]["404"] == {
+        "description": "Not Found",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+    assert op["responses"]["409"]["description"] == "Conflict"
+    assert "ErrorBody" in json.loads(d.schemas_json)

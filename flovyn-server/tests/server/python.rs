@@ -381,6 +381,59 @@ fn a_python_exception_is_a_500_for_the_client_and_a_traceback_in_the_log() {
     }
 }
 
+/// What a user of the spec gets works: a client generated from the served document
+/// (openapi-python-client) calls every route of the Python plugin, errors included.
+#[test]
+fn a_client_generated_from_the_spec_calls_the_python_plugin() {
+    let (Some(notes), Some(generator), Some(python)) = (
+        python::notes_plugin(),
+        python::program("openapi-python-client"),
+        python::interpreter(),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &notes, "");
+    let server = Server::start(dir.path(), &[("FLOVYN_ADMIN_TOKEN", ADMIN)]);
+    let spec = process::get(server.addr, "/api-docs/openapi.json", &[]).unwrap();
+    assert_eq!(spec.status, 200);
+    let generated = dir.path().join("client");
+    std::fs::create_dir(&generated).unwrap();
+    std::fs::write(generated.join("openapi.json"), &spec.body).unwrap();
+    // The generator formats its output with ruff, from the same environment.
+    let bin = generator.parent().unwrap().to_owned();
+    let path = std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .unwrap();
+    let out = std::process::Command::new(&generator)
+        .args(["generate", "--path", "openapi.json", "--meta", "none"])
+        .current_dir(&generated)
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && generated.join("flovyn_client").is_dir(),
+        "openapi-python-client failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = std::process::Command::new(python)
+        .arg(fixture("generated_client_check.py"))
+        .arg(format!("http://{}", server.addr))
+        .arg(ADMIN)
+        .env("PYTHONPATH", &generated)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the generated client failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("called every notes route"));
+}
+
 fn fixture(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/server/fixtures")

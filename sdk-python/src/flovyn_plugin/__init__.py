@@ -19,7 +19,7 @@ See ``docs/python-plugins.md`` in the repository.
 """
 
 from ._access import CurrentIdentity, Identity, authenticated, permission, public
-from ._errors import ApiError
+from ._errors import ApiError, error_responses
 from ._events import EventMeta
 from ._plugin import Migration, Plugin
 from ._storage import (
@@ -46,6 +46,7 @@ __all__ = [
     "SqlValue",
     "Transaction",
     "authenticated",
+    "error_responses",
     "now_rfc3339",
     "permission",
     "public",

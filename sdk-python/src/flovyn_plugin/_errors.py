@@ -82,6 +82,20 @@ class ApiError(Exception):
         return error_body(self.code, self.message)
 
 
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error responses a route answers besides FastAPI's own, for its ``responses=``:
+    ``@app.get("/notes/{id}", responses=error_responses(404))`` documents the 404 a handler
+    raises with :class:`ApiError`, in the server's error form — so the spec, and a client
+    generated from it, know it."""
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": {"application/json": {"schema": {"$ref": ERROR_BODY_REF}}},
+        }
+        for status in statuses
+    }
+
+
 def error_body(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
 

@@ -21,6 +21,7 @@ from flovyn_plugin import (
     Executor,
     Plugin,
     Row,
+    error_responses,
     now_rfc3339,
     permission,
     public,
@@ -139,7 +140,9 @@ async def create_note(new: NewNote, who: CurrentIdentity) -> Note:
     return note
 
 
-@app.get("/notes/{note_id}", dependencies=[permission("notes:read")])
+@app.get(
+    "/notes/{note_id}", dependencies=[permission("notes:read")], responses=error_responses(404)
+)
 async def get_note(note_id: str, who: CurrentIdentity) -> Note:
     """One note of the caller's tenant."""
     row = await plugin.db.fetch_optional(
@@ -153,7 +156,12 @@ async def get_note(note_id: str, who: CurrentIdentity) -> Note:
     return _note(row)
 
 
-@app.delete("/notes/{note_id}", status_code=204, dependencies=[permission("notes:write")])
+@app.delete(
+    "/notes/{note_id}",
+    status_code=204,
+    dependencies=[permission("notes:write")],
+    responses=error_responses(404),
+)
 async def delete_note(note_id: str, who: CurrentIdentity) -> Response:
     """Delete a note of the caller's tenant."""
     deleted = await plugin.db.execute(

@@ -15,6 +15,11 @@ pub fn interpreter() -> Option<PathBuf> {
     in_env("bin/python")
 }
 
+/// A program of the environment (`bin/<name>`), when the environment exists.
+pub fn program(name: &str) -> Option<PathBuf> {
+    in_env(&format!("bin/{name}"))
+}
+
 fn in_env(path: &str) -> Option<PathBuf> {
     let venv = std::env::var_os("FLOVYN_PYTHON_ENV").map_or_else(
         || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/python"),

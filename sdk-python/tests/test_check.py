@@ -110,3 +110,16 @@ def test_the_command(tmp_path: Path) -> None:
     missing = run("no_such_module")
     assert missing.returncode == 2
     assert "cannot import `no_such_module`" in missing.stderr
+
+
+def test_load_finds_the_plugin_in_a_file_or_a_module(tmp_path: Path) -> None:
+    from flovyn_plugin.cli import load
+
+    (tmp_path / "file_plugin.py").write_text(
+        "from flovyn_plugin import Plugin\nnotes = Plugin(name='in-a-file', version='0.1.0')\n"
+    )
+    loaded = load(f"{tmp_path / 'file_plugin.py'}:notes")
+    assert not isinstance(loaded, str), loaded
+    assert loaded[0].name == "in-a-file"
+    assert load(str(tmp_path / "file_plugin.py")) == f"`{tmp_path / 'file_plugin.py'}` has no Plugin named `plugin`"
+    assert isinstance(load("no_such_module_at_all"), str)

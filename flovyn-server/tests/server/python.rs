@@ -434,6 +434,56 @@ fn a_client_generated_from_the_spec_calls_the_python_plugin() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("called every notes route"));
 }
 
+/// The development loop: with `flovyn-plugin run FILE --reload` as the plugin's command, an
+/// edit of the plugin's file is served on the next requests — the process exits on the
+/// change and the server starts it again, without restarting itself.
+#[test]
+fn an_edited_python_plugin_is_served_on_its_new_code() {
+    let Some(runner) = python::program("flovyn-plugin") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("dev_plugin.py");
+    let version = |n: u32| {
+        format!(
+            "from flovyn_plugin import Plugin, public\n\
+             plugin = Plugin(name=\"dev\", version=\"0.1.0\")\n\n\
+             @plugin.app.get(\"/version\", dependencies=[public])\n\
+             async def version() -> dict[str, int]:\n    return {{\"version\": {n}}}\n"
+        )
+    };
+    std::fs::write(&source, version(1)).unwrap();
+    std::fs::write(
+        dir.path().join("flovyn.toml"),
+        format!(
+            "[plugins.dev]\nmode = \"process\"\ncommand = \"{}\"\nargs = [\"run\", \"{}\", \"--reload\"]\nmax_restarts = 100\n",
+            runner.display(),
+            source.display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let version_now = || {
+        let reply = process::get(server.addr, "/api/v1/p/dev/version", &[]).unwrap();
+        (reply.status == 200).then(|| reply.json()["version"].clone())
+    };
+    assert_eq!(version_now(), Some(json!(1)));
+
+    std::fs::write(&source, version(2)).unwrap();
+    wait_for("the edited plugin serving", || {
+        version_now() == Some(json!(2))
+    });
+    assert_eq!(
+        process::get(server.addr, "/_/health", &[]).unwrap().status,
+        200
+    );
+    let log = String::from_utf8_lossy(&server.terminate().stderr).into_owned();
+    assert!(
+        log.contains("dev_plugin.py changed: exiting, the server starts it again on the new code"),
+        "{log}"
+    );
+}
+
 fn fixture(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/server/fixtures")

@@ -1,5 +1,9 @@
 """``flovyn-plugin``: the plugin author's command.
 
+``flovyn-plugin run notes_plugin --reload`` is what a development server's ``flovyn.toml``
+starts (``command`` and ``args``): it serves the module's plugin and, with ``--reload``, exits
+as soon as a Python file next to it changes — the server restarts the process, on the new code.
+
 ``flovyn-plugin check notes_plugin`` builds the plugin's descriptor exactly as the server will
 receive it and applies the server's naming rules to it — the Rust code of ``flovyn-descriptor``
 itself, compiled into ``flovyn_plugin_rules`` — so a plugin name, a table outside
@@ -11,7 +15,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
+import threading
+import time
+from pathlib import Path
+from types import ModuleType
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,25 +49,102 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="MODULE[:ATTRIBUTE]",
         help="where the Plugin object is: `notes_plugin` (its `plugin`), or `notes_plugin:notes`",
     )
+    run = commands.add_parser(
+        "run",
+        help="serve a plugin to the server that started this process (development)",
+        description="What a server's flovyn.toml starts (`command` = this program, `args` = "
+        '["run", "<module or absolute path of a .py file>", "--reload"]): serves the '
+        "plugin; with --reload, exits when a Python file in the plugin's directory changes, "
+        "and the server starts it again on the new code.",
+    )
+    run.add_argument("target", metavar="MODULE[:ATTRIBUTE] | FILE.py")
+    run.add_argument(
+        "--reload", action="store_true", help="exit when the plugin's Python files change"
+    )
     args = parser.parse_args(argv)
+    if args.command == "run":
+        return run_plugin(args.target, args.reload)
     return run_check(args.target)
 
 
-def run_check(target: str) -> int:
-    module_name, _, attribute = target.partition(":")
-    sys.path.insert(0, ".")
+def load(target: str) -> tuple[Plugin[Any], ModuleType] | str:
+    """The ``Plugin`` ``target`` names (``module``, ``module:attribute`` or a ``.py`` file)
+    and its module, or why there is none."""
+    where, _, attribute = target.partition(":")
+    attribute = attribute or "plugin"
+    module: ModuleType
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        print(f"error: cannot import `{module_name}`: {e}", file=sys.stderr)
-        return 2
-    plugin: Any = getattr(module, attribute or "plugin", None)
+        if where.endswith(".py"):
+            path = Path(where).resolve()
+            sys.path.insert(0, str(path.parent))
+            spec = importlib.util.spec_from_file_location(path.stem, path)
+            if spec is None or spec.loader is None:
+                return f"cannot load `{where}`"
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[path.stem] = module
+            spec.loader.exec_module(module)
+        else:
+            sys.path.insert(0, ".")
+            module = importlib.import_module(where)
+    except (ImportError, OSError) as e:
+        return f"cannot import `{where}`: {e}"
+    plugin: Any = getattr(module, attribute, None)
     if not isinstance(plugin, Plugin):
-        print(
-            f"error: `{module_name}` has no Plugin named `{attribute or 'plugin'}`",
-            file=sys.stderr,
-        )
+        return f"`{where}` has no Plugin named `{attribute}`"
+    return plugin, module
+
+
+def run_plugin(target: str, reload: bool) -> int:
+    loaded = load(target)
+    if isinstance(loaded, str):
+        print(f"error: {loaded}", file=sys.stderr)
         return 2
+    plugin, module = loaded
+    if reload and module.__file__:
+        # The plugin's directory: its package, or the directory of its file.
+        root = Path(module.__file__).resolve().parent
+        threading.Thread(target=_exit_on_change, args=(plugin.name, root), daemon=True).start()
+    from ._server import run
+
+    return run(plugin)
+
+
+def _snapshot(root: Path) -> dict[Path, float]:
+    files: dict[Path, float] = {}
+    for path in root.rglob("*.py"):
+        try:
+            files[path] = path.stat().st_mtime
+        except OSError:
+            pass
+    return files
+
+
+def _exit_on_change(plugin: str, root: Path) -> None:
+    import os
+
+    before = _snapshot(root)
+    while True:
+        time.sleep(0.3)
+        now = _snapshot(root)
+        if now != before:
+            changed = sorted(
+                str(p) for p in set(now) | set(before) if now.get(p) != before.get(p)
+            )
+            print(
+                f"plugin `{plugin}`: {', '.join(changed)} changed: exiting, the server starts "
+                "it again on the new code",
+                file=sys.stderr,
+            )
+            sys.stderr.flush()
+            os._exit(3)
+
+
+def run_check(target: str) -> int:
+    loaded = load(target)
+    if isinstance(loaded, str):
+        print(f"error: {loaded}", file=sys.stderr)
+        return 2
+    plugin = loaded[0]
     try:
         import flovyn_plugin_rules
     except ImportError:

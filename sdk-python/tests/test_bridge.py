@@ -36,8 +36,13 @@ def test_a_request_reaches_its_route_under_the_prefix(plugin: Plugin[Any]) -> No
 
 
 def test_the_caller_and_the_body_come_through(plugin: Plugin[Any]) -> None:
-    identity = {"principal_id": "admin", "principal_type": "admin", "tenant": None,
-                "roles": ["admin"], "permissions": ["*"]}
+    identity = {
+        "principal_id": "admin",
+        "principal_type": "admin",
+        "tenant": None,
+        "roles": ["admin"],
+        "permissions": ["*"],
+    }
     parts = call(
         plugin,
         pb.HttpRequest(

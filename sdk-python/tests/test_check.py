@@ -9,9 +9,9 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import flovyn_plugin_rules as rules  # built from sdk-python/rules by scripts/python-env
 import pytest
 
+import flovyn_plugin_rules as rules  # built from sdk-python/rules by scripts/python-env
 from flovyn.plugin.v1 import plugin_pb2 as pb
 from flovyn_plugin import Plugin, public
 from flovyn_plugin._describe import FORMAT_VERSION, describe
@@ -121,5 +121,8 @@ def test_load_finds_the_plugin_in_a_file_or_a_module(tmp_path: Path) -> None:
     loaded = load(f"{tmp_path / 'file_plugin.py'}:notes")
     assert not isinstance(loaded, str), loaded
     assert loaded[0].name == "in-a-file"
-    assert load(str(tmp_path / "file_plugin.py")) == f"`{tmp_path / 'file_plugin.py'}` has no Plugin named `plugin`"
+    assert (
+        load(str(tmp_path / "file_plugin.py"))
+        == f"`{tmp_path / 'file_plugin.py'}` has no Plugin named `plugin`"
+    )
     assert isinstance(load("no_such_module_at_all"), str)

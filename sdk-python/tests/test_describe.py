@@ -78,7 +78,9 @@ def test_access_declared_twice_is_refused() -> None:
     async def x() -> None:
         return None
 
-    with pytest.raises(ValueError, match=r"route `GET /x` of plugin `twice` declares its access 2 times"):
+    with pytest.raises(
+        ValueError, match=r"route `GET /x` of plugin `twice` declares its access 2 times"
+    ):
         describe(plugin)
 
 
@@ -89,7 +91,10 @@ def test_a_migration_needs_sql_for_both_databases() -> None:
 
 
 def test_config_unknown_keys_and_bad_values_are_named(plugin: Plugin[Any]) -> None:
-    with pytest.raises(ValueError, match=r"unknown key `colour` in `\[plugins.notes\]`; expected `greeting`, `limit`"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown key `colour` in `\[plugins.notes\]`; expected `greeting`, `limit`",
+    ):
         plugin.configure('{"colour": "red"}')
     with pytest.raises(ValueError, match="limit"):
         plugin.configure('{"limit": 0}')

@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 import pytest
+from conftest import HANDLED
 from pydantic import ValidationError
 
-from conftest import HANDLED
 from flovyn_plugin import EventMeta, Plugin
 from flovyn_plugin._describe import describe
 

@@ -8,7 +8,9 @@ from flovyn.plugin.v1 import host_pb2 as hpb
 from flovyn_plugin._storage import SqlValue, from_value, to_value
 
 
-@pytest.mark.parametrize("value", [None, True, False, 0, -(2**63), 2**63 - 1, 1.5, "é", b"\x00\xff"])
+@pytest.mark.parametrize(
+    "value", [None, True, False, 0, -(2**63), 2**63 - 1, 1.5, "é", b"\x00\xff"]
+)
 def test_round_trip(value: SqlValue) -> None:
     back = from_value(to_value(value))
     assert back == value and type(back) is type(value)

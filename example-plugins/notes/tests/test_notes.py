@@ -28,7 +28,9 @@ def test_every_notes_route_needs_its_permission() -> None:
         assert client(plugin).request(method, path).status_code == 401
         reply = reader.request(method, path, json={"title": "t"})
         assert reply.status_code == 403
-        assert reply.json()["error"]["message"] == "this operation needs the `notes:write` permission"
+        assert (
+            reply.json()["error"]["message"] == "this operation needs the `notes:write` permission"
+        )
     assert client(plugin, caller()).get("/notes").status_code == 403
 
 

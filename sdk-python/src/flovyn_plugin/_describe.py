@@ -78,9 +78,7 @@ def describe(plugin: Plugin[Any]) -> dpb.PluginDescriptor:
             )
     descriptor.events.extend(plugin.publishes)
     for s in plugin.subscriptions:
-        descriptor.subscriptions.append(
-            dpb.Subscription(event=s.event, handler=s.handler.__name__)
-        )
+        descriptor.subscriptions.append(dpb.Subscription(event=s.event, handler=s.handler.__name__))
     for t in plugin.tasks:
         descriptor.tasks.append(dpb.Task(name=t.name, every=t.every))
     if uses_errors:

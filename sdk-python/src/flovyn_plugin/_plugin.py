@@ -174,7 +174,7 @@ class Plugin(Generic[Config]):
         self._db = db
 
     def serve(self) -> None:
-        """Serves the plugin to the host that started this process (see ``docs/python-plugins.md``)."""
+        """Serves the plugin to the host that started this process (guide chapter 10)."""
         from ._server import run
 
         raise SystemExit(run(self))

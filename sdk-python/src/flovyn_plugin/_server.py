@@ -75,7 +75,8 @@ class PluginService(plugin_pb2_grpc.PluginServicer):  # type: ignore[misc]  # un
     async def RunTask(self, request: pb.RunTaskRequest, context: Any) -> pb.RunTaskResponse:
         if request.task >= len(self.plugin.tasks):
             await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, f"plugin `{self.plugin.name}` has no task {request.task}"
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"plugin `{self.plugin.name}` has no task {request.task}",
             )
         task = self.plugin.tasks[request.task]
         try:

@@ -19,9 +19,9 @@ import importlib.util
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
-from collections.abc import Sequence
 from typing import Any
 
 from flovyn.plugin.v1 import plugin_pb2 as pb
@@ -127,9 +127,7 @@ def _exit_on_change(plugin: str, root: Path) -> None:
         time.sleep(0.3)
         now = _snapshot(root)
         if now != before:
-            changed = sorted(
-                str(p) for p in set(now) | set(before) if now.get(p) != before.get(p)
-            )
+            changed = sorted(str(p) for p in set(now) | set(before) if now.get(p) != before.get(p))
             print(
                 f"plugin `{plugin}`: {', '.join(changed)} changed: exiting, the server starts "
                 "it again on the new code",

@@ -490,6 +490,19 @@ pub fn operation_id(plugin: &str, handler: &str) -> String {
 pub const PERMISSION_EXTENSION: &str = "x-flovyn-permission";
 
 /// The full OpenAPI document of one plugin (see the module docs), from its descriptor alone.
+/// The security scheme [`BEARER_SCHEME`] names: every protected operation, the server's own
+/// included, accepts it. Host API.
+pub fn bearer_scheme() -> SecurityScheme {
+    SecurityScheme::Http(
+        HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "`Authorization: Bearer <token>`: the admin token, or a credential a plugin authenticator accepts",
+            ))
+            .build(),
+    )
+}
+
 pub fn plugin_document(plugin: &flovyn_descriptor::PluginDescriptor) -> OpenApi {
     use flovyn_descriptor::Access;
     let mut ctx = DocContext {
@@ -542,17 +555,7 @@ pub fn plugin_document(plugin: &flovyn_descriptor::PluginDescriptor) -> OpenApi 
     }
     let mut components = ComponentsBuilder::new().schemas_from_iter(ctx.schemas);
     if any_protected {
-        components = components.security_scheme(
-            BEARER_SCHEME,
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some(
-                        "`Authorization: Bearer <token>`: the admin token, or a credential a plugin authenticator accepts",
-                    ))
-                    .build(),
-            ),
-        );
+        components = components.security_scheme(BEARER_SCHEME, bearer_scheme());
     }
     let description = (!plugin.description.is_empty()).then_some(plugin.description.as_str());
     OpenApiBuilder::new()

@@ -10,7 +10,7 @@ use crate::startup::AppState;
 use crate::store::migrate::{self, AppliedMigration};
 
 /// `GET /_/health` body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
     /// Always `ok` when the server answers.
     pub status: &'static str,
@@ -21,7 +21,7 @@ pub struct Health {
 }
 
 /// A plugin's name and version.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PluginVersion {
     /// Name.
     pub name: &'static str,
@@ -29,7 +29,18 @@ pub struct PluginVersion {
     pub version: &'static str,
 }
 
-/// `GET /_/health`.
+/// Liveness.
+///
+/// 200 whenever the server answers, with its version and running plugins. Readiness (the
+/// database) is `/_/ready`.
+#[utoipa::path(
+    get,
+    path = "/_/health",
+    tag = "core",
+    operation_id = "core.health",
+    responses((status = 200, description = "The server is alive", body = Health)),
+    security(()),
+)]
 pub async fn health(State(state): State<AppState>) -> Json<Health> {
     Json(Health {
         status: "ok",
@@ -46,15 +57,28 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
 }
 
 /// `GET /_/ready`'s answer while the server can serve.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Ready {
     /// `ready`.
     pub status: &'static str,
 }
 
-/// `GET /_/ready`: readiness, where `/_/health` is liveness — 200 while the database answers
-/// a query within 2 s, otherwise 503 `not_ready` with `Retry-After` (take the replica out of
-/// rotation; do not restart it).
+/// Readiness.
+///
+/// 200 while the database answers a query within 2 s, otherwise 503 `not_ready` with
+/// `Retry-After`: take the replica out of rotation, do not restart it (`/_/health` is
+/// liveness).
+#[utoipa::path(
+    get,
+    path = "/_/ready",
+    tag = "core",
+    operation_id = "core.ready",
+    responses(
+        (status = 200, description = "The server can serve", body = Ready),
+        (status = 503, description = "The database cannot be reached", body = flovyn_sdk::ErrorBody),
+    ),
+    security(()),
+)]
 pub async fn ready(State(state): State<AppState>) -> axum::response::Response {
     use axum::response::IntoResponse as _;
     let probe = sqlx::query("SELECT 1").execute(state.db().pool());
@@ -74,7 +98,7 @@ pub async fn ready(State(state): State<AppState>) -> axum::response::Response {
 }
 
 /// One plugin in `GET /_/plugins`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PluginInfo {
     name: &'static str,
     version: &'static str,
@@ -104,14 +128,16 @@ pub struct PluginInfo {
     grpc_services: Vec<GrpcInfo>,
 }
 
-#[derive(Debug, Serialize)]
+/// A plugin process: its pid while it runs, restarts so far, how it last ended.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ProcessInfo {
     pid: Option<u32>,
     restarts: u32,
     last_exit: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// A gRPC service of the plugin and who may call it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct GrpcInfo {
     service: &'static str,
     access: String,
@@ -127,27 +153,31 @@ fn access_label(access: &flovyn_sdk::descriptor::Access) -> String {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// A middleware of the plugin: its priority and the paths it sees.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct MiddlewareInfo {
     name: &'static str,
     priority: i32,
     paths: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// An event the plugin handles, and its handler.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct SubscriptionInfo {
     event: &'static str,
     handler: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+/// A route of the plugin: method, full path, and who may call it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct RouteInfo {
     method: &'static str,
     path: String,
     access: String,
 }
 
-#[derive(Debug, Serialize)]
+/// A migration of the plugin and when it was applied.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct MigrationInfo {
     version: u32,
     name: &'static str,
@@ -156,8 +186,27 @@ struct MigrationInfo {
     applied_at: Option<String>,
 }
 
-/// `POST /_/plugins/{plugin}/dead-letters/{event_id}/replay` (admin only): delivers a
-/// dead-lettered event to the plugin again (202; 404 when there is no such dead letter).
+/// Replay a dead-lettered event.
+///
+/// Delivers the event to the plugin again, ahead of its next events. For the admin.
+#[utoipa::path(
+    post,
+    path = "/_/plugins/{plugin}/dead-letters/{event_id}/replay",
+    tag = "core",
+    operation_id = "core.replay_dead_letter",
+    params(
+        ("plugin" = String, Path, description = "The subscribing plugin"),
+        ("event_id" = String, Path, description = "The dead-lettered event's id"),
+    ),
+    responses(
+        (status = 202, description = "The replay is queued"),
+        (status = 401, description = "Missing or invalid credentials", body = flovyn_sdk::ErrorBody),
+        (status = 403, description = "The caller is not the admin", body = flovyn_sdk::ErrorBody),
+        (status = 404, description = "The plugin has no such dead letter", body = flovyn_sdk::ErrorBody),
+        (status = 503, description = "The database is unavailable (retry after `Retry-After`)", body = flovyn_sdk::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn replay(
     State(state): State<AppState>,
     who: Identity,
@@ -178,7 +227,24 @@ pub async fn replay(
     }
 }
 
-/// `GET /_/plugins` (admin only).
+/// The plugins.
+///
+/// Every plugin, running or disabled: version, routes, migrations and when they were
+/// applied, events, subscriptions and their delivery, tasks, middleware, gRPC services, and
+/// for a plugin process its state. For the admin.
+#[utoipa::path(
+    get,
+    path = "/_/plugins",
+    tag = "core",
+    operation_id = "core.plugins",
+    responses(
+        (status = 200, description = "The plugins, by name", body = Vec<PluginInfo>),
+        (status = 401, description = "Missing or invalid credentials", body = flovyn_sdk::ErrorBody),
+        (status = 403, description = "The caller is not the admin", body = flovyn_sdk::ErrorBody),
+        (status = 503, description = "The database is unavailable (retry after `Retry-After`)", body = flovyn_sdk::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn plugins(
     State(state): State<AppState>,
     who: Identity,

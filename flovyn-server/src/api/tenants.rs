@@ -14,23 +14,27 @@ use serde::{Deserialize, Serialize};
 use crate::startup::AppState;
 
 /// A tenant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Tenant {
     /// Stable id, `[a-z0-9-]`, 1–64 characters.
+    #[schema(pattern = "^[a-z0-9-]{1,64}$")]
     pub id: String,
     /// Unique display name.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// When it was created (RFC 3339, UTC).
     pub created_at: String,
 }
 
 /// `POST /api/v1/tenants` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTenant {
-    /// Defaults to a random UUID.
+    /// Stable id, `[a-z0-9-]`, 1–64 characters; defaults to a random UUID.
+    #[schema(pattern = "^[a-z0-9-]{1,64}$")]
     pub id: Option<String>,
-    /// Unique display name.
+    /// Unique display name (surrounding spaces are trimmed).
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
 }
 
@@ -42,7 +46,22 @@ fn require_admin(who: &Identity) -> Result<(), ApiError> {
     }
 }
 
-/// `GET /api/v1/tenants`.
+/// List the tenants.
+///
+/// Every tenant, oldest first. For the admin.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenants",
+    tag = "core",
+    operation_id = "core.list_tenants",
+    responses(
+        (status = 200, description = "The tenants", body = Vec<Tenant>),
+        (status = 401, description = "Missing or invalid credentials", body = flovyn_sdk::ErrorBody),
+        (status = 403, description = "The caller is not the admin", body = flovyn_sdk::ErrorBody),
+        (status = 503, description = "The database is unavailable (retry after `Retry-After`)", body = flovyn_sdk::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     who: Identity,
@@ -56,7 +75,24 @@ pub async fn list(
     Ok(Json(tenants))
 }
 
-/// `GET /api/v1/tenants/{id}`.
+/// One tenant.
+///
+/// For the admin.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenants/{id}",
+    tag = "core",
+    operation_id = "core.get_tenant",
+    params(("id" = String, Path, description = "The tenant's id")),
+    responses(
+        (status = 200, description = "The tenant", body = Tenant),
+        (status = 401, description = "Missing or invalid credentials", body = flovyn_sdk::ErrorBody),
+        (status = 403, description = "The caller is not the admin", body = flovyn_sdk::ErrorBody),
+        (status = 404, description = "No tenant with this id", body = flovyn_sdk::ErrorBody),
+        (status = 503, description = "The database is unavailable (retry after `Retry-After`)", body = flovyn_sdk::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn get(
     State(state): State<AppState>,
     who: Identity,
@@ -73,7 +109,28 @@ pub async fn get(
         .ok_or_else(|| ApiError::not_found(format!("no tenant `{id}`")))
 }
 
-/// `POST /api/v1/tenants`: 201 with the tenant; 409 if the id or name is taken.
+/// Create a tenant.
+///
+/// Publishes `core.tenant-created` with the tenant, in the same transaction. For the admin.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenants",
+    tag = "core",
+    operation_id = "core.create_tenant",
+    request_body = NewTenant,
+    responses(
+        (status = 201, description = "The tenant", body = Tenant),
+        (status = 400, description = "The body is not valid JSON, or the id or name breaks its rule", body = flovyn_sdk::ErrorBody),
+        (status = 401, description = "Missing or invalid credentials", body = flovyn_sdk::ErrorBody),
+        (status = 403, description = "The caller is not the admin", body = flovyn_sdk::ErrorBody),
+        (status = 409, description = "A tenant with this id or name exists", body = flovyn_sdk::ErrorBody),
+        (status = 413, description = "The request body is too large", body = flovyn_sdk::ErrorBody),
+        (status = 415, description = "The request body is not `application/json`", body = flovyn_sdk::ErrorBody),
+        (status = 422, description = "The request body does not match the schema", body = flovyn_sdk::ErrorBody),
+        (status = 503, description = "The database is unavailable (retry after `Retry-After`)", body = flovyn_sdk::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn create(
     State(state): State<AppState>,
     who: Identity,

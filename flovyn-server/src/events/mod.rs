@@ -127,7 +127,7 @@ impl Stats {
 }
 
 /// A subscribing plugin's delivery state, as `/_/plugins` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeliveryStatus {
     /// Events waiting for it.
     pub backlog: i64,
@@ -140,7 +140,7 @@ pub struct DeliveryStatus {
 }
 
 /// One dead-lettered event.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeadLetter {
     /// The event's id (replay it with `POST /_/plugins/{plugin}/dead-letters/{id}/replay`).
     pub event_id: String,

@@ -51,7 +51,7 @@ pub struct Scheduler {
 }
 
 /// One task as `/_/plugins` shows it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct TaskStatus {
     /// The task's name.
     pub name: &'static str,
@@ -64,7 +64,7 @@ pub struct TaskStatus {
 }
 
 /// How a task's last run went.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct LastRun {
     /// When it started.
     pub started_at: String,

@@ -382,9 +382,10 @@ fn a_python_exception_is_a_500_for_the_client_and_a_traceback_in_the_log() {
 }
 
 /// What a user of the spec gets works: a client generated from the served document
-/// (openapi-python-client) calls every route of the Python plugin, errors included.
+/// (openapi-python-client) calls the server's own API (`/api/v1/me`, `/_/health`) and every
+/// route of the Python plugin, errors included.
 #[test]
-fn a_client_generated_from_the_spec_calls_the_python_plugin() {
+fn a_client_generated_from_the_spec_calls_the_core_api_and_the_python_plugin() {
     let (Some(notes), Some(generator), Some(python)) = (
         python::notes_plugin(),
         python::program("openapi-python-client"),
@@ -431,7 +432,9 @@ fn a_client_generated_from_the_spec_calls_the_python_plugin() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("called every notes route"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("called the core API and every notes route")
+    );
 }
 
 /// The development loop: with `flovyn-plugin run FILE --reload` as the plugin's command, an

@@ -15,6 +15,8 @@
 //! `<plugin_underscored>.<Name>`, and the references inside that plugin's operations are
 //! rewritten to match. Nothing is silently dropped.
 
+mod core;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use flovyn_sdk::PluginDescriptor;
@@ -34,9 +36,11 @@ const SCHEMA_REF_PREFIX: &str = "#/components/schemas/";
 pub fn merged<'a>(plugins: impl IntoIterator<Item = &'a PluginDescriptor>) -> OpenApi {
     let plugins: Vec<&PluginDescriptor> = plugins.into_iter().collect();
     let mut doc = merge_documents(
-        plugins
-            .iter()
-            .map(|p| (p.name.as_str(), flovyn_sdk::openapi::plugin_document(p))),
+        std::iter::once((flovyn_naming::event::CORE, core::document())).chain(
+            plugins
+                .iter()
+                .map(|p| (p.name.as_str(), flovyn_sdk::openapi::plugin_document(p))),
+        ),
     );
     add_authenticator_schemes(&mut doc, &plugins);
     doc
@@ -112,8 +116,16 @@ fn merge_documents<'a>(plugins: impl IntoIterator<Item = (&'a str, OpenApi)>) ->
                 .title("Flovyn")
                 .version(env!("CARGO_PKG_VERSION"))
                 .description(Some("The Flovyn server and its plugins."))
+                .license(Some(
+                    utoipa::openapi::LicenseBuilder::new()
+                        .name("MIT")
+                        .identifier(Some("MIT"))
+                        .build(),
+                ))
                 .build(),
         )
+        // Relative: the document describes the server that serves it, wherever it listens.
+        .servers(Some([utoipa::openapi::Server::new("/")]))
         .build();
     for (_, doc) in docs {
         merged.merge(doc);

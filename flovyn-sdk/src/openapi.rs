@@ -52,6 +52,31 @@ impl DocContext {
         self.add_schemas::<T>();
     }
 
+    /// `schema` with every array item that is a named schema of the components written as a
+    /// `$ref` to it: utoipa inlines `T` in a `Vec<T>`, which would give clients (and their
+    /// generated code) a second, anonymous copy of the type.
+    fn refer_to_components(&self, schema: RefOr<Schema>) -> RefOr<Schema> {
+        let RefOr::T(Schema::Array(mut array)) = schema else {
+            return schema;
+        };
+        let utoipa::openapi::schema::ArrayItems::RefOrSchema(items) = array.items else {
+            return RefOr::T(Schema::Array(array));
+        };
+        let items = self.refer_to_components(*items);
+        let named = match &items {
+            RefOr::T(inline) => self.schemas.iter().find_map(|(name, known)| {
+                matches!(known, RefOr::T(k) if k == inline).then_some(name.as_str())
+            }),
+            RefOr::Ref(_) => None,
+        };
+        let items = match named {
+            Some(name) => RefOr::Ref(utoipa::openapi::Ref::from_schema_name(name)),
+            None => items,
+        };
+        array.items = utoipa::openapi::schema::ArrayItems::RefOrSchema(Box::new(items));
+        RefOr::T(Schema::Array(array))
+    }
+
     /// The schemas collected so far, by name.
     pub(crate) fn into_schemas(self) -> BTreeMap<String, RefOr<Schema>> {
         self.schemas
@@ -204,7 +229,7 @@ pub fn schema_of<T: ToSchema>(ctx: &mut DocContext) -> RefOr<Schema> {
         ctx.add_named::<T>();
         RefOr::Ref(utoipa::openapi::Ref::from_schema_name(T::name()))
     } else {
-        T::schema()
+        ctx.refer_to_components(T::schema())
     }
 }
 

@@ -118,7 +118,9 @@ pub struct TokenInfo {
 pub struct CreatedToken {
     /// The secret token, `fwt_…`. Store it now: it cannot be shown again.
     pub token: String,
-    /// The token as listed.
+    // The token as listed, its fields beside `token`. No doc comment: it would become a
+    // `description` beside the `$ref` in the schema's `allOf`, which Swagger UI then shows
+    // as "(any & object)".
     #[serde(flatten)]
     pub info: TokenInfo,
 }

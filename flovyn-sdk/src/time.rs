@@ -39,9 +39,142 @@ pub fn parse(text: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339(text).ok()
 }
 
+/// The instant of any RFC 3339 date-time (JSON Schema's `date-time`): any fraction, `Z` or
+/// an offset (`+02:00`), `t`/`z` in either case, a leap second read as the second before.
+/// Instants before 1970 clamp to the epoch; `None` for text that is not a valid date-time.
+/// What a query parameter documented as `format: date-time` accepts.
+pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    let b = text.as_bytes();
+    let digits = |from: usize, len: usize| -> Option<i64> {
+        let part = b.get(from..from + len)?;
+        part.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| part.iter().fold(0_i64, |n, d| n * 10 + i64::from(d - b'0')))
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (year, month, day) = (digits(0, 4)?, digits(5, 2)?, digits(8, 2)?);
+    let (hour, minute, second) = (digits(11, 2)?, digits(14, 2)?, digits(17, 2)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&month) || day < 1 || day > month_days[(month - 1) as usize] {
+        return None;
+    }
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    // Fraction: a dot and at least one digit.
+    let mut at = 19;
+    let mut nanos: u32 = 0;
+    if b.get(at) == Some(&b'.') {
+        let start = at + 1;
+        let mut end = start;
+        while b.get(end).is_some_and(u8::is_ascii_digit) {
+            end += 1;
+        }
+        if end == start {
+            return None;
+        }
+        for (i, d) in b[start..end].iter().take(9).enumerate() {
+            nanos += u32::from(d - b'0') * 10_u32.pow(8 - i as u32);
+        }
+        at = end;
+    }
+    let offset_secs = match b.get(at..)? {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (h, m) = (digits(at + 1, 2)?, digits(at + 4, 2)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let total = h * 3600 + m * 60;
+            if *sign == b'+' { total } else { -total }
+        }
+        _ => return None,
+    };
+    // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second.min(59) - offset_secs;
+    Some(match u64::try_from(secs) {
+        Ok(secs) => UNIX_EPOCH + Duration::new(secs, nanos),
+        Err(_) => UNIX_EPOCH,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_rfc3339_reads_every_date_time_form() {
+        let t = |secs: u64, nanos: u32| Some(UNIX_EPOCH + Duration::new(secs, nanos));
+        assert_eq!(parse_rfc3339("2024-02-29T01:02:03Z"), t(1_709_168_523, 0));
+        assert_eq!(
+            parse_rfc3339("2024-02-29T01:02:03.5Z"),
+            t(1_709_168_523, 500_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-02-29t01:02:03.123456789z"),
+            t(1_709_168_523, 123_456_789)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-02-29T03:02:03+02:00"),
+            t(1_709_168_523, 0)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-02-28T23:02:03-02:00"),
+            t(1_709_168_523, 0)
+        );
+        assert_eq!(parse_rfc3339("2016-12-31T23:59:60Z"), t(1_483_228_799, 0));
+        assert_eq!(parse_rfc3339("1960-01-01T00:00:00Z"), t(0, 0));
+        // What `parse` reads, this reads the same.
+        for (secs, millis) in [(0, 0), (951_782_400, 5), (4_107_542_400, 0)] {
+            let text = rfc3339(secs, millis);
+            assert_eq!(parse_rfc3339(&text), parse(&text), "{text}");
+        }
+        for bad in [
+            "",
+            "2024-02-29",
+            "2024-02-29T01:02:03",
+            "2024-02-29 01:02:03Z",
+            "2023-02-29T01:02:03Z",
+            "2024-13-01T01:02:03Z",
+            "2024-04-31T01:02:03Z",
+            "2024-02-29T24:02:03Z",
+            "2024-02-29T01:02:03.Z",
+            "2024-02-29T01:02:03+2:00",
+            "2024-02-29T01:02:03+24:00",
+            "2024-02-29T01:02:03Zjunk",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn formats_known_instants() {

@@ -117,9 +117,11 @@ pub struct EventQuery {
     pub tenant: Option<String>,
     /// Only events this principal caused.
     pub actor: Option<String>,
-    /// Only events at or after this instant (RFC 3339 UTC, e.g. `2026-01-31T08:00:00Z`).
+    /// Only events at or after this instant (RFC 3339, e.g. `2026-01-31T08:00:00Z`).
+    #[param(format = DateTime)]
     pub since: Option<String>,
-    /// Only events before this instant (RFC 3339 UTC).
+    /// Only events before this instant (RFC 3339).
+    #[param(format = DateTime)]
     pub until: Option<String>,
     /// Page size, 1–500; 50 when absent.
     #[param(minimum = 1, maximum = 500)]
@@ -338,17 +340,12 @@ fn event_from_row(row: &sqlx::any::AnyRow) -> Result<AuditEvent, sqlx::Error> {
     })
 }
 
-/// The stored form of a `since`/`until` instant; the seconds form is accepted too.
+/// The stored form (UTC, milliseconds) of a `since`/`until` instant: any RFC 3339 date-time,
+/// as the spec's `format: date-time` says.
 fn instant(key: &str, text: &str) -> Result<String, ApiError> {
-    let exact = time::parse(text);
-    let without_millis = || {
-        text.strip_suffix('Z')
-            .filter(|t| t.len() == 19)
-            .and_then(|t| time::parse(&format!("{t}.000Z")))
-    };
-    exact.or_else(without_millis).map(time::at).ok_or_else(|| {
+    time::parse_rfc3339(text).map(time::at).ok_or_else(|| {
         ApiError::bad_request(format!(
-            "`{key}` must be an RFC 3339 UTC instant such as `2026-01-31T08:00:00Z`, got `{text}`"
+            "`{key}` must be an RFC 3339 date-time such as `2026-01-31T08:00:00Z`, got `{text}`"
         ))
     })
 }

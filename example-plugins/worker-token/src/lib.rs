@@ -83,9 +83,56 @@ pub struct NewToken {
     pub description: Option<String>,
     /// Days until the token expires, 1–36500; it never expires when absent.
     #[schema(minimum = 1, maximum = 36500)]
+    #[serde(default, deserialize_with = "whole_days")]
     pub expires_in_days: Option<u32>,
     /// The tenant the worker acts in; defaults to the caller's tenant, else `default`.
     pub tenant: Option<String>,
+}
+
+/// `expires_in_days` as JSON Schema's `integer` reads it: `478` and `478.0` alike (a client
+/// may send a whole number in floating-point form); a fraction or a negative is refused.
+fn whole_days<'de, D: serde::Deserializer<'de>>(input: D) -> Result<Option<u32>, D::Error> {
+    use serde::de::{Error, Unexpected, Visitor};
+    use std::fmt;
+
+    struct Whole;
+    impl Visitor<'_> for Whole {
+        type Value = u32;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a whole number of days")
+        }
+        fn visit_u64<E: Error>(self, v: u64) -> Result<u32, E> {
+            u32::try_from(v).map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &self))
+        }
+        fn visit_i64<E: Error>(self, v: i64) -> Result<u32, E> {
+            u32::try_from(v).map_err(|_| E::invalid_value(Unexpected::Signed(v), &self))
+        }
+        fn visit_f64<E: Error>(self, v: f64) -> Result<u32, E> {
+            if v.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&v) {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // checked above
+                Ok(v as u32)
+            } else {
+                Err(E::invalid_value(Unexpected::Float(v), &self))
+            }
+        }
+    }
+    struct Maybe;
+    impl<'de> Visitor<'de> for Maybe {
+        type Value = Option<u32>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a whole number of days, or null")
+        }
+        fn visit_none<E: Error>(self) -> Result<Option<u32>, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: Error>(self) -> Result<Option<u32>, E> {
+            Ok(None)
+        }
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<u32>, D::Error> {
+            d.deserialize_any(Whole).map(Some)
+        }
+    }
+    input.deserialize_option(Maybe)
 }
 
 /// A token as listed: never its secret.

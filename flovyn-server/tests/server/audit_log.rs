@@ -184,12 +184,29 @@ async fn records_and_serves_events(db: Db, mode: Mode) {
         ("limit=0", "`limit` must be 1–500"),
         ("limit=501", "`limit` must be 1–500"),
         ("cursor=zzz", "`cursor` `zzz` is not one this endpoint gave"),
-        ("since=yesterday", "`since` must be an RFC 3339 UTC instant"),
+        ("since=yesterday", "`since` must be an RFC 3339 date-time"),
+        ("until=", "`until` must be an RFC 3339 date-time"),
     ] {
         let r = send(&f.router, get_as(&format!("{EVENTS}?{query}"), ADMIN)).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}");
         assert!(r.body.contains(needle), "{query}: {}", r.body);
     }
+    // Any date-time the spec's `format: date-time` admits: an offset, any precision.
+    for query in [
+        "since=2026-01-31T10:00:00%2B02:00",
+        "since=2026-01-31T08:00:00.123456Z&until=2999-12-31t23:59:59z",
+    ] {
+        let r = send(&f.router, get_as(&format!("{EVENTS}?{query}"), ADMIN)).await;
+        assert_eq!(r.status, StatusCode::OK, "{query}: {}", r.body);
+    }
+    let since = spec["paths"][EVENTS]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "since")
+        .unwrap()["schema"]
+        .clone();
+    assert_eq!(since["format"], "date-time", "{since}");
 
     // Reading the trail needs credentials and `audit_log:read`, which a worker lacks.
     let (worker, _) = create_worker_token(&f, json!({"display_name": "build-host-2"})).await;

@@ -343,6 +343,22 @@ async fn body_rules(mode: Mode) {
         expires.len() == 24 && expires.ends_with('Z'),
         "RFC 3339: {expires}"
     );
+    // A JSON Schema integer may be written `478.0`; a fraction is not an integer.
+    let whole = json!({"display_name": "float-form", "expires_in_days": 478.0});
+    let r = send(
+        &f.router,
+        post_json_as("/api/v1/p/worker-token/tokens", ADMIN, whole),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let fraction = json!({"display_name": "fraction", "expires_in_days": 1.5});
+    let r = send(
+        &f.router,
+        post_json_as("/api/v1/p/worker-token/tokens", ADMIN, fraction),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.body.contains("a whole number of days"), "{}", r.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -73,3 +73,11 @@ def test_unhandled_exception_is_500_without_the_traceback(plugin: Plugin[Any], c
     err = capsys.readouterr().err
     assert "plugin `notes`: unhandled exception in GET /boom" in err
     assert "RuntimeError: the handler failed" in err
+
+
+def test_a_body_that_is_not_json_is_400_as_documented(plugin: Plugin[Any]) -> None:
+    writer = client(plugin, caller(permissions=["notes:write"]))
+    for body in (b'{"title": ', b"\xff\xfe", b"\x80"):
+        reply = writer.post("/notes", content=body, headers={"content-type": "application/json"})
+        assert reply.status_code == 400, body
+        assert reply.json()["error"]["code"] == "bad_request", body

@@ -50,6 +50,10 @@ def test_operation_reads_like_a_rust_plugin(plugin: Plugin[Any]) -> None:
         "$ref": "#/components/schemas/Note"
     }
     assert "201" in created["responses"]
+    for status in ("400", "413"):
+        assert created["responses"][status]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ErrorBody"
+        }, status
     assert created["responses"]["422"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ErrorBody"
     }

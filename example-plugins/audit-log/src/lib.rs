@@ -127,6 +127,7 @@ pub struct EventQuery {
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = "^e[0-9]{1,18}$")]
     pub cursor: Option<String>,
 }
 

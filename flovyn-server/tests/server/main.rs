@@ -27,6 +27,7 @@ mod migrations;
 mod openapi;
 mod process;
 mod python;
+mod spec_tools;
 mod storage;
 mod supervision;
 mod support;

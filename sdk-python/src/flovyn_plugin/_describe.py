@@ -123,6 +123,11 @@ def _tidy(operation: dict[str, Any], route: APIRoute) -> bool:
     if "422" in responses:
         responses["422"] = _error_response("The request does not match the schema")
         uses_errors = True
+    if "requestBody" in operation:
+        # What a body can meet before the handler: FastAPI's parser, the server's size limit.
+        responses.setdefault("400", _error_response("The request body is not valid JSON"))
+        responses.setdefault("413", _error_response("The request body is too large"))
+        uses_errors = True
     for response in responses.values():
         content = response.get("content", {}).get("application/json", {})
         if content.get("schema", {}).get("$ref") == ERROR_BODY_REF:

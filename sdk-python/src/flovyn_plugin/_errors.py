@@ -142,6 +142,12 @@ def install(app: FastAPI, plugin: str) -> None:
 
     async def invalid(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
+        # As the server's own routes answer: a body that is not JSON at all is 400, a body
+        # that is JSON but off the schema is 422.
+        if any(error.get("type") == "json_invalid" for error in exc.errors()):
+            return JSONResponse(
+                error_body("bad_request", "the request body is not valid JSON"), status_code=400
+            )
         problems = []
         for error in exc.errors():
             where = ".".join(str(part) for part in error.get("loc", ()))

@@ -69,7 +69,7 @@ pub(crate) async fn json_error(response: Response, request_id: HeaderValue) -> R
 }
 
 /// The machine-readable code for a status: `method_not_allowed`, `payload_too_large`…
-fn code(status: StatusCode) -> String {
+pub(crate) fn code(status: StatusCode) -> String {
     if status.is_server_error() {
         return "internal".to_owned();
     }

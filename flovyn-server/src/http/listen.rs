@@ -120,6 +120,7 @@ pub async fn serve<S>(
                 Ok(Ok(n)) if n > 0 => {}
                 _ => return,
             }
+            let stream = super::parse_errors::JsonParseErrors::new(stream);
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             if let Err(e) = watcher.watch(connection.into_owned()).await {
                 tracing::debug!(error = %e, "connection ended with an error");

@@ -14,4 +14,5 @@ pub mod grpc;
 pub mod listen;
 pub mod metrics;
 pub mod middleware;
+pub mod parse_errors;
 pub mod request_id;

@@ -183,3 +183,57 @@ async fn after_the_stop_a_keep_alive_client_is_told_connection_close() {
     .unwrap();
     server.await.unwrap();
 }
+
+/// What the HTTP parser refuses before any route sees it — a URI too long, headers too
+/// large, a request that is not HTTP — is answered like every other error: JSON with the
+/// status's code, a content type and a request id (the parser's own answer had no body).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_the_parser_refuses_get_json_errors_with_a_request_id() {
+    let f = server_with(|_| {}).await;
+    let (addr, stop, server) = listening(&f).await;
+    tokio::task::spawn_blocking(move || {
+        let long_uri = format!(
+            "GET /_/health?x={} HTTP/1.1\r\nhost: test\r\n\r\n",
+            "a".repeat(70_000)
+        );
+        let big_headers = format!(
+            "GET /_/health HTTP/1.1\r\nhost: test\r\nx-big: {}\r\n\r\n",
+            "b".repeat(600_000)
+        );
+        for (request, status, code) in [
+            (long_uri.into_bytes(), "414", "uri_too_long"),
+            (
+                big_headers.into_bytes(),
+                "431",
+                "request_header_fields_too_large",
+            ),
+            (b"NOT HTTP AT ALL\r\n\r\n".to_vec(), "400", "bad_request"),
+        ] {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            // The server may answer (and close) before it has read all of a large request.
+            let _ = stream.write_all(&request);
+            let (head, body) = read_response(&mut stream).unwrap();
+            assert!(head.starts_with(&format!("http/1.1 {status} ")), "{head}");
+            assert!(
+                head.contains("\r\ncontent-type: application/json\r\n"),
+                "{head}"
+            );
+            assert!(head.contains("\r\nx-request-id: "), "{head}");
+            let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(json["error"]["code"], code, "{body}");
+            assert!(json["error"]["message"].is_string(), "{body}");
+        }
+        // An ordinary request on a fresh connection is served as before.
+        let mut ok = TcpStream::connect(addr).unwrap();
+        ok.write_all(HEALTH).unwrap();
+        let (head, _) = read_response(&mut ok).unwrap();
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+    })
+    .await
+    .unwrap();
+    stop.send(()).unwrap();
+    server.await.unwrap();
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Flovyn server benchmarks. See BENCHMARKS.md for what they measure and the results.
 #
-#   bench/run.sh [load|auth|startup|process|events|all] [options]   (bench/run.sh --help)
+#   bench/run.sh [load|auth|startup|process|python|events|all] [options]   (bench/run.sh --help)
 #
 # Everything is built in release mode into $BENCH_TARGET_DIR (default <repo>/target/bench),
 # a target directory of its own: bench/ is a separate cargo workspace, so the root workspace
@@ -41,7 +41,7 @@ COMMAND_LINE="bench/run.sh $*"
 
 usage() {
     cat <<'EOF'
-Usage: bench/run.sh [load|auth|startup|process|events|all] [options]
+Usage: bench/run.sh [load|auth|startup|process|python|events|all] [options]
 
 Benchmarks (default: all):
   load      wrk on loopback, two routes (GET /api/v1/p/hello/greeting?name=Ada and
@@ -69,6 +69,17 @@ Benchmarks (default: all):
             (valgrind: the server process, and the plugin process apart); then warm
             start-up, linked vs process: hello (1 plugin process) and 100 generated plugins
             of which 10 run as processes
+  python    the same greeting (GET /api/v1/p/hello/greeting?name=Ada) served three ways by
+            the same server binary, in one run: hello linked, hello out of process (the
+            release hello-plugin, as in process) and a hello plugin written in Python
+            (bench/python-hello/hello_plugin.py, the Python SDK; flovyn.toml: command = the
+            Python environment's bin/python, args = the script); saturated and paced rounds
+            as in process, the order of the three reversed every other round; reports the
+            throughput ratios Python / linked and Python / Rust process (saturated), the
+            latency Python adds at p50 and p99 over each (paced), the CPU per request of
+            each server and plugin process and their resident memory (no instruction counts:
+            callgrind would count CPython's interpreter). Runs scripts/python-env first when
+            its environment is missing or its SDK is not this checkout's
   events    (1) worker-token creation, POST /api/v1/p/worker-token/tokens as the admin,
             saturated, against the release flovyn-server of this checkout (default
             features: hello, worker-token, audit-log; token-created goes through the
@@ -84,14 +95,15 @@ Benchmarks (default: all):
             published through A at a paced rate (--events-rate, --events-secs), handled on
             B; p50/p90/p99/max from the probe's per-event rows, checked against B's
             flovyn_event_delivery_latency_seconds histogram
-  all       all five
+  all       all six
 
 Options:
   -d, --duration SECS     wrk duration of each measured load / auth run (default 10)
-  -r, --rounds N          load, auth and process rounds (default 5); a load round is 4
-                          runs: saturated baseline and plugin, then paced baseline and
-                          plugin (process: linked and process); an auth round is 2 runs:
-                          open and guarded, saturated
+  -r, --rounds N          load, auth, process and python rounds (default 5); a load round
+                          is 4 runs: saturated baseline and plugin, then paced baseline and
+                          plugin (process: linked and process; python: 6 runs, linked, Rust
+                          process and Python); an auth round is 2 runs: open and guarded,
+                          saturated
   -c, --connections N     wrk connections of the saturated phase (default 32; wrk uses 1 thread)
       --paced-connections N   wrk connections of the paced phase (default 16)
       --pace-ms N         paced phase: ms between a response and the connection's next
@@ -120,11 +132,14 @@ Options:
 
 Environment: BENCH_TARGET_DIR (default <repo>/target/bench), BENCH_PLUGIN_PORT (18181;
 also flovyn-auth's and the events benchmark's outbox server and replica A),
-BENCH_BASELINE_PORT (18182; also the in-memory server and replica B), BENCH_PG_PORT
-(18190: the events benchmark's throw-away PostgreSQL), PG_BIN (where initdb and pg_ctl are).
+BENCH_BASELINE_PORT (18182; also the in-memory server and replica B; the python
+benchmark's Python server listens on the next port, 18183), BENCH_PG_PORT (18190: the events
+benchmark's throw-away PostgreSQL), PG_BIN (where initdb and pg_ctl are), FLOVYN_PYTHON_ENV
+(default <repo>/target/python: the python benchmark's environment, as for scripts/python-env).
 
-Needs: cargo, wrk (load, auth, process, events), taskset, curl, pgrep (process), git,
-sqlite3, psql and the PostgreSQL server binaries (events: run as user nobody when root).
+Needs: cargo, wrk (load, auth, process, python, events), taskset, curl, pgrep (process,
+python), python3 3.11+ with venv (python, for scripts/python-env), git, sqlite3, psql and
+the PostgreSQL server binaries (events: run as user nobody when root).
 wrk, sqlite3 and psql are installed with apt-get when missing and running as root;
 otherwise the command to install them is printed.
 Time: building takes ~10 min from scratch (the 200 generated plugins: ~3.5 min of one
@@ -132,14 +147,16 @@ core per 100), seconds when up to date; load ~ 4 x rounds x duration + 2 x warmu
 of valgrind (~3.5 min by default); auth ~ 2 x rounds x duration + 2 x warmup + ~40 s of
 valgrind (~2.5 min); startup ~ 10 s; process ~ 4 x rounds x duration + 2 x warmup + ~1 min
 of valgrind + ~1 min of start-ups (~6 min; building the two plugin executables: ~5 min
-the first time); events ~ 2 x databases x rounds x (duration + catch-up) + events-secs
-(~10 min; building both flovyn-server binaries: ~25 min the first time).
+the first time); python ~ 6 x rounds x duration + 3 x warmup (~5.5 min; the first time
+also building flovyn-hello and hello-plugin, ~4 min, and scripts/python-env); events ~ 2 x
+databases x rounds x (duration + catch-up) + events-secs (~10 min; building both
+flovyn-server binaries: ~25 min the first time).
 EOF
 }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        load | auth | startup | process | events | all) WHICH="$1" ;;
+        load | auth | startup | process | python | events | all) WHICH="$1" ;;
         -d | --duration) DURATION="$2"; shift ;;
         -r | --rounds) ROUNDS="$2"; shift ;;
         -c | --connections) CONNECTIONS="$2"; shift ;;
@@ -310,6 +327,17 @@ hello_process_toml() {
     printf '# bench/run.sh process: the hello plugin out of process\n[plugins.hello]\nmode = "process"\ncommand = "%s"\n' "$BIN/hello-plugin"
 }
 
+# The python benchmark's Python environment (scripts/python-env makes it; the same variable
+# moves it there) and the flovyn.toml of its Python server: the hello plugin written in
+# Python (bench/python-hello), run by that environment's interpreter; everything else at its
+# defaults.
+PYTHON_ENV="${FLOVYN_PYTHON_ENV:-$REPO/target/python}"
+PYTHON_HELLO="$BENCH_DIR/python-hello/hello_plugin.py"
+hello_python_toml() {
+    printf '# bench/run.sh python: the hello plugin written in Python\n[plugins.hello]\nmode = "process"\ncommand = "%s"\nargs = ["%s"]\n' \
+        "$PYTHON_ENV/bin/python" "$PYTHON_HELLO"
+}
+
 # The events benchmark's sides: events-new (this checkout's flovyn-server, EVENTS_NEW_BIN),
 # events-old (edcc592's, EVENTS_OLD_BIN), both with ADMIN_TOKEN, and events-probe
 # (flovyn-events, a replica of the latency part). SERVER_DB_URL, when set, replaces the
@@ -319,20 +347,22 @@ EVENTS_NEW_BIN="$BIN/flovyn-server"
 EVENTS_OLD_BIN=""
 
 # Starts the plugin server (flovyn-hello), the same server with hello out of process
-# (process: flovyn-hello with hello_process_toml as ./flovyn.toml), the auth server
+# (process: flovyn-hello with hello_process_toml as ./flovyn.toml; python: with
+# hello_python_toml), the auth server
 # (flovyn-auth, with ADMIN_TOKEN as its admin token), one of the events benchmark's servers
 # (above) or the baseline in DIR on PORT, with PREFIX (e.g. the priority, or valgrind) before
 # the binary; its pid is in STARTED_PID.
-start_server() { # start_server plugin|process|auth|baseline|events-new|events-old|events-probe DIR PORT PREFIX...
+start_server() { # start_server plugin|process|python|auth|baseline|events-new|events-old|events-probe DIR PORT PREFIX...
     local side="$1" dir="$2" port="$3"
     shift 3
     port_free "$port"
     mkdir -p "$dir"
     if [[ "$side" == process ]]; then hello_process_toml >"$dir/flovyn.toml"; fi
+    if [[ "$side" == python ]]; then hello_python_toml >"$dir/flovyn.toml"; fi
     if [[ "$side" != baseline ]]; then
         # flovyn-server's `serve` with its defaults (SQLite, log level info), in an empty
-        # directory so that no flovyn.toml is picked up (process: only the one written
-        # above), and no inherited FLOVYN_* variable.
+        # directory so that no flovyn.toml is picked up (process, python: only the one
+        # written above), and no inherited FLOVYN_* variable.
         local unset=() bin="$BIN/flovyn-hello" extra=() v
         for v in $(env | awk -F= '/^FLOVYN_/ { print $1 }'); do unset+=(-u "$v"); done
         case "$side" in
@@ -833,11 +863,15 @@ PROCESS_P50_BUDGET_US=100
 # Generated plugins run as processes in the start-up part (of the 100 flovyn-100 links).
 GEN_PROCESSES=10
 
-build_plugin_executables() {
-    # hello-plugin: the [[bin]] of the hello example, built by the bench workspace (hello is
-    # one of its path dependencies) with the release profile.
+# hello-plugin: the [[bin]] of the hello example, built by the bench workspace (hello is one
+# of its path dependencies) with the release profile.
+build_hello_plugin() {
     log "cargo build --release -p hello --bin hello-plugin (target dir $TARGET_DIR)"
     (cd "$BENCH_DIR" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release --quiet -p hello --bin hello-plugin)
+}
+
+build_plugin_executables() {
+    build_hello_plugin
     # gen-plugin: any generated plugin as a process (bench/process, a workspace of its own).
     log "cargo build --release in bench/process (gen-plugin; target dir $TARGET_DIR)"
     (cd "$BENCH_DIR/process" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release --quiet)
@@ -857,6 +891,122 @@ diff_row() { # diff_row LABEL PHASE COLUMN [bold]: den | num | num - den (spread
 }
 rss_mib() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
+# The servers of the process and python benchmarks: flovyn-hello serving the greeting, one
+# per side, each with one tokio worker pinned to SERVER_CPU at the priority. The sides:
+# linked (hello linked, no flovyn.toml), process (hello out of process: the Rust
+# hello-plugin) and python (hello out of process: bench/python-hello in Python). A plugin
+# process is its server's child and inherits its CPU and scheduling, so it shares that CPU;
+# wrk runs on the other. By side: HELLO_PID the server's pid, HELLO_URL the greeting's URL,
+# HELLO_CHILD its plugin process's pid (empty when linked), HELLO_RSS and HELLO_CHILD_RSS
+# their resident memory after the runs (MiB); HELLO_ANSWER the body all of them gave.
+HELLO_PATH="/api/v1/p/hello/greeting?name=Ada"
+declare -A HELLO_PID=() HELLO_URL=() HELLO_CHILD=() HELLO_RSS=() HELLO_CHILD_RSS=()
+HELLO_ANSWER=""
+
+hello_child() { # hello_child SIDE SERVER_PID: prints the pid of the server's plugin process
+    case "$1" in
+        process) pgrep -P "$2" -x hello-plugin ;;
+        python) pgrep -P "$2" -f "$PYTHON_HELLO" ;;
+        *) return 1 ;;
+    esac
+}
+hello_child_sched() { # hello_child_sched PID: "CPUs …, SCHED_…, priority …" of a process
+    echo "CPUs $(taskset -cp "$1" | awk -F': ' '{ print $2 }'), $(chrt -p "$1" | awk -F': ' 'NR == 1 { p = $2 } NR == 2 { print p ", priority " $2 }')"
+}
+
+# Starts the servers SIDE=PORT..., waits for the greeting of each, checks that each has the
+# plugin process it should (and linked none) and that all answer the same, then warms each up.
+hello_servers() { # hello_servers SIDE=PORT...
+    local arg side port pid child body sides=()
+    for arg in "$@"; do
+        side="${arg%%=*}" port="${arg#*=}"
+        sides+=("$side")
+        start_server "$([[ "$side" == linked ]] && echo plugin || echo "$side")" "$RUN_DIR/$side" "$port" \
+            "${PRIO[@]}" taskset -c "$SERVER_CPU"
+        HELLO_PID[$side]="$STARTED_PID"
+        HELLO_URL[$side]="http://127.0.0.1:$port$HELLO_PATH"
+    done
+    HELLO_ANSWER=""
+    for side in "${sides[@]}"; do
+        pid="${HELLO_PID[$side]}"
+        wait_http "${HELLO_URL[$side]}" "$pid" 30
+        if [[ "$side" == linked ]]; then
+            if pgrep -P "$pid" >/dev/null; then
+                echo "error: the linked server has a child process" >&2
+                exit 1
+            fi
+            HELLO_CHILD[$side]=""
+        else
+            child="$(hello_child "$side" "$pid")" || {
+                echo "error: the $side server has no plugin process; see $RUN_DIR/$side" >&2
+                exit 1
+            }
+            HELLO_CHILD[$side]="$child"
+            log "$side: server pid $pid, plugin process pid $child ($(hello_child_sched "$child"))"
+        fi
+        body="$(curl -fsS "${HELLO_URL[$side]}")"
+        if [[ -z "$HELLO_ANSWER" ]]; then
+            HELLO_ANSWER="$body"
+        elif [[ "$body" != "$HELLO_ANSWER" ]]; then
+            echo "error: the servers answer differently: ${sides[0]} $HELLO_ANSWER, $side $body" >&2
+            exit 1
+        fi
+    done
+    log "all answer $HELLO_ANSWER"
+    if [[ "$WARMUP" -gt 0 ]]; then
+        log "warm-up: ${WARMUP}s each"
+        for side in "${sides[@]}"; do run_wrk "$CONNECTIONS" "$WARMUP" 0 "${HELLO_URL[$side]}" >/dev/null; done
+    fi
+}
+
+# ROUNDS rounds over the started servers SIDE..., appended to TSV (measure_run's lines, each
+# plugin process's CPU time read beside its server's): each round a saturated run of every
+# side, then a paced run of every side; the sides in the order given in odd rounds, reversed
+# in even ones (ABBA with two sides: a drift in time weighs on all alike).
+hello_rounds() { # hello_rounds TSV SIDE...
+    local tsv="$1" r phase side conns pace i
+    shift
+    local sides=("$@") order
+    for r in $(seq 1 "$ROUNDS"); do
+        order=("${sides[@]}")
+        if ((r % 2 == 0)); then
+            order=()
+            for ((i = ${#sides[@]} - 1; i >= 0; i--)); do order+=("${sides[i]}"); done
+        fi
+        for phase in saturated paced; do
+            if [[ "$phase" == saturated ]]; then conns="$CONNECTIONS" pace=0; else conns="$PACED_CONNECTIONS" pace="$PACE_MS"; fi
+            for side in "${order[@]}"; do
+                MEASURE_PLUGIN_PID="${HELLO_CHILD[$side]}"
+                measure_run "$tsv" "$r" "$phase" "$side" "${HELLO_PID[$side]}" "$conns" "$pace" "${HELLO_URL[$side]}"
+                MEASURE_PLUGIN_PID=""
+            done
+        done
+    done
+}
+
+# After the rounds: checks that the same plugin process served every run (a restart would
+# have shown as 503s, which stop the script, or as a new pid), reads the resident memory,
+# stops the servers.
+hello_stop() { # hello_stop SIDE...
+    local side child pids=()
+    for side in "$@"; do
+        if [[ -n "${HELLO_CHILD[$side]}" ]]; then
+            child="$(hello_child "$side" "${HELLO_PID[$side]}")" || child=""
+            if [[ "$child" != "${HELLO_CHILD[$side]}" ]]; then
+                echo "error: the $side server's plugin process was restarted during the runs; see $RUN_DIR/$side/server.log" >&2
+                exit 1
+            fi
+            HELLO_CHILD_RSS[$side]="$(rss_mib "$child")"
+        else
+            HELLO_CHILD_RSS[$side]="–"
+        fi
+        HELLO_RSS[$side]="$(rss_mib "${HELLO_PID[$side]}")"
+        pids+=("${HELLO_PID[$side]}")
+    done
+    kill "${pids[@]}" 2>/dev/null || true
+    wait "${pids[@]}" 2>/dev/null || true
+}
+
 run_process() {
     need_tool wrk wrk
     need_tool taskset util-linux
@@ -868,78 +1018,18 @@ run_process() {
     (cd "$BENCH_DIR" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release --quiet \
         -p bench-load -p bench-startup --bin flovyn-hello --bin flovyn-100 --bin startup)
     build_plugin_executables
-    local path="/api/v1/p/hello/greeting?name=Ada"
-    local linked_url="http://127.0.0.1:$PLUGIN_PORT$path" process_url="http://127.0.0.1:$BASELINE_PORT$path"
+    local path="$HELLO_PATH"
 
-    # Both servers: one tokio worker, pinned to one CPU; the plugin process inherits the
-    # server's CPU and scheduling (it is the server's child), so it shares that CPU; wrk:
-    # one thread on the other CPU.
     log "hello linked (flovyn-hello on 127.0.0.1:$PLUGIN_PORT) vs out of process (flovyn-hello + hello-plugin on 127.0.0.1:$BASELINE_PORT); CPU $SERVER_CPU, 1 tokio worker"
-    local linked_pid process_pid plugin_pid
-    start_server plugin "$RUN_DIR/linked" "$PLUGIN_PORT" "${PRIO[@]}" taskset -c "$SERVER_CPU"
-    linked_pid="$STARTED_PID"
-    start_server process "$RUN_DIR/process" "$BASELINE_PORT" "${PRIO[@]}" taskset -c "$SERVER_CPU"
-    process_pid="$STARTED_PID"
-    wait_http "$linked_url" "$linked_pid"
-    wait_http "$process_url" "$process_pid" 30
-    plugin_pid="$(pgrep -P "$process_pid" -x hello-plugin)" || {
-        echo "error: the server with hello out of process has no hello-plugin child; see $RUN_DIR/process" >&2
-        exit 1
-    }
-    if pgrep -P "$linked_pid" >/dev/null; then
-        echo "error: the linked server has a child process" >&2
-        exit 1
-    fi
-    local a b
-    a="$(curl -fsS "$linked_url")"
-    b="$(curl -fsS "$process_url")"
-    if [[ "$a" != "$b" ]]; then
-        echo "error: the two servers answer differently: linked $a, process $b" >&2
-        exit 1
-    fi
-    local plugin_cpus plugin_policy
-    plugin_cpus="$(taskset -cp "$plugin_pid" | awk -F': ' '{ print $2 }')"
-    plugin_policy="$(chrt -p "$plugin_pid" | awk -F': ' 'NR == 1 { p = $2 } NR == 2 { print p ", priority " $2 }')"
-    log "both answer $a; hello-plugin is pid $plugin_pid (CPUs $plugin_cpus, $plugin_policy)"
-
-    if [[ "$WARMUP" -gt 0 ]]; then
-        log "warm-up: ${WARMUP}s each"
-        run_wrk "$CONNECTIONS" "$WARMUP" 0 "$linked_url" >/dev/null
-        run_wrk "$CONNECTIONS" "$WARMUP" 0 "$process_url" >/dev/null
-    fi
+    hello_servers linked="$PLUGIN_PORT" process="$BASELINE_PORT"
+    local a="$HELLO_ANSWER" plugin_sched
+    plugin_sched="$(hello_child_sched "${HELLO_CHILD[process]}")"
 
     local tsv="$RUN_DIR/process.tsv" num=process den=linked
     : >"$tsv"
-    local r phase side conns pace
-    for r in $(seq 1 "$ROUNDS"); do
-        # ABBA order: linked first in odd rounds, process first in even ones.
-        local order=(linked process)
-        ((r % 2 == 0)) && order=(process linked)
-        for phase in saturated paced; do
-            if [[ "$phase" == saturated ]]; then conns="$CONNECTIONS" pace=0; else conns="$PACED_CONNECTIONS" pace="$PACE_MS"; fi
-            for side in "${order[@]}"; do
-                if [[ "$side" == process ]]; then
-                    MEASURE_PLUGIN_PID="$plugin_pid"
-                    measure_run "$tsv" "$r" "$phase" process "$process_pid" "$conns" "$pace" "$process_url"
-                    MEASURE_PLUGIN_PID=""
-                else
-                    measure_run "$tsv" "$r" "$phase" linked "$linked_pid" "$conns" "$pace" "$linked_url"
-                fi
-            done
-        done
-    done
-    # The same plugin process served every run (a restart would have shown as 503s, which
-    # stop the script, or as a new pid).
-    if [[ "$(pgrep -P "$process_pid" -x hello-plugin)" != "$plugin_pid" ]]; then
-        echo "error: hello-plugin was restarted during the runs; see $RUN_DIR/process/server.log" >&2
-        exit 1
-    fi
-    local rss_linked rss_server rss_plugin
-    rss_linked="$(rss_mib "$linked_pid")"
-    rss_server="$(rss_mib "$process_pid")"
-    rss_plugin="$(rss_mib "$plugin_pid")"
-    kill "$linked_pid" "$process_pid" 2>/dev/null || true
-    wait "$linked_pid" "$process_pid" 2>/dev/null || true
+    hello_rounds "$tsv" linked process
+    hello_stop linked process
+    local rss_linked="${HELLO_RSS[linked]}" rss_server="${HELLO_RSS[process]}" rss_plugin="${HELLO_CHILD_RSS[process]}"
 
     local tr p50r p99r p50_add p99_add p99s_add cr verdict
     tr="$(rat saturated 4)"
@@ -1026,7 +1116,7 @@ run_process() {
     PROCESS_MD="$(
         cat <<EOF2
 $(machine_md)
-- setup: the same server binary both ways, flovyn-hello (flovyn-server's \`serve\`, SQLite, log level info, linking hello and bench-db); *linked*: no flovyn.toml; *process*: a flovyn.toml with \`[plugins.hello] mode = "process"\` and \`command\` = the release \`hello-plugin\` (the other keys at their defaults). Both servers pinned to CPU $SERVER_CPU with \`TOKIO_WORKER_THREADS=1\`; the plugin process is the server's child and inherits its CPU and scheduling (CPUs $plugin_cpus, $plugin_policy), so server and plugin share one core; wrk (1 thread) pinned to CPU $WRK_CPU; ${WARMUP}s warm-up each; $ROUNDS rounds, each: saturated linked/process, then paced linked/process, ABBA order; every run ${DURATION}s
+- setup: the same server binary both ways, flovyn-hello (flovyn-server's \`serve\`, SQLite, log level info, linking hello and bench-db); *linked*: no flovyn.toml; *process*: a flovyn.toml with \`[plugins.hello] mode = "process"\` and \`command\` = the release \`hello-plugin\` (the other keys at their defaults). Both servers pinned to CPU $SERVER_CPU with \`TOKIO_WORKER_THREADS=1\`; the plugin process is the server's child and inherits its CPU and scheduling ($plugin_sched), so server and plugin share one core; wrk (1 thread) pinned to CPU $WRK_CPU; ${WARMUP}s warm-up each; $ROUNDS rounds, each: saturated linked/process, then paced linked/process, ABBA order; every run ${DURATION}s
 - saturated: \`wrk -t1 -c$CONNECTIONS\`, closed loop; paced: \`wrk -t1 -c$PACED_CONNECTIONS\` with ${PACE_MS} ms between a response and the connection's next request
 - route: \`GET $path\` → \`$a\`
 
@@ -1088,6 +1178,137 @@ Start-ups, ms, in order:
 EOF2
     )"
     echo "RESULT process throughput_ratio=$tr p50_added_paced_us=$p50_add p99_added_paced_us=$p99_add p50_ratio_paced=$p50r p99_ratio_paced=$p99r linked_rps=$(med saturated linked 4) process_rps=$(med saturated process 4) server_cpu_us_linked=$(med saturated linked 8) server_cpu_us_process=$(med saturated process 8) plugin_cpu_us=$plugin_cpu linked_instructions=${l_instr:-none} server_instructions_process=${s_instr:-none} plugin_instructions=${p_instr:-none} startup_hello_added_ms=$h_add startup_gen${GEN_PROCESSES}_added_ms=$g_add steal_max=$(steal_max) target=$verdict"
+}
+
+# ------------------------------------------------------------------------------------------
+# The python benchmark: the greeting served by the hello plugin written in Python against the
+# same route of the Rust hello, linked and out of process, all three in one run.
+PYTHON_MD=""
+
+# The Python environment of scripts/python-env, made (or refreshed) by it when it is missing
+# or when its SDK is not this checkout's (bench/run.sh measures the SDK of the checkout).
+python_env() {
+    local installed=""
+    if [[ -x "$PYTHON_ENV/bin/python" ]]; then
+        installed="$("$PYTHON_ENV/bin/python" -c 'import flovyn_plugin, os; print(os.path.dirname(flovyn_plugin.__file__))' 2>/dev/null)" || installed=""
+    fi
+    if [[ -n "$installed" ]] && diff -rq -x __pycache__ "$REPO/sdk-python/src/flovyn_plugin" "$installed" >/dev/null; then
+        log "Python environment: $PYTHON_ENV (the SDK of this checkout)"
+        return
+    fi
+    command -v python3 >/dev/null 2>&1 || {
+        echo "error: the python benchmark needs python3 (3.11 or newer, with venv) for scripts/python-env" >&2
+        exit 1
+    }
+    log "scripts/python-env: the Python environment $PYTHON_ENV is missing, or its SDK is not this checkout's"
+    FLOVYN_PYTHON_ENV="$PYTHON_ENV" "$REPO/scripts/python-env" >/dev/null
+}
+
+# Rows of the python benchmark's tables over the caller's tsv: the medians of linked, process
+# and python (FORMAT, default %.0f), then python / linked and python / process (three_row) or
+# python − linked and python − process (three_diff_row), each with its per-round spread.
+three_row() { # three_row LABEL PHASE COLUMN [bold] [FORMAT]
+    local f="${5:-%.0f}" l p y q1 q2
+    l="$(med "$2" linked "$3")" p="$(med "$2" process "$3")" y="$(med "$2" python "$3")"
+    q1="$(ratio "$y" "$l")" q2="$(ratio "$y" "$p")"
+    if [[ "${4:-}" == bold ]]; then q1="**$q1**" q2="**$q2**"; fi
+    printf "| %s | $f | $f | $f | %s (%s) | %s (%s) |\n" "$1" "$l" "$p" "$y" \
+        "$q1" "$(span "$(num=python den=linked per_round "$2" "$3")" %.3f)" \
+        "$q2" "$(span "$(num=python den=process per_round "$2" "$3")" %.3f)"
+}
+three_diff_row() { # three_diff_row LABEL PHASE COLUMN [bold]
+    local l p y q1 q2 pm='{ printf "%+.0f … %+.0f", $1, $2 }'
+    l="$(med "$2" linked "$3")" p="$(med "$2" process "$3")" y="$(med "$2" python "$3")"
+    q1="$(awk -v a="$y" -v b="$l" 'BEGIN { printf "%+.0f", a - b }')"
+    q2="$(awk -v a="$y" -v b="$p" 'BEGIN { printf "%+.0f", a - b }')"
+    if [[ "${4:-}" == bold ]]; then q1="**$q1**" q2="**$q2**"; fi
+    printf '| %s | %.0f | %.0f | %.0f | %s (%s) | %s (%s) |\n' "$1" "$l" "$p" "$y" \
+        "$q1" "$(num=python den=linked per_round_diff "$2" "$3" | awk "$pm")" \
+        "$q2" "$(num=python den=process per_round_diff "$2" "$3" | awk "$pm")"
+}
+
+run_python() {
+    need_tool wrk wrk
+    need_tool taskset util-linux
+    need_tool curl curl
+    need_tool pgrep procps
+    build bench-load
+    build_hello_plugin
+    python_env
+    local versions
+    versions="$("$PYTHON_ENV/bin/python" -c 'import platform; from importlib.metadata import version as v
+print("Python " + platform.python_version() + ", " + ", ".join(p + " " + v(p) for p in ("fastapi", "starlette", "pydantic", "grpcio", "protobuf")))')"
+    log "$versions"
+
+    local python_port=$((BASELINE_PORT + 1))
+    log "hello linked (flovyn-hello on 127.0.0.1:$PLUGIN_PORT), out of process in Rust (+ hello-plugin, 127.0.0.1:$BASELINE_PORT) and in Python (+ bench/python-hello, 127.0.0.1:$python_port); CPU $SERVER_CPU, 1 tokio worker"
+    hello_servers linked="$PLUGIN_PORT" process="$BASELINE_PORT" python="$python_port"
+    local process_sched python_sched
+    process_sched="$(hello_child_sched "${HELLO_CHILD[process]}")"
+    python_sched="$(hello_child_sched "${HELLO_CHILD[python]}")"
+
+    local tsv="$RUN_DIR/python.tsv"
+    : >"$tsv"
+    hello_rounds "$tsv" linked process python
+    hello_stop linked process python
+    # Column 16: the CPU time per request of the server and its plugin process together.
+    awk -F'\t' -v OFS='\t' '{ $16 = sprintf("%.2f", $8 + (($14 == "-") ? 0 : $14)); print }' "$tsv" >"$tsv.all"
+    tsv="$tsv.all"
+
+    local tl tp p50_l p50_p p99_l p99_p
+    tl="$(num=python den=linked rat saturated 4)"
+    tp="$(num=python den=process rat saturated 4)"
+    added() { # added COLUMN SIDE: median python - median SIDE, paced
+        awk -v a="$(med paced python "$1")" -v b="$(med paced "$2" "$1")" 'BEGIN { printf "%+.0f", a - b }'
+    }
+    p50_l="$(added 5 linked)" p50_p="$(added 5 process)" p99_l="$(added 7 linked)" p99_p="$(added 7 process)"
+    local pm='{ printf "%.3f … %.3f", $1, $2 }'
+
+    PYTHON_MD="$(
+        cat <<EOF2
+$(machine_md)
+- setup: the same server binary three ways, flovyn-hello (flovyn-server's \`serve\`, SQLite, log level info, linking hello and bench-db); *linked*: no flovyn.toml; *Rust process*: a flovyn.toml with \`[plugins.hello] mode = "process"\` and \`command\` = the release \`hello-plugin\`; *Python*: a flovyn.toml with \`[plugins.hello] mode = "process"\`, \`command\` = the Python environment's \`bin/python\` and \`args = ["bench/python-hello/hello_plugin.py"]\` (absolute paths; the other keys at their defaults in both). $versions (the environment of \`scripts/python-env\`, the SDK of this checkout). The three servers pinned to CPU $SERVER_CPU with \`TOKIO_WORKER_THREADS=1\`; each plugin process is its server's child and inherits its CPU and scheduling (Rust: $process_sched; Python: $python_sched), so server and plugin share one core; wrk (1 thread) pinned to CPU $WRK_CPU; ${WARMUP}s warm-up each; $ROUNDS rounds, each: saturated linked / Rust process / Python, then paced in the same order, reversed every other round; every run ${DURATION}s
+- saturated: \`wrk -t1 -c$CONNECTIONS\`, closed loop; paced: \`wrk -t1 -c$PACED_CONNECTIONS\` with ${PACE_MS} ms between a response and the connection's next request
+- route: \`GET $HELLO_PATH\` → \`$HELLO_ANSWER\` (checked on all three before the runs)
+- no instruction counts: under callgrind the Python side's count would be CPython's interpreter loop, not a cost comparable with the Rust code's
+
+| median of $ROUNDS rounds | linked | Rust process | Python | Python / linked (per-round min … max) | Python / Rust process (per-round min … max) |
+|---|---:|---:|---:|---:|---:|
+$(three_row "**throughput**, saturated, req/s" saturated 4 bold)
+$(three_row "p50 latency, saturated, µs" saturated 5)
+$(three_row "p99 latency, saturated, µs" saturated 7)
+$(three_row "p50 latency, paced, µs" paced 5)
+$(three_row "p90 latency, paced, µs" paced 6)
+$(three_row "p99 latency, paced, µs" paced 7)
+$(three_row "offered load, paced, req/s" paced 4)
+$(three_row "CPU per request, saturated, µs: **server process**" saturated 8 "" %.2f)
+| CPU per request, saturated, µs: plugin process | – | $(med saturated process 14) | $(med saturated python 14) | – | $(ratio "$(med saturated python 14)" "$(med saturated process 14)") ($(num=python den=process per_round saturated 14 | awk "$pm")) |
+$(three_row "CPU per request, saturated, µs: **server + plugin process**" saturated 16 bold %.2f)
+| CPU use, saturated: server / plugin process / wrk | $(med saturated linked 9)% / – / $(med saturated linked 10)% | $(med saturated process 9)% / $(med saturated process 15)% / $(med saturated process 10)% | $(med saturated python 9)% / $(med saturated python 15)% / $(med saturated python 10)% | | |
+| resident memory after the runs, MiB: server / plugin process | ${HELLO_RSS[linked]} / – | ${HELLO_RSS[process]} / ${HELLO_CHILD_RSS[process]} | ${HELLO_RSS[python]} / ${HELLO_CHILD_RSS[python]} | | |
+| CPU time stolen by the hypervisor (both CPUs), median / max of the runs | $(cut -f12 "$tsv" | median)% / $(steal_max)% | | | | |
+
+Latency added by the Python plugin, paced (the difference of the medians; per round, the difference of the round's runs):
+
+| median of $ROUNDS rounds, paced | linked, µs | Rust process, µs | Python, µs | Python − linked, µs (per-round min … max) | Python − Rust process, µs (per-round min … max) |
+|---|---:|---:|---:|---:|---:|
+$(three_diff_row "p50" paced 5 bold)
+$(three_diff_row "p90" paced 6)
+$(three_diff_row "p99" paced 7 bold)
+
+Throughput ratio (saturated) Python / linked: **$tl**, Python / Rust process: **$tp**. Paced p50 added by Python: **$p50_l µs** over linked, **$p50_p µs** over the Rust process; p99: $p99_l µs and $p99_p µs.
+$(steal_warning "$(steal_max)")
+
+<details><summary>every run</summary>
+
+| round | phase | server | req/s | p50 µs | p90 µs | p99 µs | server CPU µs/req | plugin process CPU µs/req | server CPU | plugin process CPU | wrk CPU | load avg | steal |
+|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+$(awk -F'\t' '{ pc = ($15 == "-") ? "–" : $15 "%"; pu = ($14 == "-") ? "–" : $14; s = ($3 == "process") ? "Rust process" : ($3 == "python") ? "Python" : $3; printf "| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s%% | %s | %s%% | %s | %s%% |\n", $1, $2, s, $4, $5, $6, $7, $8, pu, $9, pc, $10, $11, $12 }' "$tsv")
+
+</details>
+EOF2
+    )"
+    echo "RESULT python throughput_ratio_linked=$tl throughput_ratio_process=$tp p50_added_paced_linked_us=$p50_l p50_added_paced_process_us=$p50_p p99_added_paced_linked_us=$p99_l p99_added_paced_process_us=$p99_p linked_rps=$(med saturated linked 4) process_rps=$(med saturated process 4) python_rps=$(med saturated python 4) server_cpu_us_linked=$(med saturated linked 8) server_cpu_us_process=$(med saturated process 8) server_cpu_us_python=$(med saturated python 8) plugin_cpu_us_process=$(med saturated process 14) plugin_cpu_us_python=$(med saturated python 14) rss_plugin_process_mib=${HELLO_CHILD_RSS[process]} rss_plugin_python_mib=${HELLO_CHILD_RSS[python]} steal_max=$(steal_max)"
 }
 
 # ------------------------------------------------------------------------------------------
@@ -1555,8 +1776,9 @@ case "$WHICH" in
     auth) run_auth ;;
     startup) run_startup ;;
     process) run_process ;;
+    python) run_python ;;
     events) run_events ;;
-    all) run_load; run_auth; run_startup; run_process; run_events ;;
+    all) run_load; run_auth; run_startup; run_process; run_python; run_events ;;
 esac
 
 REPORT="$RESULTS_DIR/$STAMP.md"
@@ -1566,6 +1788,7 @@ REPORT="$RESULTS_DIR/$STAMP.md"
     if [[ -n "$AUTH_MD" ]]; then printf '\n## Authentication\n\n%s\n' "$AUTH_MD"; fi
     if [[ -n "$STARTUP_MD" ]]; then printf '\n## Start-up\n\n%s\n' "$STARTUP_MD"; fi
     if [[ -n "$PROCESS_MD" ]]; then printf '\n## Plugins out of process\n\n%s\n' "$PROCESS_MD"; fi
+    if [[ -n "$PYTHON_MD" ]]; then printf '\n## Plugins in Python\n\n%s\n' "$PYTHON_MD"; fi
     if [[ -n "$EVENTS_MD" ]]; then printf '\n## Events\n\n%s\n' "$EVENTS_MD"; fi
 } >"$REPORT"
 echo
@@ -1577,5 +1800,6 @@ if [[ "$WRITE" == 1 ]]; then
     if [[ -n "$AUTH_MD" ]]; then write_section auth "$AUTH_MD"; fi
     if [[ -n "$STARTUP_MD" ]]; then write_section startup "$STARTUP_MD"; fi
     if [[ -n "$PROCESS_MD" ]]; then write_section process "$PROCESS_MD"; fi
+    if [[ -n "$PYTHON_MD" ]]; then write_section python "$PYTHON_MD"; fi
     if [[ -n "$EVENTS_MD" ]]; then write_section events "$EVENTS_MD"; fi
 fi

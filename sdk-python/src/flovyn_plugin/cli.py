@@ -103,7 +103,12 @@ def run_plugin(target: str, reload: bool) -> int:
     if reload and module.__file__:
         # The plugin's directory: its package, or the directory of its file.
         root = Path(module.__file__).resolve().parent
-        threading.Thread(target=_exit_on_change, args=(plugin.name, root), daemon=True).start()
+        # Taken now, before the handshake: an edit made once the server serves the plugin
+        # is a change, however late the watching thread gets to run.
+        before = _snapshot(root)
+        threading.Thread(
+            target=_exit_on_change, args=(plugin.name, root, before), daemon=True
+        ).start()
     from ._server import run
 
     return run(plugin)
@@ -119,10 +124,9 @@ def _snapshot(root: Path) -> dict[Path, float]:
     return files
 
 
-def _exit_on_change(plugin: str, root: Path) -> None:
+def _exit_on_change(plugin: str, root: Path, before: dict[Path, float]) -> None:
     import os
 
-    before = _snapshot(root)
     while True:
         time.sleep(0.3)
         now = _snapshot(root)

@@ -473,9 +473,14 @@ fn an_edited_python_plugin_is_served_on_its_new_code() {
     assert_eq!(version_now(), Some(json!(1)));
 
     std::fs::write(&source, version(2)).unwrap();
-    wait_for("the edited plugin serving", || {
-        version_now() == Some(json!(2))
-    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while version_now() != Some(json!(2)) {
+        if Instant::now() > deadline {
+            let log = String::from_utf8_lossy(&server.terminate().stderr).into_owned();
+            panic!("the edited plugin is not served after 20 s; the server's log:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert_eq!(
         process::get(server.addr, "/_/health", &[]).unwrap().status,
         200

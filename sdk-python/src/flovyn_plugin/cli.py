@@ -16,7 +16,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -95,6 +97,12 @@ def load(target: str) -> tuple[Plugin[Any], ModuleType] | str:
 
 
 def run_plugin(target: str, reload: bool) -> int:
+    if reload:
+        # Compiled from source every start: a cached `.pyc` is trusted when the source's
+        # size and mtime (in whole seconds) match, which an edit within the same second that
+        # keeps the size defeats — the restarted plugin would run the old code.
+        sys.dont_write_bytecode = True
+        sys.pycache_prefix = str(Path(tempfile.gettempdir()) / f"flovyn-no-pyc-{os.getpid()}")
     loaded = load(target)
     if isinstance(loaded, str):
         print(f"error: {loaded}", file=sys.stderr)
@@ -125,8 +133,6 @@ def _snapshot(root: Path) -> dict[Path, float]:
 
 
 def _exit_on_change(plugin: str, root: Path, before: dict[Path, float]) -> None:
-    import os
-
     while True:
         time.sleep(0.3)
         now = _snapshot(root)

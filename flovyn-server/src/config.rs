@@ -51,6 +51,79 @@ pub struct Config {
     /// Per-plugin sections: `enabled` plus the plugin's own keys.
     #[schema(value_type = Object)]
     pub plugins: BTreeMap<String, serde_json::Value>,
+    /// Where the plugin sections' values came from, for error messages (not configuration).
+    #[serde(skip)]
+    pub origins: Origins,
+}
+
+/// Where the values of `[plugins.*]` came from: a `FLOVYN_PLUGINS__…` variable, else the
+/// file. A plugin section is checked after loading (against the plugin's own config type),
+/// so its errors need this to say, as every other config error does, where the value is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Origins {
+    /// The file read, as given.
+    file: Option<String>,
+    /// `plugins.<plugin>.<key>` → the variable that set it.
+    variables: BTreeMap<String, String>,
+}
+
+impl Origins {
+    fn new(file: Option<&Path>, env: &BTreeMap<String, String>) -> Self {
+        let mut variables = BTreeMap::new();
+        for var in env.keys() {
+            let Some(rest) = var.strip_prefix("FLOVYN_PLUGINS__") else {
+                continue;
+            };
+            let mut parts = rest.split("__").map(str::to_ascii_lowercase);
+            if let Some(plugin) = parts.next() {
+                let key: Vec<String> = parts.collect();
+                let mut path = format!("plugins.{}", plugin.replace('_', "-"));
+                for part in key {
+                    path.push('.');
+                    path.push_str(&part);
+                }
+                variables.insert(path, var.clone());
+            }
+        }
+        Self {
+            file: file.map(|f| f.display().to_string()),
+            variables,
+        }
+    }
+
+    /// ` (from …)` for `key` (`plugins.audit-log.retention_days`): the variable that set it
+    /// or one of its parents, else the file.
+    pub fn of(&self, key: &str) -> String {
+        let variable = self.variables.iter().find(|(path, _)| {
+            key == path.as_str()
+                || key.starts_with(&format!("{path}."))
+                || path.starts_with(&format!("{key}."))
+        });
+        match (variable, &self.file) {
+            (Some((_, var)), _) => format!(" (from `{var}`)"),
+            (None, Some(file)) => format!(" (from {file})"),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// `errors` joined, each with the origin of the first `plugins.…` key it names.
+    pub fn annotate_all(&self, errors: &[String]) -> String {
+        errors
+            .iter()
+            .map(|e| {
+                let key = e
+                    .split('`')
+                    .skip(1)
+                    .step_by(2)
+                    .find(|k| k.starts_with("plugins."));
+                match key {
+                    Some(key) => format!("{e}{}", self.of(key)),
+                    None => e.clone(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }
 
 /// `[database]`: how long the server waits for its database.
@@ -152,6 +225,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             events: crate::events::EventsConfig::default(),
             plugins: BTreeMap::new(),
+            origins: Origins::default(),
         }
     }
 }
@@ -217,6 +291,7 @@ impl Config {
             .extract()
             .map_err(|e| ConfigError::Invalid(describe(e, &env, sources.listen.is_some())))?;
         config.plugins = normalise_plugin_keys(config.plugins);
+        config.origins = Origins::new(file.as_deref(), &env);
         Ok(config)
     }
 }

@@ -52,11 +52,15 @@ where
 /// `T: Event` check, spanned on a `#[subscribe]` method's argument type.
 pub fn assert_event<T: Event>() {}
 
-/// Deserializes `T` from a config section, naming the offending key on error.
+/// Deserializes `T` from a config section. The error reads `<key>: <what is wrong>`, the key
+/// being the path inside the section (`retention_days`, `limits.max[2]`) or `.` for the
+/// section itself.
 pub fn validate_config<T: serde::de::DeserializeOwned>(
     value: &serde_json::Value,
 ) -> Result<(), String> {
-    T::deserialize(value).map(|_| ()).map_err(|e| e.to_string())
+    serde_path_to_error::deserialize::<_, T>(value)
+        .map(|_| ())
+        .map_err(|e| format!("{}: {}", e.path(), e.inner()))
 }
 
 /// The plugin has no `#[init]` and must be built with `Default`.

@@ -216,7 +216,19 @@ pub fn processes(config: &Config) -> Result<Vec<ProcessSettings>, ConfigError> {
     if errors.is_empty() {
         Ok(out)
     } else {
-        Err(ConfigError::Invalid(errors.join("; ")))
+        Err(ConfigError::Invalid(config.origins.annotate_all(&errors)))
+    }
+}
+
+/// A plugin's config check error (`<key>: <message>`, `flovyn_sdk`'s form) as the key it names
+/// under `plugins.<plugin>`.
+fn section_error(plugin: &str, error: &str) -> String {
+    match error.split_once(": ") {
+        Some((".", message)) => format!("key `plugins.{plugin}`: {message}"),
+        Some((path, message)) if !path.contains(' ') => {
+            format!("key `plugins.{plugin}.{path}`: {message}")
+        }
+        _ => format!("key `plugins.{plugin}`: {error}"),
     }
 }
 
@@ -298,7 +310,7 @@ pub fn resolve(
                 match plugin.config {
                     Some(_) => {
                         if let Err(e) = check(plugin, &value) {
-                            errors.push(format!("key `plugins.{}`: {e}", plugin.name));
+                            errors.push(section_error(&plugin.name, &e));
                         }
                     }
                     None => {
@@ -322,7 +334,7 @@ pub fn resolve(
         if settings.enabled && !config.plugins.contains_key(name) && plugin.config.is_some() {
             // No section: the plugin's defaults must be enough.
             if let Err(e) = check(plugin, &settings.settings) {
-                errors.push(format!("key `plugins.{}`: {e}", plugin.name));
+                errors.push(section_error(&plugin.name, &e));
             }
         }
         out.insert(name, settings);
@@ -330,6 +342,6 @@ pub fn resolve(
     if errors.is_empty() {
         Ok(out)
     } else {
-        Err(ConfigError::Invalid(errors.join("; ")))
+        Err(ConfigError::Invalid(config.origins.annotate_all(&errors)))
     }
 }

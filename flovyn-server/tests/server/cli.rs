@@ -287,6 +287,34 @@ fn bad_configuration_stops_start_up_naming_the_key() {
         "{}",
         stderr(&out)
     );
+
+    // A plugin's own typed key names the field and where its value came from, the file or
+    // the variable that overrides it, as the server's own keys do.
+    std::fs::write(
+        dir.path().join("flovyn.toml"),
+        "[plugins.audit-log]\nretention_days = \"a week\"\n",
+    )
+    .unwrap();
+    let out = process::run(dir.path(), &["serve"], &[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(
+            "key `plugins.audit-log.retention_days`: invalid type: string \"a week\", expected u32 (from flovyn.toml)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_file(dir.path().join("flovyn.toml")).unwrap();
+    let var = [("FLOVYN_PLUGINS__AUDIT_LOG__RETENTION_DAYS", "-1")];
+    let out = process::run(dir.path(), &["serve"], &var);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(
+            "key `plugins.audit-log.retention_days`: invalid value: integer `-1`, expected u32 (from `FLOVYN_PLUGINS__AUDIT_LOG__RETENTION_DAYS`)"
+        ),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
-import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
 from flovyn.plugin.v1 import plugin_pb2 as pb
 
 from ._access import IDENTITY_SCOPE_KEY, Identity
-from ._errors import error_body
+from ._errors import error_body, report
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -129,16 +127,10 @@ async def handle(
 def _internal_error(
     error: BaseException, request: pb.HttpRequest, plugin: str
 ) -> pb.HttpResponsePart:
-    print(
-        f"plugin `{plugin}`: unhandled exception in {request.method} {request.path} "
-        f"(request id {request.request_id or 'none'})",
-        file=sys.stderr,
-    )
-    traceback.print_exception(error, file=sys.stderr)
-    sys.stderr.flush()
-    body = json.dumps(
-        error_body("internal", f"internal error (request id {request.request_id or 'none'})")
-    ).encode()
+    rid = request.request_id or "none"
+    where = f"{request.method} {request.path} (request id {rid})"
+    report(plugin, f"unhandled exception in {where}", error)
+    body = json.dumps(error_body("internal", f"internal error (request id {rid})")).encode()
     return pb.HttpResponsePart(
         head=pb.HttpResponseHead(
             status=500, headers=[pb.Header(name="content-type", value=b"application/json")]

@@ -114,6 +114,14 @@ def code_for(status: int) -> str:
     return phrase.lower().replace(" ", "_").replace("-", "_").replace("'", "")
 
 
+def report(plugin: str, what: str, error: BaseException) -> None:
+    """A failure for the operator: a line naming the plugin and ``what`` failed, then the
+    traceback, on stderr — which the host logs under the plugin's name."""
+    print(f"plugin `{plugin}`: {what}", file=sys.stderr)
+    traceback.print_exception(error, file=sys.stderr)
+    sys.stderr.flush()
+
+
 def request_id(request: Request) -> str:
     value = request.scope.get("flovyn.request_id")
     return value if isinstance(value, str) and value else "none"
@@ -161,13 +169,8 @@ def install(app: FastAPI, plugin: str) -> None:
         # The traceback goes to stderr, which the host logs under the plugin's name; the
         # client sees only the request id to quote.
         rid = request_id(request)
-        print(
-            f"plugin `{plugin}`: unhandled exception in {request.method} {request.url.path} "
-            f"(request id {rid})",
-            file=sys.stderr,
-        )
-        traceback.print_exception(exc, file=sys.stderr)
-        sys.stderr.flush()
+        where = f"{request.method} {request.url.path} (request id {rid})"
+        report(plugin, f"unhandled exception in {where}", exc)
         return JSONResponse(
             error_body("internal", f"internal error (request id {rid})"), status_code=500
         )

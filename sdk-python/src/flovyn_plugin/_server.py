@@ -8,7 +8,6 @@ import asyncio
 import os
 import sys
 import threading
-import traceback
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,6 +20,7 @@ from flovyn.plugin.v1 import plugin_pb2_grpc
 
 from . import _asgi
 from ._describe import FORMAT_VERSION, describe
+from ._errors import report
 from ._events import EventMeta
 from ._handshake import HandshakeError, negotiate, started_by_host
 from ._plugin import Plugin
@@ -59,7 +59,7 @@ class PluginService(plugin_pb2_grpc.PluginServicer):  # type: ignore[misc]  # un
             try:
                 await hook()
             except Exception as e:
-                traceback.print_exception(e, file=sys.stderr)
+                report(self.plugin.name, f"start hook `{hook.__name__}` failed", e)
                 await context.abort(
                     grpc.StatusCode.FAILED_PRECONDITION, f"start hook `{hook.__name__}`: {e}"
                 )
@@ -82,7 +82,7 @@ class PluginService(plugin_pb2_grpc.PluginServicer):  # type: ignore[misc]  # un
         try:
             await task.run()
         except Exception as e:
-            _report(self.plugin.name, f"task `{task.name}` failed", e)
+            report(self.plugin.name, f"task `{task.name}` failed", e)
             await context.abort(grpc.StatusCode.INTERNAL, f"task `{task.name}`: {e}")
         return pb.RunTaskResponse()
 
@@ -103,7 +103,7 @@ class PluginService(plugin_pb2_grpc.PluginServicer):  # type: ignore[misc]  # un
             await subscription.deliver(request.payload_json, meta)
         except Exception as e:
             handler = subscription.handler.__name__
-            _report(self.plugin.name, f"`{handler}` failed on event {meta.name} {meta.id}", e)
+            report(self.plugin.name, f"`{handler}` failed on event {meta.name} {meta.id}", e)
             await context.abort(grpc.StatusCode.INTERNAL, f"`{handler}`: {e}")
         return pb.DeliverResponse()
 
@@ -113,19 +113,12 @@ class PluginService(plugin_pb2_grpc.PluginServicer):  # type: ignore[misc]  # un
             try:
                 await hook()
             except Exception as e:
-                traceback.print_exception(e, file=sys.stderr)
+                report(self.plugin.name, f"stop hook `{hook.__name__}` failed", e)
                 failures.append(f"stop hook `{hook.__name__}`: {e}")
         self.stop.set()
         if failures:
             await context.abort(grpc.StatusCode.INTERNAL, "; ".join(failures))
         return pb.ShutdownResponse()
-
-
-def _report(plugin: str, what: str, error: Exception) -> None:
-    """The traceback on stderr, which the host logs under the plugin's name."""
-    print(f"plugin `{plugin}`: {what}", file=sys.stderr)
-    traceback.print_exception(error, file=sys.stderr)
-    sys.stderr.flush()
 
 
 def run(plugin: Plugin[Any]) -> int:

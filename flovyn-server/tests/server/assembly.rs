@@ -212,7 +212,7 @@ fn plugin_sections_are_checked_against_the_plugins() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("key `plugins.tuned`: unknown field `lvl`"),
+        err.contains("key `plugins.tuned.lvl`: unknown field `lvl`, expected `level`"),
         "{err}"
     );
 

@@ -282,16 +282,22 @@ fn a_killed_python_plugin_is_answered_for_and_restarted() {
         .unwrap();
     assert!(killed.success());
     let mut seen = Vec::new();
+    let mut down = None;
     wait_for("503 from the killed plugin's route", || {
-        let status = about().status;
-        seen.push(status);
-        status == 503
+        let reply = about();
+        seen.push(reply.status);
+        let unavailable = reply.status == 503;
+        down = unavailable.then_some(reply);
+        unavailable
     });
     assert!(seen.iter().all(|s| [200, 503].contains(s)), "{seen:?}");
-    let down = about();
-    if down.status == 503 {
-        assert_eq!(down.json()["error"]["code"], "service_unavailable");
-    }
+    let down = down.expect("a 503 was seen");
+    assert_eq!(
+        down.json()["error"]["code"],
+        "service_unavailable",
+        "{}",
+        down.body
+    );
     // The server itself stays up.
     assert_eq!(
         process::get(server.addr, "/_/health", &[]).unwrap().status,

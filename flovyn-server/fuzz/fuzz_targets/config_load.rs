@@ -1,60 +1,8 @@
-//! Feeds arbitrary text to `Config::load` as a configuration file and as environment
-//! variables.
-//!
-//! The input is split at its first NUL byte: what comes before is written as the TOML file
-//! passed with `file`; each `KEY=VALUE` line after it becomes a variable (prefixed with
-//! `FLOVYN_` unless it already is, or is `DATABASE_URL`), so both sources and their merge are
-//! exercised. Any error is fine; a panic is a finding (the server would crash at startup
-//! instead of naming the bad key).
+//! The libFuzzer entry point of `config_load`; the property is in `../checks/config_load.rs`.
 
 #![no_main]
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::OnceLock;
+#[path = "../checks/config_load.rs"]
+mod config_load;
 
-use flovyn_server::config::{Config, ConfigError, Sources};
-use libfuzzer_sys::fuzz_target;
-
-/// One file per fuzzing process, rewritten for every input.
-fn config_file() -> &'static PathBuf {
-    static FILE: OnceLock<PathBuf> = OnceLock::new();
-    FILE.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("flovyn-config-fuzz-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("create the temp dir");
-        dir.join("flovyn.toml")
-    })
-}
-
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    let (toml, vars) = text.split_once('\0').unwrap_or((text, ""));
-    let mut env = BTreeMap::new();
-    for line in vars.lines() {
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        let key = if key.starts_with("FLOVYN_") || key == "DATABASE_URL" {
-            key.to_owned()
-        } else {
-            format!("FLOVYN_{key}")
-        };
-        env.insert(key, value.to_owned());
-    }
-    let file = config_file();
-    std::fs::write(file, toml).expect("write the config file");
-    let sources = Sources {
-        file: Some(file.clone()),
-        env: Some(env),
-        listen: None,
-    };
-    match Config::load(&sources) {
-        Ok(config) => {
-            let _ = config.origins.of("listen");
-        }
-        Err(ConfigError::Invalid(message)) => assert!(!message.is_empty()),
-        Err(e @ ConfigError::MissingFile(_)) => panic!("the file exists: {e}"),
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| config_load::check(data));

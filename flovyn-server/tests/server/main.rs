@@ -19,6 +19,7 @@ mod connections;
 mod crash;
 mod descriptor;
 mod events;
+mod fuzz_smoke;
 mod grpc;
 mod http;
 mod layout;

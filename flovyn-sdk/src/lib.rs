@@ -42,10 +42,13 @@ pub mod events;
 pub mod grpc;
 pub mod host;
 mod identity;
+mod json;
 pub mod middleware;
 pub mod openapi;
 pub mod process;
+mod query;
 pub mod time;
+pub mod validate;
 
 pub use context::PluginContext;
 pub use db::{Database, Transaction};
@@ -59,7 +62,9 @@ pub use flovyn_naming::sql::Dialect;
 pub use futures_util::future::BoxFuture;
 pub use host::LinkedPlugin;
 pub use identity::{Identity, PrincipalType};
+pub use json::Json;
 pub use openapi::{Created, NoContent};
+pub use query::Query;
 
 /// Implemented by `#[flovyn_plugin]` for the plugin's struct.
 #[diagnostic::on_unimplemented(
@@ -133,8 +138,8 @@ pub mod prelude {
         flovyn_plugin, init, middleware, migration, on_start, on_stop, plugin_impl, route,
         subscribe, task,
     };
-    pub use axum::Json;
-    pub use axum::extract::{Path, Query};
+    pub use crate::{Json, Query};
+    pub use axum::extract::Path;
     pub use axum::http::StatusCode;
     /// In scope so that `#[derive(ToSchema)]` / `#[derive(IntoParams)]` work without a
     /// direct `utoipa` dependency (their generated code names `utoipa::…`).

@@ -267,7 +267,8 @@ fn is_named<T: ToSchema>() -> bool {
 /// impl is enough: `impl flovyn_sdk::openapi::DocumentArg for MyExtractor {}`.
 #[diagnostic::on_unimplemented(
     message = "handler argument `{Self}` does not describe itself in OpenAPI",
-    note = "implement `flovyn_sdk::openapi::DocumentArg` for it; an empty impl documents nothing: `impl DocumentArg for {Self} {{}}`"
+    note = "for a JSON body take `flovyn_sdk::Json<T>`, for the query string `flovyn_sdk::Query<T>` (the prelude's `Json` and `Query`): they enforce the schema they publish; `axum::Json` and `axum::extract::Query` are not accepted as arguments",
+    note = "for another extractor implement `flovyn_sdk::openapi::DocumentArg` for it; an empty impl documents nothing: `impl DocumentArg for {Self} {{}}`"
 )]
 pub trait DocumentArg {
     /// Adds this argument's parameters or body to `op`.
@@ -328,24 +329,34 @@ tuple_path_params!(A, B, C, D, E, F);
 impl<T: PathParams> DocumentArg for axum::extract::Path<T> {
     fn document(op: &mut OperationDoc<'_>) {
         T::document(op);
+        op.error_response(
+            400,
+            "A path parameter does not decode (not UTF-8 once percent-decoded, or not of its type)",
+        );
     }
 }
 
-impl<T: IntoParams> DocumentArg for axum::extract::Query<T> {
+impl<T: IntoParams> DocumentArg for crate::Query<T> {
     fn document(op: &mut OperationDoc<'_>) {
         op.parameters(T::into_params(|| Some(ParameterIn::Query)));
-        op.error_response(400, "The query string does not match the parameters");
+        op.error_response(
+            400,
+            "The query string does not match its parameters (every violated constraint is named)",
+        );
     }
 }
 
-impl<T: ToSchema> DocumentArg for axum::Json<T> {
+impl<T: ToSchema> DocumentArg for crate::Json<T> {
     fn document(op: &mut OperationDoc<'_>) {
         let schema = schema_of::<T>(op.context());
         op.request_body("application/json", schema);
         op.error_response(400, "The request body is not valid JSON");
         op.error_response(413, "The request body is too large");
         op.error_response(415, "The request body is not `application/json`");
-        op.error_response(422, "The request body does not match the schema");
+        op.error_response(
+            422,
+            "The request body does not match its schema (every violated constraint is named)",
+        );
     }
 }
 
@@ -376,7 +387,7 @@ impl<T: DocumentArg> DocumentArg for Option<T> {}
 /// async fn create() -> Created<String> { Created(Json("made".to_owned())) }
 /// ```
 #[derive(Debug, Clone)]
-pub struct Created<T>(pub axum::Json<T>);
+pub struct Created<T>(pub crate::Json<T>);
 
 impl<T: serde::Serialize> axum::response::IntoResponse for Created<T> {
     fn into_response(self) -> axum::response::Response {
@@ -396,6 +407,12 @@ impl axum::response::IntoResponse for NoContent {
 
 fn success(op: &OperationDoc<'_>, default: u16) -> u16 {
     op.declared_status().unwrap_or(default)
+}
+
+impl<T: ToSchema> DocumentResponse for crate::Json<T> {
+    fn document(op: &mut OperationDoc<'_>) {
+        <axum::Json<T> as DocumentResponse>::document(op);
+    }
 }
 
 impl<T: ToSchema> DocumentResponse for axum::Json<T> {

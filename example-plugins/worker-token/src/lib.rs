@@ -65,74 +65,22 @@ pub struct TokenRevoked {
     pub revoked_by: String,
 }
 
-/// The longest `display_name`, in characters (also in the spec: `maxLength`).
-pub const MAX_DISPLAY_NAME: usize = 200;
-/// The longest lifetime of a token, in days (100 years; also in the spec: `maximum`): its
-/// expiry stays a four-digit-year RFC 3339 instant.
-pub const MAX_EXPIRY_DAYS: u32 = 36_500;
-
 /// `POST /tokens` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
-    /// A name to recognise the token by (e.g. the worker's host name), 1–200 characters
-    /// once trimmed.
-    #[schema(min_length = 1, max_length = 200)]
+    /// A name to recognise the token by (e.g. the worker's host name): 1–200 characters, at
+    /// least one of them not a space; surrounding spaces are trimmed.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub display_name: String,
     /// Free text.
     pub description: Option<String>,
-    /// Days until the token expires, 1–36500; it never expires when absent.
+    /// Days until the token expires, 1–36500 (100 years: the expiry stays a four-digit-year
+    /// RFC 3339 instant); it never expires when absent.
     #[schema(minimum = 1, maximum = 36500)]
-    #[serde(default, deserialize_with = "whole_days")]
     pub expires_in_days: Option<u32>,
     /// The tenant the worker acts in; defaults to the caller's tenant, else `default`.
     pub tenant: Option<String>,
-}
-
-/// `expires_in_days` as JSON Schema's `integer` reads it: `478` and `478.0` alike (a client
-/// may send a whole number in floating-point form); a fraction or a negative is refused.
-fn whole_days<'de, D: serde::Deserializer<'de>>(input: D) -> Result<Option<u32>, D::Error> {
-    use serde::de::{Error, Unexpected, Visitor};
-    use std::fmt;
-
-    struct Whole;
-    impl Visitor<'_> for Whole {
-        type Value = u32;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a whole number of days")
-        }
-        fn visit_u64<E: Error>(self, v: u64) -> Result<u32, E> {
-            u32::try_from(v).map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &self))
-        }
-        fn visit_i64<E: Error>(self, v: i64) -> Result<u32, E> {
-            u32::try_from(v).map_err(|_| E::invalid_value(Unexpected::Signed(v), &self))
-        }
-        fn visit_f64<E: Error>(self, v: f64) -> Result<u32, E> {
-            if v.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&v) {
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // checked above
-                Ok(v as u32)
-            } else {
-                Err(E::invalid_value(Unexpected::Float(v), &self))
-            }
-        }
-    }
-    struct Maybe;
-    impl<'de> Visitor<'de> for Maybe {
-        type Value = Option<u32>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a whole number of days, or null")
-        }
-        fn visit_none<E: Error>(self) -> Result<Option<u32>, E> {
-            Ok(None)
-        }
-        fn visit_unit<E: Error>(self) -> Result<Option<u32>, E> {
-            Ok(None)
-        }
-        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<u32>, D::Error> {
-            d.deserialize_any(Whole).map(Some)
-        }
-    }
-    input.deserialize_option(Maybe)
 }
 
 /// A token as listed: never its secret.
@@ -213,20 +161,8 @@ impl WorkerToken {
         who: Identity,
         Json(new): Json<NewToken>,
     ) -> Result<Created<CreatedToken>, ApiError> {
+        // Lengths and the expiry's range are checked against the schema by `Json`.
         let display_name = new.display_name.trim().to_owned();
-        if display_name.is_empty() || display_name.chars().count() > MAX_DISPLAY_NAME {
-            return Err(ApiError::bad_request(format!(
-                "`display_name` must be 1–{MAX_DISPLAY_NAME} characters"
-            )));
-        }
-        if new
-            .expires_in_days
-            .is_some_and(|d| d == 0 || d > MAX_EXPIRY_DAYS)
-        {
-            return Err(ApiError::bad_request(format!(
-                "`expires_in_days` must be 1–{MAX_EXPIRY_DAYS} (or absent: never expires)"
-            )));
-        }
         let tenant = new
             .tenant
             .or(who.tenant.clone())

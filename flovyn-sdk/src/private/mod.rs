@@ -52,15 +52,30 @@ where
 /// `T: Event` check, spanned on a `#[subscribe]` method's argument type.
 pub fn assert_event<T: Event>() {}
 
-/// Deserializes `T` from a config section. The error reads `<key>: <what is wrong>`, the key
-/// being the path inside the section (`retention_days`, `limits.max[2]`) or `.` for the
-/// section itself.
-pub fn validate_config<T: serde::de::DeserializeOwned>(
+/// Checks a config section against `T`'s published schema and deserializes it
+/// ([`crate::validate::decode`]). The error reads `<key>: <what is wrong>`, the key being the
+/// path inside the section (`retention_days`, `limits.max[2]`) or `.` for the section itself.
+pub fn validate_config<T: serde::de::DeserializeOwned + utoipa::ToSchema + 'static>(
     value: &serde_json::Value,
 ) -> Result<(), String> {
-    serde_path_to_error::deserialize::<_, T>(value)
+    crate::validate::decode::<T>(value.clone())
         .map(|_| ())
-        .map_err(|e| format!("{}: {}", e.path(), e.inner()))
+        .map_err(|e| {
+            // The first violation: the host names one key per section.
+            let first =
+                e.0.into_iter()
+                    .next()
+                    .unwrap_or_else(|| crate::validate::Violation {
+                        path: String::new(),
+                        message: "invalid".to_owned(),
+                    });
+            let path = if first.path.is_empty() {
+                "."
+            } else {
+                &first.path
+            };
+            format!("{path}: {}", first.message)
+        })
 }
 
 /// The plugin has no `#[init]` and must be built with `Default`.

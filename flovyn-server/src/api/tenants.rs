@@ -3,12 +3,11 @@
 //! the first start (created by the core migrations). Creating one publishes
 //! `core.tenant-created`.
 
-use axum::Json;
 use axum::extract::{Path, State};
 use flovyn_sdk::events::core::TenantCreated;
 use flovyn_sdk::events::{EventSink as _, OutboxEvent};
 use flovyn_sdk::host::naming::event::CORE;
-use flovyn_sdk::{ApiError, Created, Identity, PrincipalType};
+use flovyn_sdk::{ApiError, Created, Identity, Json, PrincipalType};
 use serde::{Deserialize, Serialize};
 
 use crate::startup::AppState;
@@ -33,8 +32,9 @@ pub struct NewTenant {
     /// Stable id, `[a-z0-9-]`, 1–64 characters; defaults to a random UUID.
     #[schema(pattern = "^[a-z0-9-]{1,64}$")]
     pub id: Option<String>,
-    /// Unique display name (surrounding spaces are trimmed).
-    #[schema(min_length = 1, max_length = 200)]
+    /// Unique display name, 1–200 characters with at least one that is not a space
+    /// (surrounding spaces are trimmed).
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub name: String,
 }
 
@@ -120,13 +120,13 @@ pub async fn get(
     request_body = NewTenant,
     responses(
         (status = 201, description = "The tenant", body = Tenant),
-        (status = 400, description = "The body is not valid JSON, or the id or name breaks its rule", body = flovyn_sdk::ErrorBody),
+        (status = 400, description = "The request body is not valid JSON", body = flovyn_sdk::ErrorBody),
         (status = 401, description = "Missing or invalid credentials", body = flovyn_sdk::ErrorBody),
         (status = 403, description = "The caller is not the admin", body = flovyn_sdk::ErrorBody),
         (status = 409, description = "A tenant with this id or name exists", body = flovyn_sdk::ErrorBody),
         (status = 413, description = "The request body is too large", body = flovyn_sdk::ErrorBody),
         (status = 415, description = "The request body is not `application/json`", body = flovyn_sdk::ErrorBody),
-        (status = 422, description = "The request body does not match the schema", body = flovyn_sdk::ErrorBody),
+        (status = 422, description = "The request body does not match its schema (every violated constraint is named)", body = flovyn_sdk::ErrorBody),
         (status = 503, description = "The database is unavailable (retry after `Retry-After`)", body = flovyn_sdk::ErrorBody),
     ),
     security(("bearer" = [])),
@@ -137,23 +137,9 @@ pub async fn create(
     Json(new): Json<NewTenant>,
 ) -> Result<Created<Tenant>, ApiError> {
     require_admin(&who)?;
+    // The id's pattern and the name's length are checked against the schema by `Json`.
     let id = new.id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let valid_id = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if !valid_id {
-        return Err(ApiError::bad_request(format!(
-            "tenant id `{id}` must be 1–64 characters of lowercase letters, digits and `-`"
-        )));
-    }
     let name = new.name.trim().to_owned();
-    if name.is_empty() || name.len() > 200 {
-        return Err(ApiError::bad_request(
-            "tenant name must be 1–200 characters",
-        ));
-    }
     let tenant = Tenant {
         id,
         name,

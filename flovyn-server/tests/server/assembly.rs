@@ -230,7 +230,7 @@ fn plugin_sections_are_checked_against_the_plugins() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("key `plugins.tuned`: missing field `level`"),
+        err.contains("key `plugins.tuned.level`: missing (required)"),
         "{err}"
     );
 

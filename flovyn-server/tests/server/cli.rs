@@ -299,7 +299,7 @@ fn bad_configuration_stops_start_up_naming_the_key() {
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains(
-            "key `plugins.audit-log.retention_days`: invalid type: string \"a week\", expected u32 (from flovyn.toml)"
+            "key `plugins.audit-log.retention_days`: \"a week\" is not of type \"integer\" (from flovyn.toml)"
         ),
         "{}",
         stderr(&out)
@@ -310,7 +310,7 @@ fn bad_configuration_stops_start_up_naming_the_key() {
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains(
-            "key `plugins.audit-log.retention_days`: invalid value: integer `-1`, expected u32 (from `FLOVYN_PLUGINS__AUDIT_LOG__RETENTION_DAYS`)"
+            "key `plugins.audit-log.retention_days`: -1 is less than the minimum of 1 (from `FLOVYN_PLUGINS__AUDIT_LOG__RETENTION_DAYS`)"
         ),
         "{}",
         stderr(&out)

@@ -1073,7 +1073,11 @@ async fn tenants_on(db: Db) {
         ),
     )
     .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        r.json()["error"]["message"],
+        "the request body does not match its schema: id: \"Bad Id\" does not match \"^[a-z0-9-]{1,64}$\""
+    );
     let r = send(
         &f.router,
         post_json_as("/api/v1/tenants", ADMIN, json!({"name": "Generated"})),

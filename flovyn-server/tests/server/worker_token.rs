@@ -294,7 +294,7 @@ async fn body_rules(mode: Mode) {
     .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
-    // The bounds the spec publishes are the bounds enforced: 400 naming the limit.
+    // The bounds the spec publishes are the bounds enforced: 422 naming the field and limit.
     let spec = send(&f.router, get("/api-docs/openapi.json")).await.json();
     let new_token = &spec["components"]["schemas"]["NewToken"]["properties"];
     assert_eq!(new_token["display_name"]["maxLength"], 200, "{new_token}");
@@ -303,18 +303,23 @@ async fn body_rules(mode: Mode) {
         "{new_token}"
     );
     assert_eq!(new_token["expires_in_days"]["minimum"], 1, "{new_token}");
+    let long = "é".repeat(201);
     for (body, message) in [
         (
             json!({"display_name": "x", "expires_in_days": 0}),
-            "`expires_in_days` must be 1–36500 (or absent: never expires)",
+            "expires_in_days: 0 is less than the minimum of 1".to_owned(),
         ),
         (
             json!({"display_name": "x", "expires_in_days": 3_000_000}),
-            "`expires_in_days` must be 1–36500 (or absent: never expires)",
+            "expires_in_days: 3000000 is greater than the maximum of 36500".to_owned(),
         ),
         (
-            json!({"display_name": "é".repeat(201)}),
-            "`display_name` must be 1–200 characters",
+            json!({"display_name": long}),
+            format!("display_name: \"{long}\" is longer than 200 characters"),
+        ),
+        (
+            json!({"display_name": "   "}),
+            "display_name: \"   \" does not match \"\\S\"".to_owned(),
         ),
     ] {
         let r = send(
@@ -322,9 +327,13 @@ async fn body_rules(mode: Mode) {
             post_json_as("/api/v1/p/worker-token/tokens", ADMIN, body),
         )
         .await;
+        let message = format!("the request body does not match its schema: {message}");
         assert_eq!(
             (r.status, r.json()),
-            (StatusCode::BAD_REQUEST, error("bad_request", message))
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                error("unprocessable_entity", &message)
+            )
         );
     }
     // At the limits, accepted: 200 characters (not bytes), 100 years.
@@ -358,7 +367,11 @@ async fn body_rules(mode: Mode) {
     )
     .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
-    assert!(r.body.contains("a whole number of days"), "{}", r.body);
+    assert!(
+        r.body.contains("expires_in_days: 1.5 is not of types"),
+        "{}",
+        r.body
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

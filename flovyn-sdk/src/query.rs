@@ -1,0 +1,303 @@
+//! [`Query`]: the query string, checked against the parameters the spec publishes for it
+//! (decision 0017).
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use utoipa::IntoParams;
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::openapi::schema::{Schema, SchemaType, Type};
+use utoipa::openapi::{RefOr, Required};
+
+use crate::ApiError;
+
+/// The query string as `T`, a struct deriving `IntoParams` and `Deserialize`.
+///
+/// Every parameter's constraints from `#[param(...)]` (ranges, lengths, patterns, formats)
+/// are checked against the schema the operation publishes before `T` is built; a violation,
+/// like a value of the wrong type or an unknown parameter under `deny_unknown_fields`, is
+/// answered **400** naming the parameter.
+///
+/// ```
+/// use flovyn_sdk::prelude::*;
+///
+/// #[derive(serde::Deserialize, IntoParams)]
+/// struct Page {
+///     /// 1–100.
+///     #[param(minimum = 1, maximum = 100)]
+///     limit: Option<u32>,
+/// }
+///
+/// async fn list(Query(page): Query<Page>) -> Json<u32> {
+///     // `page.limit` is absent or 1–100 here.
+///     Json(page.limit.unwrap_or(20))
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<T> std::ops::Deref for Query<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// Cache key of `T`'s query document (a type may also be a JSON body).
+struct QueryOf<T>(PhantomData<T>);
+
+impl<T, S> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned + IntoParams + 'static,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let raw = parts.uri.query().unwrap_or("");
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
+            .map_err(|e| ApiError::bad_request(format!("the query string does not decode: {e}")))?;
+        let params = parameters::<T>();
+        let value = typed_values(&params, pairs);
+        let validator = crate::validate::compiled::<QueryOf<T>>(document::<T>);
+        crate::validate::check_against(&validator, &value).map_err(|violations| {
+            ApiError::bad_request(format!(
+                "the query string does not match its parameters: {violations}"
+            ))
+        })?;
+        serde_urlencoded::from_str::<T>(raw)
+            .map(Query)
+            .map_err(|e| {
+                ApiError::bad_request(format!(
+                    "the query string does not match its parameters: {e}"
+                ))
+            })
+    }
+}
+
+fn parameters<T: IntoParams>() -> Vec<Parameter> {
+    T::into_params(|| Some(ParameterIn::Query))
+}
+
+/// The parameters as one JSON Schema object: a property per parameter, `required` as
+/// declared. A parameter whose schema is a `$ref` accepts any value here (its type still
+/// checks it when `T` is built).
+fn document<T: IntoParams>() -> Value {
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    for param in parameters::<T>() {
+        let schema = match &param.schema {
+            Some(RefOr::T(schema)) => serde_json::to_value(schema).unwrap_or(Value::Bool(true)),
+            _ => Value::Bool(true),
+        };
+        if matches!(param.required, Required::True) {
+            required.push(Value::String(param.name.clone()));
+        }
+        properties.insert(param.name, schema);
+    }
+    serde_json::json!({
+        "type": "object",
+        "properties": properties,
+        "required": required,
+    })
+}
+
+/// Query values as the JSON their schema expects: a number where the parameter is a number
+/// (or stays text, which the schema then refuses by name), `true`/`false` for a boolean, an
+/// array for a parameter given several times or declared as one.
+fn typed_values(params: &[Parameter], pairs: Vec<(String, String)>) -> Value {
+    let kinds: BTreeMap<&str, Kind> = params
+        .iter()
+        .map(|p| (p.name.as_str(), Kind::of(p.schema.as_ref())))
+        .collect();
+    let mut grouped: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, value) in pairs {
+        grouped.entry(name).or_default().push(value);
+    }
+    let mut out = Map::new();
+    for (name, values) in grouped {
+        let kind = kinds.get(name.as_str()).copied().unwrap_or(Kind::Text);
+        let value = match kind {
+            Kind::Array(item) => Value::Array(values.iter().map(|v| item.read(v)).collect()),
+            _ if values.len() > 1 => Value::Array(values.iter().map(|v| kind.read(v)).collect()),
+            _ => kind.read(&values[0]),
+        };
+        out.insert(name, value);
+    }
+    Value::Object(out)
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Scalar {
+    Text,
+    Number,
+    Boolean,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Text,
+    Number,
+    Boolean,
+    Array(Scalar),
+}
+
+impl Kind {
+    fn of(schema: Option<&RefOr<Schema>>) -> Kind {
+        match schema {
+            Some(RefOr::T(Schema::Object(object))) => match scalar(&object.schema_type) {
+                Scalar::Number => Kind::Number,
+                Scalar::Boolean => Kind::Boolean,
+                Scalar::Text => Kind::Text,
+            },
+            Some(RefOr::T(Schema::Array(array))) => {
+                let item = match &array.items {
+                    utoipa::openapi::schema::ArrayItems::RefOrSchema(item) => match item.as_ref() {
+                        RefOr::T(Schema::Object(object)) => scalar(&object.schema_type),
+                        _ => Scalar::Text,
+                    },
+                    utoipa::openapi::schema::ArrayItems::False => Scalar::Text,
+                };
+                Kind::Array(item)
+            }
+            _ => Kind::Text,
+        }
+    }
+
+    fn read(self, text: &str) -> Value {
+        match self {
+            Kind::Number => Scalar::Number.read(text),
+            Kind::Boolean => Scalar::Boolean.read(text),
+            Kind::Text | Kind::Array(_) => Scalar::Text.read(text),
+        }
+    }
+}
+
+fn scalar(schema_type: &SchemaType) -> Scalar {
+    let is = |t: Type| match schema_type {
+        SchemaType::Type(one) => *one == t,
+        SchemaType::Array(many) => many.contains(&t),
+        SchemaType::AnyValue => false,
+    };
+    if is(Type::Integer) || is(Type::Number) {
+        Scalar::Number
+    } else if is(Type::Boolean) {
+        Scalar::Boolean
+    } else {
+        Scalar::Text
+    }
+}
+
+impl Scalar {
+    fn read(self, text: &str) -> Value {
+        let typed = match self {
+            Scalar::Number => text
+                .parse::<i64>()
+                .map(Value::from)
+                .ok()
+                .or_else(|| text.parse::<u64>().map(Value::from).ok())
+                .or_else(|| {
+                    text.parse::<f64>()
+                        .ok()
+                        .and_then(serde_json::Number::from_f64)
+                        .map(Value::Number)
+                }),
+            Scalar::Boolean => match text {
+                "true" => Some(Value::Bool(true)),
+                "false" => Some(Value::Bool(false)),
+                _ => None,
+            },
+            Scalar::Text => None,
+        };
+        typed.unwrap_or_else(|| Value::String(text.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Request;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize, IntoParams)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Filter {
+        #[param(minimum = 1, maximum = 500)]
+        limit: Option<u32>,
+        #[param(pattern = "^e[0-9]{1,18}$")]
+        cursor: Option<String>,
+        #[param(format = DateTime)]
+        since: Option<String>,
+        flag: Option<bool>,
+    }
+
+    async fn extract(query: &str) -> Result<Filter, ApiError> {
+        let request = Request::builder()
+            .uri(format!("/x?{query}"))
+            .body(())
+            .unwrap();
+        let (mut parts, ()) = request.into_parts();
+        Query::<Filter>::from_request_parts(&mut parts, &())
+            .await
+            .map(|q| q.0)
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn constraints_are_enforced_with_the_parameter_named() {
+        let e = block_on(extract("limit=0")).unwrap_err();
+        assert_eq!(e.status().as_u16(), 400);
+        assert_eq!(
+            e.message(),
+            "the query string does not match its parameters: limit: 0 is less than the minimum of 1"
+        );
+        let e = block_on(extract("limit=many")).unwrap_err();
+        assert!(
+            e.message()
+                .contains("limit: \"many\" is not of types \"null\", \"integer\""),
+            "{}",
+            e.message()
+        );
+        let e = block_on(extract("cursor=x1&since=yesterday")).unwrap_err();
+        assert!(
+            e.message().contains("cursor: \"x1\" does not match"),
+            "{}",
+            e.message()
+        );
+        assert!(
+            e.message()
+                .contains("since: \"yesterday\" is not a \"date-time\""),
+            "{}",
+            e.message()
+        );
+        let e = block_on(extract("other=1")).unwrap_err();
+        assert!(
+            e.message().contains("unknown field `other`"),
+            "{}",
+            e.message()
+        );
+    }
+
+    #[test]
+    fn valid_queries_decode() {
+        let f = block_on(extract(
+            "limit=500&cursor=e12&since=2026-01-31T08:00:00Z&flag=true",
+        ))
+        .unwrap();
+        assert_eq!(f.limit, Some(500));
+        assert_eq!(f.flag, Some(true));
+        let f = block_on(extract("")).unwrap();
+        assert_eq!(f.limit, None);
+    }
+}

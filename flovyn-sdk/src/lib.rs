@@ -134,9 +134,9 @@ pub use flovyn_macros::task;
 /// What a plugin file usually needs: `use flovyn_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ApiError, Created, Identity, NoContent, Plugin, PluginContext, PluginError, PrincipalType,
-        flovyn_plugin, init, middleware, migration, on_start, on_stop, plugin_impl, route,
-        subscribe, task,
+        ApiError, Created, Database, Identity, NoContent, Plugin, PluginContext, PluginError,
+        PrincipalType, flovyn_plugin, init, middleware, migration, on_start, on_stop, plugin_impl,
+        route, subscribe, task,
     };
     pub use crate::{Json, Query};
     pub use axum::extract::Path;

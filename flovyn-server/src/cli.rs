@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `migrate`, `plugins`, `openapi`,
-//! `config-schema`; and [`main`], the entry point of the server binary and of a server of
+//! `config-schema`, `new-plugin`; and [`main`], the entry point of the server binary and of a server of
 //! one's own.
 
 use std::net::SocketAddr;
@@ -42,6 +42,19 @@ enum Command {
     /// Print the JSON Schema of the configuration (`flovyn.toml`), every linked plugin's
     /// section included. Needs no database.
     ConfigSchema,
+    /// Write a new plugin crate: a migration, a public and two permissioned routes, a
+    /// config section and passing tests in the real server assembly.
+    NewPlugin {
+        /// The plugin's name (kebab-case, e.g. `bookmarks`); also the crate's.
+        name: String,
+        /// The directory to create the crate in.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+        /// Depend on the SDK from this git repository [default: by path, on the checkout
+        /// this server was built from].
+        #[arg(long, value_name = "URL")]
+        git: Option<String>,
+    },
 }
 
 /// The entry point of a server binary: parses the command line and runs it on a new tokio
@@ -99,6 +112,7 @@ impl Cli {
                 Err(e) => Err(e),
             },
             Command::ConfigSchema => config_schema(),
+            Command::NewPlugin { name, dir, git } => new_plugin(&name, &dir, git),
             Command::Migrate => match load(&sources) {
                 Ok(config) => migrate(config, &expected).await,
                 Err(e) => Err(e),
@@ -119,6 +133,23 @@ impl Cli {
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn new_plugin(name: &str, dir: &std::path::Path, git: Option<String>) -> Result<(), BoxError> {
+    use crate::scaffold::{ScaffoldError, SdkSource};
+    let sdk = match git {
+        Some(url) => SdkSource::Git(url),
+        None => SdkSource::built_from().ok_or(ScaffoldError::NoSdk)?,
+    };
+    let path = crate::scaffold::new_plugin(name, dir, &sdk)?;
+    println!("created plugin `{name}` in {}", path.display());
+    println!();
+    println!("  cd {} && cargo test", path.display());
+    println!();
+    println!(
+        "To serve it, add `{name} = {{ path = \"…\" }}` to the server crate's [dependencies] (see its README.md)."
+    );
+    Ok(())
+}
 
 fn load(sources: &Sources) -> Result<Config, BoxError> {
     let config = Config::load(sources)?;

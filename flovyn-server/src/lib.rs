@@ -11,7 +11,9 @@
 //! - [`http`]: the request path (edge, access, metrics, middleware, gRPC);
 //! - [`startup`]: the plan and the lifecycle, [`startup::AppState`];
 //! - [`api`]: the server's own endpoints;
-//! - [`router`] and [`cli`]: the application and the command line.
+//! - [`router`] and [`cli`]: the application and the command line;
+//! - [`scaffold`]: `new-plugin`, a new plugin crate written from templates (uses no other
+//!   module).
 //!
 //! The binary (`main.rs`) only calls [`cli::main`].
 
@@ -23,6 +25,7 @@ pub mod host;
 pub mod http;
 pub mod replica;
 pub mod router;
+pub mod scaffold;
 pub mod scheduler;
 pub mod startup;
 pub mod store;

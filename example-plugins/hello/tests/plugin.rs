@@ -1,69 +1,69 @@
-//! `hello` as a served plugin: its router answers, and its OpenAPI document is derived from
-//! the handlers.
+//! `hello` as a served plugin, in the real server assembly (`flovyn-testing`): its routes
+//! answer with the server's access checks, and its OpenAPI document is derived from the
+//! handlers.
 
-use axum::body::Body;
-use flovyn_sdk::{Identity, Plugin, PluginContext, PrincipalType};
-use http::{Request, StatusCode};
-use serde_json::{Value, json};
-use tower::ServiceExt;
-
-async fn router() -> axum::Router {
-    let linked = hello::Hello::linked();
-    let ctx = PluginContext::new(linked.name, json!({}));
-    let instance = linked.construct(ctx).await.expect("hello constructs");
-    instance.router()
-}
-
-async fn call(request: Request<Body>) -> (StatusCode, Value) {
-    let response = router().await.oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
+use flovyn_sdk::Plugin as _;
+use flovyn_testing::{Identity, PrincipalType, TestServer};
+use serde_json::json;
 
 #[tokio::test]
 async fn public_route_greets_by_query() {
-    let req = Request::get("/greeting?name=Ada")
-        .body(Body::empty())
-        .unwrap();
+    let server = TestServer::start(&[hello::Hello::linked()]).await;
+    let r = server
+        .anonymous()
+        .get("/api/v1/p/hello/greeting?name=Ada")
+        .await;
     assert_eq!(
-        call(req).await,
-        (StatusCode::OK, json!({"message": "Hello, Ada!"}))
+        (r.status, r.json()),
+        (200, json!({"message": "Hello, Ada!"}))
     );
-    let req = Request::get("/greeting").body(Body::empty()).unwrap();
+    let r = server.anonymous().get("/api/v1/p/hello/greeting").await;
     assert_eq!(
-        call(req).await,
-        (StatusCode::OK, json!({"message": "Hello, world!"}))
+        (r.status, r.json()),
+        (200, json!({"message": "Hello, world!"}))
     );
 }
 
 #[tokio::test]
-async fn protected_route_needs_an_identity() {
-    let req = Request::get("/me").body(Body::empty()).unwrap();
+async fn protected_route_needs_an_identity_holding_its_permission() {
+    let server = TestServer::start(&[hello::Hello::linked()]).await;
+    let r = server.anonymous().get("/api/v1/p/hello/me").await;
     assert_eq!(
-        call(req).await,
+        (r.status, r.json()),
         (
-            StatusCode::UNAUTHORIZED,
+            401,
             json!({"error": {"code": "unauthorized", "message": "authentication required"}})
         )
     );
 
-    let mut req = Request::get("/me").body(Body::empty()).unwrap();
-    req.extensions_mut().insert(Identity {
-        principal_id: "w-1".into(),
-        principal_type: PrincipalType::Worker,
-        tenant: None,
-        roles: vec![],
-        permissions: vec!["hello:read".into()],
-    });
+    let r = server.with_permissions(&[]).get("/api/v1/p/hello/me").await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(r.error_code(), "forbidden");
+    assert!(
+        r.body.contains("hello:read"),
+        "the 403 names the permission: {}",
+        r.body
+    );
+
+    let r = server
+        .as_identity(Identity {
+            principal_id: "w-1".into(),
+            principal_type: PrincipalType::Worker,
+            tenant: None,
+            roles: vec![],
+            permissions: vec!["hello:read".into()],
+        })
+        .get("/api/v1/p/hello/me")
+        .await;
     assert_eq!(
-        call(req).await,
-        (StatusCode::OK, json!({"message": "Hello, w-1!"}))
+        (r.status, r.json()),
+        (200, json!({"message": "Hello, w-1!"}))
+    );
+
+    let r = server.admin().get("/api/v1/p/hello/me").await;
+    assert_eq!(
+        (r.status, r.json()),
+        (200, json!({"message": "Hello, admin!"}))
     );
 }
 

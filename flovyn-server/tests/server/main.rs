@@ -28,6 +28,7 @@ mod migrations;
 mod openapi;
 mod process;
 mod python;
+mod scaffold;
 mod spec_tools;
 mod storage;
 mod supervision;

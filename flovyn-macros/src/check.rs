@@ -14,17 +14,17 @@ pub(crate) fn migration_order(
     cx: &mut Ctxt,
 ) {
     let mut previous: Option<(u32, String)> = None;
-    let mut seen: Vec<u32> = Vec::new();
+    let mut seen: Vec<(u32, String)> = Vec::new();
     for (def, m) in defs.iter().zip(migrations) {
         let (Some(m), Some(lit)) = (m, &def.version) else {
             continue;
         };
-        if seen.contains(&m.version) {
+        if let Some((_, holder)) = seen.iter().find(|(v, _)| *v == m.version) {
             cx.error_spanned_by(
                 lit,
                 format!(
-                    "duplicate migration version {}: each version is used once per plugin",
-                    m.version
+                    "duplicate migration version {}: `{holder}` already has it; each version is used once per plugin, so give `{}` a version of its own",
+                    m.version, m.name
                 ),
             );
         } else if let Some((prev, prev_name)) = &previous
@@ -35,7 +35,7 @@ pub(crate) fn migration_order(
                     m.version, m.name, prev
                 ));
         }
-        seen.push(m.version);
+        seen.push((m.version, m.name.clone()));
         if previous.as_ref().is_none_or(|(p, _)| m.version > *p) {
             previous = Some((m.version, m.name.clone()));
         }

@@ -127,6 +127,127 @@ pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     })
 }
 
+/// A point in time as a plugin stores it: RFC 3339 UTC text with milliseconds in a `TEXT`
+/// column, on SQLite and PostgreSQL alike (decision 0018).
+///
+/// The database handle's `Any` driver decodes no date/time column type, so a `TIMESTAMP`
+/// column cannot be read through it on either database; a `TEXT` column holding this type's
+/// fixed-width text can, orders correctly (`ORDER BY`, `<` in SQL), and reads the same on
+/// both. It binds and decodes directly (`.bind(Timestamp::now())`, `row.try_get::<Timestamp,
+/// _>("created_at")`), serializes as the RFC 3339 string, and documents itself as
+/// `format: date-time`. Decoding text that is not in this form is an error naming the text.
+///
+/// ```
+/// use flovyn_sdk::time::Timestamp;
+/// use std::time::Duration;
+///
+/// let t = Timestamp::parse("2025-01-31T08:15:02.120Z").unwrap();
+/// assert_eq!(t.to_string(), "2025-01-31T08:15:02.120Z");
+/// assert!(t.after(Duration::from_secs(1)) > t);
+/// assert_eq!(serde_json::to_value(t).unwrap(), "2025-01-31T08:15:02.120Z");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(SystemTime);
+
+impl Timestamp {
+    /// Now (to the millisecond, as stored).
+    pub fn now() -> Self {
+        Self::from_system_time(SystemTime::now())
+    }
+
+    /// `time`, truncated to the millisecond (instants before 1970 clamp to the epoch).
+    pub fn from_system_time(time: SystemTime) -> Self {
+        let since = time
+            .max(UNIX_EPOCH)
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let millis =
+            Duration::from_millis(u64::try_from(since.as_millis()).unwrap_or(u64::MAX / 1_000_000));
+        Self(UNIX_EPOCH + millis)
+    }
+
+    /// This instant plus `delta`.
+    #[must_use]
+    pub fn after(self, delta: Duration) -> Self {
+        Self::from_system_time(self.0 + delta)
+    }
+
+    /// The stored form, `2025-01-31T08:15:02.120Z`, and only that form ([`parse`]).
+    pub fn parse(text: &str) -> Option<Self> {
+        parse(text).map(Self)
+    }
+
+    /// Any RFC 3339 date-time ([`parse_rfc3339`]), e.g. from a query parameter.
+    pub fn parse_rfc3339(text: &str) -> Option<Self> {
+        parse_rfc3339(text).map(Self::from_system_time)
+    }
+
+    /// The instant.
+    pub fn system_time(self) -> SystemTime {
+        self.0
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&at(self.0))
+    }
+}
+
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Self::parse_rfc3339(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!("`{text}` is not an RFC 3339 date-time"))
+        })
+    }
+}
+
+impl utoipa::PartialSchema for Timestamp {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::DateTime,
+            )))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Timestamp {}
+
+impl sqlx::Type<sqlx::Any> for Timestamp {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <String as sqlx::Type<sqlx::Any>>::type_info()
+    }
+}
+
+impl sqlx::Encode<'_, sqlx::Any> for Timestamp {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <sqlx::Any as sqlx::Database>::ArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <String as sqlx::Encode<'_, sqlx::Any>>::encode(self.to_string(), buf)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Any> for Timestamp {
+    fn decode(
+        value: <sqlx::Any as sqlx::Database>::ValueRef<'r>,
+    ) -> Result<Self, sqlx::error::BoxDynError> {
+        let text = <&str as sqlx::Decode<'r, sqlx::Any>>::decode(value)?;
+        Self::parse(text).ok_or_else(|| {
+            format!("`{text}` is not a stored timestamp (RFC 3339 UTC with milliseconds, `2025-01-31T08:15:02.120Z`)").into()
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 /// Says hello, publicly or to the authenticated caller.
 #[flovyn_plugin(name = "hello")]
 #[migration(1, "create_greetings", file = "migrations/001_create_greetings.sql")]
+#[migration(
+    2,
+    "greeted_at_as_text",
+    file = "migrations/002_greeted_at_as_text.sql"
+)]
 #[derive(Debug, Default)]
 pub struct Hello;
 

@@ -55,7 +55,14 @@ fn registry_lists_hello_with_its_descriptor() {
         ]
     );
 
-    assert_eq!(hello.migrations.len(), 1);
+    assert_eq!(
+        hello
+            .migrations
+            .iter()
+            .map(|m| (m.version, m.name.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "create_greetings"), (2, "greeted_at_as_text")]
+    );
     let m = &hello.migrations[0];
     assert_eq!((m.version, m.name.as_str()), (1, "create_greetings"));
     let file = include_str!("../migrations/001_create_greetings.sql");

@@ -44,21 +44,22 @@ pub struct CachedToken {
 }
 
 impl CachedToken {
-    /// A token row: its id, tenant, stored hash (hex), expiry (RFC 3339) and whether it
-    /// was revoked.
+    /// A token row: its id, tenant, stored hash (hex), expiry (RFC 3339), whether it was
+    /// revoked, and the permissions it grants.
     pub fn new(
         id: String,
         tenant: String,
         hash: &str,
         expires_at: Option<&str>,
         revoked: bool,
+        permissions: Vec<String>,
     ) -> Self {
         let identity = Identity {
             principal_id: format!("worker-token:{id}"),
             principal_type: PrincipalType::Worker,
             tenant: Some(tenant),
             roles: vec!["worker".to_owned()],
-            permissions: Vec::new(),
+            permissions,
         };
         Self {
             id,
@@ -244,7 +245,7 @@ mod tests {
     use crate::token;
 
     fn row(hash: &str) -> CachedToken {
-        CachedToken::new("t1".into(), "default".into(), hash, None, false)
+        CachedToken::new("t1".into(), "default".into(), hash, None, false, Vec::new())
     }
 
     #[test]
@@ -291,7 +292,14 @@ mod tests {
         assert!(good.accepts_at("fwt_a", || now));
         assert!(!good.accepts_at("fwt_b", || now));
 
-        let revoked = CachedToken::new("t".into(), "d".into(), &token::hash("fwt_a"), None, true);
+        let revoked = CachedToken::new(
+            "t".into(),
+            "d".into(),
+            &token::hash("fwt_a"),
+            None,
+            true,
+            Vec::new(),
+        );
         assert!(!revoked.accepts_at("fwt_a", || now));
 
         let later = flovyn_sdk::time::at(now + Duration::from_secs(60));
@@ -302,6 +310,7 @@ mod tests {
             &token::hash("fwt_a"),
             Some(&later),
             false,
+            Vec::new(),
         );
         assert!(expiring.accepts_at("fwt_a", || now));
         assert!(!expiring.accepts_at("fwt_a", || now + Duration::from_secs(61)));
@@ -311,6 +320,7 @@ mod tests {
             &token::hash("fwt_a"),
             Some(&earlier),
             false,
+            Vec::new(),
         );
         assert!(!expired.accepts_at("fwt_a", || now));
 
@@ -322,6 +332,7 @@ mod tests {
             &token::hash("fwt_a"),
             Some("soon"),
             false,
+            Vec::new(),
         );
         assert!(!unreadable_expiry.accepts_at("fwt_a", || now));
     }

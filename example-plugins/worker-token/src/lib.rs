@@ -7,13 +7,14 @@
 //! - Routes under `/api/v1/p/worker-token/`: `POST /tokens` (the secret is shown once),
 //!   `GET /tokens` (never secrets), `DELETE /tokens/{id}` (revoke), guarded by the
 //!   `worker_token:create` / `:read` / `:revoke` permissions, which the admin has and a
-//!   worker does not.
+//!   worker has only when its token grants them.
 //! - A gRPC service, `flovyn.plugins.worker_token.v1.WorkerTokens` ([`grpc`]), for workers
 //!   on the server's port (`proto/` holds its definition).
 //! - Events `worker-token.token-created` and `worker-token.token-revoked` ([`TokenCreated`],
 //!   [`TokenRevoked`]) for other plugins (the audit log records them).
 //! - An authenticator recognising `Authorization: Bearer fwt_…`, yielding a `worker`
-//!   identity in the token's tenant. Malformed tokens and bad checksums are refused without
+//!   identity in the token's tenant holding the permissions the token was created with (no
+//!   wider than its creator's). Malformed tokens and bad checksums are refused without
 //!   a database query; a warm token is served from a cache ([`cache`]).
 
 pub mod cache;
@@ -33,6 +34,7 @@ use crate::cache::{Cached, CachedToken, Lookup, TokenCache};
 /// Issues and verifies worker tokens.
 #[flovyn_plugin(name = "worker-token", events = [TokenCreated, TokenRevoked])]
 #[migration(1, "create_tokens", file = "migrations/001_create_tokens.sql")]
+#[migration(2, "token_permissions", file = "migrations/002_token_permissions.sql")]
 #[derive(Debug)]
 pub struct WorkerToken {
     db: Database,
@@ -81,6 +83,11 @@ pub struct NewToken {
     pub expires_in_days: Option<u32>,
     /// The tenant the worker acts in; defaults to the caller's tenant, else `default`.
     pub tenant: Option<String>,
+    /// The permissions the token grants its worker (e.g. `["hello:read"]`); none when
+    /// absent. The creator must hold each one: a token is never wider than its creator.
+    #[serde(default)]
+    #[schema(max_items = 64)]
+    pub permissions: Vec<String>,
 }
 
 /// A token as listed: never its secret.
@@ -106,6 +113,8 @@ pub struct TokenInfo {
     pub revoked_at: Option<String>,
     /// When it last authenticated a request (updated at most once a minute).
     pub last_used_at: Option<String>,
+    /// The permissions it grants its worker.
+    pub permissions: Vec<String>,
 }
 
 /// `POST /tokens` response: the only time the secret is shown.
@@ -123,7 +132,7 @@ pub struct CreatedToken {
 /// The listed columns (a macro, so that queries stay string literals).
 macro_rules! columns {
     () => {
-        "id, tenant_id, lookup, display_name, description, created_by, created_at, expires_at, revoked_at, last_used_at"
+        "id, tenant_id, lookup, display_name, description, created_by, created_at, expires_at, revoked_at, last_used_at, permissions"
     };
 }
 
@@ -139,7 +148,13 @@ fn info_from_row(row: &sqlx::any::AnyRow) -> Result<TokenInfo, sqlx::Error> {
         expires_at: row.try_get("expires_at")?,
         revoked_at: row.try_get("revoked_at")?,
         last_used_at: row.try_get("last_used_at")?,
+        permissions: permission_list(&row.try_get::<String, _>("permissions")?),
     })
+}
+
+/// The stored form of a token's permissions: space-separated.
+fn permission_list(stored: &str) -> Vec<String> {
+    stored.split_whitespace().map(str::to_owned).collect()
 }
 
 #[plugin_impl]
@@ -174,6 +189,26 @@ impl WorkerToken {
                 "tokens can only be created in your own tenant",
             ));
         }
+        let mut permissions: Vec<String> = Vec::new();
+        for (i, permission) in new.permissions.iter().enumerate() {
+            if permission != "*"
+                && let Err(e) = flovyn_sdk::host::naming::plugin::validate_permission(permission)
+            {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unprocessable_entity",
+                    format!("permissions[{i}]: {e}"),
+                ));
+            }
+            if !who.has_permission(permission) {
+                return Err(ApiError::forbidden(format!(
+                    "you cannot grant `{permission}`: a token grants only permissions its creator holds"
+                )));
+            }
+            if !permissions.contains(permission) {
+                permissions.push(permission.clone());
+            }
+        }
         let exists = sqlx::query("SELECT id FROM tenant WHERE id = $1")
             .bind(&tenant)
             .fetch_optional(&self.db)
@@ -195,11 +230,12 @@ impl WorkerToken {
                 .map(|d| time::from_now(std::time::Duration::from_secs(u64::from(d) * 86_400))),
             revoked_at: None,
             last_used_at: None,
+            permissions,
         };
         // The token and its event commit together: the audit trail cannot miss it.
         let mut tx = self.db.begin().await?;
         sqlx::query(
-            "INSERT INTO p_worker_token__tokens (id, tenant_id, lookup, token_hash, display_name, description, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO p_worker_token__tokens (id, tenant_id, lookup, token_hash, display_name, description, created_by, created_at, expires_at, permissions) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&info.id)
         .bind(&info.tenant)
@@ -210,6 +246,7 @@ impl WorkerToken {
         .bind(&info.created_by)
         .bind(&info.created_at)
         .bind(&info.expires_at)
+        .bind(info.permissions.join(" "))
         .execute(&mut tx)
         .await
         ?;
@@ -395,7 +432,7 @@ impl WorkerToken {
 async fn load(db: &Database, lookup: &str) -> Result<Option<CachedToken>, sqlx::Error> {
     cache::LOOKUPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let row = sqlx::query(
-        "SELECT id, tenant_id, token_hash, expires_at, revoked_at FROM p_worker_token__tokens WHERE lookup = $1",
+        "SELECT id, tenant_id, token_hash, expires_at, revoked_at, permissions FROM p_worker_token__tokens WHERE lookup = $1",
     )
     .bind(lookup)
     .fetch_optional(db)
@@ -409,6 +446,7 @@ async fn load(db: &Database, lookup: &str) -> Result<Option<CachedToken>, sqlx::
             &hash,
             expires_at.as_deref(),
             row.try_get::<Option<String>, _>("revoked_at")?.is_some(),
+            permission_list(&row.try_get::<String, _>("permissions")?),
         ))
     })
     .transpose()

@@ -490,3 +490,113 @@ async fn out_of_process_the_server_serves_the_same_api() {
     };
     assert_eq!(listing(&linked).await, listing(&process).await);
 }
+
+#[tokio::test]
+async fn a_token_grants_the_permissions_it_was_created_with() {
+    token_scopes(Mode::Linked).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_grants_the_permissions_it_was_created_with_out_of_process() {
+    token_scopes(Mode::Process).await;
+}
+
+/// Scopes: a token grants its worker exactly the permissions it was created with (listed,
+/// in `/api/v1/me`, enforced), and never more than its creator holds.
+async fn token_scopes(mode: Mode) {
+    let f = fixture_as(Db::Sqlite, mode).await.unwrap();
+    const TOKENS: &str = "/api/v1/p/worker-token/tokens";
+    const HELLO_ME: &str = "/api/v1/p/hello/me";
+
+    // No permissions: authenticated, but every permissioned route is a 403.
+    let (bare, created) = create_worker_token(&f, json!({"display_name": "bare"})).await;
+    assert_eq!(created["permissions"], json!([]));
+    let r = send(&f.router, get_as(HELLO_ME, &bare)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+
+    // `hello:read` only: hello's route answers, worker-token's do not.
+    let (reader, created) = create_worker_token(
+        &f,
+        json!({"display_name": "reader", "permissions": ["hello:read", "hello:read"]}),
+    )
+    .await;
+    assert_eq!(
+        created["permissions"],
+        json!(["hello:read"]),
+        "duplicates once"
+    );
+    let id = created["id"].as_str().unwrap();
+    let r = send(&f.router, get_as(HELLO_ME, &reader)).await;
+    assert_eq!(
+        (r.status, r.json()),
+        (
+            StatusCode::OK,
+            json!({"message": format!("Hello, worker-token:{id}!")})
+        )
+    );
+    let me = send(&f.router, get_as("/api/v1/me", &reader)).await.json();
+    assert_eq!(me["permissions"], json!(["hello:read"]), "{me}");
+    assert_eq!(me["principal_type"], "worker", "{me}");
+    let r = send(&f.router, get_as(TOKENS, &reader)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let listed = send(&f.router, get_as(TOKENS, ADMIN)).await.json();
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id)
+        .unwrap();
+    assert_eq!(row["permissions"], json!(["hello:read"]));
+
+    // A worker allowed to create tokens grants only what it holds itself.
+    let (creator, _) = create_worker_token(
+        &f,
+        json!({"display_name": "creator", "permissions": ["worker_token:create", "hello:read"]}),
+    )
+    .await;
+    let r = send(
+        &f.router,
+        post_json_as(
+            TOKENS,
+            &creator,
+            json!({"display_name": "child", "permissions": ["hello:read"]}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    for (wider, message) in [
+        (
+            json!(["worker_token:revoke"]),
+            "you cannot grant `worker_token:revoke`: a token grants only permissions its creator holds",
+        ),
+        (
+            json!(["*"]),
+            "you cannot grant `*`: a token grants only permissions its creator holds",
+        ),
+    ] {
+        let r = send(
+            &f.router,
+            post_json_as(
+                TOKENS,
+                &creator,
+                json!({"display_name": "wider", "permissions": wider}),
+            ),
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.json()),
+            (StatusCode::FORBIDDEN, error("forbidden", message))
+        );
+    }
+    let r = send(
+        &f.router,
+        post_json_as(
+            TOKENS,
+            ADMIN,
+            json!({"display_name": "bad", "permissions": ["Not A Permission"]}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.body.contains("permissions[0]"), "{}", r.body);
+}

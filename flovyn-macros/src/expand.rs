@@ -460,10 +460,12 @@ fn expand_impl(def: &ImplDef, routes: &[Route], intervals: &[Option<u64>]) -> To
             }
         });
 
-        // Type errors land on the author's tokens, not on the router.
+        // Type errors land on the author's tokens, not on the router. The SDK's own check
+        // (what a handler may take) comes first, so that it is the first error reported.
         let last = types.len().saturating_sub(1);
         for (i, ty) in types.iter().enumerate() {
             let span = ty.span();
+            checks.push(quote_spanned!(span=> __fp::assert_handler_arg::<#ty>();));
             checks.push(if i == last {
                 quote_spanned!(span=> __fp::assert_from_request::<#ty, #state, _>();)
             } else {

@@ -266,9 +266,10 @@ fn is_named<T: ToSchema>() -> bool {
 /// Implemented for the axum extractors and the SDK's own. For a custom extractor an empty
 /// impl is enough: `impl flovyn_sdk::openapi::DocumentArg for MyExtractor {}`.
 #[diagnostic::on_unimplemented(
-    message = "handler argument `{Self}` does not describe itself in OpenAPI",
-    note = "for a JSON body take `flovyn_sdk::Json<T>`, for the query string `flovyn_sdk::Query<T>` (the prelude's `Json` and `Query`): they enforce the schema they publish; `axum::Json` and `axum::extract::Query` are not accepted as arguments",
-    note = "for another extractor implement `flovyn_sdk::openapi::DocumentArg` for it; an empty impl documents nothing: `impl DocumentArg for {Self} {{}}`"
+    message = "`{Self}` cannot be a handler argument",
+    label = "not something a route handler can take",
+    note = "a handler takes `&self` and any of: `Path<T>` (path parameters), `Query<T>` (the query string), `Json<T>` (a JSON body, last), `String` or `Bytes` (a raw body, last), `Identity` (the caller), `Authz`, `Extension<T>`, `MatchedPath`, `Request` (last), or an `Option` of one; `Json` and `Query` are the prelude's (`flovyn_sdk::Json`, `flovyn_sdk::Query`): they enforce the schema they publish, `axum::Json` and `axum::extract::Query` do not and are refused",
+    note = "a custom extractor of your own also implements `flovyn_sdk::openapi::DocumentArg` (an empty impl documents nothing: `impl DocumentArg for {Self} {{}}`)"
 )]
 pub trait DocumentArg {
     /// Adds this argument's parameters or body to `op`.
@@ -367,7 +368,6 @@ impl DocumentArg for String {
 }
 
 impl DocumentArg for crate::Identity {}
-impl<S> DocumentArg for axum::extract::State<S> {}
 impl<T> DocumentArg for axum::Extension<T> {}
 impl DocumentArg for axum::http::HeaderMap {}
 impl DocumentArg for axum::http::Method {}

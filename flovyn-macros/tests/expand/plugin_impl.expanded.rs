@@ -69,8 +69,11 @@ const _: () = {
     };
     #[allow(dead_code, clippy::let_unit_value)]
     fn __flovyn_checks() {
+        __fp::assert_handler_arg::<Identity>();
         __fp::assert_from_request_parts::<Identity, __fp::Arc<WorkerToken>>();
+        __fp::assert_handler_arg::<Json<NewToken>>();
         __fp::assert_from_request::<Json<NewToken>, __fp::Arc<WorkerToken>, _>();
+        __fp::assert_handler_arg::<Path<String>>();
         __fp::assert_from_request::<Path<String>, __fp::Arc<WorkerToken>, _>();
         __fp::assert_event::<TenantCreated>();
     }

@@ -49,6 +49,10 @@ where
 {
 }
 
+/// `T: DocumentArg` check, spanned on a handler argument's type: the SDK's message of what a
+/// handler may take, reported before axum's own bounds.
+pub fn assert_handler_arg<T: crate::openapi::DocumentArg>() {}
+
 /// `T: Event` check, spanned on a `#[subscribe]` method's argument type.
 pub fn assert_event<T: Event>() {}
 

@@ -87,8 +87,32 @@ pub struct NewToken {
     /// absent. The creator must hold each one: a token is never wider than its creator.
     #[serde(default)]
     #[schema(max_items = 64)]
-    pub permissions: Vec<String>,
+    pub permissions: Vec<Permission>,
 }
+
+/// A permission a token grants: `*` (every one), or lowercase letters, digits, `_`, `-`, `.`
+/// and `:` (`hello:read`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Permission(pub String);
+
+/// The published form is the one enforced (the body is checked against it): the pattern is
+/// `flovyn_naming`'s permission rule, or `*`.
+impl flovyn_sdk::prelude::utoipa::PartialSchema for Permission {
+    fn schema() -> flovyn_sdk::prelude::utoipa::openapi::RefOr<
+        flovyn_sdk::prelude::utoipa::openapi::schema::Schema,
+    > {
+        use flovyn_sdk::prelude::utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(r"^(\*|[a-z0-9_.:-]+)$"))
+            .description(Some(
+                "A permission: `*`, or lowercase letters, digits, `_`, `-`, `.` and `:` (`hello:read`).",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for Permission {}
 
 /// A token as listed: never its secret.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -190,16 +214,8 @@ impl WorkerToken {
             ));
         }
         let mut permissions: Vec<String> = Vec::new();
-        for (i, permission) in new.permissions.iter().enumerate() {
-            if permission != "*"
-                && let Err(e) = flovyn_sdk::host::naming::plugin::validate_permission(permission)
-            {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "unprocessable_entity",
-                    format!("permissions[{i}]: {e}"),
-                ));
-            }
+        // Each permission's form is checked against the schema by `Json`.
+        for Permission(permission) in &new.permissions {
             if !who.has_permission(permission) {
                 return Err(ApiError::forbidden(format!(
                     "you cannot grant `{permission}`: a token grants only permissions its creator holds"

@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use utoipa::IntoParams;
-use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::schema::{Schema, SchemaType, Type};
 use utoipa::openapi::{RefOr, Required};
 
@@ -61,10 +61,9 @@ where
         let raw = parts.uri.query().unwrap_or("");
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
             .map_err(|e| ApiError::bad_request(format!("the query string does not decode: {e}")))?;
-        let params = parameters::<T>();
-        let value = typed_values(&params, pairs);
-        let validator = crate::validate::compiled::<QueryOf<T>>(document::<T>);
-        crate::validate::check_against(&validator, &value).map_err(|violations| {
+        let shape = crate::validate::per_type::<QueryOf<T>, _>(Shape::of::<T>);
+        let value = shape.typed_values(pairs);
+        crate::validate::check_against(&shape.validator, &value).map_err(|violations| {
             ApiError::bad_request(format!(
                 "the query string does not match its parameters: {violations}"
             ))
@@ -79,56 +78,68 @@ where
     }
 }
 
-fn parameters<T: IntoParams>() -> Vec<Parameter> {
-    T::into_params(|| Some(ParameterIn::Query))
+/// What the extractor needs of `T`, derived once: the parameters as one compiled JSON Schema
+/// object, and how to read each parameter's text.
+struct Shape {
+    validator: jsonschema::Validator,
+    kinds: BTreeMap<String, Kind>,
 }
 
-/// The parameters as one JSON Schema object: a property per parameter, `required` as
-/// declared. A parameter whose schema is a `$ref` accepts any value here (its type still
-/// checks it when `T` is built).
-fn document<T: IntoParams>() -> Value {
-    let mut properties = Map::new();
-    let mut required = Vec::new();
-    for param in parameters::<T>() {
-        let schema = match &param.schema {
-            Some(RefOr::T(schema)) => serde_json::to_value(schema).unwrap_or(Value::Bool(true)),
-            _ => Value::Bool(true),
-        };
-        if matches!(param.required, Required::True) {
-            required.push(Value::String(param.name.clone()));
+impl Shape {
+    /// A property per parameter, `required` as declared. A parameter whose schema is a `$ref`
+    /// accepts any value here (its type still checks it when `T` is built).
+    fn of<T: IntoParams>() -> Self {
+        let mut properties = Map::new();
+        let mut required = Vec::new();
+        let mut kinds = BTreeMap::new();
+        for param in T::into_params(|| Some(ParameterIn::Query)) {
+            let schema = match &param.schema {
+                Some(RefOr::T(schema)) => serde_json::to_value(schema).unwrap_or(Value::Bool(true)),
+                _ => Value::Bool(true),
+            };
+            if matches!(param.required, Required::True) {
+                required.push(Value::String(param.name.clone()));
+            }
+            kinds.insert(param.name.clone(), Kind::of(param.schema.as_ref()));
+            properties.insert(param.name, schema);
         }
-        properties.insert(param.name, schema);
+        let document = serde_json::json!({
+            "type": "object",
+            "properties": properties,
+            "required": required,
+        });
+        Self {
+            validator: crate::validate::compile::<QueryOf<T>>(&document),
+            kinds,
+        }
     }
-    serde_json::json!({
-        "type": "object",
-        "properties": properties,
-        "required": required,
-    })
-}
 
-/// Query values as the JSON their schema expects: a number where the parameter is a number
-/// (or stays text, which the schema then refuses by name), `true`/`false` for a boolean, an
-/// array for a parameter given several times or declared as one.
-fn typed_values(params: &[Parameter], pairs: Vec<(String, String)>) -> Value {
-    let kinds: BTreeMap<&str, Kind> = params
-        .iter()
-        .map(|p| (p.name.as_str(), Kind::of(p.schema.as_ref())))
-        .collect();
-    let mut grouped: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (name, value) in pairs {
-        grouped.entry(name).or_default().push(value);
+    /// Query values as the JSON their schema expects: a number where the parameter is a
+    /// number (or stays text, which the schema then refuses by name), `true`/`false` for a
+    /// boolean, an array for a parameter given several times or declared as one.
+    fn typed_values(&self, pairs: Vec<(String, String)>) -> Value {
+        let mut grouped: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (name, value) in pairs {
+            grouped.entry(name).or_default().push(value);
+        }
+        let mut out = Map::new();
+        for (name, values) in grouped {
+            let kind = self
+                .kinds
+                .get(&name)
+                .copied()
+                .unwrap_or(Kind::One(Scalar::Text));
+            let value = match kind {
+                Kind::Many(item) => Value::Array(values.iter().map(|v| item.read(v)).collect()),
+                Kind::One(item) if values.len() > 1 => {
+                    Value::Array(values.iter().map(|v| item.read(v)).collect())
+                }
+                Kind::One(item) => item.read(&values[0]),
+            };
+            out.insert(name, value);
+        }
+        Value::Object(out)
     }
-    let mut out = Map::new();
-    for (name, values) in grouped {
-        let kind = kinds.get(name.as_str()).copied().unwrap_or(Kind::Text);
-        let value = match kind {
-            Kind::Array(item) => Value::Array(values.iter().map(|v| item.read(v)).collect()),
-            _ if values.len() > 1 => Value::Array(values.iter().map(|v| kind.read(v)).collect()),
-            _ => kind.read(&values[0]),
-        };
-        out.insert(name, value);
-    }
-    Value::Object(out)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -138,41 +149,25 @@ enum Scalar {
     Boolean,
 }
 
+/// A parameter given once, or a list of them.
 #[derive(Debug, Clone, Copy)]
 enum Kind {
-    Text,
-    Number,
-    Boolean,
-    Array(Scalar),
+    One(Scalar),
+    Many(Scalar),
 }
 
 impl Kind {
     fn of(schema: Option<&RefOr<Schema>>) -> Kind {
         match schema {
-            Some(RefOr::T(Schema::Object(object))) => match scalar(&object.schema_type) {
-                Scalar::Number => Kind::Number,
-                Scalar::Boolean => Kind::Boolean,
-                Scalar::Text => Kind::Text,
-            },
-            Some(RefOr::T(Schema::Array(array))) => {
-                let item = match &array.items {
-                    utoipa::openapi::schema::ArrayItems::RefOrSchema(item) => match item.as_ref() {
-                        RefOr::T(Schema::Object(object)) => scalar(&object.schema_type),
-                        _ => Scalar::Text,
-                    },
-                    utoipa::openapi::schema::ArrayItems::False => Scalar::Text,
-                };
-                Kind::Array(item)
-            }
-            _ => Kind::Text,
-        }
-    }
-
-    fn read(self, text: &str) -> Value {
-        match self {
-            Kind::Number => Scalar::Number.read(text),
-            Kind::Boolean => Scalar::Boolean.read(text),
-            Kind::Text | Kind::Array(_) => Scalar::Text.read(text),
+            Some(RefOr::T(Schema::Object(object))) => Kind::One(scalar(&object.schema_type)),
+            Some(RefOr::T(Schema::Array(array))) => Kind::Many(match &array.items {
+                utoipa::openapi::schema::ArrayItems::RefOrSchema(item) => match item.as_ref() {
+                    RefOr::T(Schema::Object(object)) => scalar(&object.schema_type),
+                    _ => Scalar::Text,
+                },
+                utoipa::openapi::schema::ArrayItems::False => Scalar::Text,
+            }),
+            _ => Kind::One(Scalar::Text),
         }
     }
 }

@@ -7,7 +7,7 @@
 //! validator (formats checked), checks the value, and only then deserializes it. The request
 //! body extractor [`Json`](crate::Json) and the typed plugin config use it.
 
-use std::any::TypeId;
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -139,20 +139,37 @@ pub(crate) fn check_against(
 /// The schema `document` builds, compiled on first use and kept under the type `T` (one
 /// document per type: wrap `T` in a marker type for a second kind of document).
 pub(crate) fn compiled<T: 'static>(document: fn() -> Value) -> Arc<jsonschema::Validator> {
-    let key = TypeId::of::<T>();
-    type Cache = RwLock<HashMap<TypeId, Arc<jsonschema::Validator>>>;
+    per_type::<T, _>(|| compile::<T>(&document()))
+}
+
+/// The value `build` makes for the type `K`, made once per process and shared: what the
+/// extractors derive from a type (its compiled schema, its parameters) stays off the request
+/// path after the first request.
+pub(crate) fn per_type<K: 'static, V: Send + Sync + 'static>(build: impl FnOnce() -> V) -> Arc<V> {
+    type Cache = RwLock<HashMap<(TypeId, TypeId), Arc<dyn Any + Send + Sync>>>;
     static CACHE: OnceLock<Cache> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    if let Some(found) = cache.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        return Arc::clone(found);
-    }
-    let compiled = Arc::new(compile::<T>(&document()));
-    cache
-        .write()
+    let key = (TypeId::of::<K>(), TypeId::of::<V>());
+    let found = cache
+        .read()
         .unwrap_or_else(|e| e.into_inner())
-        .entry(key)
-        .or_insert(compiled)
-        .clone()
+        .get(&key)
+        .cloned();
+    let entry = match found {
+        Some(entry) => entry,
+        None => {
+            let built: Arc<dyn Any + Send + Sync> = Arc::new(build());
+            cache
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(key)
+                .or_insert(built)
+                .clone()
+        }
+    };
+    entry
+        .downcast::<V>()
+        .unwrap_or_else(|_| unreachable!("the cache key holds the value's type"))
 }
 
 /// `T`'s schema as the spec publishes it, as one self-contained document.
@@ -165,7 +182,7 @@ pub(crate) fn document<T: ToSchema>() -> Value {
     })
 }
 
-fn compile<T>(document: &Value) -> jsonschema::Validator {
+pub(crate) fn compile<T>(document: &Value) -> jsonschema::Validator {
     jsonschema::options()
         .with_draft(jsonschema::Draft::Draft202012)
         .should_validate_formats(true)

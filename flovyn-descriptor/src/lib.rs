@@ -32,6 +32,7 @@ pub use flovyn_naming::route::Method;
 pub use flovyn_naming::sql::Dialect;
 
 mod check;
+mod typeless;
 
 pub use check::DescriptorError;
 
@@ -123,7 +124,7 @@ impl PluginDescriptor {
 
     /// Reads the wire form. Checks the format version, not the naming rules (see
     /// [`check`](Self::check)).
-    pub fn from_json(value: serde_json::Value) -> Result<Self, DescriptorError> {
+    pub fn from_json(mut value: serde_json::Value) -> Result<Self, DescriptorError> {
         #[derive(Deserialize)]
         struct Format {
             format: u32,
@@ -135,6 +136,7 @@ impl PluginDescriptor {
                 "descriptor format {format} is not supported: this host reads format {FORMAT_VERSION}"
             )));
         }
+        typeless::make_readable(&mut value);
         let wire = Wire::deserialize(value)
             .map_err(|e| DescriptorError::wire(format!("invalid plugin descriptor: {e}")))?;
         Ok(wire.plugin)

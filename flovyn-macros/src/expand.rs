@@ -450,28 +450,46 @@ fn expand_impl(def: &ImplDef, routes: &[Route], intervals: &[Option<u64>]) -> To
         };
         let into_response = quote_spanned!(ret_span=> __fp::axum::response::IntoResponse::into_response(__response));
         let respond = quote!(let __response = #call; #into_response);
+        // axum sees `(State, Request)`; each argument is read through the SDK's `HandlerArg`
+        // (decision 0019), so a type the SDK does not know is one error at the argument, and
+        // never a failed `Handler` bound on this generated function.
+        let extractions = types.iter().zip(&args).enumerate().map(|(i, (ty, arg))| {
+            // Spanned from the type's first token to its last, like the type itself.
+            let which = if i + 1 == types.len() {
+                quote_spanned!(last_span(ty)=> Last)
+            } else {
+                quote_spanned!(last_span(ty)=> NotLast)
+            };
+            let position = quote_spanned!(ty.span()=> __fp::position::#which);
+            // Every use of the argument's `HandlerArg` bound is spanned on its type, here and
+            // in its documentation: an argument the SDK does not accept gives identical
+            // diagnostics, which the compiler reports once.
+            let open = quote_spanned!(ty.span()=> <);
+            let extract = quote_spanned!(last_span(ty)=> {
+                #open #ty as __fp::HandlerArg>::__allowed_at::<#position>();
+                #open #ty as __fp::HandlerArg>::extract(&mut __input).await
+            });
+            quote! {
+                let #arg = match #extract {
+                    ::core::result::Result::Ok(__value) => __value,
+                    ::core::result::Result::Err(__rejection) => return __rejection,
+                };
+            }
+        });
+        let input =
+            (!types.is_empty()).then(|| quote!(let mut __input = __fp::ArgInput::new(__request);));
         handlers.push(quote! {
             #[allow(non_snake_case, clippy::used_underscore_binding)]
             async fn #wrapper(
                 __fp::axum::extract::State(__this): __fp::axum::extract::State<#state>,
-                #(#args: #types),*
+                __request: __fp::axum::extract::Request,
             ) -> __fp::axum::response::Response {
+                #input
+                #(#extractions)*
                 #respond
             }
         });
 
-        // Type errors land on the author's tokens, not on the router. The SDK's own check
-        // (what a handler may take) comes first, so that it is the first error reported.
-        let last = types.len().saturating_sub(1);
-        for (i, ty) in types.iter().enumerate() {
-            let span = ty.span();
-            checks.push(quote_spanned!(span=> __fp::assert_handler_arg::<#ty>();));
-            checks.push(if i == last {
-                quote_spanned!(span=> __fp::assert_from_request::<#ty, #state, _>();)
-            } else {
-                quote_spanned!(span=> __fp::assert_from_request_parts::<#ty, #state>();)
-            });
-        }
         let ret = match &r.func.sig.output {
             ReturnType::Default => Some(syn::parse_quote!(())),
             ReturnType::Type(_, ty) if matches!(**ty, Type::ImplTrait(_)) => None,
@@ -784,9 +802,10 @@ fn operation(r: &RouteDef, route: &Route, types: &[Type], ret: Option<&Type>) ->
         .errors
         .iter()
         .map(|e| quote!(__op.declared_error(#e);));
-    let args = types
-        .iter()
-        .map(|ty| quote_spanned!(ty.span()=> <#ty as __fp::DocumentArg>::document(&mut __op);));
+    let args = types.iter().map(|ty| {
+        let open = quote_spanned!(ty.span()=> <);
+        quote_spanned!(last_span(ty)=> #open #ty as __fp::HandlerArg>::document(&mut __op);)
+    });
     let response = match ret {
         Some(ret) => {
             quote_spanned!(ret.span()=> <#ret as __fp::DocumentResponse>::document(&mut __op);)
@@ -806,6 +825,16 @@ fn operation(r: &RouteDef, route: &Route, types: &[Type], ret: Option<&Type>) ->
             #(#errors)*
             __ops.push(__op.finish(#summary, #description));
         }
+    }
+}
+
+/// The span of a type's last token: with a first token's span, generated code covers the
+/// whole type, so an error about it underlines the type as the author wrote it.
+fn last_span(ty: &Type) -> Span {
+    match quote::ToTokens::to_token_stream(ty).into_iter().last() {
+        Some(proc_macro2::TokenTree::Group(g)) => g.span_close(),
+        Some(t) => t.span(),
+        None => ty.span(),
     }
 }
 

@@ -330,5 +330,3 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Authz {
             .ok_or_else(|| crate::ApiError::internal("no authorizer attached to the request"))
     }
 }
-
-impl crate::openapi::DocumentArg for Authz {}

@@ -40,6 +40,7 @@ pub mod db;
 mod error;
 pub mod events;
 pub mod grpc;
+pub mod handler;
 pub mod host;
 mod identity;
 mod json;

@@ -1,13 +1,13 @@
 //! OpenAPI derived from handler signatures.
 //!
 //! `#[plugin_impl]` turns every `#[route]` handler into an operation by asking each argument
-//! type ([`DocumentArg`]) and the return type ([`DocumentResponse`]) to describe itself,
+//! type ([`crate::handler::HandlerArg`]) and the return type ([`DocumentResponse`]) to describe itself,
 //! then [`plugin_document`] assembles the plugin's document: full served paths, operationIds
 //! namespaced by plugin (`worker_token.create`), the plugin's tag, security requirements
 //! and the standard error responses. No annotation is needed where a type can say it.
 //!
-//! Implement [`DocumentArg`] for a custom extractor (an empty impl documents nothing) and
-//! [`DocumentResponse`] for a custom response type.
+//! Implement [`DocumentResponse`] for a custom response type (a custom extractor implements
+//! [`crate::handler::HandlerArg`], which documents it too).
 
 use std::collections::BTreeMap;
 
@@ -20,7 +20,7 @@ use utoipa::openapi::{
     ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathItem, Paths,
     RefOr, Required, ResponseBuilder, Schema, tag::TagBuilder,
 };
-use utoipa::{IntoParams, PartialSchema, ToSchema};
+use utoipa::{PartialSchema, ToSchema};
 
 use crate::error::ErrorBody;
 use flovyn_naming::route::Method;
@@ -261,23 +261,6 @@ fn is_named<T: ToSchema>() -> bool {
     name.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && !INLINE.contains(&name.as_ref())
 }
 
-/// A handler argument that describes itself in the operation.
-///
-/// Implemented for the axum extractors and the SDK's own. For a custom extractor an empty
-/// impl is enough: `impl flovyn_sdk::openapi::DocumentArg for MyExtractor {}`.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be a handler argument",
-    label = "not something a route handler can take",
-    note = "a handler takes `&self` and any of: `Path<T>` (path parameters), `Query<T>` (the query string), `Json<T>` (a JSON body, last), `String` or `Bytes` (a raw body, last), `Identity` (the caller), `Authz`, `Extension<T>`, `MatchedPath`, `Request` (last), or an `Option` of one; `Json` and `Query` are the prelude's (`flovyn_sdk::Json`, `flovyn_sdk::Query`): they enforce the schema they publish, `axum::Json` and `axum::extract::Query` do not and are refused",
-    note = "a custom extractor of your own also implements `flovyn_sdk::openapi::DocumentArg` (an empty impl documents nothing: `impl DocumentArg for {Self} {{}}`)"
-)]
-pub trait DocumentArg {
-    /// Adds this argument's parameters or body to `op`.
-    fn document(op: &mut OperationDoc<'_>) {
-        let _ = op;
-    }
-}
-
 /// A handler return type that describes its responses.
 #[diagnostic::on_unimplemented(
     message = "handler return type `{Self}` does not describe its responses in OpenAPI",
@@ -326,57 +309,6 @@ tuple_path_params!(A, B, C);
 tuple_path_params!(A, B, C, D);
 tuple_path_params!(A, B, C, D, E);
 tuple_path_params!(A, B, C, D, E, F);
-
-impl<T: PathParams> DocumentArg for axum::extract::Path<T> {
-    fn document(op: &mut OperationDoc<'_>) {
-        T::document(op);
-        op.error_response(
-            400,
-            "A path parameter does not decode (not UTF-8 once percent-decoded, or not of its type)",
-        );
-    }
-}
-
-impl<T: IntoParams> DocumentArg for crate::Query<T> {
-    fn document(op: &mut OperationDoc<'_>) {
-        op.parameters(T::into_params(|| Some(ParameterIn::Query)));
-        op.error_response(
-            400,
-            "The query string does not match its parameters (every violated constraint is named)",
-        );
-    }
-}
-
-impl<T: ToSchema> DocumentArg for crate::Json<T> {
-    fn document(op: &mut OperationDoc<'_>) {
-        let schema = schema_of::<T>(op.context());
-        op.request_body("application/json", schema);
-        op.error_response(400, "The request body is not valid JSON");
-        op.error_response(413, "The request body is too large");
-        op.error_response(415, "The request body is not `application/json`");
-        op.error_response(
-            422,
-            "The request body does not match its schema (every violated constraint is named)",
-        );
-    }
-}
-
-impl DocumentArg for String {
-    fn document(op: &mut OperationDoc<'_>) {
-        op.request_body("text/plain", String::schema());
-    }
-}
-
-impl DocumentArg for crate::Identity {}
-impl<T> DocumentArg for axum::Extension<T> {}
-impl DocumentArg for axum::http::HeaderMap {}
-impl DocumentArg for axum::http::Method {}
-impl DocumentArg for axum::http::Uri {}
-impl DocumentArg for axum::http::request::Parts {}
-impl DocumentArg for axum::extract::Request {}
-impl DocumentArg for axum::body::Bytes {}
-impl DocumentArg for axum::extract::MatchedPath {}
-impl<T: DocumentArg> DocumentArg for Option<T> {}
 
 // ---- responses ----
 

@@ -41,9 +41,23 @@ const _: () = {
         __fp::axum::extract::State(
             __this,
         ): __fp::axum::extract::State<__fp::Arc<WorkerToken>>,
-        __arg0: Identity,
-        __arg1: Json<NewToken>,
+        __request: __fp::axum::extract::Request,
     ) -> __fp::axum::response::Response {
+        let mut __input = __fp::ArgInput::new(__request);
+        let __arg0 = match {
+            <Identity as __fp::HandlerArg>::__allowed_at::<__fp::position::NotLast>();
+            <Identity as __fp::HandlerArg>::extract(&mut __input).await
+        } {
+            ::core::result::Result::Ok(__value) => __value,
+            ::core::result::Result::Err(__rejection) => return __rejection,
+        };
+        let __arg1 = match {
+            <Json<NewToken> as __fp::HandlerArg>::__allowed_at::<__fp::position::Last>();
+            <Json<NewToken> as __fp::HandlerArg>::extract(&mut __input).await
+        } {
+            ::core::result::Result::Ok(__value) => __value,
+            ::core::result::Result::Err(__rejection) => return __rejection,
+        };
         let __response = <WorkerToken>::create(&*__this, __arg0, __arg1).await;
         __fp::axum::response::IntoResponse::into_response(__response)
     }
@@ -52,8 +66,16 @@ const _: () = {
         __fp::axum::extract::State(
             __this,
         ): __fp::axum::extract::State<__fp::Arc<WorkerToken>>,
-        __arg0: Path<String>,
+        __request: __fp::axum::extract::Request,
     ) -> __fp::axum::response::Response {
+        let mut __input = __fp::ArgInput::new(__request);
+        let __arg0 = match {
+            <Path<String> as __fp::HandlerArg>::__allowed_at::<__fp::position::Last>();
+            <Path<String> as __fp::HandlerArg>::extract(&mut __input).await
+        } {
+            ::core::result::Result::Ok(__value) => __value,
+            ::core::result::Result::Err(__rejection) => return __rejection,
+        };
         let __response = <WorkerToken>::revoke(&*__this, __arg0).await;
         __fp::axum::response::IntoResponse::into_response(__response)
     }
@@ -69,12 +91,6 @@ const _: () = {
     };
     #[allow(dead_code, clippy::let_unit_value)]
     fn __flovyn_checks() {
-        __fp::assert_handler_arg::<Identity>();
-        __fp::assert_from_request_parts::<Identity, __fp::Arc<WorkerToken>>();
-        __fp::assert_handler_arg::<Json<NewToken>>();
-        __fp::assert_from_request::<Json<NewToken>, __fp::Arc<WorkerToken>, _>();
-        __fp::assert_handler_arg::<Path<String>>();
-        __fp::assert_from_request::<Path<String>, __fp::Arc<WorkerToken>, _>();
         __fp::assert_event::<TenantCreated>();
     }
     fn __flovyn_operations(
@@ -83,8 +99,8 @@ const _: () = {
         let mut __ops = ::std::vec::Vec::new();
         {
             let mut __op = __ctx.operation(&[]);
-            <Identity as __fp::DocumentArg>::document(&mut __op);
-            <Json<NewToken> as __fp::DocumentArg>::document(&mut __op);
+            <Identity as __fp::HandlerArg>::document(&mut __op);
+            <Json<NewToken> as __fp::HandlerArg>::document(&mut __op);
             <Result<
                 Created<CreatedToken>,
                 ApiError,
@@ -100,7 +116,7 @@ const _: () = {
         }
         {
             let mut __op = __ctx.operation(&["id"]);
-            <Path<String> as __fp::DocumentArg>::document(&mut __op);
+            <Path<String> as __fp::HandlerArg>::document(&mut __op);
             <Result<NoContent, ApiError> as __fp::DocumentResponse>::document(&mut __op);
             __ops
                 .push(

@@ -5,13 +5,14 @@ pub use crate::Identity;
 pub use crate::auth::{AuthOutcome, AuthRequest, AuthzRequest, Decision, SchemeDescriptor};
 pub use crate::events::{Event, EventMeta, Events};
 pub use crate::grpc::{GrpcService, NamedService, in_plugin_package as grpc_in_plugin_package};
+pub use crate::handler::{ArgInput, HandlerArg, position};
 pub use crate::host::PluginInstance;
 pub use crate::host::linked::{
     Access, ConfigDescriptor, GrpcDescriptor, Method, MiddlewareDescriptor, MigrationDescriptor,
     PluginParts, RouteDescriptor, SubscriptionDescriptor, TaskDescriptor,
 };
 pub use crate::middleware::{DEFAULT_PRIORITY as DEFAULT_MIDDLEWARE_PRIORITY, Middleware};
-pub use crate::openapi::{DocContext, DocumentArg, DocumentResponse};
+pub use crate::openapi::{DocContext, DocumentResponse};
 pub use crate::{BoxFuture, LinkedPlugin, Plugin, PluginContext, PluginError};
 pub use axum;
 pub use flovyn_descriptor::SubscriptionId;
@@ -32,26 +33,6 @@ pub trait PluginImpl: Sized + Send + Sync + 'static {
     /// The parts.
     const PARTS: &'static PluginParts;
 }
-
-/// `Self: FromRequestParts<S>` check, spanned on a handler argument.
-pub fn assert_from_request_parts<T, S>()
-where
-    T: axum::extract::FromRequestParts<S>,
-    S: Send + Sync,
-{
-}
-
-/// `Self: FromRequest<S>` check, spanned on a handler's last argument.
-pub fn assert_from_request<T, S, M>()
-where
-    T: axum::extract::FromRequest<S, M>,
-    S: Send + Sync,
-{
-}
-
-/// `T: DocumentArg` check, spanned on a handler argument's type: the SDK's message of what a
-/// handler may take, reported before axum's own bounds.
-pub fn assert_handler_arg<T: crate::openapi::DocumentArg>() {}
 
 /// `T: Event` check, spanned on a `#[subscribe]` method's argument type.
 pub fn assert_event<T: Event>() {}

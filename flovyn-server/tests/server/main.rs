@@ -21,6 +21,7 @@ mod descriptor;
 mod events;
 mod fuzz_smoke;
 mod grpc;
+mod handler_args;
 mod http;
 mod layout;
 mod middleware;

@@ -32,7 +32,7 @@ pub use flovyn_naming::route::Method;
 pub use flovyn_naming::sql::Dialect;
 
 mod check;
-mod typeless;
+pub mod typeless;
 
 pub use check::DescriptorError;
 

@@ -13,18 +13,16 @@
 
 use serde_json::Value;
 
-/// Makes every typeless schema in `value` (a whole wire-form descriptor) readable by utoipa.
-pub(crate) fn make_readable(value: &mut Value) {
+/// Makes every typeless schema in `value` readable by utoipa: `value` being a whole wire-form
+/// descriptor, or any part of one that holds schemas under `schema`/`schemas` keys (an
+/// operation).
+pub fn make_readable(value: &mut Value) {
     match value {
         Value::Object(map) => {
             for (key, child) in map.iter_mut() {
                 match key.as_str() {
                     "schema" => schema(child),
-                    "schemas" => {
-                        if let Value::Object(named) = child {
-                            named.values_mut().for_each(schema);
-                        }
-                    }
+                    "schemas" => make_schemas_readable(child),
                     _ => make_readable(child),
                 }
             }
@@ -34,8 +32,15 @@ pub(crate) fn make_readable(value: &mut Value) {
     }
 }
 
+/// The same for a map of names to schemas (`#/components/schemas`).
+pub fn make_schemas_readable(value: &mut Value) {
+    if let Value::Object(named) = value {
+        named.values_mut().for_each(schema);
+    }
+}
+
 /// One schema and the schemas inside it.
-fn schema(value: &mut Value) {
+pub fn schema(value: &mut Value) {
     let Value::Object(map) = value else { return };
     const COMPOSED: [&str; 4] = ["$ref", "oneOf", "allOf", "anyOf"];
     if !map.contains_key("type") && !COMPOSED.iter().any(|k| map.contains_key(*k)) {

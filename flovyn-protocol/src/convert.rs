@@ -5,6 +5,7 @@
 use std::fmt;
 
 use flovyn_descriptor as d;
+use flovyn_descriptor::typeless;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -34,8 +35,17 @@ fn json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|e| unreachable!("descriptor parts serialize: {e}"))
 }
 
-fn from_json<T: DeserializeOwned>(text: &str, field: &str) -> Result<T, DecodeError> {
-    serde_json::from_str(text).map_err(|e| DecodeError::new(format!("`{field}`: {e}")))
+/// A JSON part of the descriptor; `readable` first makes its schemas without `type` readable
+/// (`flovyn_descriptor::typeless`).
+fn from_json<T: DeserializeOwned>(
+    text: &str,
+    field: &str,
+    readable: fn(&mut serde_json::Value),
+) -> Result<T, DecodeError> {
+    let error = |e: serde_json::Error| DecodeError::new(format!("`{field}`: {e}"));
+    let mut value: serde_json::Value = serde_json::from_str(text).map_err(error)?;
+    readable(&mut value);
+    serde_json::from_value(value).map_err(error)
 }
 
 fn access_to_proto(access: &d::Access) -> pb::Access {
@@ -153,13 +163,21 @@ pub fn descriptor_from_proto(
             path: r.path,
             handler: r.handler,
             access: access_from_proto(r.access, &at)?,
-            operation: from_json(&r.operation_json, &format!("{at}.operation_json"))?,
+            operation: from_json(
+                &r.operation_json,
+                &format!("{at}.operation_json"),
+                typeless::make_readable,
+            )?,
         });
     }
     let config = match proto.config {
         Some(c) => Some(d::ConfigSchema {
-            schema: from_json(&c.schema_json, "config.schema_json")?,
-            schemas: from_json(&c.schemas_json, "config.schemas_json")?,
+            schema: from_json(&c.schema_json, "config.schema_json", typeless::schema)?,
+            schemas: from_json(
+                &c.schemas_json,
+                "config.schemas_json",
+                typeless::make_schemas_readable,
+            )?,
         }),
         None => None,
     };
@@ -174,7 +192,7 @@ pub fn descriptor_from_proto(
     let authenticator = match proto.authenticator {
         Some(a) => Some(d::SecurityScheme {
             name: a.name,
-            scheme: from_json(&a.scheme_json, "authenticator.scheme_json")?,
+            scheme: from_json(&a.scheme_json, "authenticator.scheme_json", |_| {})?,
         }),
         None => None,
     };
@@ -192,7 +210,11 @@ pub fn descriptor_from_proto(
         })
         .collect();
     descriptor.routes = routes;
-    descriptor.schemas = from_json(&proto.schemas_json, "schemas_json")?;
+    descriptor.schemas = from_json(
+        &proto.schemas_json,
+        "schemas_json",
+        typeless::make_schemas_readable,
+    )?;
     descriptor.config = config;
     descriptor.events = proto.events;
     descriptor.subscriptions = proto

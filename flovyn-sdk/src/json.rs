@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
 use crate::ApiError;
+use crate::validate::BodyError;
 
 /// A JSON body, as a handler argument or a response.
 ///
@@ -90,17 +91,17 @@ where
                 ApiError::new(status, "bad_request", rejection.body_text())
             }
         })?;
-        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::bad_request(format!("the request body is not valid JSON: {e}"))
-        })?;
-        crate::validate::decode::<T>(value)
+        crate::validate::read_json::<T>(&bytes)
             .map(Json)
-            .map_err(|violations| {
-                ApiError::new(
+            .map_err(|e| match e {
+                BodyError::NotJson(e) => {
+                    ApiError::bad_request(format!("the request body is not valid JSON: {e}"))
+                }
+                BodyError::Invalid(violations) => ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "unprocessable_entity",
                     format!("the request body does not match its schema: {violations}"),
-                )
+                ),
             })
     }
 }

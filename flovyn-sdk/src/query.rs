@@ -59,11 +59,18 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let raw = parts.uri.query().unwrap_or("");
+        let shape = crate::validate::per_type::<QueryOf<T>, _>(Shape::of::<T>);
+        // Nothing to check beyond what the type enforces: read it straight, and come back for
+        // the check only to name what is wrong (see `validate::Compiled::constrained`).
+        if !shape.compiled.constrained
+            && let Ok(query) = serde_urlencoded::from_str::<T>(raw)
+        {
+            return Ok(Query(query));
+        }
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
             .map_err(|e| ApiError::bad_request(format!("the query string does not decode: {e}")))?;
-        let shape = crate::validate::per_type::<QueryOf<T>, _>(Shape::of::<T>);
         let value = shape.typed_values(pairs);
-        crate::validate::check_against(&shape.validator, &value).map_err(|violations| {
+        crate::validate::check_against(&shape.compiled, &value).map_err(|violations| {
             ApiError::bad_request(format!(
                 "the query string does not match its parameters: {violations}"
             ))
@@ -81,7 +88,7 @@ where
 /// What the extractor needs of `T`, derived once: the parameters as one compiled JSON Schema
 /// object, and how to read each parameter's text.
 struct Shape {
-    validator: jsonschema::Validator,
+    compiled: crate::validate::Compiled,
     kinds: BTreeMap<String, Kind>,
 }
 
@@ -109,7 +116,7 @@ impl Shape {
             "required": required,
         });
         Self {
-            validator: crate::validate::compile::<QueryOf<T>>(&document),
+            compiled: crate::validate::compile::<QueryOf<T>>(&document),
             kinds,
         }
     }
@@ -294,5 +301,43 @@ mod tests {
         assert_eq!(f.flag, Some(true));
         let f = block_on(extract("")).unwrap();
         assert_eq!(f.limit, None);
+    }
+
+    /// Shape only: read straight into the type on the request path.
+    #[derive(Debug, Deserialize, IntoParams)]
+    #[allow(dead_code)]
+    struct Search {
+        q: Option<String>,
+        offset: Option<i64>,
+    }
+
+    async fn search(query: &str) -> Result<Search, ApiError> {
+        let request = Request::builder()
+            .uri(format!("/x?{query}"))
+            .body(())
+            .unwrap();
+        let (mut parts, ()) = request.into_parts();
+        Query::<Search>::from_request_parts(&mut parts, &())
+            .await
+            .map(|q| q.0)
+    }
+
+    #[test]
+    fn a_query_of_shape_only_is_read_straight_and_refused_by_name() {
+        assert!(
+            !crate::validate::per_type::<QueryOf<Search>, _>(Shape::of::<Search>)
+                .compiled
+                .constrained
+        );
+        let s = block_on(search("q=lamp&offset=-2")).unwrap();
+        assert_eq!((s.q.as_deref(), s.offset), (Some("lamp"), Some(-2)));
+        // What the type refuses is named as the schema check names it.
+        let e = block_on(search("offset=two")).unwrap_err();
+        assert!(
+            e.message()
+                .contains("offset: \"two\" is not of types \"null\", \"integer\""),
+            "{}",
+            e.message()
+        );
     }
 }

@@ -92,12 +92,35 @@ pub fn check<T: ToSchema + 'static>(value: &Value) -> Result<(), Violations> {
     check_against(&compiled::<T>(document::<T>), value)
 }
 
+/// Reads `T` from a JSON body: straight into `T` when its schema says nothing serde does not
+/// already enforce (see [`Compiled::constrained`]) and the body fits it; otherwise through the
+/// schema check and [`decode`], which names every violation. Both ways accept exactly the
+/// same bodies: the direct read only ever skips a check that cannot fail.
+pub(crate) fn read_json<T: DeserializeOwned + ToSchema + 'static>(
+    bytes: &[u8],
+) -> Result<T, BodyError> {
+    if !compiled::<T>(document::<T>).constrained
+        && let Ok(value) = serde_json::from_slice::<T>(bytes)
+    {
+        return Ok(value);
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(BodyError::NotJson)?;
+    decode::<T>(value).map_err(BodyError::Invalid)
+}
+
+/// Why a JSON body was refused ([`read_json`]).
+#[derive(Debug)]
+pub(crate) enum BodyError {
+    /// Not JSON at all.
+    NotJson(serde_json::Error),
+    /// JSON, but not what the schema (or the type) accepts.
+    Invalid(Violations),
+}
+
 /// Checks `value` against a compiled schema (see [`compiled`]).
-pub(crate) fn check_against(
-    validator: &jsonschema::Validator,
-    value: &Value,
-) -> Result<(), Violations> {
-    let found: Vec<Violation> = validator
+pub(crate) fn check_against(compiled: &Compiled, value: &Value) -> Result<(), Violations> {
+    let found: Vec<Violation> = compiled
+        .validator
         .iter_errors(value)
         // An unknown field is left to serde (`deny_unknown_fields` is what publishes
         // `additionalProperties: false`), whose message names the field and the known ones.
@@ -138,7 +161,7 @@ pub(crate) fn check_against(
 
 /// The schema `document` builds, compiled on first use and kept under the type `T` (one
 /// document per type: wrap `T` in a marker type for a second kind of document).
-pub(crate) fn compiled<T: 'static>(document: fn() -> Value) -> Arc<jsonschema::Validator> {
+pub(crate) fn compiled<T: 'static>(document: fn() -> Value) -> Arc<Compiled> {
     per_type::<T, _>(|| compile::<T>(&document()))
 }
 
@@ -182,7 +205,25 @@ pub(crate) fn document<T: ToSchema>() -> Value {
     })
 }
 
-pub(crate) fn compile<T>(document: &Value) -> jsonschema::Validator {
+/// A type's schema, compiled, and whether checking it can refuse anything its deserialization
+/// accepts.
+pub(crate) struct Compiled {
+    pub(crate) validator: jsonschema::Validator,
+    /// Whether the schema states a constraint (a length, a range, a pattern, a format…) beyond
+    /// the shape serde enforces itself (types, required fields, the properties of objects and
+    /// items of arrays). `false`: a value that deserializes passes the check, which the
+    /// extractors then skip on the request path.
+    pub(crate) constrained: bool,
+}
+
+pub(crate) fn compile<T>(document: &Value) -> Compiled {
+    Compiled {
+        validator: validator::<T>(document),
+        constrained: constrains(document),
+    }
+}
+
+fn validator<T>(document: &Value) -> jsonschema::Validator {
     jsonschema::options()
         .with_draft(jsonschema::Draft::Draft202012)
         .should_validate_formats(true)
@@ -195,6 +236,66 @@ pub(crate) fn compile<T>(document: &Value) -> jsonschema::Validator {
                 std::any::type_name::<T>()
             )
         })
+}
+
+/// Whether a schema document (with its `components`) states anything beyond the shape serde
+/// enforces. Conservative: any keyword not known to be shape-only is a constraint, so an
+/// unknown keyword keeps the full check.
+fn constrains(document: &Value) -> bool {
+    match document {
+        Value::Object(map) => map.iter().any(|(key, child)| match key.as_str() {
+            // Shape, or words.
+            "type" | "required" | "$ref" | "description" | "title" | "default" | "example"
+            | "examples" | "deprecated" | "readOnly" | "writeOnly" | "nullable" => false,
+            // The width of a number (`int32`, `double`): not a check JSON Schema makes.
+            "format" => !matches!(
+                child.as_str(),
+                Some(
+                    "int8"
+                        | "int16"
+                        | "int32"
+                        | "int64"
+                        | "uint8"
+                        | "uint16"
+                        | "uint32"
+                        | "uint64"
+                        | "float"
+                        | "double"
+                )
+            ),
+            // An unknown field is serde's to refuse (`deny_unknown_fields`) either way.
+            "additionalProperties" => child.is_object() && constrains(child),
+            "items" => constrains(child),
+            "allOf" | "anyOf" | "prefixItems" => child
+                .as_array()
+                .is_some_and(|all| all.iter().any(constrains)),
+            // Exactly one must match: shape-only members can still overlap and refuse a value
+            // serde takes, except an optional value's `null` beside one other member.
+            "oneOf" => match child.as_array().map(Vec::as_slice) {
+                Some([a, b]) if is_null(a) => constrains(b),
+                Some([a, b]) if is_null(b) => constrains(a),
+                _ => true,
+            },
+            // Names to schemas.
+            "properties" => child
+                .as_object()
+                .is_some_and(|all| all.values().any(constrains)),
+            "components" => child
+                .get("schemas")
+                .and_then(Value::as_object)
+                .is_some_and(|all| all.values().any(constrains)),
+            _ => true,
+        }),
+        Value::Bool(_) => false,
+        _ => true,
+    }
+}
+
+fn is_null(schema: &Value) -> bool {
+    schema.as_object().is_some_and(|map| {
+        map.get("type") == Some(&Value::String("null".to_owned()))
+            && map.keys().all(|k| k == "type" || k == "description")
+    })
 }
 
 /// `/items/2/name` → `items[2].name`.
@@ -315,6 +416,71 @@ mod tests {
         assert_eq!(err.0.len(), 1);
         assert_eq!(err.0[0].path, "items[1]");
         assert!(err.0[0].message.contains("300"), "{err}");
+    }
+
+    /// Shape only: strings, a list, an optional nested object, a signed integer.
+    #[derive(Debug, Deserialize, ToSchema)]
+    #[allow(dead_code)]
+    struct Plain {
+        name: String,
+        tags: Vec<String>,
+        note: Option<Note>,
+        delta: i64,
+    }
+
+    #[derive(Debug, Deserialize, ToSchema)]
+    #[allow(dead_code)]
+    struct Note {
+        text: String,
+    }
+
+    fn constrained<T: ToSchema>() -> bool {
+        constrains(&document::<T>())
+    }
+
+    #[test]
+    fn only_a_schema_stating_more_than_its_shape_is_constrained() {
+        assert!(!constrained::<Plain>(), "{:#}", document::<Plain>());
+        // Lengths, ranges, patterns, formats — here or in a referenced schema.
+        assert!(constrained::<Outer>());
+        assert!(constrained::<Inner>());
+        // An unsigned integer publishes `minimum: 0`: checked, like any minimum.
+        assert!(constrained::<Small>());
+        // Unknown keywords count as constraints.
+        assert!(constrains(
+            &serde_json::json!({"type": "string", "x-new": 1})
+        ));
+        assert!(constrains(
+            &serde_json::json!({"oneOf": [{"type": "string"}, {"type": "string"}]})
+        ));
+        assert!(!constrains(
+            &serde_json::json!({"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Note"}]})
+        ));
+    }
+
+    #[test]
+    fn the_direct_read_accepts_and_names_exactly_what_the_check_does() {
+        let body = br#"{"name":"a","tags":["x"],"note":{"text":"t"},"delta":-3}"#;
+        let plain = read_json::<Plain>(body).unwrap();
+        assert_eq!((plain.name.as_str(), plain.delta), ("a", -3));
+        // Refused bodies are named by the schema check, as for a constrained type.
+        let Err(BodyError::Invalid(err)) = read_json::<Plain>(br#"{"tags":[],"delta":1}"#) else {
+            panic!("a body without `name` is refused")
+        };
+        assert_eq!(err.to_string(), "name: missing (required)");
+        let Err(BodyError::Invalid(err)) =
+            read_json::<Plain>(br#"{"name":"a","tags":[],"delta":"x"}"#)
+        else {
+            panic!("a string `delta` is refused")
+        };
+        assert_eq!(err.to_string(), "delta: \"x\" is not of type \"integer\"");
+        // A whole float is an integer for the check, and so for the direct read's fallback.
+        let plain = read_json::<Plain>(br#"{"name":"a","tags":[],"delta":4.0}"#).unwrap();
+        assert_eq!(plain.delta, 4);
+        assert!(matches!(
+            read_json::<Plain>(b"{not json"),
+            Err(BodyError::NotJson(_))
+        ));
     }
 
     #[test]

@@ -62,6 +62,15 @@ pub fn run(plugin: &'static LinkedPlugin) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
+    // The plugin's own `tracing` events reach the server's log: a line each on stderr, which
+    // the host logs with the plugin's name at the line's level. (Without a subscriber,
+    // `tracing` would also turn every span of the HTTP/2 stack into a `log` record to filter.)
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .without_time()
+        .with_max_level(tracing::Level::INFO)
+        .try_init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -4,16 +4,16 @@
 
 use flovyn_protocol::pb;
 use flovyn_protocol::pb::host_client::HostClient;
+use flovyn_protocol::transport::Connection;
 use sqlx::any::{AnyArguments, AnyQueryResult, AnyRow};
 use tonic::metadata::MetadataValue;
-use tonic::transport::Channel;
 
 use super::wire;
 
 /// A client of the host's storage service, carrying the plugin's token.
 #[derive(Clone)]
 pub(crate) struct HostStore {
-    client: HostClient<Channel>,
+    client: HostClient<Connection>,
     token: MetadataValue<tonic::metadata::Ascii>,
 }
 
@@ -39,11 +39,11 @@ impl HostStore {
         let token = token
             .parse()
             .map_err(|_| "the host's token is not valid metadata".to_owned())?;
-        let channel = flovyn_protocol::transport::connect_unix(address)
+        let connection = flovyn_protocol::transport::connect_unix(address)
             .await
             .map_err(|e| format!("cannot reach the host's storage at `{address}`: {e}"))?;
         Ok(Self {
-            client: HostClient::new(channel),
+            client: HostClient::new(connection),
             token,
         })
     }

@@ -372,6 +372,35 @@ fn process_config(dir: &std::path::Path, command: &std::path::Path, extra: &str)
     .unwrap();
 }
 
+#[test]
+fn a_plugin_process_logs_into_the_server_log_with_its_name_and_level() {
+    use crate::support::process::Server;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flovyn.toml"),
+        format!(
+            "[plugins.remote-probe]\nmode = \"process\"\ncommand = \"{}\"\n",
+            crate::support::process::plugin_executable("remote-probe-plugin").display()
+        ),
+    )
+    .unwrap();
+    let output = Server::start(dir.path(), &[("FLOVYN_LOG", "info")]).terminate();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The plugin's `tracing::info!` in its constructor, as the server logs it.
+    let line = log
+        .lines()
+        .find(|l| l.contains("remote-probe is ready"))
+        .unwrap_or_else(|| panic!("no line of the plugin's event in:\n{log}"));
+    assert!(line.contains("INFO"), "{line}");
+    assert!(!line.contains("WARN"), "{line}");
+    assert!(line.contains("plugin=remote-probe"), "{line}");
+    assert!(line.contains("answers=\"stream, big, wait\""), "{line}");
+}
+
 /// The pid of the child process of `parent` whose command is `name` (spawned from any of
 /// its threads).
 fn child_named(parent: u32, name: &str) -> u32 {

@@ -5,6 +5,7 @@
 
 use flovyn_protocol::pb;
 use flovyn_protocol::pb::host_client::HostClient;
+use flovyn_protocol::transport::Connection;
 use flovyn_sdk::events::Events;
 use flovyn_sdk::host::storage::{MAX_OPEN_TRANSACTIONS, StorageService};
 use flovyn_server::host::process::READABLE_CORE_TABLES;
@@ -12,7 +13,6 @@ use flovyn_server::store::db::Database;
 use flovyn_server::store::migrate::DEFAULT_TENANT_ID;
 use sqlx::Row as _;
 use tonic::Code;
-use tonic::transport::Channel;
 
 use crate::support::db::{TestDb, on_both_databases};
 
@@ -21,7 +21,7 @@ const TOKEN: &str = "a-token-only-the-plugin-knows";
 /// A `hello` plugin's view of the host: a client of its storage socket, and the database
 /// behind it (with the core tables and `p_hello__greetings`).
 struct Fixture {
-    client: HostClient<Channel>,
+    client: HostClient<Connection>,
     db: Database,
     _served: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,

@@ -98,6 +98,8 @@ fn failed(e: sqlx::Error) -> ApiError {
 impl RemoteProbe {
     #[init]
     async fn init(ctx: &PluginContext) -> Result<Self, PluginError> {
+        // Out of process, this reaches the server's log at its level, with the plugin's name.
+        tracing::info!(answers = "stream, big, wait", "remote-probe is ready");
         Ok(Self {
             db: ctx.database()?.clone(),
         })

@@ -18,10 +18,10 @@ use std::time::Duration;
 use flovyn_protocol::handshake::{self, HandshakeLine, Network};
 use flovyn_protocol::pb;
 use flovyn_protocol::pb::plugin_client::PluginClient;
+use flovyn_protocol::transport::Connection;
 use flovyn_sdk::PluginDescriptor;
 use tokio::io::AsyncBufReadExt as _;
 use tokio::process::{Child, ChildStdin, Command};
-use tonic::transport::Channel;
 
 pub mod backend;
 mod privilege;
@@ -97,9 +97,9 @@ pub struct PluginProcess {
     pub descriptor: PluginDescriptor,
     /// The negotiated protocol version.
     pub protocol_version: u32,
-    client: Option<PluginClient<Channel>>,
+    client: Option<PluginClient<Connection>>,
     /// The connection, for its `grpc.health.v1` checks.
-    channel: Option<Channel>,
+    connection: Option<Connection>,
     child: Child,
     /// Held open: the plugin exits when it closes (this host stopped, or died).
     stdin: Option<ChildStdin>,
@@ -207,7 +207,7 @@ impl ProcessSpec {
             tokio::spawn(async move {
                 let mut lines = tokio::io::BufReader::new(stderr).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
-                    tracing::warn!(plugin = %name, stream = "stderr", "{line}");
+                    log_stderr_line(&name, &line);
                 }
             });
         }
@@ -215,7 +215,7 @@ impl ProcessSpec {
             descriptor: PluginDescriptor::new(self.name.clone(), "0.0.0"),
             protocol_version: 0,
             client: None,
-            channel: None,
+            connection: None,
             child,
             stdin,
             dir,
@@ -268,10 +268,10 @@ impl ProcessSpec {
                 tracing::info!(plugin = %name, stream = "stdout", "{line}");
             }
         });
-        let channel = flovyn_protocol::transport::connect_unix(&line.address)
+        let connection = flovyn_protocol::transport::connect_unix(&line.address)
             .await
             .map_err(|e| self.refused(format!("cannot connect to `{}`: {e}", line.address)))?;
-        let mut client = pb::plugin_client::PluginClient::new(channel.clone());
+        let mut client = pb::plugin_client::PluginClient::new(connection.clone());
         let answer = client
             .describe(pb::DescribeRequest {})
             .await
@@ -295,7 +295,7 @@ impl ProcessSpec {
         process.descriptor = descriptor;
         process.protocol_version = line.protocol_version;
         process.client = Some(client);
-        process.channel = Some(channel);
+        process.connection = Some(connection);
         Ok(())
     }
 }
@@ -341,4 +341,35 @@ fn private_dir() -> std::io::Result<PathBuf> {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
     }
     Ok(dir)
+}
+
+/// One line of a plugin process's stderr into the server's log, with the plugin's name: at the
+/// level the line starts with (the SDK writes the plugin's `tracing` events as
+/// `<LEVEL> <target>: <message>`), at `warn` when it names none (a panic, a raw `eprintln!`).
+fn log_stderr_line(plugin: &str, line: &str) {
+    let trimmed = line.trim_start();
+    let (level, rest) = match trimmed.split_once(' ') {
+        Some((word, rest)) => match word {
+            "ERROR" => (Some(tracing::Level::ERROR), rest),
+            "WARN" => (Some(tracing::Level::WARN), rest),
+            "INFO" => (Some(tracing::Level::INFO), rest),
+            "DEBUG" => (Some(tracing::Level::DEBUG), rest),
+            "TRACE" => (Some(tracing::Level::TRACE), rest),
+            _ => (None, line),
+        },
+        None => (None, line),
+    };
+    match level {
+        Some(tracing::Level::ERROR) => {
+            tracing::error!(plugin = %plugin, stream = "stderr", "{rest}")
+        }
+        Some(tracing::Level::INFO) => tracing::info!(plugin = %plugin, stream = "stderr", "{rest}"),
+        Some(tracing::Level::DEBUG) => {
+            tracing::debug!(plugin = %plugin, stream = "stderr", "{rest}")
+        }
+        Some(tracing::Level::TRACE) => {
+            tracing::trace!(plugin = %plugin, stream = "stderr", "{rest}")
+        }
+        _ => tracing::warn!(plugin = %plugin, stream = "stderr", "{rest}"),
+    }
 }

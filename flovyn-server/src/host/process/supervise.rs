@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use flovyn_protocol::pb;
 use flovyn_protocol::pb::plugin_client::PluginClient;
+use flovyn_protocol::transport::Connection;
 use flovyn_sdk::host::storage::StorageService;
 use flovyn_sdk::{PluginContext, PluginDescriptor, PluginError};
-use tonic::transport::Channel;
 
 use super::storage::{READABLE_CORE_TABLES, Served, serve_storage};
 use super::{PluginProcess, ProcessSpec};
@@ -103,7 +103,7 @@ pub enum Down {
 /// The process that serves now, as requests reach it.
 #[derive(Clone)]
 struct Live {
-    client: PluginClient<Channel>,
+    client: PluginClient<Connection>,
     /// The host's storage service for this process; stopped with it.
     _storage: Option<Arc<Served>>,
 }
@@ -175,7 +175,7 @@ impl Supervisor {
     }
 
     /// A client of the process serving now, or why there is none.
-    pub fn client(&self) -> Result<PluginClient<Channel>, Down> {
+    pub fn client(&self) -> Result<PluginClient<Connection>, Down> {
         if let Some(live) = &*self.live.read().unwrap_or_else(|e| e.into_inner()) {
             return Ok(live.client.clone());
         }
@@ -298,12 +298,12 @@ fn exit_reason(status: std::io::Result<std::process::ExitStatus>) -> String {
 
 /// Resolves once the process failed `policy.health_failures` `grpc.health.v1` checks in a
 /// row (no answer within the interval, or not `SERVING`); never without a connection.
-async fn unhealthy(channel: Option<Channel>, policy: RestartPolicy) {
+async fn unhealthy(connection: Option<Connection>, policy: RestartPolicy) {
     use tonic_health::pb::health_check_response::ServingStatus;
-    let Some(channel) = channel else {
+    let Some(connection) = connection else {
         return std::future::pending().await;
     };
-    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let mut health = tonic_health::pb::health_client::HealthClient::new(connection);
     let mut failures = 0;
     loop {
         tokio::time::sleep(policy.health_interval).await;
@@ -340,7 +340,7 @@ async fn monitor(
                 finish(&supervisor, process).await;
                 return;
             }
-            () = unhealthy(process.channel.clone(), policy) => {
+            () = unhealthy(process.connection.clone(), policy) => {
                 if let Some(this) = supervisor.upgrade() {
                     tracing::warn!(plugin = %this.plugin(), failures = policy.health_failures, "plugin process does not answer its health check: killing it");
                 }

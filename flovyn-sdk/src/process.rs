@@ -145,6 +145,9 @@ async fn serve(plugin: &'static LinkedPlugin) -> Result<(), String> {
     if let Err(e) = served.stop().await {
         eprintln!("plugin `{}`: stop hook: {e}", plugin.name);
     }
+    // The directory the host made for the two sockets: the host removes it when it stops the
+    // plugin; a host killed outright cannot, so the last one out does.
+    let _ = std::fs::remove_dir_all(&dir);
     serving
 }
 

@@ -430,6 +430,9 @@ fn a_plugin_process_does_not_outlive_a_killed_server() {
     let reply = get(server.addr, "/api/v1/p/hello/greeting", &[]).unwrap();
     assert_eq!(reply.status, 200, "{}", reply.body);
     let child = child_named(server.child.id(), "hello-plugin");
+    // Its working directory is the private one holding the two sockets.
+    let sockets = std::fs::read_link(format!("/proc/{child}/cwd")).unwrap();
+    assert!(sockets.join("hello.sock").exists(), "{}", sockets.display());
     // No shutdown at all: the plugin notices its stdin closing with the server.
     server.child.kill().unwrap();
     server.child.wait().unwrap();
@@ -441,6 +444,8 @@ fn a_plugin_process_does_not_outlive_a_killed_server() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    // And it left nothing behind, though the server could not clean up.
+    assert!(!sockets.exists(), "{} is left behind", sockets.display());
 }
 
 #[test]

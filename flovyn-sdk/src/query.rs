@@ -238,15 +238,22 @@ mod tests {
         flag: Option<bool>,
     }
 
-    async fn extract(query: &str) -> Result<Filter, ApiError> {
+    /// `T` from the query string `query`, as the extractor reads it.
+    async fn query_of<T: DeserializeOwned + IntoParams + 'static>(
+        query: &str,
+    ) -> Result<T, ApiError> {
         let request = Request::builder()
             .uri(format!("/x?{query}"))
             .body(())
             .unwrap();
         let (mut parts, ()) = request.into_parts();
-        Query::<Filter>::from_request_parts(&mut parts, &())
+        Query::<T>::from_request_parts(&mut parts, &())
             .await
             .map(|q| q.0)
+    }
+
+    async fn extract(query: &str) -> Result<Filter, ApiError> {
+        query_of(query).await
     }
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -312,14 +319,7 @@ mod tests {
     }
 
     async fn search(query: &str) -> Result<Search, ApiError> {
-        let request = Request::builder()
-            .uri(format!("/x?{query}"))
-            .body(())
-            .unwrap();
-        let (mut parts, ()) = request.into_parts();
-        Query::<Search>::from_request_parts(&mut parts, &())
-            .await
-            .map(|q| q.0)
+        query_of(query).await
     }
 
     #[test]

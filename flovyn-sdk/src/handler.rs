@@ -96,7 +96,7 @@ pub enum ReadsBody {}
 /// Implemented for the SDK's extractors ([`crate::Json`], [`crate::Query`], [`Identity`],
 /// [`crate::auth::Authz`]) and axum's that fit a plugin (`Path`, `Extension`, `MatchedPath`,
 /// `HeaderMap`, `Method`, `Uri`, `String`, `Bytes`, `Request`). A custom extractor implements
-/// it too, usually through an axum impl it already has:
+/// it too:
 ///
 /// ```
 /// use flovyn_sdk::handler::{ArgInput, HandlerArg, ReadsHead, Response};

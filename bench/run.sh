@@ -1157,7 +1157,7 @@ $(srow "flovyn-hello, hello out of process" "$ph")
 $(srow "flovyn-100, all 100 linked" "$lg")
 $(srow "flovyn-100, gen-001 … gen-$(printf '%03d' "$GEN_PROCESSES") out of process (\`gen-plugin\`)" "$pg")
 
-Added by out of process (difference of the medians): hello **+$h_add ms**; $GEN_PROCESSES generated plugins **+$g_add ms** (~$g_per ms each: the server starts its plugin processes one after the other).
+Added by out of process (difference of the medians): hello **+$h_add ms**; $GEN_PROCESSES generated plugins **+$g_add ms** (~$g_per ms each: the processes start and describe themselves at once, then are initialised one after the other, in start order).
 CPU time stolen by the hypervisor during the start-ups: $steal%.
 $(steal_warning "$steal")
 

@@ -58,6 +58,7 @@ const _: () = {
             ::core::result::Result::Ok(__value) => __value,
             ::core::result::Result::Err(__rejection) => return __rejection,
         };
+        ::core::mem::drop(__input);
         let __response = <WorkerToken>::create(&*__this, __arg0, __arg1).await;
         __fp::axum::response::IntoResponse::into_response(__response)
     }
@@ -76,6 +77,7 @@ const _: () = {
             ::core::result::Result::Ok(__value) => __value,
             ::core::result::Result::Err(__rejection) => return __rejection,
         };
+        ::core::mem::drop(__input);
         let __response = <WorkerToken>::revoke(&*__this, __arg0).await;
         __fp::axum::response::IntoResponse::into_response(__response)
     }

@@ -200,18 +200,7 @@ from_head!(
 impl HandlerArg for Option<Identity> {
     type Reads = ReadsHead;
     async fn extract(input: &mut ArgInput) -> Result<Self, Response> {
-        let head = input.head();
-        if let Some(identity) = head.extensions.get::<Identity>() {
-            return Ok(Some(identity.clone()));
-        }
-        if head
-            .extensions
-            .get::<crate::auth::CredentialsUnavailable>()
-            .is_some()
-        {
-            return Err(crate::auth::CredentialsUnavailable::error().into_response());
-        }
-        Ok(None)
+        Identity::of(input.head()).map_err(IntoResponse::into_response)
     }
 }
 

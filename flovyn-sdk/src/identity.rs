@@ -65,8 +65,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Identity {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Identity::of(parts)?.ok_or_else(ApiError::unauthorized)
+    }
+}
+
+impl Identity {
+    /// The caller the server authenticated for this request, `None` for an anonymous one;
+    /// an error when credentials were sent but could not be checked (an authenticator
+    /// unavailable: 503, not anonymous).
+    pub(crate) fn of(parts: &Parts) -> Result<Option<Identity>, ApiError> {
         if let Some(identity) = parts.extensions.get::<Identity>() {
-            return Ok(identity.clone());
+            return Ok(Some(identity.clone()));
         }
         if parts
             .extensions
@@ -75,6 +84,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Identity {
         {
             return Err(crate::auth::CredentialsUnavailable::error());
         }
-        Err(ApiError::unauthorized())
+        Ok(None)
     }
 }

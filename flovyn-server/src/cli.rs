@@ -182,7 +182,7 @@ fn linked() -> Vec<&'static flovyn_sdk::PluginDescriptor> {
 enum Listed {
     Linked(&'static flovyn_sdk::PluginDescriptor),
     Process {
-        settings: crate::config::plugins::ProcessSettings,
+        settings: Box<crate::config::plugins::ProcessSettings>,
         described: Result<&'static flovyn_sdk::PluginDescriptor, String>,
     },
 }
@@ -215,7 +215,7 @@ async fn listed(config: &Config) -> Result<Vec<Listed>, BoxError> {
     for (settings, started) in processes {
         let described = started.map(|b| b.descriptor()).map_err(|e| e.reason);
         all.push(Listed::Process {
-            settings,
+            settings: Box::new(settings),
             described,
         });
     }

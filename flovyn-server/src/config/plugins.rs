@@ -41,6 +41,9 @@ pub const RUN_KEYS: &[&str] = &[
     "max_memory_mb",
     "max_open_files",
     "user",
+    "sandbox",
+    "sandbox_read",
+    "sandbox_write",
 ];
 
 /// How a plugin configured with `mode = "process"` is started.
@@ -70,6 +73,19 @@ pub struct ProcessSettings {
     /// `user` (default none: the server's own): the system user the process runs as, by name
     /// or number — only a server running as root can say so.
     pub user: Option<String>,
+    /// `sandbox` (default `false`): start the process in the OS sandbox (decision 0020), with
+    /// `sandbox_read` (absolute paths it may read beyond the system's) and `sandbox_write`
+    /// (absolute paths it may also write beyond its own directory).
+    pub sandbox: Option<SandboxSettings>,
+}
+
+/// What `sandbox`, `sandbox_read` and `sandbox_write` grant a sandboxed plugin process.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SandboxSettings {
+    /// `sandbox_read`.
+    pub read: Vec<std::path::PathBuf>,
+    /// `sandbox_write`.
+    pub write: Vec<std::path::PathBuf>,
 }
 
 /// The plugins the configuration runs as processes (`[plugins.<name>] mode = "process"`).
@@ -200,6 +216,9 @@ pub fn processes(config: &Config) -> Result<Vec<ProcessSettings>, ConfigError> {
                 continue;
             }
         };
+        let Ok(sandbox) = sandbox(section, &key, &mut errors) else {
+            continue;
+        };
         out.push(ProcessSettings {
             plugin: name.clone(),
             command,
@@ -211,6 +230,7 @@ pub fn processes(config: &Config) -> Result<Vec<ProcessSettings>, ConfigError> {
             max_memory_mb,
             max_open_files,
             user,
+            sandbox,
         });
     }
     if errors.is_empty() {
@@ -218,6 +238,66 @@ pub fn processes(config: &Config) -> Result<Vec<ProcessSettings>, ConfigError> {
     } else {
         Err(ConfigError::Invalid(config.origins.annotate_all(&errors)))
     }
+}
+
+/// `sandbox`, `sandbox_read` and `sandbox_write` of a process section; the paths only with
+/// `sandbox = true`, each absolute (the process starts in a directory of its own, so a relative
+/// path would mean nothing it could see).
+fn sandbox(
+    section: &serde_json::Map<String, serde_json::Value>,
+    key: &dyn Fn(&str) -> String,
+    errors: &mut Vec<String>,
+) -> Result<Option<SandboxSettings>, ()> {
+    let on = match section.get("sandbox") {
+        None => false,
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(other) => {
+            errors.push(format!(
+                "key `{}`: expected `true` or `false`, found `{other}`",
+                key("sandbox")
+            ));
+            return Err(());
+        }
+    };
+    let mut paths = |name: &str| -> Result<Vec<std::path::PathBuf>, ()> {
+        let Some(value) = section.get(name) else {
+            return Ok(Vec::new());
+        };
+        if !on {
+            errors.push(format!(
+                "key `{}` needs `sandbox = true` in the same section",
+                key(name)
+            ));
+            return Err(());
+        }
+        let list = value
+            .as_array()
+            .filter(|items| items.iter().all(|i| i.is_string()));
+        let Some(items) = list else {
+            errors.push(format!(
+                "key `{}`: expected a list of absolute paths, found `{value}`",
+                key(name)
+            ));
+            return Err(());
+        };
+        let mut out = Vec::new();
+        for path in items.iter().filter_map(|i| i.as_str()) {
+            if !std::path::Path::new(path).is_absolute() {
+                errors.push(format!(
+                    "key `{}`: `{path}` is not an absolute path",
+                    key(name)
+                ));
+                return Err(());
+            }
+            out.push(std::path::PathBuf::from(path));
+        }
+        Ok(out)
+    };
+    let (read, write) = (paths("sandbox_read"), paths("sandbox_write"));
+    let (Ok(read), Ok(write)) = (read, write) else {
+        return Err(());
+    };
+    Ok(on.then_some(SandboxSettings { read, write }))
 }
 
 /// A plugin's config check error (`<key>: <message>`, `flovyn_sdk`'s form) as the key it names

@@ -179,6 +179,18 @@ fn add_enabled(section: &mut Value) {
             "user",
             json!({"description": "With `mode = \"process\"`: the system user the process runs as (name or uid; the server must run as root). Default: the server's own user.", "type": ["string", "integer"]}),
         ),
+        (
+            "sandbox",
+            json!({"description": "With `mode = \"process\"`: start the process in the OS sandbox (Linux: Landlock, seccomp, a network namespace when the server runs as root): it reads only the system's libraries and programs, its executable and `sandbox_read`, writes only its own directory and `sandbox_write`, opens no socket but a Unix one, and cannot signal or trace other processes. Refused where the kernel has no Landlock.", "type": "boolean", "default": false}),
+        ),
+        (
+            "sandbox_read",
+            json!({"description": "With `sandbox = true`: absolute paths the process may also read (a virtual environment, the plugin's data).", "type": "array", "items": {"type": "string"}}),
+        ),
+        (
+            "sandbox_write",
+            json!({"description": "With `sandbox = true`: absolute paths the process may also read and write.", "type": "array", "items": {"type": "string"}}),
+        ),
     ] {
         add_property(section, key, schema);
     }

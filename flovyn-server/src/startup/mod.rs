@@ -269,6 +269,10 @@ fn process_spec(p: &ProcessSettings) -> ProcessSpec {
     spec.limits.memory_bytes = p.max_memory_mb.map(|mb| mb.saturating_mul(1024 * 1024));
     spec.limits.open_files = p.max_open_files;
     spec.user.clone_from(&p.user);
+    spec.sandbox = p.sandbox.as_ref().map(|s| crate::host::process::Sandbox {
+        read: s.read.clone(),
+        write: s.write.clone(),
+    });
     spec
 }
 

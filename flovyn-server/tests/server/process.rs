@@ -539,4 +539,167 @@ fn process_keys_are_checked_and_named() {
         stderr.contains("key `plugins.hello.mode`: expected"),
         "{stderr}"
     );
+    for (keys, expected) in [
+        (
+            "sandbox = \"yes\"",
+            "key `plugins.hello.sandbox`: expected `true` or `false`, found `\"yes\"`",
+        ),
+        (
+            "sandbox_read = [\"/usr/share\"]",
+            "key `plugins.hello.sandbox_read` needs `sandbox = true` in the same section",
+        ),
+        (
+            "sandbox = true\nsandbox_write = [\"data\"]",
+            "key `plugins.hello.sandbox_write`: `data` is not an absolute path",
+        ),
+    ] {
+        process_config(dir.path(), &hello_plugin(), &format!("{keys}\n"));
+        let output = run(dir.path(), &["serve"], &[]);
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{keys}: {stderr}");
+    }
+}
+
+/// What a shell plugin process reaches, as the "address" of its handshake line: a secret file
+/// outside its directory, a file written outside it, its own directory, a TCP connection to
+/// `port`, a signal to the server, and its network namespace.
+fn probe_script(secret: &std::path::Path, outside: &std::path::Path, port: u16) -> String {
+    format!(
+        r#"probe() {{ "$@" 2>&1 | tr -d '\n|'; }}
+secret=$(probe cat {secret})
+outside=$(probe sh -c 'echo x > {outside}/written && echo wrote')
+own=$(probe sh -c 'echo mine > ./own && cat ./own')
+tcp=$(probe /usr/bin/python3 -c 'import socket; socket.create_connection(("127.0.0.1", {port})); print("connected")')
+signal=$(probe sh -c "kill -0 $PPID && echo signalled")
+net=$(probe readlink /proc/self/ns/net)
+echo "1|1|unix| secret=[$secret] outside=[$outside] own=[$own] tcp=[$tcp] signal=[$signal] net=[$net] |grpc""#,
+        secret = secret.display(),
+        outside = outside.display(),
+    )
+}
+
+/// `sandbox = true` (decision 0020): the same script that reads a secret, writes outside its
+/// directory, connects over TCP and signals the server unsandboxed is refused each of these
+/// sandboxed — and still works in its own directory.
+#[tokio::test]
+async fn a_sandboxed_process_reaches_only_its_own_directory_and_no_network() {
+    use flovyn_server::host::process::Sandbox;
+    let files = tempfile::tempdir().unwrap();
+    let secret = files.path().join("secret");
+    std::fs::write(&secret, "s3cret").unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let script = probe_script(&secret, outside.path(), port);
+    // The script's `kill -0 $PPID` signals the process that started it: this test's.
+    let own_net = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let own_net = own_net.display().to_string();
+
+    let free = sh(&script).start().await.unwrap_err().to_string();
+    assert!(free.contains("secret=[s3cret]"), "{free}");
+    assert!(free.contains("outside=[wrote]"), "{free}");
+    assert!(free.contains("own=[mine]"), "{free}");
+    assert!(free.contains("tcp=[connected]"), "{free}");
+    assert!(free.contains("signal=[signalled]"), "{free}");
+    assert!(free.contains(&format!("net=[{own_net}]")), "{free}");
+    assert!(outside.path().join("written").exists());
+    std::fs::remove_file(outside.path().join("written")).unwrap();
+
+    let mut spec = sh(&script);
+    spec.sandbox = Some(Sandbox::default());
+    let boxed = spec.start().await.unwrap_err().to_string();
+    assert!(
+        boxed.contains("secret=[cat: ") && boxed.contains("Permission denied] outside"),
+        "{boxed}"
+    );
+    assert!(!boxed.contains("s3cret"), "{boxed}");
+    assert!(boxed.contains("Permission denied] own=[mine]"), "{boxed}");
+    assert!(!outside.path().join("written").exists());
+    assert!(
+        boxed.contains("Address family not supported by protocol"),
+        "{boxed}"
+    );
+    assert!(!boxed.contains("connected"), "{boxed}");
+    assert!(boxed.contains("Operation not permitted] net="), "{boxed}");
+    assert!(!boxed.contains("signalled"), "{boxed}");
+    if running_as_root() {
+        assert!(!boxed.contains(&format!("net=[{own_net}]")), "{boxed}");
+        assert!(boxed.contains("net=[net:["), "{boxed}");
+    }
+
+    // What the operator grants is reachable: the secret's directory, read only.
+    let mut spec = sh(&script);
+    spec.sandbox = Some(Sandbox {
+        read: vec![files.path().to_path_buf()],
+        write: Vec::new(),
+    });
+    let granted = spec.start().await.unwrap_err().to_string();
+    assert!(granted.contains("secret=[s3cret]"), "{granted}");
+    assert!(!granted.contains("outside=[wrote]"), "{granted}");
+
+    // A path that does not exist is named, and nothing starts.
+    let mut spec = sh("exit 0");
+    spec.sandbox = Some(Sandbox {
+        read: vec!["/no/such/place".into()],
+        write: Vec::new(),
+    });
+    let err = spec.start().await.unwrap_err().to_string();
+    assert!(
+        err.contains("no sandbox: `sandbox_read` names `/no/such/place`, which does not exist"),
+        "{err}"
+    );
+    drop(listener);
+}
+
+/// A real plugin runs sandboxed through the configuration: its routes answer, its rows go
+/// through the host's storage, and the kernel holds it (seccomp, no new privileges, its own
+/// network namespace when the server runs as root).
+#[test]
+fn a_sandboxed_plugin_process_serves_and_stores_through_the_host() {
+    use crate::http::ADMIN;
+    use crate::support::process::{Server, get, request};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flovyn.toml"),
+        format!(
+            "[plugins.remote-probe]\nmode = \"process\"\ncommand = \"{}\"\nsandbox = true\n",
+            crate::support::process::plugin_executable("remote-probe-plugin").display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start(dir.path(), &[("FLOVYN_ADMIN_TOKEN", ADMIN)]);
+    let auth = format!("Bearer {ADMIN}");
+    let reply = request(
+        server.addr,
+        "POST",
+        "/api/v1/p/remote-probe/ticks",
+        &[("authorization", &auth)],
+        "",
+    )
+    .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json(), serde_json::json!({"count": 1}));
+    let reply = get(server.addr, "/api/v1/p/remote-probe/ticks?source=api", &[]).unwrap();
+    assert_eq!(reply.json(), serde_json::json!({"count": 1}));
+
+    let child = child_named(server.child.id(), "remote-probe-pl");
+    let status = std::fs::read_to_string(format!("/proc/{child}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(field("NoNewPrivs:"), "1", "{status}");
+    assert_eq!(field("Seccomp:"), "2", "filter mode: {status}");
+    assert_eq!(field("Seccomp_filters:"), "2", "{status}");
+    let server_net = std::fs::read_link(format!("/proc/{}/ns/net", server.child.id())).unwrap();
+    let plugin_net = std::fs::read_link(format!("/proc/{child}/ns/net")).unwrap();
+    assert_eq!(server_net != plugin_net, running_as_root());
+    let output = server.terminate();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{log}");
 }

@@ -25,10 +25,12 @@ use tokio::process::{Child, ChildStdin, Command};
 
 pub mod backend;
 mod privilege;
+mod sandbox;
 mod storage;
 pub mod supervise;
 
 pub use backend::ProcessBackend;
+pub use sandbox::Sandbox;
 pub use storage::READABLE_CORE_TABLES;
 pub use supervise::{PluginState, RestartPolicy, Status};
 
@@ -55,6 +57,8 @@ pub struct ProcessSpec {
     /// must run as root to say so. Its supplementary groups are dropped, its group is the
     /// user's own.
     pub user: Option<String>,
+    /// The OS sandbox it starts in (decision 0020), when its section asks for one.
+    pub sandbox: Option<Sandbox>,
 }
 
 /// Limits the host sets on a plugin process (`prlimit`, soft and hard alike), right after it
@@ -135,6 +139,7 @@ impl ProcessSpec {
             restart: RestartPolicy::default(),
             limits: ResourceLimits::default(),
             user: None,
+            sandbox: None,
         }
     }
 
@@ -185,6 +190,21 @@ impl ProcessSpec {
             .kill_on_drop(true);
         if let Some(user) = &user {
             command.uid(user.uid).gid(user.gid);
+        }
+        if let Some(wanted) = &self.sandbox {
+            // A namespace needs the privilege the server has as root, and the child keeps it
+            // only when it runs as the server's user (the switch comes before the sandbox).
+            let network_namespace = rustix::process::geteuid().is_root() && user.is_none();
+            match sandbox::prepare(wanted, &program, &dir, network_namespace) {
+                Ok(prepared) => {
+                    tracing::info!(plugin = %self.name, sandbox = %prepared.summary(), "plugin process sandboxed");
+                    sandbox::confine(&mut command, prepared);
+                }
+                Err(reason) => {
+                    let _ = std::fs::remove_dir_all(&dir);
+                    return Err(self.refused(format!("no sandbox: {reason}")));
+                }
+            }
         }
         let spawned = command.spawn();
         let mut child = match spawned {

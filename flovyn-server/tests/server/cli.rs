@@ -349,10 +349,10 @@ async fn four_replicas_start_together_on_postgres_and_apply_each_migration_once(
     let Some(pg) = pg::shared() else { return };
     let url = pg.fresh_database().await;
     let dir = tempfile::tempdir().unwrap();
-    let servers: Vec<Server> = (0..4)
+    let mut servers: Vec<Server> = (0..4)
         .map(|_| Server::spawn(dir.path(), &[("DATABASE_URL", url.as_str())]))
         .collect();
-    for s in &servers {
+    for s in &mut servers {
         s.wait_healthy(Duration::from_secs(60));
     }
     for s in &servers {

@@ -504,6 +504,68 @@ fn fixture(name: &str) -> std::path::PathBuf {
         .join(name)
 }
 
+/// Sandboxed (decision 0020), with only its virtual environment and the interpreter that made
+/// it added to what it may read, the Python plugin serves and stores as it does unsandboxed:
+/// the interpreter, grpcio's Unix sockets and the host's storage all work under Landlock and
+/// seccomp.
+#[test]
+fn a_sandboxed_python_plugin_serves_and_stores_through_the_host() {
+    let Some(notes) = python::notes_plugin() else {
+        return;
+    };
+    // `<venv>/bin/notes-plugin`: the environment is two levels up.
+    let venv = notes.parent().and_then(Path::parent).unwrap();
+    let venv = venv.canonicalize().unwrap();
+    // The rules extension is installed in development mode: its package stays in the source.
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../sdk-python/rules/python")
+        .canonicalize()
+        .unwrap();
+    // The interpreter the environment was made from (`home` in `pyvenv.cfg`: its `bin`).
+    let cfg = std::fs::read_to_string(venv.join("pyvenv.cfg")).unwrap();
+    let home = cfg
+        .lines()
+        .find_map(|l| l.strip_prefix("home = "))
+        .map(|bin| Path::new(bin.trim()).parent().unwrap().to_path_buf())
+        .unwrap();
+    let readable: Vec<String> = [venv.as_path(), rules.as_path(), home.as_path()]
+        .iter()
+        .map(|p| format!("\"{}\"", p.display()))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    write_config(
+        dir.path(),
+        &notes,
+        &format!("sandbox = true\nsandbox_read = [{}]\n", readable.join(", ")),
+    );
+    let server = Server::start(dir.path(), &[("FLOVYN_ADMIN_TOKEN", ADMIN)]);
+    let auth = format!("Bearer {ADMIN}");
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("Authorization", auth.as_str()),
+    ];
+    let created = process::request(
+        server.addr,
+        "POST",
+        NOTES,
+        &headers,
+        r#"{"title":"boxed","body":"hi"}"#,
+    )
+    .unwrap();
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let read =
+        process::request(server.addr, "GET", &format!("{NOTES}/{id}"), &headers, "").unwrap();
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert_eq!(read.json()["title"], "boxed");
+    let output = server.terminate();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// `flovyn-server plugins` starts the Python plugin to describe it, like a Rust one.
 #[test]
 fn the_listing_shows_the_python_plugin() {

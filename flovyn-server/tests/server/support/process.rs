@@ -50,7 +50,7 @@ impl Server {
     /// Starts `flovyn-server serve` in `dir` on a free port and waits until `/_/health`
     /// answers (or the process exits, which panics with its stderr).
     pub fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
-        let server = Self::spawn(dir, env);
+        let mut server = Self::spawn(dir, env);
         server.wait_healthy(Duration::from_secs(60));
         server
     }
@@ -68,14 +68,24 @@ impl Server {
         Server { child, addr }
     }
 
-    /// Waits until `/_/health` answers 200.
-    pub fn wait_healthy(&self, timeout: Duration) {
+    /// Waits until `/_/health` answers 200; a server that exits first panics with its stderr.
+    pub fn wait_healthy(&mut self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(r) = get(self.addr, "/_/health", &[])
                 && r.status == 200
             {
                 return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let mut stderr = String::new();
+                if let Some(mut pipe) = self.child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+                }
+                panic!(
+                    "server on {} exited ({status}) before it was healthy:\n{stderr}",
+                    self.addr
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -19,6 +19,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 /// The metadata key carrying the plugin's token on every call to the host's `Host` service.
 pub const HOST_TOKEN_METADATA: &str = "flovyn-plugin-token";
 
+/// The binary metadata key with which the host forwards a call to one of the plugin's own gRPC
+/// services: the caller, authenticated and authorised by the host (`flovyn_sdk::Identity` as
+/// JSON). Binary (`-bin`): base64 on the wire, bytes in every gRPC library.
+pub const IDENTITY_METADATA: &str = "flovyn-identity-bin";
+
 /// The authority every call names; unused, since the connection has one end.
 const AUTHORITY: &str = "flovyn-plugin.invalid";
 

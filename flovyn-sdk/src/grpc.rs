@@ -61,6 +61,23 @@ impl GrpcService {
         }
     }
 
+    /// A service that is served elsewhere: `service` takes each call to `name` there (a host
+    /// forwarding to the plugin process that serves it).
+    pub fn forwarding<S>(name: &'static str, service: S) -> Self
+    where
+        S: Service<Request, Response = Response, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        GrpcService {
+            name,
+            service: BoxCloneSyncService::new(service),
+        }
+    }
+
     /// The service's full protobuf name (`flovyn.plugins.worker_token.v1.WorkerTokens`).
     pub fn name(&self) -> &'static str {
         self.name

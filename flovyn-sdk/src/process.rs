@@ -128,9 +128,20 @@ async fn serve(plugin: &'static LinkedPlugin) -> Result<(), String> {
     // `grpc.health.v1` beside it: the host's supervisor asks it every second, and restarts a
     // process that stops answering.
     let (_health, health_service) = tonic_health::server::health_reporter();
-    let router = tonic::service::Routes::new(service)
+    let mut router = tonic::service::Routes::new(service)
         .add_service(health_service)
         .into_axum_router();
+    // The plugin's own gRPC services, on the same socket: the host forwards their calls.
+    for grpc in &plugin.descriptor().grpc_services {
+        let served = served.clone();
+        router = router.route_service(
+            &format!("/{}/{{*method}}", grpc.service),
+            tower::service_fn(move |request: axum::extract::Request| {
+                let served = served.clone();
+                async move { Ok::<_, std::convert::Infallible>(served.grpc(request).await) }
+            }),
+        );
+    }
     let serving = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             tokio::select! {
@@ -214,6 +225,8 @@ struct Running {
     router: axum::Router,
     /// Access checks in handlers (`Authz`), answered by the host's authorizers.
     authz: Option<crate::auth::Authz>,
+    /// Its gRPC services at their paths (`/<package>.<Service>/<Method>`).
+    grpc: axum::Router,
 }
 
 impl Served {
@@ -223,6 +236,40 @@ impl Served {
             .get()
             .map(|running| &running.instance)
             .ok_or_else(|| tonic::Status::failed_precondition("not initialized"))
+    }
+
+    /// One call to one of the plugin's gRPC services, as the host forwarded it: the caller
+    /// from the host's `flovyn-identity-bin` metadata into the request's extensions, where the
+    /// service finds it as it does linked.
+    async fn grpc(&self, mut request: axum::extract::Request) -> axum::response::Response {
+        let Some(running) = self.running.get() else {
+            return tonic::Status::unavailable("the plugin is not initialized yet")
+                .into_http::<axum::body::Body>();
+        };
+        let key = flovyn_protocol::transport::IDENTITY_METADATA;
+        let identity = request.headers_mut().remove(key).and_then(|value| {
+            let mut headers = axum::http::HeaderMap::new();
+            headers.insert(key, value);
+            let bytes = tonic::metadata::MetadataMap::from_headers(headers)
+                .get_bin(key)?
+                .to_bytes()
+                .ok()?;
+            serde_json::from_slice::<crate::Identity>(&bytes).ok()
+        });
+        let Some(identity) = identity else {
+            return tonic::Status::unauthenticated(format!(
+                "the call carries no caller (`{key}`): only the host calls this socket"
+            ))
+            .into_http::<axum::body::Body>();
+        };
+        request.extensions_mut().insert(identity);
+        if let Some(authz) = &running.authz {
+            request.extensions_mut().insert(authz.clone());
+        }
+        match tower::ServiceExt::oneshot(running.grpc.clone(), request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
     }
 
     /// Runs the plugin's stop hook, once, if it was initialized.
@@ -299,11 +346,25 @@ impl pb::plugin_server::Plugin for Served {
                 router.route(&descriptor.served_path(&route.path), handlers)
             });
         let authz = context.authorizer().cloned().map(crate::auth::Authz::new);
+        let grpc = instance
+            .clone()
+            .grpc_services()
+            .into_iter()
+            .fold(axum::Router::new(), |router, service| {
+                router.route_service(
+                    &format!("/{}/{{*method}}", service.name()),
+                    service.into_service(),
+                )
+            })
+            .fallback(|| async {
+                tonic::Status::unimplemented("no such gRPC service").into_http::<axum::body::Body>()
+            });
         let _ = self.running.set(Running {
             instance,
             context,
             router,
             authz,
+            grpc,
         });
         Ok(tonic::Response::new(pb::InitializeResponse {}))
     }

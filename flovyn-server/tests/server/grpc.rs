@@ -15,7 +15,7 @@ use worker_token::grpc::pb::WhoAmIRequest;
 use flovyn_sdk::auth::{AuthOutcome, AuthRequest, Protocol};
 use flovyn_sdk::prelude::*;
 
-use crate::http::{ADMIN, Db, Fixture, create_worker_token, fixture_with, send};
+use crate::http::{ADMIN, Db, Fixture, Mode, create_worker_token, fixture_in, fixture_with, send};
 use crate::support::process;
 
 /// What protocol each authenticated request came in on, as authenticators see it.
@@ -63,7 +63,18 @@ fn who_am_i(token: Option<&str>) -> tonic::Request<WhoAmIRequest> {
 
 #[tokio::test]
 async fn a_plugin_grpc_service_answers_on_the_server_port_with_the_auth_stack() {
-    let f = fixture_with(Db::Sqlite, &["worker-token", "protocol-spy"], |_| {})
+    grpc_service_with_the_auth_stack(Mode::Linked).await;
+}
+
+/// The same calls with `worker-token` in its own process: the host authenticates and
+/// authorises each call, then forwards it on the plugin's connection with the caller.
+#[tokio::test]
+async fn a_plugin_process_grpc_service_answers_on_the_server_port_with_the_auth_stack() {
+    grpc_service_with_the_auth_stack(Mode::Process).await;
+}
+
+async fn grpc_service_with_the_auth_stack(mode: Mode) {
+    let f = fixture_in(Db::Sqlite, mode, &["worker-token", "protocol-spy"], |_| {})
         .await
         .unwrap();
     let addr = serve(&f).await;
@@ -104,6 +115,32 @@ async fn a_plugin_grpc_service_answers_on_the_server_port_with_the_auth_stack() 
         ("worker", "default")
     );
 
+    if mode == Mode::Process {
+        // The process killed: its calls answer `Unavailable` (not a hang, not `Internal`),
+        // and succeed again once the supervisor restarted it.
+        let pid = crate::process::child_named(std::process::id(), "worker-token-pl");
+        std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .unwrap();
+        let status = client.who_am_i(who_am_i(Some(ADMIN))).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unavailable, "{status}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match client.who_am_i(who_am_i(Some(ADMIN))).await {
+                Ok(me) => {
+                    assert_eq!(me.into_inner().principal_id, "admin");
+                    break;
+                }
+                Err(status) => {
+                    assert_eq!(status.code(), Code::Unavailable, "{status}");
+                    assert!(std::time::Instant::now() < deadline, "not back: {status}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
     // An unknown service on the same port.
     let mut grpc = tonic::client::Grpc::new(client_channel(addr).await);
     grpc.ready().await.unwrap();
@@ -136,12 +173,23 @@ async fn a_plugin_grpc_service_answers_on_the_server_port_with_the_auth_stack() 
 
     // Counted under the plugin, refusals under their HTTP equivalent.
     let metrics = send(&f.router, crate::http::get("/metrics")).await.body;
+    // Out of process, one more call succeeded after the restart, and those in between were
+    // counted 503 (how many depends on how fast it came back).
+    let ok = if mode == Mode::Process { 3 } else { 2 };
     for line in [
-        r#"flovyn_http_requests_total{plugin="worker-token",method="POST",status="401"} 2"#,
-        r#"flovyn_http_requests_total{plugin="worker-token",method="POST",status="200"} 2"#,
+        r#"flovyn_http_requests_total{plugin="worker-token",method="POST",status="401"} 2"#
+            .to_owned(),
+        format!(
+            r#"flovyn_http_requests_total{{plugin="worker-token",method="POST",status="200"}} {ok}"#
+        ),
     ] {
-        assert!(metrics.contains(line), "{line}\n{metrics}");
+        assert!(metrics.contains(&line), "{line}\n{metrics}");
     }
+    assert_eq!(
+        metrics.contains(r#"{plugin="worker-token",method="POST",status="503"}"#),
+        mode == Mode::Process,
+        "{metrics}"
+    );
 
     // The service is listed for the operator.
     let list = send(&f.router, crate::http::get_as("/_/plugins", ADMIN))

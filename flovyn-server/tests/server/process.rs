@@ -403,7 +403,7 @@ fn a_plugin_process_logs_into_the_server_log_with_its_name_and_level() {
 
 /// The pid of the child process of `parent` whose command is `name` (spawned from any of
 /// its threads).
-fn child_named(parent: u32, name: &str) -> u32 {
+pub(crate) fn child_named(parent: u32, name: &str) -> u32 {
     let tasks = std::fs::read_dir(format!("/proc/{parent}/task")).unwrap();
     tasks
         .filter_map(Result::ok)

@@ -101,6 +101,25 @@ struct ProcessInstance {
 }
 
 impl PluginInstance for ProcessInstance {
+    fn grpc_services(self: Arc<Self>) -> Vec<flovyn_sdk::grpc::GrpcService> {
+        self.descriptor
+            .grpc_services
+            .iter()
+            .map(|service| {
+                let instance = self.clone();
+                flovyn_sdk::grpc::GrpcService::forwarding(
+                    service.service.as_str(),
+                    tower::service_fn(move |request: flovyn_sdk::grpc::Request| {
+                        let instance = instance.clone();
+                        async move {
+                            Ok::<_, std::convert::Infallible>(instance.forward_grpc(request).await)
+                        }
+                    }),
+                )
+            })
+            .collect()
+    }
+
     fn routes(self: Arc<Self>) -> Vec<axum::routing::MethodRouter> {
         self.descriptor
             .routes
@@ -285,6 +304,50 @@ fn unavailable(plugin: &str, retry_after: Option<Duration>) -> axum::response::R
 }
 
 impl ProcessInstance {
+    /// One call to one of the plugin's gRPC services, authenticated and authorised by the
+    /// host's edge already: passed on as it came on the plugin's connection (streams both ways,
+    /// trailers, the client's `grpc-timeout`), without the caller's credentials and with the
+    /// caller's identity (`flovyn-identity-bin`).
+    async fn forward_grpc(&self, request: flovyn_sdk::grpc::Request) -> flovyn_sdk::grpc::Response {
+        use tower::{Service as _, ServiceExt as _};
+        let plugin = self.descriptor.name.as_str();
+        let mut connection = match self.supervisor.connection() {
+            Ok(connection) => connection,
+            Err(_) => {
+                return crate::http::grpc::status(tonic::Status::unavailable(format!(
+                    "plugin `{plugin}` is not running"
+                )));
+            }
+        };
+        let (mut parts, body) = request.into_parts();
+        parts.headers = without_credentials(&parts.headers);
+        let key = flovyn_protocol::transport::IDENTITY_METADATA;
+        parts.headers.remove(key);
+        let identity = parts
+            .extensions
+            .get::<Identity>()
+            .and_then(|who| serde_json::to_vec(who).ok());
+        if let Some(identity) = identity {
+            let mut metadata = tonic::metadata::MetadataMap::new();
+            metadata.insert_bin(key, tonic::metadata::MetadataValue::from_bytes(&identity));
+            parts.headers.extend(metadata.into_headers());
+        }
+        let request = axum::http::Request::from_parts(parts, tonic::body::Body::new(body));
+        let answered = match connection.ready().await {
+            Ok(connection) => connection.call(request).await,
+            Err(e) => Err(e),
+        };
+        match answered {
+            Ok(response) => response.map(axum::body::Body::new),
+            Err(e) => {
+                tracing::warn!(plugin, error = %e, "the plugin process did not take a gRPC call");
+                crate::http::grpc::status(tonic::Status::unavailable(format!(
+                    "plugin `{plugin}` is restarting; retry shortly"
+                )))
+            }
+        }
+    }
+
     /// One request to the plugin, through `Handle`.
     async fn forward(
         &self,

@@ -104,6 +104,8 @@ pub enum Down {
 #[derive(Clone)]
 struct Live {
     client: PluginClient<Connection>,
+    /// The connection under `client`, for calls to the plugin's own gRPC services.
+    connection: Connection,
     /// The host's storage service for this process; stopped with it.
     _storage: Option<Arc<Served>>,
 }
@@ -176,8 +178,18 @@ impl Supervisor {
 
     /// A client of the process serving now, or why there is none.
     pub fn client(&self) -> Result<PluginClient<Connection>, Down> {
+        self.live(|live| live.client.clone())
+    }
+
+    /// The connection to the running process, for its own gRPC services; or why there is
+    /// none (as [`client`](Self::client)).
+    pub fn connection(&self) -> Result<Connection, Down> {
+        self.live(|live| live.connection.clone())
+    }
+
+    fn live<T>(&self, take: impl FnOnce(&Live) -> T) -> Result<T, Down> {
         if let Some(live) = &*self.live.read().unwrap_or_else(|e| e.into_inner()) {
-            return Ok(live.client.clone());
+            return Ok(take(live));
         }
         match self.status().state {
             PluginState::Running | PluginState::Restarting => Err(Down::Restarting(
@@ -216,6 +228,10 @@ impl Supervisor {
             .client
             .take()
             .ok_or_else(|| PluginError::new("no connection after the handshake"))?;
+        let connection = process
+            .connection
+            .clone()
+            .ok_or_else(|| PluginError::new("no connection after the handshake"))?;
         let config: serde_json::Value = self.context.config()?;
         let mut request = pb::InitializeRequest {
             config_json: config.to_string(),
@@ -253,6 +269,7 @@ impl Supervisor {
             .map_err(|e| PluginError::new(format!("initialize: {}", e.message())))?;
         Ok(Live {
             client,
+            connection,
             _storage: storage,
         })
     }

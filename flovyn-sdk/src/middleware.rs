@@ -34,6 +34,10 @@
 //!   `paths`, its own plugin's prefix (`/api/v1/p/<plugin>/*`). A scope beyond that prefix
 //!   needs the operator's consent, `[plugins.<name>] global_middleware = true`; without it
 //!   the server refuses to start, naming the plugin and the path.
+//! - **Out of process** (`mode = "process"`): the plugin's process applies its middleware
+//!   around its own routes, in the same order, inside whatever middleware of linked plugins
+//!   the server applies to them. A scope beyond its own prefix cannot be served from a
+//!   process: the server refuses to start such a plugin out of process.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -107,6 +111,52 @@ impl Middleware {
     /// `inner` wrapped by this middleware.
     pub fn wrap(&self, inner: Downstream) -> Downstream {
         (self.0)(inner)
+    }
+
+    /// `inner` wrapped by this middleware for requests whose path is in one of `scopes`;
+    /// others go straight to `inner` (how a host applies a `#[middleware]` with its scopes).
+    pub fn wrap_scoped(
+        &self,
+        scopes: Vec<flovyn_naming::scope::Scope>,
+        inner: Downstream,
+    ) -> Downstream {
+        BoxCloneSyncService::new(Scoped {
+            scopes,
+            with: self.wrap(inner.clone()),
+            without: inner,
+        })
+    }
+}
+
+/// A middleware applied only to requests in its scopes; others go straight on.
+#[derive(Clone)]
+struct Scoped {
+    scopes: Vec<flovyn_naming::scope::Scope>,
+    with: Downstream,
+    without: Downstream,
+}
+
+impl Service<Request> for Scoped {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = futures_util::future::BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        // Readiness of the chosen path is awaited in the future (`oneshot`).
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let path = request.uri().path();
+        let next = if self.scopes.iter().any(|s| s.matches(path)) {
+            self.with.clone()
+        } else {
+            self.without.clone()
+        };
+        Box::pin(next.oneshot(request))
     }
 }
 

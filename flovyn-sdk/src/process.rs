@@ -221,8 +221,8 @@ struct Served {
 struct Running {
     instance: Arc<dyn PluginInstance>,
     context: PluginContext,
-    /// Its routes at their served paths.
-    router: axum::Router,
+    /// Its routes at their served paths, inside its own middleware.
+    router: crate::middleware::Downstream,
     /// Access checks in handlers (`Authz`), answered by the host's authorizers.
     authz: Option<crate::auth::Authz>,
     /// Its gRPC services at their paths (`/<package>.<Service>/<Method>`).
@@ -282,6 +282,26 @@ impl Served {
         }
         running.instance.on_stop(&running.context).await
     }
+}
+
+/// `router` inside the plugin's `#[middleware]`, each for the requests in its scopes, in the
+/// order a server applies them (priority, then declaration order; smaller outermost). The
+/// server leaves a process's middleware to the process and refuses one scoped beyond the
+/// plugin's prefix, so every request a scope can match comes through here.
+fn with_middleware(
+    descriptor: &crate::PluginDescriptor,
+    instance: &Arc<dyn PluginInstance>,
+    router: axum::Router,
+) -> crate::middleware::Downstream {
+    let built = instance.clone().middleware();
+    let mut order: Vec<usize> = (0..descriptor.middleware.len().min(built.len())).collect();
+    order.sort_by_key(|&i| descriptor.middleware[i].priority);
+    order
+        .into_iter()
+        .rev()
+        .fold(crate::middleware::Downstream::new(router), |inner, i| {
+            built[i].wrap_scoped(descriptor.middleware[i].scopes(&descriptor.name), inner)
+        })
 }
 
 fn status(message: impl std::fmt::Display) -> tonic::Status {
@@ -345,6 +365,7 @@ impl pb::plugin_server::Plugin for Served {
             .fold(axum::Router::new(), |router, (route, handlers)| {
                 router.route(&descriptor.served_path(&route.path), handlers)
             });
+        let router = with_middleware(descriptor, &instance, router);
         let authz = context.authorizer().cloned().map(crate::auth::Authz::new);
         let grpc = instance
             .clone()

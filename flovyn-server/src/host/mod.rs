@@ -34,6 +34,13 @@ pub trait Backend: Send + Sync + fmt::Debug {
         None
     }
 
+    /// Whether the plugin applies its own `#[middleware]` around its routes where it runs (a
+    /// process does, in the process), so the server's chain leaves them out; then none of
+    /// them may be scoped beyond the plugin's prefix.
+    fn applies_middleware(&self) -> bool {
+        false
+    }
+
     /// Starts the plugin with `context`: its running instance.
     fn start(
         &self,

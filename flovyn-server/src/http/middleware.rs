@@ -18,12 +18,11 @@ use std::task::{Context, Poll};
 use axum::Router;
 use axum::extract::Request;
 use axum::response::Response;
-use flovyn_naming::scope::Scope;
 use flovyn_sdk::ApiError;
 use flovyn_sdk::descriptor::{Middleware, MiddlewareId};
 use flovyn_sdk::middleware::Downstream;
-use futures_util::future::{BoxFuture, Either};
-use tower::{Service, ServiceExt as _};
+use futures_util::future::Either;
+use tower::Service;
 
 use crate::host::RunningPlugin;
 
@@ -96,16 +95,15 @@ pub fn chain(router: Router, plugins: &[RunningPlugin]) -> Inner {
     let mut route = Downstream::new(SamePath(router));
     for (plugin, id, m) in ordered.into_iter().rev() {
         let p = &plugins[plugin];
+        if p.backend.applies_middleware() {
+            // Its process wraps its own routes (the plan kept its scopes within them).
+            continue;
+        }
         let Some(layer) = built[plugin].get(id.index()) else {
             tracing::error!(plugin = %p.descriptor.name, middleware = %m.name, "the plugin did not build this middleware");
             continue;
         };
-        let with = layer.wrap(route.clone());
-        route = Downstream::new(Scoped {
-            scopes: m.scopes(&p.descriptor.name),
-            with,
-            without: route,
-        });
+        route = layer.wrap_scoped(m.scopes(&p.descriptor.name), route);
     }
     Inner::Layered(route)
 }
@@ -120,35 +118,6 @@ pub fn order(plugins: &[RunningPlugin]) -> Vec<Applied> {
             priority: m.priority,
         })
         .collect()
-}
-
-/// A middleware applied only to requests in its scopes; others go straight on.
-#[derive(Clone)]
-struct Scoped {
-    scopes: Vec<Scope>,
-    with: Downstream,
-    without: Downstream,
-}
-
-impl Service<Request> for Scoped {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        // Readiness of the chosen path is awaited in the future (`oneshot`).
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        let path = request.uri().path();
-        let next = if self.scopes.iter().any(|s| s.matches(path)) {
-            self.with.clone()
-        } else {
-            self.without.clone()
-        };
-        Box::pin(next.oneshot(request))
-    }
 }
 
 impl Service<Request> for Inner {

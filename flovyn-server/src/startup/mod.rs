@@ -88,6 +88,19 @@ pub enum StartupError {
         /// The first path beyond the prefix.
         path: &'static str,
     },
+    /// A plugin out of process has middleware beyond its prefix, which its process cannot
+    /// apply to other plugins' requests.
+    #[error(
+        "plugin `{plugin}` runs in its own process, and its middleware `{middleware}` for `{path}` reaches beyond its prefix `/api/v1/p/{plugin}/`: a process applies middleware to its own routes only; run the plugin linked, or disable it"
+    )]
+    ProcessMiddleware {
+        /// The plugin.
+        plugin: &'static str,
+        /// The middleware.
+        middleware: &'static str,
+        /// The first path beyond the prefix.
+        path: &'static str,
+    },
     /// The admin token is too short to resist guessing.
     #[error(
         "the admin token (`FLOVYN_ADMIN_TOKEN`) is {0} bytes long; use at least 32 random bytes, e.g. `openssl rand -hex 32`"

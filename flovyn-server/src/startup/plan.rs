@@ -68,7 +68,33 @@ pub fn plan_backends(backends: &[Arc<dyn Backend>], config: &Config) -> Result<P
         Some(backend) => backend.check_config(section),
         None => Ok(()),
     };
-    plan_checking(&descriptors, config, &check_config, Checks::Names)
+    let plan = plan_checking(&descriptors, config, &check_config, Checks::Names)?;
+    for backend in backends.iter().filter(|b| b.applies_middleware()) {
+        let p = backend.descriptor();
+        if !plan.enabled.iter().any(|e| e.name == p.name) {
+            continue;
+        }
+        for m in &p.middleware {
+            if let Some(path) = beyond_prefix(m, &p.name) {
+                return Err(StartupError::ProcessMiddleware {
+                    plugin: &p.name,
+                    middleware: &m.name,
+                    path,
+                });
+            }
+        }
+    }
+    Ok(plan)
+}
+
+/// The first path of `m`'s scopes beyond `plugin`'s own prefix.
+fn beyond_prefix<'a>(m: &'a flovyn_sdk::descriptor::Middleware, plugin: &str) -> Option<&'a str> {
+    m.paths
+        .iter()
+        .find(|path| {
+            flovyn_naming::scope::Scope::parse(path).is_ok_and(|s| !s.within_plugin(plugin))
+        })
+        .map(String::as_str)
 }
 
 /// How much of each descriptor [`plan`] checks.
@@ -159,10 +185,7 @@ fn plan_checking(
             continue;
         }
         for m in &p.middleware {
-            let beyond = m.paths.iter().find(|path| {
-                flovyn_naming::scope::Scope::parse(path).is_ok_and(|s| !s.within_plugin(&p.name))
-            });
-            if let Some(path) = beyond {
+            if let Some(path) = beyond_prefix(m, &p.name) {
                 return Err(StartupError::GlobalMiddleware {
                     plugin: &p.name,
                     middleware: &m.name,

@@ -703,3 +703,120 @@ fn a_sandboxed_plugin_process_serves_and_stores_through_the_host() {
     let log = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{log}");
 }
+
+/// Out of process, a plugin's `#[middleware]` runs in its process around its own routes: in
+/// order (priority), each only on its scope, with the caller the host authenticated.
+#[test]
+fn a_plugin_process_applies_its_own_middleware_to_its_routes() {
+    use crate::http::ADMIN;
+    use crate::support::process::{Server, get};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flovyn.toml"),
+        format!(
+            "[plugins.remote-probe]\nmode = \"process\"\ncommand = \"{}\"\n",
+            crate::support::process::plugin_executable("remote-probe-plugin").display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start(dir.path(), &[("FLOVYN_ADMIN_TOKEN", ADMIN)]);
+    let marks = |path: &str, headers: &[(&str, &str)]| {
+        let reply = get(server.addr, path, headers).unwrap();
+        assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+        (
+            reply.header("x-remote-probe-middleware").map(str::to_owned),
+            reply.header("x-remote-probe-caller").map(str::to_owned),
+        )
+    };
+    assert_eq!(
+        marks("/api/v1/p/remote-probe/now", &[]),
+        (Some("stamp".to_owned()), None)
+    );
+    // `ticks_only` (priority 200) inside `stamp` (100): it marks the response first.
+    assert_eq!(
+        marks("/api/v1/p/remote-probe/ticks?source=api", &[]),
+        (Some("ticks_only,stamp".to_owned()), None)
+    );
+    let auth = format!("Bearer {ADMIN}");
+    assert_eq!(
+        marks("/api/v1/p/remote-probe/whoami", &[("authorization", &auth)]),
+        (Some("stamp".to_owned()), Some("admin".to_owned()))
+    );
+    // Not the server's routes, nor another plugin's.
+    let health = get(server.addr, "/_/health", &[]).unwrap();
+    assert_eq!(health.header("x-remote-probe-middleware"), None);
+    let greeting = get(server.addr, "/api/v1/p/hello/greeting", &[]).unwrap();
+    assert_eq!(greeting.status, 200, "{}", greeting.body);
+    assert_eq!(greeting.header("x-remote-probe-middleware"), None);
+}
+
+/// A plugin process's middleware scoped beyond its prefix is refused at start-up, even with
+/// `global_middleware = true`: the process sees only its own routes' requests.
+#[test]
+fn a_plugin_process_with_middleware_beyond_its_prefix_is_refused() {
+    use flovyn_server::host::Backend;
+    use flovyn_server::host::process::ProcessBackend;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let backend = runtime
+        .block_on(ProcessBackend::start(&ProcessSpec::new(
+            "remote-probe",
+            crate::support::process::plugin_executable("remote-probe-plugin"),
+        )))
+        .unwrap();
+    let descriptor = backend.descriptor();
+    // The same plugin, as if one of its middleware reached for every API request.
+    let mut global = descriptor.clone();
+    global.middleware[1].paths = vec!["/api/v1/*".to_owned()];
+    #[derive(Debug)]
+    struct Wider(ProcessBackend, &'static flovyn_sdk::PluginDescriptor);
+    impl Backend for Wider {
+        fn descriptor(&self) -> &'static flovyn_sdk::PluginDescriptor {
+            self.1
+        }
+        fn origin(&self) -> String {
+            self.0.origin()
+        }
+        fn check_config(&self, section: &serde_json::Value) -> Result<(), String> {
+            self.0.check_config(section)
+        }
+        fn applies_middleware(&self) -> bool {
+            self.0.applies_middleware()
+        }
+        fn start(
+            &self,
+            context: flovyn_sdk::PluginContext,
+        ) -> flovyn_sdk::BoxFuture<
+            'static,
+            Result<std::sync::Arc<dyn flovyn_sdk::host::PluginInstance>, flovyn_sdk::PluginError>,
+        > {
+            self.0.start(context)
+        }
+    }
+    let mut config = flovyn_server::config::Config::default();
+    config.plugins.insert(
+        "remote-probe".to_owned(),
+        serde_json::json!({"global_middleware": true}),
+    );
+    // Linked, the operator's consent is enough.
+    assert!(
+        flovyn_server::startup::plan(&[Box::leak(Box::new(global.clone()))], &config, &|_, _| Ok(
+            ()
+        ))
+        .is_ok()
+    );
+    let backends: Vec<std::sync::Arc<dyn Backend>> = vec![std::sync::Arc::new(Wider(
+        backend,
+        Box::leak(Box::new(global)),
+    ))];
+    let err = flovyn_server::startup::plan_backends(&backends, &config)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "plugin `remote-probe` runs in its own process, and its middleware `ticks_only` for `/api/v1/*` reaches beyond its prefix `/api/v1/p/remote-probe/`: a process applies middleware to its own routes only; run the plugin linked, or disable it"
+    );
+}

@@ -11,7 +11,9 @@
 //!   rows of `source` (storage through the host);
 //! - a task every 200 ms that writes a row with source `task`;
 //! - `POST /ticks` also publishes `remote-probe.probed` in its transaction; the plugin handles
-//!   its own `Probed` (a row with source `probed`) and `core.tenant-created` (source `tenant`).
+//!   its own `Probed` (a row with source `probed`) and `core.tenant-created` (source `tenant`);
+//! - two middleware, applied in its process: `stamp` on all its routes, `ticks_only` (inside
+//!   it) on `/ticks`; each adds its name to `x-remote-probe-middleware` on the way out.
 
 use flovyn_sdk::Database;
 use flovyn_sdk::auth::{AuthOutcome, AuthRequest, AuthzRequest, Decision};
@@ -71,6 +73,30 @@ pub struct Ticks {
     pub count: i64,
 }
 
+/// A middleware that appends `name` to the response's `x-remote-probe-middleware`.
+fn mark(name: &'static str) -> flovyn_sdk::middleware::Middleware {
+    use flovyn_sdk::middleware::{Middleware, Next, Request};
+    Middleware::from_fn(move |request: Request, next: Next| async move {
+        let caller = request
+            .extensions()
+            .get::<Identity>()
+            .map(|who| who.principal_id.clone());
+        let mut response = next.run(request).await;
+        let headers = response.headers_mut();
+        let marks = match headers.get("x-remote-probe-middleware") {
+            Some(inner) => format!("{},{name}", inner.to_str().unwrap_or_default()),
+            None => name.to_owned(),
+        };
+        if let Ok(value) = marks.parse() {
+            headers.insert("x-remote-probe-middleware", value);
+        }
+        if let Some(value) = caller.and_then(|c| c.parse().ok()) {
+            headers.insert("x-remote-probe-caller", value);
+        }
+        response
+    })
+}
+
 fn now_ms() -> i64 {
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -106,6 +132,19 @@ impl RemoteProbe {
     }
 
     /// One server-sent event at once, then nothing, for as long as the client stays.
+    /// Names itself in the response's `x-remote-probe-middleware`, and the caller in
+    /// `x-remote-probe-caller`.
+    #[middleware]
+    fn stamp(&self) -> flovyn_sdk::middleware::Middleware {
+        mark("stamp")
+    }
+
+    /// Only on `/ticks`, inside `stamp`.
+    #[middleware(priority = 200, paths = ["/api/v1/p/remote-probe/ticks"])]
+    fn ticks_only(&self) -> flovyn_sdk::middleware::Middleware {
+        mark("ticks_only")
+    }
+
     #[route(GET, "/stream", public)]
     async fn stream(&self) -> impl axum::response::IntoResponse {
         let first = futures_util::stream::once(async {

@@ -64,6 +64,10 @@ impl Backend for ProcessBackend {
         self.supervisor.get().map(|s| s.status())
     }
 
+    fn applies_middleware(&self) -> bool {
+        true
+    }
+
     fn start(
         &self,
         context: PluginContext,
@@ -314,9 +318,8 @@ impl ProcessInstance {
         let mut connection = match self.supervisor.connection() {
             Ok(connection) => connection,
             Err(_) => {
-                return crate::http::grpc::status(tonic::Status::unavailable(format!(
-                    "plugin `{plugin}` is not running"
-                )));
+                return tonic::Status::unavailable(format!("plugin `{plugin}` is not running"))
+                    .into_http::<axum::body::Body>();
             }
         };
         let (mut parts, body) = request.into_parts();
@@ -341,9 +344,10 @@ impl ProcessInstance {
             Ok(response) => response.map(axum::body::Body::new),
             Err(e) => {
                 tracing::warn!(plugin, error = %e, "the plugin process did not take a gRPC call");
-                crate::http::grpc::status(tonic::Status::unavailable(format!(
+                tonic::Status::unavailable(format!(
                     "plugin `{plugin}` is restarting; retry shortly"
-                )))
+                ))
+                .into_http::<axum::body::Body>()
             }
         }
     }

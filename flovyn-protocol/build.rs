@@ -6,6 +6,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/flovyn/plugin/v1/descriptor.proto",
         "proto/flovyn/plugin/v1/plugin.proto",
         "proto/flovyn/plugin/v1/host.proto",
+        "proto/flovyn/plugin/v1/frames.proto",
     ];
     let descriptors = protox::compile(protos, ["proto"])?;
     tonic_prost_build::configure()

@@ -9,6 +9,7 @@
 use flovyn_descriptor::PluginDescriptor;
 
 mod convert;
+pub mod frames;
 pub mod handshake;
 pub mod headers;
 pub mod transport;

@@ -134,6 +134,8 @@ struct ProcessInfo {
     pid: Option<u32>,
     restarts: u32,
     last_exit: Option<String>,
+    /// How requests reach it: `frames` (its second socket) or `grpc` (`Plugin.Handle`).
+    handle: Option<&'static str>,
 }
 
 /// A gRPC service of the plugin and who may call it.
@@ -302,6 +304,7 @@ pub async fn plugins(
                 pid: s.pid,
                 restarts: s.restarts,
                 last_exit: s.last_exit,
+                handle: s.handle,
             }),
             routes: p
                 .routes

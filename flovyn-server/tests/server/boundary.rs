@@ -231,6 +231,61 @@ async fn its_responses_stream_back() {
     state.shutdown().await;
 }
 
+/// Requests go to the process as frames on one connection (decision 0021): a streamed body the
+/// client does not read holds back only its own call — the plugin may run ahead of the client
+/// by its credit, no more — while other requests are answered at once; then it flows whole.
+#[tokio::test]
+async fn a_held_streamed_response_holds_back_no_other_request() {
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+    let test_db = TestDb::sqlite();
+    let (state, app) = server(&test_db).await;
+    let info = send(&app, get_as("/_/plugins", ADMIN)).await.json();
+    assert_eq!(info[0]["process"]["handle"], "frames", "{info}");
+
+    // 8 MiB, of which the client reads nothing yet.
+    let held = app
+        .clone()
+        .oneshot(get(&format!("{PROBE}/big?mb=8")))
+        .await
+        .unwrap();
+    assert_eq!(held.status(), StatusCode::OK);
+    let started = Instant::now();
+    for _ in 0..50 {
+        let reply = send(&app, get(&format!("{PROBE}/now"))).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "other requests waited behind the held one: {:?}",
+        started.elapsed()
+    );
+    let bytes = held.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(bytes.len(), 8 * 1024 * 1024);
+    // The digits repeat: byte n is `n % 10`, in order, nothing lost or doubled.
+    assert!(
+        bytes
+            .iter()
+            .enumerate()
+            .all(|(n, b)| *b == b'0' + (n % 10) as u8)
+    );
+
+    // Dropped half-read: the call is cancelled, and the connection serves on.
+    for _ in 0..3 {
+        let response = app
+            .clone()
+            .oneshot(get(&format!("{PROBE}/big?mb=8")))
+            .await
+            .unwrap();
+        let mut body = response.into_body();
+        body.frame().await.unwrap().unwrap();
+        drop(body);
+    }
+    let reply = send(&app, get(&format!("{PROBE}/now"))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    state.shutdown().await;
+}
+
 async fn at_shutdown_its_stop_hook_runs_and_the_process_exits(test_db: TestDb) {
     let (state, app) = server(&test_db).await;
     let info = send(&app, get_as("/_/plugins", ADMIN)).await.json();

@@ -309,6 +309,8 @@ fn a_killed_python_plugin_is_answered_for_and_restarted() {
     let after = info();
     assert_eq!(after["state"], "running", "{after}");
     assert_eq!(after["process"]["restarts"], 1, "{after}");
+    // The Python SDK offers no frames socket: requests go through gRPC `Handle`.
+    assert_eq!(after["process"]["handle"], "grpc", "{after}");
     assert_ne!(after["process"]["pid"].as_u64().unwrap(), first);
 }
 

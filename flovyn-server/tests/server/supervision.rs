@@ -140,6 +140,8 @@ async fn a_plugin_process_killed_under_load_is_answered_for_restarted_and_serves
     let before = plugin_info(&app, "hello").await;
     assert_eq!(before["state"], "running");
     assert_eq!(before["process"]["restarts"], 0);
+    // The Rust SDK's process takes requests as frames (decision 0021).
+    assert_eq!(before["process"]["handle"], "frames", "{before}");
     let first = pid_of(&before);
 
     let (stop, others) = load(&app);
@@ -185,6 +187,8 @@ async fn a_plugin_process_killed_under_load_is_answered_for_restarted_and_serves
     let after = plugin_info(&app, "hello").await;
     assert_eq!(after["state"], "running");
     assert_eq!(after["process"]["restarts"], 1);
+    // The new process too.
+    assert_eq!(after["process"]["handle"], "frames", "{after}");
     assert!(
         after["process"]["last_exit"]
             .as_str()

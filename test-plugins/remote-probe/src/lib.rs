@@ -131,7 +131,6 @@ impl RemoteProbe {
         })
     }
 
-    /// One server-sent event at once, then nothing, for as long as the client stays.
     /// Names itself in the response's `x-remote-probe-middleware`, and the caller in
     /// `x-remote-probe-caller`.
     #[middleware]
@@ -145,6 +144,7 @@ impl RemoteProbe {
         mark("ticks_only")
     }
 
+    /// One server-sent event at once, then nothing, for as long as the client stays.
     #[route(GET, "/stream", public)]
     async fn stream(&self) -> impl axum::response::IntoResponse {
         let first = futures_util::stream::once(async {

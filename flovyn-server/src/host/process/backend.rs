@@ -116,7 +116,9 @@ impl PluginInstance for ProcessInstance {
                     tower::service_fn(move |request: flovyn_sdk::grpc::Request| {
                         let instance = instance.clone();
                         async move {
-                            Ok::<_, std::convert::Infallible>(instance.forward_grpc(request).await)
+                            Ok::<_, std::convert::Infallible>(
+                                instance.call_grpc_service(request).await,
+                            )
                         }
                     }),
                 )
@@ -312,7 +314,10 @@ impl ProcessInstance {
     /// host's edge already: passed on as it came on the plugin's connection (streams both ways,
     /// trailers, the client's `grpc-timeout`), without the caller's credentials and with the
     /// caller's identity (`flovyn-identity-bin`).
-    async fn forward_grpc(&self, request: flovyn_sdk::grpc::Request) -> flovyn_sdk::grpc::Response {
+    async fn call_grpc_service(
+        &self,
+        request: flovyn_sdk::grpc::Request,
+    ) -> flovyn_sdk::grpc::Response {
         use tower::{Service as _, ServiceExt as _};
         let plugin = self.descriptor.name.as_str();
         let mut connection = match self.supervisor.connection() {
@@ -352,17 +357,22 @@ impl ProcessInstance {
         }
     }
 
-    /// One request to the plugin, through `Handle`.
+    /// One request to the plugin, through `Handle`: as frames when the process offers them
+    /// (decision 0021), else as a gRPC call.
     async fn forward(
         &self,
         route: u32,
         request: axum::extract::Request,
     ) -> axum::response::Response {
         let plugin = self.descriptor.name.as_str();
-        let mut client = match self.supervisor.client() {
-            Ok(client) => client,
-            Err(Down::Restarting(after)) => return unavailable(plugin, Some(after)),
-            Err(Down::Gone) => return unavailable(plugin, None),
+        let frames = self.supervisor.frames();
+        let client = match frames {
+            Some(_) => None,
+            None => match self.supervisor.client() {
+                Ok(client) => Some(client),
+                Err(Down::Restarting(after)) => return unavailable(plugin, Some(after)),
+                Err(Down::Gone) => return unavailable(plugin, None),
+            },
         };
         let (parts, body) = request.into_parts();
         let body = match axum::body::to_bytes(body, usize::MAX).await {
@@ -377,7 +387,7 @@ impl ProcessInstance {
                 .into_response();
             }
         };
-        let mut call = tonic::Request::new(pb::HttpRequest {
+        let call = pb::HttpRequest {
             route,
             method: parts.method.as_str().to_owned(),
             path: parts.uri.path().to_owned(),
@@ -397,7 +407,77 @@ impl ProcessInstance {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
                 .to_owned(),
+        };
+        match (frames, client) {
+            (Some(frames), _) => self.handle_over_frames(&frames, call).await,
+            (None, Some(client)) => self.handle_over_grpc(client, call).await,
+            (None, None) => unavailable(plugin, None),
+        }
+    }
+
+    /// The request as a call on the process's frames connection.
+    async fn handle_over_frames(
+        &self,
+        frames: &super::frames::FrameClient,
+        request: pb::HttpRequest,
+    ) -> axum::response::Response {
+        let plugin = self.descriptor.name.as_str();
+        let Some(mut call) = frames.start(request, self.timeout) else {
+            // The connection closed: the process is on its way out.
+            return unavailable(plugin, Some(Duration::from_secs(1)));
+        };
+        let started = std::time::Instant::now();
+        let first = match tokio::time::timeout(self.timeout, call.next()).await {
+            Ok(Ok(Some(part))) => part,
+            Ok(Ok(None)) => return no_status(plugin),
+            Ok(Err(status)) if started.elapsed() < self.timeout => {
+                tracing::warn!(plugin, error = %status.message(), "the plugin process did not answer");
+                return unavailable(plugin, Some(Duration::from_secs(1)));
+            }
+            // Dropping the call tells the plugin to stop working on it.
+            Ok(Err(_)) | Err(_) => return self.timed_out(),
+        };
+        let pb::HttpResponsePart { head, body, last } = first;
+        let Some(head) = head else {
+            return no_status(plugin);
+        };
+        if last {
+            return response_from(head, axum::body::Body::from(body));
+        }
+        use axum::body::Bytes;
+        let first = futures_util::stream::iter(
+            (!body.is_empty()).then(|| Ok::<_, tonic::Status>(Bytes::from(body))),
+        );
+        // Each part the client's side takes lets the plugin send as much again; an error ends
+        // the body (the client sees the connection cut, as from any proxy).
+        let rest = futures_util::stream::unfold(Some(call), |call| async move {
+            let mut call = call?;
+            loop {
+                match call.next().await {
+                    Ok(Some(part)) => {
+                        call.grant(part.body.len());
+                        if !part.body.is_empty() {
+                            return Some((Ok(Bytes::from(part.body)), Some(call)));
+                        }
+                    }
+                    Ok(None) => return None,
+                    Err(status) => return Some((Err(status), None)),
+                }
+            }
         });
+        response_from(head, axum::body::Body::from_stream(first.chain(rest)))
+    }
+
+    /// The request as a gRPC `Handle` call.
+    async fn handle_over_grpc(
+        &self,
+        mut client: flovyn_protocol::pb::plugin_client::PluginClient<
+            flovyn_protocol::transport::Connection,
+        >,
+        request: pb::HttpRequest,
+    ) -> axum::response::Response {
+        let plugin = self.descriptor.name.as_str();
+        let mut call = tonic::Request::new(request);
         // The plugin sees the deadline too (`grpc-timeout`), and may stop early.
         call.set_timeout(self.timeout);
         let started = std::time::Instant::now();
@@ -424,18 +504,7 @@ impl ProcessInstance {
                 // It is most likely exiting: the supervisor restarts it.
                 return unavailable(plugin, Some(Duration::from_secs(1)));
             }
-            Ok(Err(_)) | Err(_) => {
-                tracing::warn!(plugin, timeout = ?self.timeout, "the plugin did not answer in time");
-                return ApiError::new(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "gateway_timeout",
-                    format!(
-                        "plugin `{plugin}` did not answer within {} s",
-                        self.timeout.as_secs_f64()
-                    ),
-                )
-                .into_response();
-            }
+            Ok(Err(_)) | Err(_) => return self.timed_out(),
         };
         let Some(pb::HttpResponsePart {
             head: Some(head),
@@ -443,13 +512,7 @@ impl ProcessInstance {
             last,
         }) = first
         else {
-            tracing::warn!(plugin, "the plugin's answer has no status and headers");
-            return ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "bad_gateway",
-                format!("plugin `{plugin}` sent an answer without a status"),
-            )
-            .into_response();
+            return no_status(plugin);
         };
         let body = if last {
             axum::body::Body::from(body)
@@ -473,12 +536,43 @@ impl ProcessInstance {
             });
             axum::body::Body::from_stream(first.chain(rest))
         };
-        let mut response = axum::response::Response::new(body);
-        *response.status_mut() = u16::try_from(head.status)
-            .ok()
-            .and_then(|s| StatusCode::from_u16(s).ok())
-            .unwrap_or(StatusCode::BAD_GATEWAY);
-        flovyn_protocol::headers::append_from_proto(head.headers, response.headers_mut());
-        response
+        response_from(head, body)
     }
+
+    /// 504: no answer within the plugin's deadline.
+    fn timed_out(&self) -> axum::response::Response {
+        let plugin = self.descriptor.name.as_str();
+        tracing::warn!(plugin, timeout = ?self.timeout, "the plugin did not answer in time");
+        ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "gateway_timeout",
+            format!(
+                "plugin `{plugin}` did not answer within {} s",
+                self.timeout.as_secs_f64()
+            ),
+        )
+        .into_response()
+    }
+}
+
+/// 502: the plugin's answer has no head.
+fn no_status(plugin: &str) -> axum::response::Response {
+    tracing::warn!(plugin, "the plugin's answer has no status and headers");
+    ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        "bad_gateway",
+        format!("plugin `{plugin}` sent an answer without a status"),
+    )
+    .into_response()
+}
+
+/// The response the plugin's head and `body` make.
+fn response_from(head: pb::HttpResponseHead, body: axum::body::Body) -> axum::response::Response {
+    let mut response = axum::response::Response::new(body);
+    *response.status_mut() = u16::try_from(head.status)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::BAD_GATEWAY);
+    flovyn_protocol::headers::append_from_proto(head.headers, response.headers_mut());
+    response
 }

@@ -6,7 +6,9 @@
 //!
 //! - [`backend`]: a started process as a host `Backend` (initialize, routes, deadline, 503s);
 //! - [`supervise`]: restarts with backoff, `failed` after too many;
-//! - `storage`: the host's storage service bound for one plugin process.
+//! - `storage`: the host's storage service bound for one plugin process;
+//! - `frames`: `Handle` as frames on the process's second socket (decision 0021);
+//! - `sandbox`: the opt-in OS sandbox (decision 0020).
 //!
 //! Storage goes through the host (`flovyn_sdk::host::storage`); authenticators, authorizers
 //! and tasks through `Authenticate`, `Authorize` and `RunTask`. Events are the next step.
@@ -24,6 +26,7 @@ use tokio::io::AsyncBufReadExt as _;
 use tokio::process::{Child, ChildStdin, Command};
 
 pub mod backend;
+mod frames;
 mod privilege;
 mod sandbox;
 mod storage;

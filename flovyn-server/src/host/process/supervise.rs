@@ -17,6 +17,7 @@ use flovyn_protocol::transport::Connection;
 use flovyn_sdk::host::storage::StorageService;
 use flovyn_sdk::{PluginContext, PluginDescriptor, PluginError};
 
+use super::frames::FrameClient;
 use super::storage::{READABLE_CORE_TABLES, Served, serve_storage};
 use super::{PluginProcess, ProcessSpec};
 
@@ -89,6 +90,8 @@ pub struct Status {
     /// How the last process ended (`exit status: 3`, `signal: 9 (SIGKILL)`), or why a
     /// restart was refused.
     pub last_exit: Option<String>,
+    /// How requests reach the process serving now: `frames` (decision 0021) or `grpc`.
+    pub handle: Option<&'static str>,
 }
 
 /// Why a request cannot go to the plugin now.
@@ -106,6 +109,8 @@ struct Live {
     client: PluginClient<Connection>,
     /// The connection under `client`, for calls to the plugin's own gRPC services.
     connection: Connection,
+    /// `Handle` as frames, when the process offers it.
+    frames: Option<Arc<FrameClient>>,
     /// The host's storage service for this process; stopped with it.
     _storage: Option<Arc<Served>>,
 }
@@ -151,6 +156,7 @@ impl Supervisor {
                 pid: first.id(),
                 restarts: 0,
                 last_exit: None,
+                handle: None,
             }),
             stop,
             monitor: Mutex::new(None),
@@ -170,10 +176,24 @@ impl Supervisor {
 
     /// Where the plugin stands now.
     pub fn status(&self) -> Status {
-        self.status
+        let mut status = self
+            .status
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .clone();
+        status.handle = self
+            .live
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|live| {
+                if live.frames.is_some() {
+                    "frames"
+                } else {
+                    "grpc"
+                }
+            });
+        status
     }
 
     /// A client of the process serving now, or why there is none.
@@ -185,6 +205,11 @@ impl Supervisor {
     /// none (as [`client`](Self::client)).
     pub fn connection(&self) -> Result<Connection, Down> {
         self.live(|live| live.connection.clone())
+    }
+
+    /// Where requests go as frames, while the process runs and offers it.
+    pub(super) fn frames(&self) -> Option<Arc<FrameClient>> {
+        self.live(|live| live.frames.clone()).ok().flatten()
     }
 
     fn live<T>(&self, take: impl FnOnce(&Live) -> T) -> Result<T, Down> {
@@ -263,15 +288,42 @@ impl Supervisor {
             // A host without a database (tests that need none) offers no storage.
             Err(_) => None,
         };
-        client
+        let answer = client
             .initialize(request)
             .await
-            .map_err(|e| PluginError::new(format!("initialize: {}", e.message())))?;
+            .map_err(|e| PluginError::new(format!("initialize: {}", e.message())))?
+            .into_inner();
+        let frames = self.connect_frames(process, &answer.handle_address).await;
         Ok(Live {
             client,
             connection,
+            frames,
             _storage: storage,
         })
+    }
+
+    /// The connection for `Handle` as frames, when the process named a socket for it in its
+    /// directory; without one (or when it cannot be reached) requests go through gRPC.
+    async fn connect_frames(
+        &self,
+        process: &PluginProcess,
+        address: &str,
+    ) -> Option<Arc<FrameClient>> {
+        if address.is_empty() {
+            return None;
+        }
+        let path = std::path::Path::new(address);
+        if !path.starts_with(&process.dir) {
+            tracing::warn!(plugin = %self.plugin(), address, "the plugin's frames socket is outside its directory: requests go through gRPC");
+            return None;
+        }
+        match FrameClient::connect(path).await {
+            Ok(client) => Some(Arc::new(client)),
+            Err(e) => {
+                tracing::warn!(plugin = %self.plugin(), address, error = %e, "cannot connect to the plugin's frames socket: requests go through gRPC");
+                None
+            }
+        }
     }
 
     /// Starts, describes and initializes a new process; refused when it now describes a

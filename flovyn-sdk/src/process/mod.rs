@@ -40,6 +40,8 @@ use crate::db::HostStore;
 use crate::host::PluginInstance;
 use crate::{Database, LinkedPlugin, PluginContext};
 
+mod frames;
+
 /// The `main` of a plugin executable: `flovyn_sdk::process::main!(MyPlugin);`.
 #[macro_export]
 macro_rules! __process_main {
@@ -105,6 +107,12 @@ async fn serve(plugin: &'static LinkedPlugin) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on `{}`: {e}", path.display()))?;
     restrict(&path)?;
 
+    // The second socket, for `Handle` as frames (decision 0021), named in `Initialize`'s answer.
+    let handle_path = dir.join(format!("{}.handle.sock", plugin.name));
+    let handle_listener = tokio::net::UnixListener::bind(&handle_path)
+        .map_err(|e| format!("cannot listen on `{}`: {e}", handle_path.display()))?;
+    restrict(&handle_path)?;
+
     let line = HandshakeLine {
         core_version: handshake::CORE_VERSION,
         protocol_version: version,
@@ -123,7 +131,9 @@ async fn serve(plugin: &'static LinkedPlugin) -> Result<(), String> {
         running: std::sync::OnceLock::new(),
         stopped: std::sync::atomic::AtomicBool::new(false),
         shutdown,
+        handle_address: handle_path.display().to_string(),
     });
+    tokio::spawn(frames::serve(handle_listener, served.clone()));
     let service = pb::plugin_server::PluginServer::from_arc(served.clone());
     // `grpc.health.v1` beside it: the host's supervisor asks it every second, and restarts a
     // process that stops answering.
@@ -152,6 +162,7 @@ async fn serve(plugin: &'static LinkedPlugin) -> Result<(), String> {
         .await
         .map_err(|e| format!("serving failed: {e}"));
     let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(&handle_path);
     // Without `Shutdown` (the host died, or predates it), the stop hook still runs.
     if let Err(e) = served.stop().await {
         eprintln!("plugin `{}`: stop hook: {e}", plugin.name);
@@ -204,7 +215,7 @@ pub async fn connect_context(
 }
 
 /// The most body bytes in one `HttpResponsePart`: well below gRPC's 4 MiB message limit.
-const PART_BYTES: usize = 1024 * 1024;
+const PART_BYTES: usize = flovyn_protocol::frames::PART_BYTES;
 
 /// `flovyn.plugin.v1.Plugin` for a linked plugin.
 struct Served {
@@ -215,6 +226,8 @@ struct Served {
     stopped: std::sync::atomic::AtomicBool,
     /// Set by `Shutdown`: the server stops serving once the call is answered.
     shutdown: tokio::sync::watch::Sender<bool>,
+    /// The socket where it takes `Handle` as frames.
+    handle_address: String,
 }
 
 /// An initialized plugin.
@@ -236,6 +249,40 @@ impl Served {
             .get()
             .map(|running| &running.instance)
             .ok_or_else(|| tonic::Status::failed_precondition("not initialized"))
+    }
+
+    /// One request as `Handle` carries it, through the plugin's middleware and router: the
+    /// response, whatever way it then goes back (gRPC parts, or frames).
+    async fn respond(
+        &self,
+        call: pb::HttpRequest,
+    ) -> Result<axum::response::Response, tonic::Status> {
+        let Some(Running { router, authz, .. }) = self.running.get() else {
+            return Err(tonic::Status::failed_precondition("not initialized"));
+        };
+        let uri = if call.query.is_empty() {
+            call.path
+        } else {
+            format!("{}?{}", call.path, call.query)
+        };
+        let builder = axum::http::Request::builder()
+            .method(call.method.as_str())
+            .uri(uri);
+        let mut http = builder
+            .body(axum::body::Body::from(call.body))
+            .map_err(status)?;
+        flovyn_protocol::headers::append_from_proto(call.headers, http.headers_mut());
+        if let Some(identity) = call.identity_json {
+            let identity: crate::Identity = serde_json::from_str(&identity).map_err(status)?;
+            http.extensions_mut().insert(identity);
+        }
+        if let Some(authz) = authz {
+            http.extensions_mut().insert(authz.clone());
+        }
+        match tower::ServiceExt::oneshot(router.clone(), http).await {
+            Ok(response) => Ok(response),
+            Err(never) => match never {},
+        }
     }
 
     /// One call to one of the plugin's gRPC services, as the host forwarded it: the caller
@@ -387,7 +434,9 @@ impl pb::plugin_server::Plugin for Served {
             authz,
             grpc,
         });
-        Ok(tonic::Response::new(pb::InitializeResponse {}))
+        Ok(tonic::Response::new(pb::InitializeResponse {
+            handle_address: self.handle_address.clone(),
+        }))
     }
 
     type HandleStream =
@@ -397,33 +446,7 @@ impl pb::plugin_server::Plugin for Served {
         &self,
         request: tonic::Request<pb::HttpRequest>,
     ) -> Result<tonic::Response<Self::HandleStream>, tonic::Status> {
-        let Some(Running { router, authz, .. }) = self.running.get() else {
-            return Err(tonic::Status::failed_precondition("not initialized"));
-        };
-        let call = request.into_inner();
-        let uri = if call.query.is_empty() {
-            call.path
-        } else {
-            format!("{}?{}", call.path, call.query)
-        };
-        let builder = axum::http::Request::builder()
-            .method(call.method.as_str())
-            .uri(uri);
-        let mut http = builder
-            .body(axum::body::Body::from(call.body))
-            .map_err(status)?;
-        flovyn_protocol::headers::append_from_proto(call.headers, http.headers_mut());
-        if let Some(identity) = call.identity_json {
-            let identity: crate::Identity = serde_json::from_str(&identity).map_err(status)?;
-            http.extensions_mut().insert(identity);
-        }
-        if let Some(authz) = authz {
-            http.extensions_mut().insert(authz.clone());
-        }
-        let response = match tower::ServiceExt::oneshot(router.clone(), http).await {
-            Ok(response) => response,
-            Err(never) => match never {},
-        };
+        let response = self.respond(request.into_inner()).await?;
         let (parts, body) = response.into_parts();
         let head = Some(pb::HttpResponseHead {
             status: u32::from(parts.status.as_u16()),

@@ -1,0 +1,170 @@
+//! `Handle` as frames on the plugin's second socket (`frames.proto`, decision 0021): each
+//! `start` runs as its own task through [`Served::respond`](super::Served), its response goes
+//! back as parts — a whole body in one, any other piece by piece within the call's credit — and
+//! `cancel` (or the host closing the connection) drops the task.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use flovyn_protocol::frames::{FrameReader, INITIAL_CREDIT, PART_BYTES, encode, write_frames};
+use flovyn_protocol::pb::{self, handle_frame::Kind};
+use futures_util::StreamExt as _;
+use futures_util::future::AbortHandle;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::Semaphore;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::Served;
+
+/// The calls in flight on one connection: how to drop each, and its credit.
+type Calls = Arc<Mutex<HashMap<u64, (AbortHandle, Arc<Semaphore>)>>>;
+
+/// Serves every connection the host makes to `listener` (it makes one).
+pub(super) async fn serve(listener: UnixListener, served: Arc<Served>) {
+    while let Ok((stream, _)) = listener.accept().await {
+        tokio::spawn(connection(stream, served.clone()));
+    }
+}
+
+async fn connection(stream: UnixStream, served: Arc<Served>) {
+    let (read, write) = stream.into_split();
+    let (out, frames) = tokio::sync::mpsc::unbounded_channel();
+    let writer = tokio::spawn(write_frames(write, frames));
+    let calls: Calls = Arc::default();
+    let mut reader = FrameReader::new(read);
+    while let Ok(Some(frame)) = reader.next().await {
+        let id = frame.call;
+        match frame.kind {
+            Some(Kind::Start(start)) => {
+                let credit = Arc::new(Semaphore::new(INITIAL_CREDIT as usize));
+                let (task, abort) = futures_util::future::abortable(call(
+                    served.clone(),
+                    id,
+                    start,
+                    out.clone(),
+                    credit.clone(),
+                ));
+                lock(&calls).insert(id, (abort, credit));
+                let calls = calls.clone();
+                tokio::spawn(async move {
+                    let _ = task.await;
+                    lock(&calls).remove(&id);
+                });
+            }
+            Some(Kind::Cancel(_)) => {
+                if let Some((abort, _)) = lock(&calls).remove(&id) {
+                    abort.abort();
+                }
+            }
+            Some(Kind::Credit(pb::HandleCredit { bytes })) => {
+                if let Some((_, credit)) = lock(&calls).get(&id) {
+                    credit.add_permits(bytes as usize);
+                }
+            }
+            // Frames only the plugin sends, or of a newer kind: nothing to do.
+            Some(Kind::Part(_) | Kind::Error(_)) | None => {}
+        }
+    }
+    // The host closed the connection (or broke it): nothing in flight has anyone to answer.
+    for (_, (abort, _)) in lock(&calls).drain() {
+        abort.abort();
+    }
+    drop(out);
+    let _ = writer.await;
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs one call and sends its answer.
+async fn call(
+    served: Arc<Served>,
+    id: u64,
+    start: pb::HandleStart,
+    out: UnboundedSender<Bytes>,
+    credit: Arc<Semaphore>,
+) {
+    let send = |kind: Kind| {
+        let _ = out.send(encode(&pb::HandleFrame {
+            call: id,
+            kind: Some(kind),
+        }));
+    };
+    let error = |status: tonic::Status| {
+        Kind::Error(pb::HandleError {
+            code: status.code() as i32,
+            message: status.message().to_owned(),
+        })
+    };
+    let Some(request) = start.request else {
+        send(error(tonic::Status::invalid_argument(
+            "`start` carries no request",
+        )));
+        return;
+    };
+    let response = match served.respond(request).await {
+        Ok(response) => response,
+        Err(status) => return send(error(status)),
+    };
+    let (parts, body) = response.into_parts();
+    let head = Some(pb::HttpResponseHead {
+        status: u32::from(parts.status.as_u16()),
+        headers: flovyn_protocol::headers::to_proto(&parts.headers),
+    });
+    // A body already whole (most are) goes in the first part, which ends the call.
+    let whole = http_body::Body::size_hint(&body)
+        .exact()
+        .is_some_and(|n| n <= PART_BYTES as u64);
+    if whole {
+        match axum::body::to_bytes(body, PART_BYTES).await {
+            Ok(body) => send(Kind::Part(pb::HttpResponsePart {
+                head,
+                body: body.to_vec(),
+                last: true,
+            })),
+            Err(e) => send(error(tonic::Status::internal(format!(
+                "response body: {e}"
+            )))),
+        }
+        return;
+    }
+    send(Kind::Part(pb::HttpResponsePart {
+        head,
+        body: Vec::new(),
+        last: false,
+    }));
+    let mut body = body.into_data_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                return send(error(tonic::Status::internal(format!(
+                    "response body: {e}"
+                ))));
+            }
+        };
+        for piece in chunk.chunks(PART_BYTES) {
+            // Within the call's credit: a host that does not take the parts holds this call
+            // back, and only this one.
+            let Ok(permits) = credit
+                .acquire_many(u32::try_from(piece.len()).unwrap_or(u32::MAX))
+                .await
+            else {
+                return;
+            };
+            permits.forget();
+            send(Kind::Part(pb::HttpResponsePart {
+                head: None,
+                body: piece.to_vec(),
+                last: false,
+            }));
+        }
+    }
+    send(Kind::Part(pb::HttpResponsePart {
+        head: None,
+        body: Vec::new(),
+        last: true,
+    }));
+}

@@ -1,0 +1,175 @@
+//! The host's side of `Handle` as frames (`frames.proto`, decision 0021): one connection to a
+//! plugin process's second socket, a task writing the frames of every call, a task reading
+//! the plugin's and handing each to its call. A [`Call`] dropped before its end cancels it;
+//! every call in flight fails when the connection closes (the process is gone).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use flovyn_protocol::frames::{FrameReader, encode, write_frames};
+use flovyn_protocol::pb::{self, handle_frame::Kind};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+/// What a call receives: the next part, or why it ended without one.
+type Event = Result<pb::HttpResponsePart, tonic::Status>;
+
+/// The calls waiting for frames; `None` once the connection closed.
+type Calls = Arc<Mutex<Option<HashMap<u64, UnboundedSender<Event>>>>>;
+
+/// A connection to a plugin process's frames socket.
+#[derive(Debug)]
+pub(super) struct FrameClient {
+    out: UnboundedSender<Bytes>,
+    calls: Calls,
+    next: AtomicU64,
+}
+
+impl FrameClient {
+    /// Connects to the socket at `path` and starts the connection's two tasks.
+    pub(super) async fn connect(path: &Path) -> std::io::Result<Self> {
+        let stream = tokio::net::UnixStream::connect(path).await?;
+        let (read, write) = stream.into_split();
+        let (out, frames) = unbounded_channel();
+        tokio::spawn(write_frames(write, frames));
+        let calls: Calls = Arc::new(Mutex::new(Some(HashMap::new())));
+        tokio::spawn(read_frames(FrameReader::new(read), calls.clone()));
+        Ok(Self {
+            out,
+            calls,
+            next: AtomicU64::new(1),
+        })
+    }
+
+    /// Sends `request` as a new call; `None` when the connection is closed.
+    pub(super) fn start(&self, request: pb::HttpRequest, timeout: Duration) -> Option<Call> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (events, receiver) = unbounded_channel();
+        lock(&self.calls).as_mut()?.insert(id, events);
+        let start = pb::HandleStart {
+            request: Some(request),
+            timeout_ms: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
+        };
+        let call = Call {
+            id,
+            events: receiver,
+            out: self.out.clone(),
+            calls: self.calls.clone(),
+            ended: false,
+        };
+        call.send(Kind::Start(start));
+        Some(call)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Hands each frame the plugin sends to its call; at the end, fails those still waiting.
+async fn read_frames(mut reader: FrameReader<tokio::net::unix::OwnedReadHalf>, calls: Calls) {
+    loop {
+        let frame = match reader.next().await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "a plugin process sent a frame that does not read");
+                break;
+            }
+        };
+        let (event, ends) = match frame.kind {
+            Some(Kind::Part(part)) => {
+                let last = part.last;
+                (Ok(part), last)
+            }
+            Some(Kind::Error(error)) => (
+                Err(tonic::Status::new(
+                    tonic::Code::from_i32(error.code),
+                    error.message,
+                )),
+                true,
+            ),
+            // Frames only the host sends, or of a newer kind.
+            _ => continue,
+        };
+        let mut calls = lock(&calls);
+        let Some(calls) = calls.as_mut() else { break };
+        let sender = if ends {
+            calls.remove(&frame.call)
+        } else {
+            calls.get(&frame.call).cloned()
+        };
+        // A call no longer waiting (cancelled) just misses its frame.
+        if let Some(sender) = sender {
+            let _ = sender.send(event);
+        }
+    }
+    // Dropping the senders ends every call still waiting.
+    lock(&calls).take();
+}
+
+/// One call in flight.
+#[derive(Debug)]
+pub(super) struct Call {
+    id: u64,
+    events: UnboundedReceiver<Event>,
+    out: UnboundedSender<Bytes>,
+    calls: Calls,
+    /// Its last part or its error came: nothing to cancel.
+    ended: bool,
+}
+
+impl Call {
+    fn send(&self, kind: Kind) {
+        let _ = self.out.send(encode(&pb::HandleFrame {
+            call: self.id,
+            kind: Some(kind),
+        }));
+    }
+
+    /// The next part; `None` after the last. An error from the plugin, or `Unavailable` when
+    /// the connection closed, ends the call.
+    pub(super) async fn next(&mut self) -> Result<Option<pb::HttpResponsePart>, tonic::Status> {
+        if self.ended {
+            return Ok(None);
+        }
+        match self.events.recv().await {
+            Some(Ok(part)) => {
+                self.ended = part.last;
+                Ok(Some(part))
+            }
+            Some(Err(status)) => {
+                self.ended = true;
+                Err(status)
+            }
+            None => {
+                self.ended = true;
+                Err(tonic::Status::unavailable(
+                    "the connection to the plugin process closed",
+                ))
+            }
+        }
+    }
+
+    /// Lets the plugin send `bytes` more of the body (the consumer took that much).
+    pub(super) fn grant(&self, bytes: usize) {
+        if bytes > 0 && !self.ended {
+            let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
+            self.send(Kind::Credit(pb::HandleCredit { bytes }));
+        }
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        if !self.ended {
+            if let Some(calls) = lock(&self.calls).as_mut() {
+                calls.remove(&self.id);
+            }
+            self.send(Kind::Cancel(pb::HandleCancel {}));
+        }
+    }
+}

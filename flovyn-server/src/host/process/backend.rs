@@ -19,6 +19,7 @@ use futures_util::StreamExt as _;
 use super::supervise::{Down, Status, Supervisor};
 use super::{PluginProcess, ProcessError, ProcessSpec};
 use crate::host::Backend;
+use flovyn_protocol::frames::MAX_FRAME_BYTES;
 
 /// A started plugin process as a host [`Backend`]. The host keeps its descriptor for the
 /// server's life (like a linked plugin's).
@@ -409,6 +410,17 @@ impl ProcessInstance {
                 .to_owned(),
         };
         match (frames, client) {
+            // A body beyond what one frame carries (a body limit raised that far) would break
+            // the connection for every call: refused here, alone.
+            (Some(_), _) if call.body.len() > MAX_FRAME_BYTES - 64 * 1024 => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!(
+                    "the request body is larger than a plugin process takes ({} MiB)",
+                    MAX_FRAME_BYTES / (1024 * 1024) - 1
+                ),
+            )
+            .into_response(),
             (Some(frames), _) => self.handle_over_frames(&frames, call).await,
             (None, Some(client)) => self.handle_over_grpc(client, call).await,
             (None, None) => unavailable(plugin, None),

@@ -44,6 +44,12 @@ impl FrameClient {
         })
     }
 
+    /// Whether the connection still carries calls (it closes with the process, or on a frame
+    /// that does not read).
+    pub(super) fn is_open(&self) -> bool {
+        lock(&self.calls).is_some() && !self.out.is_closed()
+    }
+
     /// Sends `request` as a new call; `None` when the connection is closed.
     pub(super) fn start(&self, request: pb::HttpRequest, timeout: Duration) -> Option<Call> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);

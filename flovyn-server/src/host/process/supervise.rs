@@ -207,9 +207,13 @@ impl Supervisor {
         self.live(|live| live.connection.clone())
     }
 
-    /// Where requests go as frames, while the process runs and offers it.
+    /// Where requests go as frames, while the process runs and offers it; should that
+    /// connection break while the process lives, requests go through gRPC again.
     pub(super) fn frames(&self) -> Option<Arc<FrameClient>> {
-        self.live(|live| live.frames.clone()).ok().flatten()
+        self.live(|live| live.frames.clone())
+            .ok()
+            .flatten()
+            .filter(|frames| frames.is_open())
     }
 
     fn live<T>(&self, take: impl FnOnce(&Live) -> T) -> Result<T, Down> {

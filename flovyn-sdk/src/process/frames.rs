@@ -38,13 +38,15 @@ async fn connection(stream: UnixStream, served: Arc<Served>) {
         match frame.kind {
             Some(Kind::Start(start)) => {
                 let credit = Arc::new(Semaphore::new(INITIAL_CREDIT as usize));
-                let (task, abort) = futures_util::future::abortable(call(
+                // Boxed first: the call's future (the plugin's router and handler within) is
+                // large, and is moved into the task; a box moves as a pointer.
+                let (task, abort) = futures_util::future::abortable(Box::pin(call(
                     served.clone(),
                     id,
                     start,
                     out.clone(),
                     credit.clone(),
-                ));
+                )));
                 lock(&calls).insert(id, (abort, credit));
                 let calls = calls.clone();
                 tokio::spawn(async move {

@@ -638,6 +638,23 @@ async fn a_sandboxed_process_reaches_only_its_own_directory_and_no_network() {
     assert!(granted.contains("secret=[s3cret]"), "{granted}");
     assert!(!granted.contains("outside=[wrote]"), "{granted}");
 
+    // A script whose interpreter is outside what the sandbox reads does not start, and the
+    // refusal says where to look.
+    let interpreters = tempfile::tempdir().unwrap();
+    let shell = interpreters.path().join("own-sh");
+    std::fs::copy("/bin/sh", &shell).unwrap();
+    let script = files.path().join("plugin.sh");
+    std::fs::write(&script, format!("#!{}\nexit 0\n", shell.display())).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut scripted = self::spec("hello", script.clone(), &[]);
+    scripted.sandbox = Some(Sandbox::default());
+    let err = scripted.start().await.unwrap_err().to_string();
+    assert!(
+        err.contains("cannot start it: Permission denied")
+            && err.contains("the interpreter it names, must be under the system's directories or in `sandbox_read`"),
+        "{err}"
+    );
+
     // A path that does not exist is named, and nothing starts.
     let mut spec = sh("exit 0");
     spec.sandbox = Some(Sandbox {

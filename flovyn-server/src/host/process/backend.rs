@@ -282,11 +282,9 @@ impl PluginInstance for ProcessInstance {
 /// The request's headers without the caller's credentials: the host authenticated the
 /// request and sends the identity instead, so a plugin never sees a token it could replay
 /// (the admin's least of all).
-fn without_credentials(headers: &axum::http::HeaderMap) -> axum::http::HeaderMap {
-    let mut kept = headers.clone();
-    kept.remove(header::AUTHORIZATION);
-    kept.remove(header::PROXY_AUTHORIZATION);
-    kept
+fn drop_credentials(headers: &mut axum::http::HeaderMap) {
+    headers.remove(header::AUTHORIZATION);
+    headers.remove(header::PROXY_AUTHORIZATION);
 }
 
 /// 503 JSON; with `Retry-After` (whole seconds, at least 1) when waiting helps.
@@ -329,7 +327,7 @@ impl ProcessInstance {
             }
         };
         let (mut parts, body) = request.into_parts();
-        parts.headers = without_credentials(&parts.headers);
+        drop_credentials(&mut parts.headers);
         let key = flovyn_protocol::transport::IDENTITY_METADATA;
         parts.headers.remove(key);
         let identity = parts
@@ -375,7 +373,8 @@ impl ProcessInstance {
                 Err(Down::Gone) => return unavailable(plugin, None),
             },
         };
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
+        drop_credentials(&mut parts.headers);
         let body = match axum::body::to_bytes(body, usize::MAX).await {
             Ok(body) => body,
             // The edge's limit on the body, reached while reading it.
@@ -393,7 +392,7 @@ impl ProcessInstance {
             method: parts.method.as_str().to_owned(),
             path: parts.uri.path().to_owned(),
             query: parts.uri.query().unwrap_or_default().to_owned(),
-            headers: flovyn_protocol::headers::to_proto(&without_credentials(&parts.headers)),
+            headers: flovyn_protocol::headers::to_proto(&parts.headers),
             body: body.to_vec(),
             identity_json: parts
                 .extensions

@@ -17,8 +17,9 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 /// What a call receives: the next part, or why it ended without one.
 type Event = Result<pb::HttpResponsePart, tonic::Status>;
 
-/// The calls waiting for frames; `None` once the connection closed.
-type Calls = Arc<Mutex<Option<HashMap<u64, UnboundedSender<Event>>>>>;
+/// The calls waiting for frames; `None` once the connection closed. (Keyed by the host's own
+/// counter: a fast hash is enough.)
+type Calls = Arc<Mutex<Option<HashMap<u64, UnboundedSender<Event>, foldhash::fast::RandomState>>>>;
 
 /// A connection to a plugin process's frames socket.
 #[derive(Debug)]
@@ -35,7 +36,7 @@ impl FrameClient {
         let (read, write) = stream.into_split();
         let (out, frames) = unbounded_channel();
         tokio::spawn(write_frames(write, frames));
-        let calls: Calls = Arc::new(Mutex::new(Some(HashMap::new())));
+        let calls: Calls = Arc::new(Mutex::new(Some(HashMap::default())));
         tokio::spawn(read_frames(FrameReader::new(read), calls.clone()));
         Ok(Self {
             out,

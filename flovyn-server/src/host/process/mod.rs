@@ -214,7 +214,16 @@ impl ProcessSpec {
             Ok(child) => child,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&dir);
-                return Err(self.refused(format!("cannot start it: {e}")));
+                // In the sandbox, the executable's interpreter (a script's `#!` line, a virtual
+                // environment's Python) must be readable too.
+                let hint =
+                    if self.sandbox.is_some() && e.kind() == std::io::ErrorKind::PermissionDenied {
+                        " (sandboxed: the executable, and the interpreter it names, must be under \
+                     the system's directories or in `sandbox_read`)"
+                    } else {
+                        ""
+                    };
+                return Err(self.refused(format!("cannot start it: {e}{hint}")));
             }
         };
         if let Some(pid) = child.id()

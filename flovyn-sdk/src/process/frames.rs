@@ -110,30 +110,13 @@ async fn call(
         Ok(response) => response,
         Err(status) => return send(error(status)),
     };
-    let (parts, body) = response.into_parts();
-    let head = Some(pb::HttpResponseHead {
-        status: u32::from(parts.status.as_u16()),
-        headers: flovyn_protocol::headers::to_proto(&parts.headers),
-    });
-    // A body already whole (most are) goes in the first part, which ends the call.
-    let whole = http_body::Body::size_hint(&body)
-        .exact()
-        .is_some_and(|n| n <= PART_BYTES as u64);
-    if whole {
-        match axum::body::to_bytes(body, PART_BYTES).await {
-            Ok(body) => send(Kind::Part(pb::HttpResponsePart {
-                head,
-                body: body.to_vec(),
-                last: true,
-            })),
-            Err(e) => send(error(tonic::Status::internal(format!(
-                "response body: {e}"
-            )))),
-        }
-        return;
-    }
+    let (head, body) = match super::answer(response).await {
+        Ok(super::Answer::Whole(part)) => return send(Kind::Part(part)),
+        Ok(super::Answer::Streamed(head, body)) => (head, body),
+        Err(status) => return send(error(status)),
+    };
     send(Kind::Part(pb::HttpResponsePart {
-        head,
+        head: Some(head),
         body: Vec::new(),
         last: false,
     }));

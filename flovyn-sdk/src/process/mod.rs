@@ -351,6 +351,38 @@ fn with_middleware(
         })
 }
 
+/// A handler's response as `Handle` sends it back (over gRPC or as frames).
+enum Answer {
+    /// The body was whole already, and fits one part: the one part, `last`.
+    Whole(pb::HttpResponsePart),
+    /// The head now; the body to send piece by piece as it comes.
+    Streamed(pb::HttpResponseHead, axum::body::Body),
+}
+
+/// Most bodies are whole when the handler returns: one part then, and the host answers with
+/// its length.
+async fn answer(response: axum::response::Response) -> Result<Answer, tonic::Status> {
+    let (parts, body) = response.into_parts();
+    let head = pb::HttpResponseHead {
+        status: u32::from(parts.status.as_u16()),
+        headers: flovyn_protocol::headers::to_proto(&parts.headers),
+    };
+    let whole = http_body::Body::size_hint(&body)
+        .exact()
+        .is_some_and(|n| n <= PART_BYTES as u64);
+    if !whole {
+        return Ok(Answer::Streamed(head, body));
+    }
+    let body = axum::body::to_bytes(body, PART_BYTES)
+        .await
+        .map_err(|e| tonic::Status::internal(format!("response body: {e}")))?;
+    Ok(Answer::Whole(pb::HttpResponsePart {
+        head: Some(head),
+        body: body.to_vec(),
+        last: true,
+    }))
+}
+
 fn status(message: impl std::fmt::Display) -> tonic::Status {
     tonic::Status::invalid_argument(message.to_string())
 }
@@ -447,29 +479,14 @@ impl pb::plugin_server::Plugin for Served {
         request: tonic::Request<pb::HttpRequest>,
     ) -> Result<tonic::Response<Self::HandleStream>, tonic::Status> {
         let response = self.respond(request.into_inner()).await?;
-        let (parts, body) = response.into_parts();
-        let head = Some(pb::HttpResponseHead {
-            status: u32::from(parts.status.as_u16()),
-            headers: flovyn_protocol::headers::to_proto(&parts.headers),
-        });
-        // A body already whole (most are) goes in the first part: one message, and the host
-        // answers with its length.
-        let whole = http_body::Body::size_hint(&body)
-            .exact()
-            .is_some_and(|n| n <= PART_BYTES as u64);
-        if whole {
-            let body = axum::body::to_bytes(body, PART_BYTES)
-                .await
-                .map_err(|e| tonic::Status::internal(format!("response body: {e}")))?;
-            let part = pb::HttpResponsePart {
-                head,
-                body: body.to_vec(),
-                last: true,
-            };
-            return Ok(tonic::Response::new(Box::pin(futures_util::stream::once(
-                async move { Ok(part) },
-            ))));
-        }
+        let (head, body) = match answer(response).await? {
+            Answer::Whole(part) => {
+                return Ok(tonic::Response::new(Box::pin(futures_util::stream::once(
+                    async move { Ok(part) },
+                ))));
+            }
+            Answer::Streamed(head, body) => (Some(head), body),
+        };
         // Otherwise the head at once, then each piece of the body as it comes.
         let first = futures_util::stream::once(async move {
             Ok(pb::HttpResponsePart {

@@ -360,6 +360,18 @@ async fn a_plugin_process_serves_its_routes_behind_the_host() {
     assert_eq!(health["plugins"][0]["name"], "hello");
 }
 
+/// `flovyn.toml` putting the `remote-probe` test plugin out of process, with `extra` keys.
+fn remote_probe_config(dir: &std::path::Path, extra: &str) {
+    std::fs::write(
+        dir.join("flovyn.toml"),
+        format!(
+            "[plugins.remote-probe]\nmode = \"process\"\ncommand = \"{}\"\n{extra}",
+            crate::support::process::plugin_executable("remote-probe-plugin").display()
+        ),
+    )
+    .unwrap();
+}
+
 /// `flovyn.toml` putting `hello` out of process.
 fn process_config(dir: &std::path::Path, command: &std::path::Path, extra: &str) {
     std::fs::write(
@@ -376,14 +388,7 @@ fn process_config(dir: &std::path::Path, command: &std::path::Path, extra: &str)
 fn a_plugin_process_logs_into_the_server_log_with_its_name_and_level() {
     use crate::support::process::Server;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("flovyn.toml"),
-        format!(
-            "[plugins.remote-probe]\nmode = \"process\"\ncommand = \"{}\"\n",
-            crate::support::process::plugin_executable("remote-probe-plugin").display()
-        ),
-    )
-    .unwrap();
+    remote_probe_config(dir.path(), "");
     let output = Server::start(dir.path(), &[("FLOVYN_LOG", "info")]).terminate();
     let log = format!(
         "{}{}",
@@ -677,14 +682,7 @@ fn a_sandboxed_plugin_process_serves_and_stores_through_the_host() {
     use crate::http::ADMIN;
     use crate::support::process::{Server, get, request};
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("flovyn.toml"),
-        format!(
-            "[plugins.remote-probe]\nmode = \"process\"\ncommand = \"{}\"\nsandbox = true\n",
-            crate::support::process::plugin_executable("remote-probe-plugin").display()
-        ),
-    )
-    .unwrap();
+    remote_probe_config(dir.path(), "sandbox = true\n");
     let server = Server::start(dir.path(), &[("FLOVYN_ADMIN_TOKEN", ADMIN)]);
     let auth = format!("Bearer {ADMIN}");
     let reply = request(
@@ -728,14 +726,7 @@ fn a_plugin_process_applies_its_own_middleware_to_its_routes() {
     use crate::http::ADMIN;
     use crate::support::process::{Server, get};
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("flovyn.toml"),
-        format!(
-            "[plugins.remote-probe]\nmode = \"process\"\ncommand = \"{}\"\n",
-            crate::support::process::plugin_executable("remote-probe-plugin").display()
-        ),
-    )
-    .unwrap();
+    remote_probe_config(dir.path(), "");
     let server = Server::start(dir.path(), &[("FLOVYN_ADMIN_TOKEN", ADMIN)]);
     let marks = |path: &str, headers: &[(&str, &str)]| {
         let reply = get(server.addr, path, headers).unwrap();

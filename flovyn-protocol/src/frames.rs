@@ -17,6 +17,11 @@ pub const PART_BYTES: usize = INITIAL_CREDIT as usize;
 /// The largest frame either side accepts: a request body up to this size crosses whole.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
 
+/// Whether `request` fits one frame with room for its call's envelope.
+pub fn fits(request: &crate::pb::HttpRequest) -> bool {
+    request.encoded_len() <= MAX_FRAME_BYTES - 1024
+}
+
 /// `frame` as it goes on the wire.
 pub fn encode(frame: &HandleFrame) -> Bytes {
     let len = frame.encoded_len();

@@ -409,9 +409,9 @@ impl ProcessInstance {
                 .to_owned(),
         };
         match (frames, client) {
-            // A body beyond what one frame carries (a body limit raised that far) would break
+            // A request beyond what one frame carries (a body limit raised that far) would break
             // the connection for every call: refused here, alone.
-            (Some(_), _) if call.body.len() > MAX_FRAME_BYTES - 64 * 1024 => ApiError::new(
+            (Some(_), _) if !flovyn_protocol::frames::fits(&call) => ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 format!(

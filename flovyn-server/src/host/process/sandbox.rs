@@ -91,7 +91,7 @@ mod linux {
     /// compiled seccomp filters, and whether to unshare the network.
     pub(in super::super) struct Prepared {
         ruleset: OwnedFd,
-        filters: [BpfProgram; 2],
+        filters: Vec<BpfProgram>,
         network_namespace: bool,
         abi: i32,
     }
@@ -313,7 +313,7 @@ mod linux {
     /// Two filters: `socket` of any family but `AF_UNIX` fails with `EAFNOSUPPORT` (what a
     /// kernel without networking answers, which programs handle), the [`denied`] calls with
     /// `EPERM`.
-    fn filters() -> Result<[BpfProgram; 2], seccompiler::BackendError> {
+    fn filters() -> Result<Vec<BpfProgram>, seccompiler::BackendError> {
         let arch = TargetArch::try_from(std::env::consts::ARCH)?;
         let not_unix = SeccompCondition::new(
             0,
@@ -327,16 +327,70 @@ mod linux {
             SeccompAction::Errno(libc::EAFNOSUPPORT as u32),
             arch,
         )?;
+        let mut rules: BTreeMap<i64, Vec<SeccompRule>> = denied()
+            .into_iter()
+            .map(|call| (call, Vec::new()))
+            .collect();
+        // New namespaces through `clone` too (not only `unshare`): any `CLONE_NEW*` flag.
+        let mut clone_rules = Vec::new();
+        for flag in [
+            libc::CLONE_NEWUSER,
+            libc::CLONE_NEWNET,
+            libc::CLONE_NEWNS,
+            libc::CLONE_NEWPID,
+            libc::CLONE_NEWIPC,
+            libc::CLONE_NEWUTS,
+            libc::CLONE_NEWCGROUP,
+        ] {
+            let flag = flag as u64;
+            clone_rules.push(SeccompRule::new(vec![SeccompCondition::new(
+                0,
+                SeccompCmpArgLen::Qword,
+                SeccompCmpOp::MaskedEq(flag),
+                flag,
+            )?])?);
+        }
+        rules.insert(libc::SYS_clone, clone_rules);
         let denied = SeccompFilter::new(
-            denied()
-                .into_iter()
-                .map(|call| (call, Vec::new()))
-                .collect(),
+            rules,
             SeccompAction::Allow,
             SeccompAction::Errno(libc::EPERM as u32),
             arch,
         )?;
-        Ok([sockets.try_into()?, denied.try_into()?])
+        // `clone3` passes its flags in memory a filter cannot read: "not implemented", after
+        // which the C library falls back to `clone`, which the filter above sees.
+        let clone3 = SeccompFilter::new(
+            BTreeMap::from([(libc::SYS_clone3, Vec::new())]),
+            SeccompAction::Allow,
+            SeccompAction::Errno(libc::ENOSYS as u32),
+            arch,
+        )?;
+        #[allow(unused_mut)]
+        let mut all = vec![sockets.try_into()?, denied.try_into()?, clone3.try_into()?];
+        #[cfg(target_arch = "x86_64")]
+        all.push(no_x32());
+        Ok(all)
+    }
+
+    /// On x86_64, every x32 system call (number with bit 30 set) fails with `EPERM`: the
+    /// filters above compare numbers exactly, and x32 numbers would pass them by.
+    #[cfg(target_arch = "x86_64")]
+    fn no_x32() -> BpfProgram {
+        use seccompiler::sock_filter;
+        const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+        const JGE_K: u16 = 0x35; // BPF_JMP | BPF_JGE | BPF_K
+        const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+        const RET_ERRNO: u32 = 0x0005_0000; // SECCOMP_RET_ERRNO
+        const RET_ALLOW: u32 = 0x7fff_0000; // SECCOMP_RET_ALLOW
+        const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+        let op = |code, jt, jf, k| sock_filter { code, jt, jf, k };
+        vec![
+            // seccomp_data.nr, at offset 0.
+            op(LD_W_ABS, 0, 0, 0),
+            op(JGE_K, 0, 1, X32_SYSCALL_BIT),
+            op(RET_K, 0, 0, RET_ERRNO | libc::EPERM as u32),
+            op(RET_K, 0, 0, RET_ALLOW),
+        ]
     }
 
     #[cfg(test)]
@@ -345,7 +399,8 @@ mod linux {
 
         #[test]
         fn the_filters_compile_for_this_machine() {
-            let [sockets, denied] = filters().unwrap();
+            let all = filters().unwrap();
+            let (sockets, denied) = (&all[0], &all[1]);
             assert!(!sockets.is_empty());
             // One comparison (or more) per refused call, beyond the architecture check.
             assert!(denied.len() > super::denied().len(), "{}", denied.len());

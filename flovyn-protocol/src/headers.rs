@@ -10,7 +10,7 @@ pub fn to_proto(headers: &HeaderMap) -> Vec<pb::Header> {
         .iter()
         .map(|(name, value)| pb::Header {
             name: name.as_str().to_owned(),
-            value: value.as_bytes().to_vec(),
+            value: prost::bytes::Bytes::copy_from_slice(value.as_bytes()),
         })
         .collect()
 }
@@ -20,7 +20,7 @@ pub fn append_from_proto(headers: Vec<pb::Header>, into: &mut HeaderMap) {
     for header in headers {
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(header.name.as_bytes()),
-            HeaderValue::from_bytes(&header.value),
+            HeaderValue::from_maybe_shared(header.value),
         ) {
             into.append(name, value);
         }
@@ -41,7 +41,7 @@ mod tests {
         let mut wire = to_proto(&headers);
         wire.push(pb::Header {
             name: "bad name".into(),
-            value: b"x".to_vec(),
+            value: prost::bytes::Bytes::from_static(b"x"),
         });
         append_from_proto(wire, &mut back);
         assert_eq!(back, headers);

@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
-use flovyn_protocol::frames::{FrameReader, INITIAL_CREDIT, PART_BYTES, encode, write_frames};
+use flovyn_protocol::frames::{FrameReader, INITIAL_CREDIT, encode, write_frames};
 use flovyn_protocol::pb::{self, handle_frame::Kind};
 use futures_util::StreamExt as _;
-use futures_util::future::AbortHandle;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::AbortHandle;
 
 use super::Served;
 
@@ -38,21 +38,20 @@ async fn connection(stream: UnixStream, served: Arc<Served>) {
         match frame.kind {
             Some(Kind::Start(start)) => {
                 let credit = Arc::new(Semaphore::new(INITIAL_CREDIT as usize));
-                // Boxed first: the call's future (the plugin's router and handler within) is
-                // large, and is moved into the task; a box moves as a pointer.
-                let (task, abort) = futures_util::future::abortable(Box::pin(call(
-                    served.clone(),
-                    id,
-                    start,
-                    out.clone(),
-                    credit.clone(),
-                )));
-                lock(&calls).insert(id, (abort, credit));
-                let calls = calls.clone();
-                tokio::spawn(async move {
-                    let _ = task.await;
-                    lock(&calls).remove(&id);
-                });
+                let task = {
+                    let (served, out, credit, calls) =
+                        (served.clone(), out.clone(), credit.clone(), calls.clone());
+                    async move {
+                        call(served, id, start, out, credit).await;
+                        lock(&calls).remove(&id);
+                    }
+                };
+                // Spawned with the map locked, so the call cannot end (and leave the map)
+                // before it is in it. Boxed first: the call's future (the plugin's router and
+                // handler within) is large, and is moved into the task; a box moves as a pointer.
+                let mut in_flight = lock(&calls);
+                let handle = tokio::spawn(Box::pin(task));
+                in_flight.insert(id, (handle.abort_handle(), credit));
             }
             Some(Kind::Cancel(_)) => {
                 if let Some((abort, _)) = lock(&calls).remove(&id) {
@@ -117,7 +116,7 @@ async fn call(
     };
     send(Kind::Part(pb::HttpResponsePart {
         head: Some(head),
-        body: Vec::new(),
+        body: Bytes::new(),
         last: false,
     }));
     let mut body = body.into_data_stream();
@@ -130,7 +129,7 @@ async fn call(
                 ))));
             }
         };
-        for piece in chunk.chunks(PART_BYTES) {
+        for piece in super::pieces(chunk) {
             // Within the call's credit: a host that does not take the parts holds this call
             // back, and only this one.
             let Ok(permits) = credit
@@ -142,14 +141,14 @@ async fn call(
             permits.forget();
             send(Kind::Part(pb::HttpResponsePart {
                 head: None,
-                body: piece.to_vec(),
+                body: piece,
                 last: false,
             }));
         }
     }
     send(Kind::Part(pb::HttpResponsePart {
         head: None,
-        body: Vec::new(),
+        body: Bytes::new(),
         last: true,
     }));
 }

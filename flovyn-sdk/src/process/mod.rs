@@ -378,9 +378,16 @@ async fn answer(response: axum::response::Response) -> Result<Answer, tonic::Sta
         .map_err(|e| tonic::Status::internal(format!("response body: {e}")))?;
     Ok(Answer::Whole(pb::HttpResponsePart {
         head: Some(head),
-        body: body.to_vec(),
+        body,
         last: true,
     }))
+}
+
+/// `chunk` in pieces of at most [`PART_BYTES`], each sharing its buffer.
+fn pieces(chunk: axum::body::Bytes) -> impl Iterator<Item = axum::body::Bytes> {
+    (0..chunk.len())
+        .step_by(PART_BYTES)
+        .map(move |start| chunk.slice(start..chunk.len().min(start + PART_BYTES)))
 }
 
 fn status(message: impl std::fmt::Display) -> tonic::Status {
@@ -491,18 +498,17 @@ impl pb::plugin_server::Plugin for Served {
         let first = futures_util::stream::once(async move {
             Ok(pb::HttpResponsePart {
                 head,
-                body: Vec::new(),
+                body: axum::body::Bytes::new(),
                 last: false,
             })
         });
         let rest = body.into_data_stream().flat_map(|chunk| {
             let parts: Vec<Result<pb::HttpResponsePart, tonic::Status>> = match chunk {
-                Ok(bytes) => bytes
-                    .chunks(PART_BYTES)
-                    .map(|piece| {
+                Ok(bytes) => pieces(bytes)
+                    .map(|body| {
                         Ok(pb::HttpResponsePart {
                             head: None,
-                            body: piece.to_vec(),
+                            body,
                             last: false,
                         })
                     })

@@ -393,7 +393,7 @@ impl ProcessInstance {
             path: parts.uri.path().to_owned(),
             query: parts.uri.query().unwrap_or_default().to_owned(),
             headers: flovyn_protocol::headers::to_proto(&parts.headers),
-            body: body.to_vec(),
+            body,
             identity_json: parts
                 .extensions
                 .get::<Identity>()

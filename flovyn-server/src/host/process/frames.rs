@@ -3,23 +3,86 @@
 //! the plugin's and handing each to its call. A [`Call`] dropped before its end cancels it;
 //! every call in flight fails when the connection closes (the process is gone).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use axum::body::Bytes;
 use flovyn_protocol::frames::{FrameReader, encode, write_frames};
 use flovyn_protocol::pb::{self, handle_frame::Kind};
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 /// What a call receives: the next part, or why it ended without one.
 type Event = Result<pb::HttpResponsePart, tonic::Status>;
 
 /// The calls waiting for frames; `None` once the connection closed. (Keyed by the host's own
 /// counter: a fast hash is enough.)
-type Calls = Arc<Mutex<Option<HashMap<u64, UnboundedSender<Event>, foldhash::fast::RandomState>>>>;
+type Calls = Arc<Mutex<Option<HashMap<u64, Arc<Inbox>, foldhash::fast::RandomState>>>>;
+
+/// Where the reader leaves a call's events. (Not a channel: most calls receive one event, and
+/// a channel's first block is far larger than the event.)
+#[derive(Debug, Default)]
+struct Inbox(Mutex<InboxState>);
+
+#[derive(Debug, Default)]
+struct InboxState {
+    events: VecDeque<Event>,
+    /// No event follows those queued (the call ended, or the connection closed).
+    closed: bool,
+    waker: Option<Waker>,
+}
+
+impl Inbox {
+    /// Queues `event`, and ends the inbox after it when `last`.
+    fn deliver(&self, event: Event, last: bool) {
+        let waker = {
+            let mut state = lock(&self.0);
+            state.events.push_back(event);
+            state.closed |= last;
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// No event follows those queued.
+    fn close(&self) {
+        let waker = {
+            let mut state = lock(&self.0);
+            state.closed = true;
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// The next event; `None` once the inbox is closed and empty.
+    async fn next(&self) -> Option<Event> {
+        std::future::poll_fn(|cx| {
+            let mut state = lock(&self.0);
+            if let Some(event) = state.events.pop_front() {
+                Poll::Ready(Some(event))
+            } else if state.closed {
+                Poll::Ready(None)
+            } else {
+                if !state
+                    .waker
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+                {
+                    state.waker = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
 
 /// A connection to a plugin process's frames socket.
 #[derive(Debug)]
@@ -54,15 +117,15 @@ impl FrameClient {
     /// Sends `request` as a new call; `None` when the connection is closed.
     pub(super) fn start(&self, request: pb::HttpRequest, timeout: Duration) -> Option<Call> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let (events, receiver) = unbounded_channel();
-        lock(&self.calls).as_mut()?.insert(id, events);
+        let inbox = Arc::new(Inbox::default());
+        lock(&self.calls).as_mut()?.insert(id, inbox.clone());
         let start = pb::HandleStart {
             request: Some(request),
             timeout_ms: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
         };
         let call = Call {
             id,
-            events: receiver,
+            inbox,
             out: self.out.clone(),
             calls: self.calls.clone(),
             ended: false,
@@ -102,27 +165,32 @@ async fn read_frames(mut reader: FrameReader<tokio::net::unix::OwnedReadHalf>, c
             // Frames only the host sends, or of a newer kind.
             _ => continue,
         };
-        let mut calls = lock(&calls);
-        let Some(calls) = calls.as_mut() else { break };
-        let sender = if ends {
-            calls.remove(&frame.call)
-        } else {
-            calls.get(&frame.call).cloned()
+        let inbox = {
+            let mut calls = lock(&calls);
+            let Some(calls) = calls.as_mut() else { break };
+            if ends {
+                calls.remove(&frame.call)
+            } else {
+                calls.get(&frame.call).cloned()
+            }
         };
         // A call no longer waiting (cancelled) just misses its frame.
-        if let Some(sender) = sender {
-            let _ = sender.send(event);
+        if let Some(inbox) = inbox {
+            inbox.deliver(event, ends);
         }
     }
-    // Dropping the senders ends every call still waiting.
-    lock(&calls).take();
+    // Every call still waiting ends.
+    let waiting = lock(&calls).take();
+    for inbox in waiting.into_iter().flat_map(HashMap::into_values) {
+        inbox.close();
+    }
 }
 
 /// One call in flight.
 #[derive(Debug)]
 pub(super) struct Call {
     id: u64,
-    events: UnboundedReceiver<Event>,
+    inbox: Arc<Inbox>,
     out: UnboundedSender<Bytes>,
     calls: Calls,
     /// Its last part or its error came: nothing to cancel.
@@ -143,7 +211,7 @@ impl Call {
         if self.ended {
             return Ok(None);
         }
-        match self.events.recv().await {
+        match self.inbox.next().await {
             Some(Ok(part)) => {
                 self.ended = part.last;
                 Ok(Some(part))

@@ -455,10 +455,8 @@ impl ProcessInstance {
         if last {
             return response_from(head, axum::body::Body::from(body));
         }
-        use axum::body::Bytes;
-        let first = futures_util::stream::iter(
-            (!body.is_empty()).then(|| Ok::<_, tonic::Status>(Bytes::from(body))),
-        );
+        let first =
+            futures_util::stream::iter((!body.is_empty()).then(|| Ok::<_, tonic::Status>(body)));
         // Each part the client's side takes lets the plugin send as much again; an error ends
         // the body (the client sees the connection cut, as from any proxy).
         let rest = futures_util::stream::unfold(Some(call), |call| async move {
@@ -468,7 +466,7 @@ impl ProcessInstance {
                     Ok(Some(part)) => {
                         call.grant(part.body.len());
                         if !part.body.is_empty() {
-                            return Some((Ok(Bytes::from(part.body)), Some(call)));
+                            return Some((Ok(part.body), Some(call)));
                         }
                     }
                     Ok(None) => return None,
@@ -528,10 +526,9 @@ impl ProcessInstance {
         let body = if last {
             axum::body::Body::from(body)
         } else {
-            use axum::body::Bytes;
             // Empty pieces (the head's, usually) make no frame.
             let first = futures_util::stream::iter(
-                (!body.is_empty()).then(|| Ok::<_, tonic::Status>(Bytes::from(body))),
+                (!body.is_empty()).then(|| Ok::<_, tonic::Status>(body)),
             );
             // An error ends the body (the client sees the connection cut, as from any proxy).
             let rest = futures_util::stream::unfold(Some(parts), |parts| async move {
@@ -539,7 +536,7 @@ impl ProcessInstance {
                 loop {
                     match parts.message().await {
                         Ok(Some(part)) if part.body.is_empty() => {}
-                        Ok(Some(part)) => return Some((Ok(Bytes::from(part.body)), Some(parts))),
+                        Ok(Some(part)) => return Some((Ok(part.body), Some(parts))),
                         Ok(None) => return None,
                         Err(status) => return Some((Err(status), None)),
                     }

@@ -1,7 +1,8 @@
 //! The host's side of `Handle` as frames (`frames.proto`, decision 0021): one connection to a
 //! plugin process's second socket, a task writing the frames of every call, a task reading
 //! the plugin's and handing each to its call. A [`Call`] dropped before its end cancels it;
-//! every call in flight fails when the connection closes (the process is gone).
+//! every call in flight fails when the connection closes (the process is gone) or the plugin
+//! sends a frame that does not read — then the host closes its half too.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
@@ -98,9 +99,15 @@ impl FrameClient {
         let stream = tokio::net::UnixStream::connect(path).await?;
         let (read, write) = stream.into_split();
         let (out, frames) = unbounded_channel();
-        tokio::spawn(write_frames(write, frames));
+        let writer = tokio::spawn(write_frames(write, frames));
         let calls: Calls = Arc::new(Mutex::new(Some(HashMap::default())));
-        tokio::spawn(read_frames(FrameReader::new(read), calls.clone()));
+        let reading = read_frames(FrameReader::new(read), calls.clone());
+        tokio::spawn(async move {
+            reading.await;
+            // Nothing more can be answered: closing our half tells the plugin, which drops
+            // whatever it still runs for this connection rather than waiting for credit.
+            writer.abort();
+        });
         Ok(Self {
             out,
             calls,
@@ -246,5 +253,54 @@ impl Drop for Call {
             }
             self.send(Kind::Cancel(pb::HandleCancel {}));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    fn request() -> pb::HttpRequest {
+        pb::HttpRequest {
+            method: "GET".into(),
+            path: "/api/v1/p/probe/slow".into(),
+            ..Default::default()
+        }
+    }
+
+    /// A plugin that breaks the protocol: the call in flight fails, the connection no longer
+    /// takes calls, and the plugin sees the host's half closed (so it can drop its calls).
+    #[tokio::test]
+    async fn a_frame_that_does_not_read_ends_the_connection_both_ways() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("frames.sock");
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let client = FrameClient::connect(&path).await.unwrap();
+        let (mut plugin, _) = listener.accept().await.unwrap();
+        let mut call = client.start(request(), Duration::from_secs(5)).unwrap();
+
+        // The start frame arrives whole and reads.
+        let mut reader = FrameReader::new(&mut plugin);
+        let start = reader.next().await.unwrap().unwrap();
+        assert!(matches!(start.kind, Some(Kind::Start(_))), "{start:?}");
+        assert!(client.is_open());
+
+        // Four bytes of length, then bytes no `HandleFrame` decodes from.
+        plugin.write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff]).await.unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(5), call.next())
+            .await
+            .expect("the call ends")
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+        assert!(!client.is_open());
+        assert!(client.start(request(), Duration::from_secs(5)).is_none());
+
+        // The host closed its half: the plugin reads the end of the stream.
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), plugin.read_to_end(&mut rest))
+            .await
+            .expect("the host closes its half");
+        assert_eq!(read.unwrap(), rest.len());
     }
 }

@@ -22,7 +22,16 @@ use crate::support::process::plugin_executable;
 const PROBE: &str = "/api/v1/p/remote-probe";
 
 async fn server(test_db: &TestDb) -> (AppState, App) {
+    server_with(test_db, |_| {}).await
+}
+
+/// [`server`], with the configuration changed by `configure` first.
+async fn server_with(
+    test_db: &TestDb,
+    configure: impl FnOnce(&mut flovyn_server::config::Config),
+) -> (AppState, App) {
     let mut config = flovyn_server::config::Config::default();
+    configure(&mut config);
     config.database_url.clone_from(&test_db.url);
     config.admin_token = Some(ADMIN.to_owned());
     let spec = ProcessSpec::new("remote-probe", plugin_executable("remote-probe-plugin"));
@@ -228,6 +237,47 @@ async fn its_responses_stream_back() {
         Some(bytes.len() as u64),
         "a whole body keeps its length"
     );
+    state.shutdown().await;
+}
+
+/// A request larger than one frame (possible only with the body limit raised above it) is
+/// refused alone with 413 before it reaches the process; the connection keeps serving.
+#[tokio::test]
+async fn a_request_beyond_one_frame_is_refused_alone() {
+    use tower::ServiceExt as _;
+    let test_db = TestDb::sqlite();
+    let (state, app) = server_with(&test_db, |config| {
+        config.http.body_limit_bytes = 80 * 1024 * 1024;
+    })
+    .await;
+    let too_big = Request::get(format!("{PROBE}/now"))
+        .body(Body::from(vec![b'x'; 64 * 1024 * 1024 + 1]))
+        .unwrap();
+    let refused = send(&app, too_big).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        refused.body
+    );
+    assert_eq!(refused.json()["error"]["code"], "payload_too_large");
+    assert!(
+        refused.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("larger than a plugin process takes"),
+        "{}",
+        refused.body
+    );
+    // Still served, on the same connection.
+    let response = app
+        .clone()
+        .oneshot(get(&format!("{PROBE}/now")))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let listing = send(&app, get_as("/_/plugins", ADMIN)).await.json();
+    assert_eq!(listing[0]["process"]["handle"], "frames", "{listing}");
     state.shutdown().await;
 }
 

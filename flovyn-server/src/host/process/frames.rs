@@ -287,7 +287,10 @@ mod tests {
         assert!(client.is_open());
 
         // Four bytes of length, then bytes no `HandleFrame` decodes from.
-        plugin.write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff]).await.unwrap();
+        plugin
+            .write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff])
+            .await
+            .unwrap();
         let status = tokio::time::timeout(Duration::from_secs(5), call.next())
             .await
             .expect("the call ends")

@@ -16,10 +16,11 @@ use flovyn_sdk::host::PluginInstance;
 use flovyn_sdk::{ApiError, BoxFuture, Identity, PluginContext, PluginDescriptor, PluginError};
 use futures_util::StreamExt as _;
 
+use super::frames::Refused;
 use super::supervise::{Down, Status, Supervisor};
 use super::{PluginProcess, ProcessError, ProcessSpec};
 use crate::host::Backend;
-use flovyn_protocol::frames::MAX_FRAME_BYTES;
+use flovyn_protocol::frames::{MAX_FRAME_BYTES, RequestRef};
 
 /// A started plugin process as a host [`Backend`]. The host keeps its descriptor for the
 /// server's life (like a linked plugin's).
@@ -387,17 +388,18 @@ impl ProcessInstance {
                 .into_response();
             }
         };
-        let call = pb::HttpRequest {
+        let identity_json = parts
+            .extensions
+            .get::<Identity>()
+            .and_then(|who| serde_json::to_string(who).ok());
+        let call = RequestRef {
             route,
-            method: parts.method.as_str().to_owned(),
-            path: parts.uri.path().to_owned(),
-            query: parts.uri.query().unwrap_or_default().to_owned(),
-            headers: flovyn_protocol::headers::to_proto(&parts.headers),
-            body,
-            identity_json: parts
-                .extensions
-                .get::<Identity>()
-                .and_then(|who| serde_json::to_string(who).ok()),
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query().unwrap_or_default(),
+            headers: &parts.headers,
+            body: &body,
+            identity_json: identity_json.as_deref(),
             // The id the server logs and answers with, the client's or a generated one.
             request_id: parts
                 .extensions
@@ -405,23 +407,11 @@ impl ProcessInstance {
                 .map(|id| &id.0)
                 .or_else(|| parts.headers.get("x-request-id"))
                 .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned(),
+                .unwrap_or_default(),
         };
         match (frames, client) {
-            // A request beyond what one frame carries (a body limit raised that far) would break
-            // the connection for every call: refused here, alone.
-            (Some(_), _) if !flovyn_protocol::frames::fits(&call) => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!(
-                    "the request body is larger than a plugin process takes ({} MiB)",
-                    MAX_FRAME_BYTES / (1024 * 1024) - 1
-                ),
-            )
-            .into_response(),
-            (Some(frames), _) => self.handle_over_frames(&frames, call).await,
-            (None, Some(client)) => self.handle_over_grpc(client, call).await,
+            (Some(frames), _) => self.handle_over_frames(&frames, &call).await,
+            (None, Some(client)) => self.handle_over_grpc(client, call.to_proto()).await,
             (None, None) => unavailable(plugin, None),
         }
     }
@@ -430,12 +420,26 @@ impl ProcessInstance {
     async fn handle_over_frames(
         &self,
         frames: &super::frames::FrameClient,
-        request: pb::HttpRequest,
+        request: &RequestRef<'_>,
     ) -> axum::response::Response {
         let plugin = self.descriptor.name.as_str();
-        let Some(mut call) = frames.start(request, self.timeout) else {
+        let mut call = match frames.start(request, self.timeout) {
+            Ok(call) => call,
             // The connection closed: the process is on its way out.
-            return unavailable(plugin, Some(Duration::from_secs(1)));
+            Err(Refused::Closed) => return unavailable(plugin, Some(Duration::from_secs(1))),
+            // A request beyond what one frame carries (a body limit raised that far) would
+            // break the connection for every call: refused here, alone.
+            Err(Refused::TooLarge) => {
+                return ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!(
+                        "the request body is larger than a plugin process takes ({} MiB)",
+                        MAX_FRAME_BYTES / (1024 * 1024) - 1
+                    ),
+                )
+                .into_response();
+            }
         };
         let started = std::time::Instant::now();
         let first = match tokio::time::timeout(self.timeout, call.next()).await {

@@ -12,7 +12,7 @@ use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use flovyn_protocol::frames::{FrameReader, encode, write_frames};
+use flovyn_protocol::frames::{FrameReader, RequestRef, encode, encode_start, write_frames};
 use flovyn_protocol::pb::{self, handle_frame::Kind};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
@@ -85,6 +85,15 @@ impl Inbox {
     }
 }
 
+/// Why a call was not started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refused {
+    /// The connection is closed.
+    Closed,
+    /// The request does not fit one frame.
+    TooLarge,
+}
+
 /// A connection to a plugin process's frames socket.
 #[derive(Debug)]
 pub(super) struct FrameClient {
@@ -121,24 +130,28 @@ impl FrameClient {
         lock(&self.calls).is_some() && !self.out.is_closed()
     }
 
-    /// Sends `request` as a new call; `None` when the connection is closed.
-    pub(super) fn start(&self, request: pb::HttpRequest, timeout: Duration) -> Option<Call> {
+    /// Sends `request` as a new call.
+    pub(super) fn start(
+        &self,
+        request: &RequestRef<'_>,
+        timeout: Duration,
+    ) -> Result<Call, Refused> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+        let frame = encode_start(id, request, timeout_ms).ok_or(Refused::TooLarge)?;
         let inbox = Arc::new(Inbox::default());
-        lock(&self.calls).as_mut()?.insert(id, inbox.clone());
-        let start = pb::HandleStart {
-            request: Some(request),
-            timeout_ms: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
-        };
-        let call = Call {
+        lock(&self.calls)
+            .as_mut()
+            .ok_or(Refused::Closed)?
+            .insert(id, inbox.clone());
+        let _ = self.out.send(frame);
+        Ok(Call {
             id,
             inbox,
             out: self.out.clone(),
             calls: self.calls.clone(),
             ended: false,
-        };
-        call.send(Kind::Start(start));
-        Some(call)
+        })
     }
 }
 
@@ -261,14 +274,6 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-    fn request() -> pb::HttpRequest {
-        pb::HttpRequest {
-            method: "GET".into(),
-            path: "/api/v1/p/probe/slow".into(),
-            ..Default::default()
-        }
-    }
-
     /// A plugin that breaks the protocol: the call in flight fails, the connection no longer
     /// takes calls, and the plugin sees the host's half closed (so it can drop its calls).
     #[tokio::test]
@@ -278,7 +283,18 @@ mod tests {
         let listener = tokio::net::UnixListener::bind(&path).unwrap();
         let client = FrameClient::connect(&path).await.unwrap();
         let (mut plugin, _) = listener.accept().await.unwrap();
-        let mut call = client.start(request(), Duration::from_secs(5)).unwrap();
+        let headers = axum::http::HeaderMap::new();
+        let request = RequestRef {
+            route: 0,
+            method: "GET",
+            path: "/api/v1/p/probe/slow",
+            query: "",
+            headers: &headers,
+            body: &[],
+            identity_json: None,
+            request_id: "",
+        };
+        let mut call = client.start(&request, Duration::from_secs(5)).unwrap();
 
         // The start frame arrives whole and reads.
         let mut reader = FrameReader::new(&mut plugin);
@@ -297,7 +313,10 @@ mod tests {
             .unwrap_err();
         assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
         assert!(!client.is_open());
-        assert!(client.start(request(), Duration::from_secs(5)).is_none());
+        assert_eq!(
+            client.start(&request, Duration::from_secs(5)).unwrap_err(),
+            Refused::Closed
+        );
 
         // The host closed its half: the plugin reads the end of the stream.
         let mut rest = Vec::new();

@@ -8,6 +8,10 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
 use crate::pb::HandleFrame;
 
+mod start;
+
+pub use start::{RequestRef, encode_start};
+
 /// Body bytes a call may send, after its first part, before the host grants more.
 pub const INITIAL_CREDIT: u32 = 1024 * 1024;
 
@@ -16,13 +20,6 @@ pub const PART_BYTES: usize = INITIAL_CREDIT as usize;
 
 /// The largest frame either side accepts: a request body up to this size crosses whole.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
-
-/// Whether `request` fits one frame with room for its call's envelope.
-pub fn fits(request: &crate::pb::HttpRequest) -> bool {
-    // Everything but the body is bounded by the HTTP server's limit on a request's head (well
-    // below a MiB): a body under half the limit needs no measuring.
-    request.body.len() <= MAX_FRAME_BYTES / 2 || request.encoded_len() <= MAX_FRAME_BYTES - 1024
-}
 
 /// `frame` as it goes on the wire.
 pub fn encode(frame: &HandleFrame) -> Bytes {

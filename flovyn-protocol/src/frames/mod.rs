@@ -8,8 +8,10 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
 use crate::pb::HandleFrame;
 
+mod incoming;
 mod start;
 
+pub use incoming::{Frame, IncomingRequest, decode};
 pub use start::{RequestRef, encode_start};
 
 /// Body bytes a call may send, after its first part, before the host grants more.
@@ -53,6 +55,17 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// The next frame; `None` when the other side closed between frames. A frame that is
     /// cut short, too large, or does not decode is an error: the connection is then unusable.
     pub async fn next(&mut self) -> std::io::Result<Option<HandleFrame>> {
+        match self.next_bytes().await? {
+            Some(frame) => HandleFrame::decode(frame)
+                .map(Some)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+            None => Ok(None),
+        }
+    }
+
+    /// The next frame's bytes (without its length), for [`decode`]; as [`next`](Self::next)
+    /// otherwise.
+    pub async fn next_bytes(&mut self) -> std::io::Result<Option<Bytes>> {
         loop {
             if self.buffer.len() >= 4 {
                 let len = u32::from_be_bytes([
@@ -69,10 +82,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 }
                 if self.buffer.len() >= 4 + len {
                     self.buffer.advance(4);
-                    let frame = self.buffer.split_to(len).freeze();
-                    return HandleFrame::decode(frame)
-                        .map(Some)
-                        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+                    return Ok(Some(self.buffer.split_to(len).freeze()));
                 }
                 self.buffer.reserve(4 + len - self.buffer.len());
             }

@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
-use flovyn_protocol::frames::{FrameReader, INITIAL_CREDIT, encode, write_frames};
+use flovyn_protocol::frames::{
+    Frame, FrameReader, INITIAL_CREDIT, IncomingRequest, decode, encode, write_frames,
+};
 use flovyn_protocol::pb::{self, handle_frame::Kind};
 use futures_util::StreamExt as _;
 use tokio::net::{UnixListener, UnixStream};
@@ -33,16 +35,21 @@ async fn connection(stream: UnixStream, served: Arc<Served>) {
     let writer = tokio::spawn(write_frames(write, frames));
     let calls: Calls = Arc::default();
     let mut reader = FrameReader::new(read);
-    while let Ok(Some(frame)) = reader.next().await {
-        let id = frame.call;
-        match frame.kind {
-            Some(Kind::Start(start)) => {
+    // A frame that does not read ends the connection, as the host's side does.
+    while let Ok(Some(frame)) = reader.next_bytes().await {
+        let Ok(frame) = decode(frame) else { break };
+        let (id, kind) = match frame {
+            Frame::Start {
+                call: id,
+                timeout_ms: _,
+                request,
+            } => {
                 let credit = Arc::new(Semaphore::new(INITIAL_CREDIT as usize));
                 let task = {
                     let (served, out, credit, calls) =
                         (served.clone(), out.clone(), credit.clone(), calls.clone());
                     async move {
-                        call(served, id, start, out, credit).await;
+                        call(served, id, request, out, credit).await;
                         lock(&calls).remove(&id);
                     }
                 };
@@ -52,7 +59,11 @@ async fn connection(stream: UnixStream, served: Arc<Served>) {
                 let mut in_flight = lock(&calls);
                 let handle = tokio::spawn(Box::pin(task));
                 in_flight.insert(id, (handle.abort_handle(), credit));
+                continue;
             }
+            Frame::Other(frame) => (frame.call, frame.kind),
+        };
+        match kind {
             Some(Kind::Cancel(_)) => {
                 if let Some((abort, _)) = lock(&calls).remove(&id) {
                     abort.abort();
@@ -64,7 +75,7 @@ async fn connection(stream: UnixStream, served: Arc<Served>) {
                 }
             }
             // Frames only the plugin sends, or of a newer kind: nothing to do.
-            Some(Kind::Part(_) | Kind::Error(_)) | None => {}
+            Some(Kind::Start(_) | Kind::Part(_) | Kind::Error(_)) | None => {}
         }
     }
     // The host closed the connection (or broke it): nothing in flight has anyone to answer.
@@ -83,7 +94,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 async fn call(
     served: Arc<Served>,
     id: u64,
-    start: pb::HandleStart,
+    request: IncomingRequest,
     out: UnboundedSender<Bytes>,
     credit: Arc<Semaphore>,
 ) {
@@ -98,12 +109,6 @@ async fn call(
             code: status.code() as i32,
             message: status.message().to_owned(),
         })
-    };
-    let Some(request) = start.request else {
-        send(error(tonic::Status::invalid_argument(
-            "`start` carries no request",
-        )));
-        return;
     };
     let response = match served.respond(request).await {
         Ok(response) => response,

@@ -30,6 +30,7 @@ use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use flovyn_protocol::frames::IncomingRequest;
 use flovyn_protocol::handshake::{self, HandshakeLine, Network};
 use flovyn_protocol::pb;
 use futures_util::StreamExt as _;
@@ -255,25 +256,18 @@ impl Served {
     /// response, whatever way it then goes back (gRPC parts, or frames).
     async fn respond(
         &self,
-        call: pb::HttpRequest,
+        call: IncomingRequest,
     ) -> Result<axum::response::Response, tonic::Status> {
         let Some(Running { router, authz, .. }) = self.running.get() else {
             return Err(tonic::Status::failed_precondition("not initialized"));
         };
-        let uri = if call.query.is_empty() {
-            call.path
-        } else {
-            format!("{}?{}", call.path, call.query)
-        };
-        let builder = axum::http::Request::builder()
-            .method(call.method.as_str())
-            .uri(uri);
-        let mut http = builder
-            .body(axum::body::Body::from(call.body))
-            .map_err(status)?;
-        flovyn_protocol::headers::append_from_proto(call.headers, http.headers_mut());
-        if let Some(identity) = call.identity_json {
-            let identity: crate::Identity = serde_json::from_str(&identity).map_err(status)?;
+        let identity = call.identity_json.clone();
+        let mut http = call
+            .into_http()
+            .map_err(status)?
+            .map(axum::body::Body::from);
+        if let Some(identity) = identity {
+            let identity: crate::Identity = serde_json::from_slice(&identity).map_err(status)?;
             http.extensions_mut().insert(identity);
         }
         if let Some(authz) = authz {
@@ -485,7 +479,7 @@ impl pb::plugin_server::Plugin for Served {
         &self,
         request: tonic::Request<pb::HttpRequest>,
     ) -> Result<tonic::Response<Self::HandleStream>, tonic::Status> {
-        let response = self.respond(request.into_inner()).await?;
+        let response = self.respond(request.into_inner().into()).await?;
         let (head, body) = match answer(response).await? {
             Answer::Whole(part) => {
                 return Ok(tonic::Response::new(Box::pin(futures_util::stream::once(

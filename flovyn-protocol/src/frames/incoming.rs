@@ -1,0 +1,335 @@
+//! Frames as the plugin reads them: a `start` frame's request is read straight into
+//! [`IncomingRequest`] — its fields slices of the frame's buffer, no `String` per field and
+//! header — and every other frame (or a `start` in any but the plain form the host writes)
+//! through prost (which also names what is wrong with a frame that does not read).
+
+use prost::Message as _;
+use prost::bytes::{Buf as _, Bytes, BytesMut};
+use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field};
+
+use crate::pb::{self, HandleFrame, handle_frame::Kind};
+
+/// A frame the plugin received.
+#[derive(Debug, PartialEq)]
+pub enum Frame {
+    /// A new call.
+    Start {
+        call: u64,
+        timeout_ms: u32,
+        request: IncomingRequest,
+    },
+    /// Any other frame.
+    Other(HandleFrame),
+}
+
+/// A request as the plugin receives it (`HttpRequest` in `plugin.proto`), its fields as they
+/// came.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct IncomingRequest {
+    /// The route, by its position in the descriptor's `routes`.
+    pub route: u32,
+    pub method: Bytes,
+    pub path: Bytes,
+    pub query: Bytes,
+    /// Name and value, in order, repeated names kept.
+    pub headers: Vec<(Bytes, Bytes)>,
+    pub body: Bytes,
+    /// The caller's identity (JSON), when the request is authenticated.
+    pub identity_json: Option<Bytes>,
+    pub request_id: Bytes,
+}
+
+impl From<pb::HttpRequest> for IncomingRequest {
+    fn from(request: pb::HttpRequest) -> Self {
+        Self {
+            route: request.route,
+            method: request.method.into(),
+            path: request.path.into(),
+            query: request.query.into(),
+            headers: request
+                .headers
+                .into_iter()
+                .map(|header| (header.name.into(), header.value))
+                .collect(),
+            body: request.body,
+            identity_json: request.identity_json.map(Bytes::from),
+            request_id: request.request_id.into(),
+        }
+    }
+}
+
+impl IncomingRequest {
+    /// The request in `http` form: method, path and query, headers, body. A method or a path
+    /// that does not parse is an error; a header that is not a valid header is left out.
+    pub fn into_http(self) -> Result<http::Request<Bytes>, http::Error> {
+        let uri = if self.query.is_empty() {
+            self.path
+        } else {
+            let mut uri = BytesMut::with_capacity(self.path.len() + 1 + self.query.len());
+            uri.extend_from_slice(&self.path);
+            uri.extend_from_slice(b"?");
+            uri.extend_from_slice(&self.query);
+            uri.freeze()
+        };
+        let mut request = http::Request::new(self.body);
+        *request.method_mut() = http::Method::from_bytes(&self.method)?;
+        *request.uri_mut() = http::Uri::from_maybe_shared(uri)?;
+        let headers = request.headers_mut();
+        headers.reserve(self.headers.len());
+        for (name, value) in self.headers {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(&name),
+                http::HeaderValue::from_maybe_shared(value),
+            ) {
+                headers.append(name, value);
+            }
+        }
+        Ok(request)
+    }
+}
+
+/// Reads `frame` (one frame's bytes, without its length).
+pub fn decode(frame: Bytes) -> Result<Frame, prost::DecodeError> {
+    if let Some(start) = read_start(frame.clone()) {
+        return Ok(start);
+    }
+    let frame = HandleFrame::decode(frame)?;
+    Ok(match frame.kind {
+        Some(Kind::Start(start)) => Frame::Start {
+            call: frame.call,
+            timeout_ms: start.timeout_ms,
+            request: start.request.unwrap_or_default().into(),
+        },
+        _ => Frame::Other(frame),
+    })
+}
+
+/// A `start` frame in the plain form (each message field once); `None` for any other frame —
+/// and for one that does not read, whose error prost then names.
+fn read_start(mut frame: Bytes) -> Option<Frame> {
+    let (mut call, mut start) = (0, None);
+    while frame.has_remaining() {
+        let (tag, wire) = decode_key(&mut frame).ok()?;
+        match (tag, wire) {
+            (1, WireType::Varint) => call = decode_varint(&mut frame).ok()?,
+            (2, WireType::LengthDelimited) if start.is_none() => {
+                start = Some(delimited(&mut frame)?);
+            }
+            // Another kind, or a start in several pieces (merged, as protobuf allows).
+            (2..=6, _) => return None,
+            _ => skip(wire, tag, &mut frame)?,
+        }
+    }
+    let mut start = start?;
+    let (mut request, mut timeout_ms) = (None, 0);
+    while start.has_remaining() {
+        let (tag, wire) = decode_key(&mut start).ok()?;
+        match (tag, wire) {
+            (1, WireType::LengthDelimited) if request.is_none() => {
+                request = Some(read_request(delimited(&mut start)?)?);
+            }
+            (1, _) => return None,
+            // A uint32 field takes the low 32 bits of a wider varint, as prost does.
+            (2, WireType::Varint) => timeout_ms = decode_varint(&mut start).ok()? as u32,
+            _ => skip(wire, tag, &mut start)?,
+        }
+    }
+    Some(Frame::Start {
+        call,
+        timeout_ms,
+        request: request.unwrap_or_default(),
+    })
+}
+
+fn read_request(mut bytes: Bytes) -> Option<IncomingRequest> {
+    let mut request = IncomingRequest::default();
+    while bytes.has_remaining() {
+        let (tag, wire) = decode_key(&mut bytes).ok()?;
+        match (tag, wire) {
+            (1, WireType::Varint) => request.route = decode_varint(&mut bytes).ok()? as u32,
+            (2, WireType::LengthDelimited) => request.method = text(&mut bytes)?,
+            (3, WireType::LengthDelimited) => request.path = text(&mut bytes)?,
+            (4, WireType::LengthDelimited) => request.query = text(&mut bytes)?,
+            (5, WireType::LengthDelimited) => {
+                request.headers.push(read_header(delimited(&mut bytes)?)?);
+            }
+            (6, WireType::LengthDelimited) => request.body = delimited(&mut bytes)?,
+            (7, WireType::LengthDelimited) => request.identity_json = Some(text(&mut bytes)?),
+            (8, WireType::LengthDelimited) => request.request_id = text(&mut bytes)?,
+            // A known field in an unexpected wire type.
+            (1..=8, _) => return None,
+            _ => skip(wire, tag, &mut bytes)?,
+        }
+    }
+    Some(request)
+}
+
+fn read_header(mut bytes: Bytes) -> Option<(Bytes, Bytes)> {
+    let (mut name, mut value) = (Bytes::new(), Bytes::new());
+    while bytes.has_remaining() {
+        let (tag, wire) = decode_key(&mut bytes).ok()?;
+        match (tag, wire) {
+            (1, WireType::LengthDelimited) => name = text(&mut bytes)?,
+            (2, WireType::LengthDelimited) => value = delimited(&mut bytes)?,
+            (1 | 2, _) => return None,
+            _ => skip(wire, tag, &mut bytes)?,
+        }
+    }
+    Some((name, value))
+}
+
+/// The next length-delimited field's bytes, sharing the frame's buffer.
+fn delimited(bytes: &mut Bytes) -> Option<Bytes> {
+    let len = usize::try_from(decode_varint(bytes).ok()?).ok()?;
+    (len <= bytes.remaining()).then(|| bytes.split_to(len))
+}
+
+/// A `string` field: UTF-8, as protobuf requires.
+fn text(bytes: &mut Bytes) -> Option<Bytes> {
+    let text = delimited(bytes)?;
+    std::str::from_utf8(&text).ok()?;
+    Some(text)
+}
+
+fn skip(wire: WireType, tag: u32, bytes: &mut Bytes) -> Option<()> {
+    skip_field(wire, tag, bytes, DecodeContext::default()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frames::encode;
+
+    fn request() -> pb::HttpRequest {
+        pb::HttpRequest {
+            route: 2,
+            method: "POST".into(),
+            path: "/api/v1/p/hello/greeting".into(),
+            query: "name=Ada".into(),
+            headers: vec![
+                pb::Header {
+                    name: "host".into(),
+                    value: Bytes::from_static(b"127.0.0.1"),
+                },
+                pb::Header {
+                    name: "x-empty".into(),
+                    value: Bytes::new(),
+                },
+                pb::Header {
+                    name: "host".into(),
+                    value: Bytes::from_static(b"again"),
+                },
+            ],
+            body: Bytes::from_static(b"{\"a\":1}"),
+            identity_json: Some(String::new()),
+            request_id: "req-9".into(),
+        }
+    }
+
+    fn start(call: u64, request: Option<pb::HttpRequest>, timeout_ms: u32) -> HandleFrame {
+        HandleFrame {
+            call,
+            kind: Some(Kind::Start(pb::HandleStart {
+                request,
+                timeout_ms,
+            })),
+        }
+    }
+
+    /// What prost reads from `wire`, in the same form.
+    fn through_prost(wire: Bytes) -> Frame {
+        let frame = HandleFrame::decode(wire).unwrap();
+        match frame.kind {
+            Some(Kind::Start(start)) => Frame::Start {
+                call: frame.call,
+                timeout_ms: start.timeout_ms,
+                request: start.request.unwrap_or_default().into(),
+            },
+            _ => Frame::Other(frame),
+        }
+    }
+
+    fn wire(frame: &HandleFrame) -> Bytes {
+        encode(frame).slice(4..)
+    }
+
+    #[test]
+    fn start_frames_read_as_prost_reads_them() {
+        let frames = [
+            start(1, Some(request()), 30_000),
+            start(u64::MAX, Some(pb::HttpRequest::default()), 0),
+            start(0, None, 5),
+            HandleFrame {
+                call: 4,
+                kind: Some(Kind::Cancel(pb::HandleCancel {})),
+            },
+            HandleFrame {
+                call: 5,
+                kind: Some(Kind::Credit(pb::HandleCredit { bytes: 7 })),
+            },
+        ];
+        for frame in &frames {
+            let fast = read_start(wire(frame));
+            let is_start = matches!(frame.kind, Some(Kind::Start(_)));
+            assert_eq!(fast.is_some(), is_start, "{frame:?}");
+            assert_eq!(decode(wire(frame)).unwrap(), through_prost(wire(frame)));
+        }
+        // As the host writes it.
+        let Frame::Start { request, .. } = decode(wire(&frames[0])).unwrap() else {
+            panic!("a start frame");
+        };
+        let http = request.into_http().unwrap();
+        assert_eq!(http.method(), http::Method::POST);
+        assert_eq!(http.uri(), "/api/v1/p/hello/greeting?name=Ada");
+        let hosts: Vec<_> = http.headers().get_all("host").iter().collect();
+        assert_eq!(hosts, ["127.0.0.1", "again"]);
+        assert_eq!(http.headers()["x-empty"], "");
+        assert_eq!(http.body().as_ref(), b"{\"a\":1}");
+    }
+
+    /// Protobuf lets a message come in pieces (merged) and with fields unknown to the reader:
+    /// the same request either way.
+    #[test]
+    fn merged_pieces_and_unknown_fields_read_as_prost_reads_them() {
+        let whole = start(3, Some(request()), 9);
+        let mut first = request();
+        first.headers.truncate(1);
+        let mut second = pb::HttpRequest {
+            headers: request().headers[1..].to_vec(),
+            ..Default::default()
+        };
+        second.route = 2;
+        let mut pieces = wire(&start(3, Some(first.clone()), 9)).to_vec();
+        pieces.extend_from_slice(&wire(&start(0, Some(second), 0)));
+        let pieces = Bytes::from(pieces);
+        assert!(read_start(pieces.clone()).is_none());
+        assert_eq!(decode(pieces.clone()).unwrap(), through_prost(pieces));
+
+        // Field 15 (varint 1) after the frame's own: skipped.
+        let mut unknown = wire(&whole).to_vec();
+        unknown.extend_from_slice(&[15 << 3, 1]);
+        let unknown = Bytes::from(unknown);
+        assert!(read_start(unknown.clone()).is_some());
+        assert_eq!(decode(unknown.clone()).unwrap(), through_prost(unknown));
+    }
+
+    #[test]
+    fn a_broken_start_frame_is_an_error() {
+        let good = wire(&start(1, Some(request()), 1));
+        assert!(decode(good.slice(..good.len() - 3)).is_err());
+        // The method's bytes are not UTF-8.
+        let mut bad = request();
+        bad.method = "GET".into();
+        let mut bytes = wire(&start(1, Some(bad), 1)).to_vec();
+        let at = bytes.windows(3).position(|w| w == b"GET").unwrap();
+        bytes[at] = 0xff;
+        assert!(decode(Bytes::from(bytes)).is_err());
+        // A method `http` does not take.
+        let mut odd = request();
+        odd.method = "GE T".into();
+        let Frame::Start { request, .. } = decode(wire(&start(1, Some(odd), 1))).unwrap() else {
+            panic!("a start frame");
+        };
+        assert!(request.into_http().is_err());
+    }
+}

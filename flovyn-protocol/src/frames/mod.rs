@@ -8,11 +8,13 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
 use crate::pb::HandleFrame;
 
-mod incoming;
-mod start;
+mod read;
+mod write;
 
-pub use incoming::{Frame, IncomingRequest, decode};
-pub use start::{RequestRef, encode_start};
+pub use read::{
+    IncomingHead, IncomingPart, IncomingRequest, ToHost, ToPlugin, read_to_host, read_to_plugin,
+};
+pub use write::{RequestRef, encode_part, encode_start};
 
 /// Body bytes a call may send, after its first part, before the host grants more.
 pub const INITIAL_CREDIT: u32 = 1024 * 1024;
@@ -63,8 +65,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
-    /// The next frame's bytes (without its length), for [`decode`]; as [`next`](Self::next)
-    /// otherwise.
+    /// The next frame's bytes (without its length), for [`read_to_plugin`] or
+    /// [`read_to_host`]; as [`next`](Self::next) otherwise.
     pub async fn next_bytes(&mut self) -> std::io::Result<Option<Bytes>> {
         loop {
             if self.buffer.len() >= 4 {

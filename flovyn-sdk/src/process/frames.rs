@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use flovyn_protocol::frames::{
-    Frame, FrameReader, INITIAL_CREDIT, IncomingRequest, decode, encode, write_frames,
+    FrameReader, INITIAL_CREDIT, IncomingRequest, ToPlugin, encode, encode_part, read_to_plugin,
+    write_frames,
 };
 use flovyn_protocol::pb::{self, handle_frame::Kind};
 use futures_util::StreamExt as _;
@@ -37,9 +38,11 @@ async fn connection(stream: UnixStream, served: Arc<Served>) {
     let mut reader = FrameReader::new(read);
     // A frame that does not read ends the connection, as the host's side does.
     while let Ok(Some(frame)) = reader.next_bytes().await {
-        let Ok(frame) = decode(frame) else { break };
+        let Ok(frame) = read_to_plugin(frame) else {
+            break;
+        };
         let (id, kind) = match frame {
-            Frame::Start {
+            ToPlugin::Start {
                 call: id,
                 timeout_ms: _,
                 request,
@@ -61,7 +64,7 @@ async fn connection(stream: UnixStream, served: Arc<Served>) {
                 in_flight.insert(id, (handle.abort_handle(), credit));
                 continue;
             }
-            Frame::Other(frame) => (frame.call, frame.kind),
+            ToPlugin::Other(frame) => (frame.call, frame.kind),
         };
         match kind {
             Some(Kind::Cancel(_)) => {
@@ -114,16 +117,18 @@ async fn call(
         Ok(response) => response,
         Err(status) => return send(error(status)),
     };
-    let (head, body) = match super::answer(response).await {
-        Ok(super::Answer::Whole(part)) => return send(Kind::Part(part)),
-        Ok(super::Answer::Streamed(head, body)) => (head, body),
+    let part = |head: Option<&axum::http::response::Parts>, body: &[u8], last| {
+        let head = head.map(|head| (head.status.as_u16(), &head.headers));
+        let _ = out.send(encode_part(id, head, body, last));
+    };
+    let body = match super::answer(response).await {
+        Ok(super::Answer::Whole(head, body)) => return part(Some(&head), &body, true),
+        Ok(super::Answer::Streamed(head, body)) => {
+            part(Some(&head), &[], false);
+            body
+        }
         Err(status) => return send(error(status)),
     };
-    send(Kind::Part(pb::HttpResponsePart {
-        head: Some(head),
-        body: Bytes::new(),
-        last: false,
-    }));
     let mut body = body.into_data_stream();
     while let Some(chunk) = body.next().await {
         let chunk = match chunk {
@@ -144,16 +149,8 @@ async fn call(
                 return;
             };
             permits.forget();
-            send(Kind::Part(pb::HttpResponsePart {
-                head: None,
-                body: piece,
-                last: false,
-            }));
+            part(None, &piece, false);
         }
     }
-    send(Kind::Part(pb::HttpResponsePart {
-        head: None,
-        body: Bytes::new(),
-        last: true,
-    }));
+    part(None, &[], true);
 }

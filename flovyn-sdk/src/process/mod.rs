@@ -347,20 +347,16 @@ fn with_middleware(
 
 /// A handler's response as `Handle` sends it back (over gRPC or as frames).
 enum Answer {
-    /// The body was whole already, and fits one part: the one part, `last`.
-    Whole(pb::HttpResponsePart),
+    /// The body was whole already, and fits one part: the head and the body, in one part.
+    Whole(axum::http::response::Parts, axum::body::Bytes),
     /// The head now; the body to send piece by piece as it comes.
-    Streamed(pb::HttpResponseHead, axum::body::Body),
+    Streamed(axum::http::response::Parts, axum::body::Body),
 }
 
 /// Most bodies are whole when the handler returns: one part then, and the host answers with
 /// its length.
 async fn answer(response: axum::response::Response) -> Result<Answer, tonic::Status> {
-    let (parts, body) = response.into_parts();
-    let head = pb::HttpResponseHead {
-        status: u32::from(parts.status.as_u16()),
-        headers: flovyn_protocol::headers::to_proto(&parts.headers),
-    };
+    let (head, body) = response.into_parts();
     let whole = http_body::Body::size_hint(&body)
         .exact()
         .is_some_and(|n| n <= PART_BYTES as u64);
@@ -370,11 +366,15 @@ async fn answer(response: axum::response::Response) -> Result<Answer, tonic::Sta
     let body = axum::body::to_bytes(body, PART_BYTES)
         .await
         .map_err(|e| tonic::Status::internal(format!("response body: {e}")))?;
-    Ok(Answer::Whole(pb::HttpResponsePart {
-        head: Some(head),
-        body,
-        last: true,
-    }))
+    Ok(Answer::Whole(head, body))
+}
+
+/// A response's head as its message.
+fn head_to_proto(head: &axum::http::response::Parts) -> pb::HttpResponseHead {
+    pb::HttpResponseHead {
+        status: u32::from(head.status.as_u16()),
+        headers: flovyn_protocol::headers::to_proto(&head.headers),
+    }
 }
 
 /// `chunk` in pieces of at most [`PART_BYTES`], each sharing its buffer.
@@ -481,12 +481,17 @@ impl pb::plugin_server::Plugin for Served {
     ) -> Result<tonic::Response<Self::HandleStream>, tonic::Status> {
         let response = self.respond(request.into_inner().into()).await?;
         let (head, body) = match answer(response).await? {
-            Answer::Whole(part) => {
+            Answer::Whole(head, body) => {
+                let part = pb::HttpResponsePart {
+                    head: Some(head_to_proto(&head)),
+                    body,
+                    last: true,
+                };
                 return Ok(tonic::Response::new(Box::pin(futures_util::stream::once(
                     async move { Ok(part) },
                 ))));
             }
-            Answer::Streamed(head, body) => (Some(head), body),
+            Answer::Streamed(head, body) => (Some(head_to_proto(&head)), body),
         };
         // Otherwise the head at once, then each piece of the body as it comes.
         let first = futures_util::stream::once(async move {

@@ -20,7 +20,7 @@ use super::frames::Refused;
 use super::supervise::{Down, Status, Supervisor};
 use super::{PluginProcess, ProcessError, ProcessSpec};
 use crate::host::Backend;
-use flovyn_protocol::frames::{MAX_FRAME_BYTES, RequestRef};
+use flovyn_protocol::frames::{IncomingHead, IncomingPart, MAX_FRAME_BYTES, RequestRef};
 
 /// A started plugin process as a host [`Backend`]. The host keeps its descriptor for the
 /// server's life (like a linked plugin's).
@@ -452,7 +452,7 @@ impl ProcessInstance {
             // Dropping the call tells the plugin to stop working on it.
             Ok(Err(_)) | Err(_) => return self.timed_out(),
         };
-        let pb::HttpResponsePart { head, body, last } = first;
+        let IncomingPart { head, body, last } = first;
         let Some(head) = head else {
             return no_status(plugin);
         };
@@ -519,11 +519,11 @@ impl ProcessInstance {
             }
             Ok(Err(_)) | Err(_) => return self.timed_out(),
         };
-        let Some(pb::HttpResponsePart {
+        let Some(IncomingPart {
             head: Some(head),
             body,
             last,
-        }) = first
+        }) = first.map(IncomingPart::from)
         else {
             return no_status(plugin);
         };
@@ -579,12 +579,12 @@ fn no_status(plugin: &str) -> axum::response::Response {
 }
 
 /// The response the plugin's head and `body` make.
-fn response_from(head: pb::HttpResponseHead, body: axum::body::Body) -> axum::response::Response {
+fn response_from(head: IncomingHead, body: axum::body::Body) -> axum::response::Response {
     let mut response = axum::response::Response::new(body);
     *response.status_mut() = u16::try_from(head.status)
         .ok()
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(StatusCode::BAD_GATEWAY);
-    flovyn_protocol::headers::append_from_proto(head.headers, response.headers_mut());
+    *response.headers_mut() = head.headers;
     response
 }

@@ -12,12 +12,14 @@ use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use flovyn_protocol::frames::{FrameReader, RequestRef, encode, encode_start, write_frames};
+use flovyn_protocol::frames::{
+    FrameReader, IncomingPart, RequestRef, ToHost, encode, encode_start, read_to_host, write_frames,
+};
 use flovyn_protocol::pb::{self, handle_frame::Kind};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 /// What a call receives: the next part, or why it ended without one.
-type Event = Result<pb::HttpResponsePart, tonic::Status>;
+type Event = Result<IncomingPart, tonic::Status>;
 
 /// The calls waiting for frames; `None` once the connection closed. (Keyed by the host's own
 /// counter: a fast hash is enough.)
@@ -162,7 +164,12 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Hands each frame the plugin sends to its call; at the end, fails those still waiting.
 async fn read_frames(mut reader: FrameReader<tokio::net::unix::OwnedReadHalf>, calls: Calls) {
     loop {
-        let frame = match reader.next().await {
+        let frame = match reader.next_bytes().await.and_then(|frame| {
+            frame
+                .map(read_to_host)
+                .transpose()
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        }) {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
             Err(e) => {
@@ -170,12 +177,16 @@ async fn read_frames(mut reader: FrameReader<tokio::net::unix::OwnedReadHalf>, c
                 break;
             }
         };
-        let (event, ends) = match frame.kind {
-            Some(Kind::Part(part)) => {
+        let (call, event, ends) = match frame {
+            ToHost::Part { call, part } => {
                 let last = part.last;
-                (Ok(part), last)
+                (call, Ok(part), last)
             }
-            Some(Kind::Error(error)) => (
+            ToHost::Other(pb::HandleFrame {
+                call,
+                kind: Some(Kind::Error(error)),
+            }) => (
+                call,
                 Err(tonic::Status::new(
                     tonic::Code::from_i32(error.code),
                     error.message,
@@ -183,15 +194,15 @@ async fn read_frames(mut reader: FrameReader<tokio::net::unix::OwnedReadHalf>, c
                 true,
             ),
             // Frames only the host sends, or of a newer kind.
-            _ => continue,
+            ToHost::Other(_) => continue,
         };
         let inbox = {
             let mut calls = lock(&calls);
             let Some(calls) = calls.as_mut() else { break };
             if ends {
-                calls.remove(&frame.call)
+                calls.remove(&call)
             } else {
-                calls.get(&frame.call).cloned()
+                calls.get(&call).cloned()
             }
         };
         // A call no longer waiting (cancelled) just misses its frame.
@@ -227,7 +238,7 @@ impl Call {
 
     /// The next part; `None` after the last. An error from the plugin, or `Unavailable` when
     /// the connection closed, ends the call.
-    pub(super) async fn next(&mut self) -> Result<Option<pb::HttpResponsePart>, tonic::Status> {
+    pub(super) async fn next(&mut self) -> Result<Option<IncomingPart>, tonic::Status> {
         if self.ended {
             return Ok(None);
         }

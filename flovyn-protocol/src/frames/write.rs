@@ -1,5 +1,6 @@
-//! The `start` frame written straight from the host's request: the same bytes as
-//! [`encode`](super::encode) gives for the `HandleFrame` built from it, without building it
+//! The frames of every request written straight from the `http` types each side holds — the
+//! host's request as a `start`, the plugin's response as `part`s: the same bytes as
+//! [`encode`](super::encode) gives for the `HandleFrame` built from them, without building it
 //! (no owned copy of every header, path and id per request, then dropped).
 
 use prost::bytes::{BufMut as _, Bytes};
@@ -59,12 +60,7 @@ impl RequestRef<'_> {
         put_bytes(2, self.method.as_bytes(), buf);
         put_bytes(3, self.path.as_bytes(), buf);
         put_bytes(4, self.query.as_bytes(), buf);
-        for (name, value) in self.headers {
-            let (name, value) = (name.as_str(), value.as_bytes());
-            put_len(5, header_len(name, value), buf);
-            put_bytes(1, name.as_bytes(), buf);
-            put_bytes(2, value, buf);
-        }
+        put_headers(5, self.headers, buf);
         put_bytes(6, self.body, buf);
         if let Some(identity) = self.identity_json {
             // `optional`: present even when empty.
@@ -94,6 +90,51 @@ pub fn encode_start(call: u64, request: &RequestRef<'_>, timeout_ms: u32) -> Opt
     put_scalar(2, timeout_ms.into(), &mut buf);
     debug_assert_eq!(buf.len(), 4 + frame_len);
     Some(Bytes::from(buf))
+}
+
+/// Call `call`'s response part (`HandleFrame { call, part: HttpResponsePart { head, body, last
+/// } }`) as it goes on the wire: `head` (status and headers) in the first part only.
+pub fn encode_part(
+    call: u64,
+    head: Option<(u16, &http::HeaderMap)>,
+    body: &[u8],
+    last: bool,
+) -> Bytes {
+    let head_len = head.map(|(status, headers)| {
+        scalar_len(1, status.into())
+            + headers
+                .iter()
+                .map(|(name, value)| message_len(2, header_len(name.as_str(), value.as_bytes())))
+                .sum::<usize>()
+    });
+    let part_len = head_len.map_or(0, |len| message_len(1, len))
+        + bytes_len(2, body.len())
+        + scalar_len(3, last.into());
+    let frame_len = scalar_len(1, call) + message_len(3, part_len);
+    let mut buf = Vec::with_capacity(4 + frame_len);
+    // A part carries at most `PART_BYTES` of body and a head: far below u32.
+    buf.put_u32(u32::try_from(frame_len).unwrap_or(u32::MAX));
+    put_scalar(1, call, &mut buf);
+    put_len(3, part_len, &mut buf);
+    if let (Some((status, headers)), Some(head_len)) = (head, head_len) {
+        put_len(1, head_len, &mut buf);
+        put_scalar(1, status.into(), &mut buf);
+        put_headers(2, headers, &mut buf);
+    }
+    put_bytes(2, body, &mut buf);
+    put_scalar(3, last.into(), &mut buf);
+    debug_assert_eq!(buf.len(), 4 + frame_len);
+    Bytes::from(buf)
+}
+
+/// Every header of `headers` as field `tag` (a `Header` each).
+fn put_headers(tag: u32, headers: &http::HeaderMap, buf: &mut Vec<u8>) {
+    for (name, value) in headers {
+        let (name, value) = (name.as_str(), value.as_bytes());
+        put_len(tag, header_len(name, value), buf);
+        put_bytes(1, name.as_bytes(), buf);
+        put_bytes(2, value, buf);
+    }
 }
 
 fn header_len(name: &str, value: &[u8]) -> usize {
@@ -210,6 +251,40 @@ mod tests {
             2,
             0,
         );
+    }
+
+    #[test]
+    fn a_part_frame_is_the_bytes_of_the_message() {
+        let mut headers = HeaderMap::new();
+        headers.append("content-type", HeaderValue::from_static("application/json"));
+        headers.append("set-cookie", HeaderValue::from_static("a=1"));
+        headers.append("set-cookie", HeaderValue::from_static("b=2"));
+        headers.append("x-empty", HeaderValue::from_static(""));
+        let body = vec![9u8; 70_000];
+        // call, head, body, last
+        type Case<'a> = (u64, Option<(u16, &'a HeaderMap)>, &'a [u8], bool);
+        let cases: [Case<'_>; 6] = [
+            (1, Some((200, &headers)), b"{}", true),
+            (2, Some((404, &HeaderMap::new())), b"", true),
+            (3, Some((0, &headers)), &body, false),
+            (u64::MAX, None, &body, false),
+            (5, None, b"", true),
+            (0, None, b"", false),
+        ];
+        for (call, head, body, last) in cases {
+            let built = super::super::encode(&pb::HandleFrame {
+                call,
+                kind: Some(Kind::Part(pb::HttpResponsePart {
+                    head: head.map(|(status, headers)| pb::HttpResponseHead {
+                        status: status.into(),
+                        headers: crate::headers::to_proto(headers),
+                    }),
+                    body: Bytes::copy_from_slice(body),
+                    last,
+                })),
+            });
+            assert_eq!(encode_part(call, head, body, last), built, "call {call}");
+        }
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! Frames as the plugin reads them: a `start` frame's request is read straight into
-//! [`IncomingRequest`] — its fields slices of the frame's buffer, no `String` per field and
-//! header — and every other frame (or a `start` in any but the plain form the host writes)
-//! through prost (which also names what is wrong with a frame that does not read).
+//! Frames as each side reads them. The frame every call starts with on each side is read
+//! straight into the form the reader uses — the plugin reads a `start`'s request into
+//! [`IncomingRequest`], the host a `part` into [`IncomingPart`] — their fields slices of the
+//! frame's buffer, no `String` per field and header; every other frame (and one in any but
+//! the plain form the other side writes) is read by prost, which also names what is wrong with
+//! a frame that does not read.
 
 use prost::Message as _;
 use prost::bytes::{Buf as _, Bytes, BytesMut};
@@ -9,9 +11,9 @@ use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_f
 
 use crate::pb::{self, HandleFrame, handle_frame::Kind};
 
-/// A frame the plugin received.
+/// A frame the plugin received from the host.
 #[derive(Debug, PartialEq)]
-pub enum Frame {
+pub enum ToPlugin {
     /// A new call.
     Start {
         call: u64,
@@ -88,25 +90,25 @@ impl IncomingRequest {
     }
 }
 
-/// Reads `frame` (one frame's bytes, without its length).
-pub fn decode(frame: Bytes) -> Result<Frame, prost::DecodeError> {
+/// Reads `frame` (one frame's bytes, without its length), as the plugin.
+pub fn read_to_plugin(frame: Bytes) -> Result<ToPlugin, prost::DecodeError> {
     if let Some(start) = read_start(frame.clone()) {
         return Ok(start);
     }
     let frame = HandleFrame::decode(frame)?;
     Ok(match frame.kind {
-        Some(Kind::Start(start)) => Frame::Start {
+        Some(Kind::Start(start)) => ToPlugin::Start {
             call: frame.call,
             timeout_ms: start.timeout_ms,
             request: start.request.unwrap_or_default().into(),
         },
-        _ => Frame::Other(frame),
+        _ => ToPlugin::Other(frame),
     })
 }
 
 /// A `start` frame in the plain form (each message field once); `None` for any other frame —
 /// and for one that does not read, whose error prost then names.
-fn read_start(mut frame: Bytes) -> Option<Frame> {
+fn read_start(mut frame: Bytes) -> Option<ToPlugin> {
     let (mut call, mut start) = (0, None);
     while frame.has_remaining() {
         let (tag, wire) = decode_key(&mut frame).ok()?;
@@ -134,11 +136,123 @@ fn read_start(mut frame: Bytes) -> Option<Frame> {
             _ => skip(wire, tag, &mut start)?,
         }
     }
-    Some(Frame::Start {
+    Some(ToPlugin::Start {
         call,
         timeout_ms,
         request: request.unwrap_or_default(),
     })
+}
+
+/// A frame the host received from the plugin.
+#[derive(Debug, PartialEq)]
+pub enum ToHost {
+    /// A part of a call's response.
+    Part { call: u64, part: IncomingPart },
+    /// Any other frame.
+    Other(HandleFrame),
+}
+
+/// A part of a response as the host receives it (`HttpResponsePart`), its head in `http` form.
+#[derive(Debug, Default, PartialEq)]
+pub struct IncomingPart {
+    /// In the first part only.
+    pub head: Option<IncomingHead>,
+    pub body: Bytes,
+    /// No part follows.
+    pub last: bool,
+}
+
+/// A response's status and headers (a header that is not a valid header is left out).
+#[derive(Debug, Default, PartialEq)]
+pub struct IncomingHead {
+    /// As the plugin sent it: not necessarily a valid HTTP status.
+    pub status: u32,
+    pub headers: http::HeaderMap,
+}
+
+impl From<pb::HttpResponsePart> for IncomingPart {
+    fn from(part: pb::HttpResponsePart) -> Self {
+        Self {
+            head: part.head.map(|head| {
+                let mut headers = http::HeaderMap::new();
+                crate::headers::append_from_proto(head.headers, &mut headers);
+                IncomingHead {
+                    status: head.status,
+                    headers,
+                }
+            }),
+            body: part.body,
+            last: part.last,
+        }
+    }
+}
+
+/// Reads `frame` (one frame's bytes, without its length), as the host.
+pub fn read_to_host(frame: Bytes) -> Result<ToHost, prost::DecodeError> {
+    if let Some(part) = read_part(frame.clone()) {
+        return Ok(part);
+    }
+    let frame = HandleFrame::decode(frame)?;
+    Ok(match frame.kind {
+        Some(Kind::Part(part)) => ToHost::Part {
+            call: frame.call,
+            part: part.into(),
+        },
+        _ => ToHost::Other(frame),
+    })
+}
+
+/// A `part` frame in the plain form; `None` otherwise (as [`read_start`]).
+fn read_part(mut frame: Bytes) -> Option<ToHost> {
+    let (mut call, mut part) = (0, None);
+    while frame.has_remaining() {
+        let (tag, wire) = decode_key(&mut frame).ok()?;
+        match (tag, wire) {
+            (1, WireType::Varint) => call = decode_varint(&mut frame).ok()?,
+            (3, WireType::LengthDelimited) if part.is_none() => {
+                part = Some(delimited(&mut frame)?);
+            }
+            (2..=6, _) => return None,
+            _ => skip(wire, tag, &mut frame)?,
+        }
+    }
+    let mut bytes = part?;
+    let mut part = IncomingPart::default();
+    while bytes.has_remaining() {
+        let (tag, wire) = decode_key(&mut bytes).ok()?;
+        match (tag, wire) {
+            (1, WireType::LengthDelimited) if part.head.is_none() => {
+                part.head = Some(read_head(delimited(&mut bytes)?)?);
+            }
+            (2, WireType::LengthDelimited) => part.body = delimited(&mut bytes)?,
+            (3, WireType::Varint) => part.last = decode_varint(&mut bytes).ok()? != 0,
+            (1..=3, _) => return None,
+            _ => skip(wire, tag, &mut bytes)?,
+        }
+    }
+    Some(ToHost::Part { call, part })
+}
+
+fn read_head(mut bytes: Bytes) -> Option<IncomingHead> {
+    let mut head = IncomingHead::default();
+    while bytes.has_remaining() {
+        let (tag, wire) = decode_key(&mut bytes).ok()?;
+        match (tag, wire) {
+            (1, WireType::Varint) => head.status = decode_varint(&mut bytes).ok()? as u32,
+            (2, WireType::LengthDelimited) => {
+                let (name, value) = read_header(delimited(&mut bytes)?)?;
+                if let (Ok(name), Ok(value)) = (
+                    http::HeaderName::from_bytes(&name),
+                    http::HeaderValue::from_maybe_shared(value),
+                ) {
+                    head.headers.append(name, value);
+                }
+            }
+            (1 | 2, _) => return None,
+            _ => skip(wire, tag, &mut bytes)?,
+        }
+    }
+    Some(head)
 }
 
 fn read_request(mut bytes: Bytes) -> Option<IncomingRequest> {
@@ -237,15 +351,15 @@ mod tests {
     }
 
     /// What prost reads from `wire`, in the same form.
-    fn through_prost(wire: Bytes) -> Frame {
+    fn through_prost(wire: Bytes) -> ToPlugin {
         let frame = HandleFrame::decode(wire).unwrap();
         match frame.kind {
-            Some(Kind::Start(start)) => Frame::Start {
+            Some(Kind::Start(start)) => ToPlugin::Start {
                 call: frame.call,
                 timeout_ms: start.timeout_ms,
                 request: start.request.unwrap_or_default().into(),
             },
-            _ => Frame::Other(frame),
+            _ => ToPlugin::Other(frame),
         }
     }
 
@@ -272,10 +386,13 @@ mod tests {
             let fast = read_start(wire(frame));
             let is_start = matches!(frame.kind, Some(Kind::Start(_)));
             assert_eq!(fast.is_some(), is_start, "{frame:?}");
-            assert_eq!(decode(wire(frame)).unwrap(), through_prost(wire(frame)));
+            assert_eq!(
+                read_to_plugin(wire(frame)).unwrap(),
+                through_prost(wire(frame))
+            );
         }
         // As the host writes it.
-        let Frame::Start { request, .. } = decode(wire(&frames[0])).unwrap() else {
+        let ToPlugin::Start { request, .. } = read_to_plugin(wire(&frames[0])).unwrap() else {
             panic!("a start frame");
         };
         let http = request.into_http().unwrap();
@@ -303,31 +420,138 @@ mod tests {
         pieces.extend_from_slice(&wire(&start(0, Some(second), 0)));
         let pieces = Bytes::from(pieces);
         assert!(read_start(pieces.clone()).is_none());
-        assert_eq!(decode(pieces.clone()).unwrap(), through_prost(pieces));
+        assert_eq!(
+            read_to_plugin(pieces.clone()).unwrap(),
+            through_prost(pieces)
+        );
 
         // Field 15 (varint 1) after the frame's own: skipped.
         let mut unknown = wire(&whole).to_vec();
         unknown.extend_from_slice(&[15 << 3, 1]);
         let unknown = Bytes::from(unknown);
         assert!(read_start(unknown.clone()).is_some());
-        assert_eq!(decode(unknown.clone()).unwrap(), through_prost(unknown));
+        assert_eq!(
+            read_to_plugin(unknown.clone()).unwrap(),
+            through_prost(unknown)
+        );
+    }
+
+    fn part(call: u64, head: Option<pb::HttpResponseHead>, body: &[u8], last: bool) -> HandleFrame {
+        HandleFrame {
+            call,
+            kind: Some(Kind::Part(pb::HttpResponsePart {
+                head,
+                body: Bytes::copy_from_slice(body),
+                last,
+            })),
+        }
+    }
+
+    fn host_through_prost(wire: Bytes) -> ToHost {
+        let frame = HandleFrame::decode(wire).unwrap();
+        match frame.kind {
+            Some(Kind::Part(part)) => ToHost::Part {
+                call: frame.call,
+                part: part.into(),
+            },
+            _ => ToHost::Other(frame),
+        }
+    }
+
+    #[test]
+    fn part_frames_read_as_prost_reads_them() {
+        let head = pb::HttpResponseHead {
+            status: 201,
+            headers: vec![
+                pb::Header {
+                    name: "content-type".into(),
+                    value: Bytes::from_static(b"application/json"),
+                },
+                pb::Header {
+                    name: "set-cookie".into(),
+                    value: Bytes::from_static(b"a=1"),
+                },
+                pb::Header {
+                    name: "set-cookie".into(),
+                    value: Bytes::from_static(b"b=2"),
+                },
+                // Not a header name: left out, both ways.
+                pb::Header {
+                    name: "bad name".into(),
+                    value: Bytes::from_static(b"x"),
+                },
+            ],
+        };
+        let frames = [
+            part(1, Some(head.clone()), b"{}", true),
+            part(2, Some(pb::HttpResponseHead::default()), b"", false),
+            part(u64::MAX, None, &[5; 10_000], false),
+            part(0, None, b"", true),
+            HandleFrame {
+                call: 7,
+                kind: Some(Kind::Error(pb::HandleError {
+                    code: 4,
+                    message: "late".into(),
+                })),
+            },
+        ];
+        for frame in &frames {
+            let is_part = matches!(frame.kind, Some(Kind::Part(_)));
+            assert_eq!(read_part(wire(frame)).is_some(), is_part, "{frame:?}");
+            assert_eq!(
+                read_to_host(wire(frame)).unwrap(),
+                host_through_prost(wire(frame))
+            );
+        }
+        let ToHost::Part { call, part: first } = read_to_host(wire(&frames[0])).unwrap() else {
+            panic!("a part frame");
+        };
+        assert_eq!(call, 1);
+        let head = first.head.unwrap();
+        assert_eq!(head.status, 201);
+        let cookies: Vec<_> = head.headers.get_all("set-cookie").iter().collect();
+        assert_eq!(cookies, ["a=1", "b=2"]);
+        assert_eq!(head.headers.len(), 3);
+        assert_eq!((first.body.as_ref(), first.last), (&b"{}"[..], true));
+
+        // In pieces (a merged head): prost's reading.
+        let mut pieces = wire(&part(3, Some(head_only(200)), b"", false)).to_vec();
+        pieces.extend_from_slice(&wire(&part(3, Some(head_only(0)), b"x", true)));
+        let pieces = Bytes::from(pieces);
+        assert!(read_part(pieces.clone()).is_none());
+        assert_eq!(
+            read_to_host(pieces.clone()).unwrap(),
+            host_through_prost(pieces)
+        );
+        // Cut short: an error.
+        let good = wire(&frames[0]);
+        assert!(read_to_host(good.slice(..good.len() - 2)).is_err());
+    }
+
+    fn head_only(status: u32) -> pb::HttpResponseHead {
+        pb::HttpResponseHead {
+            status,
+            headers: Vec::new(),
+        }
     }
 
     #[test]
     fn a_broken_start_frame_is_an_error() {
         let good = wire(&start(1, Some(request()), 1));
-        assert!(decode(good.slice(..good.len() - 3)).is_err());
+        assert!(read_to_plugin(good.slice(..good.len() - 3)).is_err());
         // The method's bytes are not UTF-8.
         let mut bad = request();
         bad.method = "GET".into();
         let mut bytes = wire(&start(1, Some(bad), 1)).to_vec();
         let at = bytes.windows(3).position(|w| w == b"GET").unwrap();
         bytes[at] = 0xff;
-        assert!(decode(Bytes::from(bytes)).is_err());
+        assert!(read_to_plugin(Bytes::from(bytes)).is_err());
         // A method `http` does not take.
         let mut odd = request();
         odd.method = "GE T".into();
-        let Frame::Start { request, .. } = decode(wire(&start(1, Some(odd), 1))).unwrap() else {
+        let ToPlugin::Start { request, .. } =
+            read_to_plugin(wire(&start(1, Some(odd), 1))).unwrap()
+        else {
             panic!("a start frame");
         };
         assert!(request.into_http().is_err());

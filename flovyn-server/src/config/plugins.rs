@@ -44,6 +44,7 @@ pub const RUN_KEYS: &[&str] = &[
     "sandbox",
     "sandbox_read",
     "sandbox_write",
+    "handle",
 ];
 
 /// How a plugin configured with `mode = "process"` is started.
@@ -77,6 +78,10 @@ pub struct ProcessSettings {
     /// `sandbox_read` (absolute paths it may read beyond the system's) and `sandbox_write`
     /// (absolute paths it may also write beyond its own directory).
     pub sandbox: Option<SandboxSettings>,
+    /// `handle` (default `"frames"`): how requests reach the process — as frames on its
+    /// second socket when it offers one (decision 0021), else through gRPC `Handle`; `"grpc"`
+    /// always through gRPC `Handle`.
+    pub frames: bool,
 }
 
 /// What `sandbox`, `sandbox_read` and `sandbox_write` grant a sandboxed plugin process.
@@ -219,6 +224,18 @@ pub fn processes(config: &Config) -> Result<Vec<ProcessSettings>, ConfigError> {
         let Ok(sandbox) = sandbox(section, &key, &mut errors) else {
             continue;
         };
+        let frames = match section.get("handle") {
+            None => true,
+            Some(serde_json::Value::String(h)) if h == "frames" => true,
+            Some(serde_json::Value::String(h)) if h == "grpc" => false,
+            Some(other) => {
+                errors.push(format!(
+                    "key `{}`: expected `\"frames\"` or `\"grpc\"`, found `{other}`",
+                    key("handle")
+                ));
+                continue;
+            }
+        };
         out.push(ProcessSettings {
             plugin: name.clone(),
             command,
@@ -231,6 +248,7 @@ pub fn processes(config: &Config) -> Result<Vec<ProcessSettings>, ConfigError> {
             max_open_files,
             user,
             sandbox,
+            frames,
         });
     }
     if errors.is_empty() {

@@ -191,6 +191,10 @@ fn add_enabled(section: &mut Value) {
             "sandbox_write",
             json!({"description": "With `sandbox = true`: absolute paths the process may also read and write.", "type": "array", "items": {"type": "string"}}),
         ),
+        (
+            "handle",
+            json!({"description": "With `mode = \"process\"`: how requests reach the process — `\"frames\"` on its second socket when it offers one (else gRPC `Handle`), `\"grpc\"` always through gRPC `Handle`.", "type": "string", "enum": ["frames", "grpc"], "default": "frames"}),
+        ),
     ] {
         add_property(section, key, schema);
     }

@@ -286,6 +286,7 @@ fn process_spec(p: &ProcessSettings) -> ProcessSpec {
         read: s.read.clone(),
         write: s.write.clone(),
     });
+    spec.frames = p.frames;
     spec
 }
 

@@ -139,8 +139,10 @@ pub(crate) enum Mode {
     /// All linked into the server (this test binary).
     Linked,
     /// `hello`, `worker-token` and `audit-log`, when named, each in its own process
-    /// (`<name>-plugin`); the others linked.
+    /// (`<name>-plugin`); the others linked. Requests go to them as frames (decision 0021).
     Process,
+    /// As [`Mode::Process`], with `handle = "grpc"`: requests go through gRPC `Handle`.
+    ProcessGrpc,
 }
 
 /// The plugins that have a plugin executable.
@@ -166,7 +168,7 @@ pub(crate) async fn fixture_in(
     config.http.body_limit_bytes = 1024;
     config.http.request_timeout_secs = 1;
     adjust(&mut config);
-    let in_process = |name: &str| mode == Mode::Process && PROCESS_PLUGINS.contains(&name);
+    let in_process = |name: &str| mode != Mode::Linked && PROCESS_PLUGINS.contains(&name);
     let plugins: Vec<_> = flovyn_sdk::host::registry::plugins()
         .into_iter()
         .filter(|p| names.contains(&p.name) && !in_process(p.name))
@@ -180,10 +182,11 @@ pub(crate) async fn fixture_in(
             })
             .collect();
         for name in names.iter().filter(|n| in_process(n)) {
-            let spec = flovyn_server::host::process::ProcessSpec::new(
+            let mut spec = flovyn_server::host::process::ProcessSpec::new(
                 *name,
                 crate::support::process::plugin_executable(&format!("{name}-plugin")),
             );
+            spec.frames = mode == Mode::Process;
             let backend = flovyn_server::host::process::ProcessBackend::start(&spec)
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));
@@ -195,6 +198,20 @@ pub(crate) async fn fixture_in(
     }
     .expect("server starts");
     let router = flovyn_server::router::build_router(state.clone());
+    // Each plugin process takes its requests the way the mode says.
+    let listed = send(&router, get_as("/_/plugins", ADMIN)).await.json();
+    let expected = if mode == Mode::Process {
+        "frames"
+    } else {
+        "grpc"
+    };
+    for name in names.iter().filter(|n| in_process(n)) {
+        let plugin = listed
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["name"] == *name))
+            .unwrap_or_else(|| panic!("`{name}` is not listed: {listed}"));
+        assert_eq!(plugin["process"]["handle"], expected, "{plugin}");
+    }
     Some(Fixture {
         state,
         router,

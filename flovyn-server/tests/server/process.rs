@@ -426,6 +426,39 @@ pub(crate) fn child_named(parent: u32, name: &str) -> u32 {
         .unwrap_or_else(|| panic!("no `{name}` child process of {parent}"))
 }
 
+/// `handle` in the plugin's section: as frames by default (the Rust SDK offers them), through
+/// gRPC `Handle` with `"grpc"` — the same answers either way.
+#[test]
+fn the_configuration_chooses_how_requests_reach_the_process() {
+    use crate::support::process::{Server, get};
+    const ADMIN: &str = "process-admin-token-0123456789abcdef";
+    let auth = format!("Bearer {ADMIN}");
+    for (extra, expected) in [
+        ("", "frames"),
+        ("handle = \"frames\"\n", "frames"),
+        ("handle = \"grpc\"\n", "grpc"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        process_config(dir.path(), &hello_plugin(), extra);
+        let server = Server::start(dir.path(), &[("FLOVYN_ADMIN_TOKEN", ADMIN)]);
+        let reply = get(server.addr, "/api/v1/p/hello/greeting?name=Ada", &[]).unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.json(), serde_json::json!({"message": "Hello, Ada!"}));
+        let listed = get(
+            server.addr,
+            "/_/plugins",
+            &[("Authorization", auth.as_str())],
+        )
+        .unwrap()
+        .json();
+        let hello = listed
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["name"] == "hello"))
+            .unwrap_or_else(|| panic!("hello is not listed: {listed}"));
+        assert_eq!(hello["process"]["handle"], expected, "{extra}: {hello}");
+    }
+}
+
 #[test]
 fn a_plugin_process_does_not_outlive_a_killed_server() {
     use crate::support::process::{Server, get};
@@ -556,6 +589,10 @@ fn process_keys_are_checked_and_named() {
         (
             "sandbox = true\nsandbox_write = [\"data\"]",
             "key `plugins.hello.sandbox_write`: `data` is not an absolute path",
+        ),
+        (
+            "handle = \"tcp\"",
+            "key `plugins.hello.handle`: expected `\"frames\"` or `\"grpc\"`, found `\"tcp\"`",
         ),
     ] {
         process_config(dir.path(), &hello_plugin(), &format!("{keys}\n"));

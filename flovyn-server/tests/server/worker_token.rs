@@ -169,6 +169,12 @@ async fn operator_flow_on_postgres_out_of_process() {
     operator_flow(Db::Postgres, Mode::Process).await;
 }
 
+/// The same flow with the plugin's requests through gRPC `Handle` (`handle = "grpc"`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_flow_on_sqlite_out_of_process_over_grpc() {
+    operator_flow(Db::Sqlite, Mode::ProcessGrpc).await;
+}
+
 #[tokio::test]
 async fn operator_flow_on_postgres() {
     operator_flow(Db::Postgres, Mode::Linked).await;
@@ -262,6 +268,11 @@ async fn body_needs_only_a_display_name_and_rejects_unknown_fields() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn body_needs_only_a_display_name_and_rejects_unknown_fields_out_of_process() {
     body_rules(Mode::Process).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_needs_only_a_display_name_and_rejects_unknown_fields_out_of_process_over_grpc() {
+    body_rules(Mode::ProcessGrpc).await;
 }
 
 async fn body_rules(mode: Mode) {

@@ -62,6 +62,9 @@ pub struct ProcessSpec {
     pub user: Option<String>,
     /// The OS sandbox it starts in (decision 0020), when its section asks for one.
     pub sandbox: Option<Sandbox>,
+    /// Whether requests go as frames when the process offers a socket for them (decision
+    /// 0021); otherwise, and when it offers none, through gRPC `Handle`.
+    pub frames: bool,
 }
 
 /// Limits the host sets on a plugin process (`prlimit`, soft and hard alike), right after it
@@ -130,7 +133,8 @@ const OFFERED: &[u32] = &[flovyn_protocol::PROTOCOL_VERSION];
 
 impl ProcessSpec {
     /// Starting plugin `name` with `command`, no arguments, and the default timeouts (start
-    /// 10 s, request 10 s, stop grace 5 s) and [`RestartPolicy`].
+    /// 10 s, request 10 s, stop grace 5 s) and [`RestartPolicy`]; requests as frames when the
+    /// process offers them.
     pub fn new(name: impl Into<String>, command: impl Into<PathBuf>) -> Self {
         Self {
             name: name.into(),
@@ -143,6 +147,7 @@ impl ProcessSpec {
             limits: ResourceLimits::default(),
             user: None,
             sandbox: None,
+            frames: true,
         }
     }
 

@@ -307,13 +307,14 @@ impl Supervisor {
     }
 
     /// The connection for `Handle` as frames, when the process named a socket for it in its
-    /// directory; without one (or when it cannot be reached) requests go through gRPC.
+    /// directory (and the plugin's section does not say `handle = "grpc"`); without one (or
+    /// when it cannot be reached) requests go through gRPC.
     async fn connect_frames(
         &self,
         process: &PluginProcess,
         address: &str,
     ) -> Option<Arc<FrameClient>> {
-        if address.is_empty() {
+        if address.is_empty() || !self.spec.frames {
             return None;
         }
         let path = std::path::Path::new(address);

@@ -24,7 +24,7 @@ async fn a_python_plugin_serves_its_routes_with_storage_through_the_host(db: Tes
         return;
     };
     let url = db.url.clone();
-    let kept = tokio::task::spawn_blocking(move || serve_notes(&url, &notes))
+    let kept = tokio::task::spawn_blocking(move || serve_notes(&url, &notes, Handle::Frames))
         .await
         .unwrap();
 
@@ -69,10 +69,37 @@ async fn a_python_plugin_serves_its_routes_with_storage_through_the_host(db: Tes
     assert_eq!(ledger, [(1, "create_notes".to_owned())]);
 }
 
-/// Runs the scenario against a server on `url`; the id of the note left behind.
-fn serve_notes(url: &str, notes: &Path) -> String {
+/// How the host sends the plugin its requests (`handle` in its section).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Handle {
+    /// As frames (the default: the Python SDK offers them).
+    Frames,
+    /// Through gRPC `Handle` (`handle = "grpc"`).
+    Grpc,
+}
+
+/// The same scenario with the requests through gRPC `Handle`.
+#[test]
+fn a_python_plugin_serves_its_routes_through_grpc_handle_too() {
+    let Some(notes) = python::notes_plugin() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
-    write_config(dir.path(), notes, "max_body_length = 64\n");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("notes.db").display()
+    );
+    serve_notes(&url, &notes, Handle::Grpc);
+}
+
+/// Runs the scenario against a server on `url`; the id of the note left behind.
+fn serve_notes(url: &str, notes: &Path, handle: Handle) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let section = match handle {
+        Handle::Frames => "max_body_length = 64\n",
+        Handle::Grpc => "max_body_length = 64\nhandle = \"grpc\"\n",
+    };
+    write_config(dir.path(), notes, section);
     let server = Server::start(
         dir.path(),
         &[("DATABASE_URL", url), ("FLOVYN_ADMIN_TOKEN", ADMIN)],
@@ -185,6 +212,11 @@ fn serve_notes(url: &str, notes: &Path) -> String {
         notes_entry()["tasks"][0]["last_run"]["result"] == "ok"
     });
     let listed = notes_entry();
+    let expected = match handle {
+        Handle::Frames => "frames",
+        Handle::Grpc => "grpc",
+    };
+    assert_eq!(listed["process"]["handle"], expected, "{listed}");
     assert_eq!(listed["migrations"][0]["name"], "create_notes");
     assert!(!listed["migrations"][0]["applied_at"].is_null(), "{listed}");
     assert_eq!(listed["tasks"][0]["name"], "prune_expired", "{listed}");
@@ -309,8 +341,8 @@ fn a_killed_python_plugin_is_answered_for_and_restarted() {
     let after = info();
     assert_eq!(after["state"], "running", "{after}");
     assert_eq!(after["process"]["restarts"], 1, "{after}");
-    // The Python SDK offers no frames socket: requests go through gRPC `Handle`.
-    assert_eq!(after["process"]["handle"], "grpc", "{after}");
+    // The restarted process offers its frames socket again.
+    assert_eq!(after["process"]["handle"], "frames", "{after}");
     assert_ne!(after["process"]["pid"].as_u64().unwrap(), first);
 }
 

@@ -1,6 +1,7 @@
 """The plugin process: handshake, the ``flovyn.plugin.v1.Plugin`` service and
-``grpc.health.v1`` on a Unix socket only the host can reach, until the host's ``Shutdown``
-or until it closes the process's stdin (it stopped, or died)."""
+``grpc.health.v1`` on a Unix socket only the host can reach, ``Handle`` also as frames on a
+second one (named in the ``Initialize`` answer), until the host's ``Shutdown`` or until it
+closes the process's stdin (it stopped, or died)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import sys
 import threading
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -18,7 +20,7 @@ from pydantic import ValidationError
 from flovyn.plugin.v1 import plugin_pb2 as pb
 from flovyn.plugin.v1 import plugin_pb2_grpc
 
-from . import _asgi
+from . import _asgi, _frames
 from ._describe import FORMAT_VERSION, describe
 from ._errors import report
 from ._events import EventMeta
@@ -28,11 +30,14 @@ from ._storage import Database
 
 
 class PluginService(plugin_pb2_grpc.PluginServicer):  # type: ignore[misc]  # untyped base
-    def __init__(self, plugin: Plugin[Any], stop: asyncio.Event) -> None:
+    def __init__(self, plugin: Plugin[Any], stop: asyncio.Event, frames: Path) -> None:
         self.plugin = plugin
         self.prefix = f"/api/v1/p/{plugin.name}"
         self.stop = stop
         self.initialized = False
+        #: Where ``Handle`` as frames is served, from ``Initialize`` on.
+        self.frames = frames
+        self.frames_server: asyncio.AbstractServer | None = None
 
     async def Describe(self, request: pb.DescribeRequest, context: Any) -> pb.DescribeResponse:
         try:
@@ -63,8 +68,12 @@ class PluginService(plugin_pb2_grpc.PluginServicer):  # type: ignore[misc]  # un
                 await context.abort(
                     grpc.StatusCode.FAILED_PRECONDITION, f"start hook `{hook.__name__}`: {e}"
                 )
+        if self.frames_server is None:
+            self.frames_server = await _frames.serve(
+                self.frames, self.plugin.app, self.prefix, self.plugin.name
+            )
         self.initialized = True
-        return pb.InitializeResponse()
+        return pb.InitializeResponse(handle_address=str(self.frames))
 
     async def Handle(
         self, request: pb.HttpRequest, context: Any
@@ -145,7 +154,8 @@ async def _serve(plugin: Plugin[Any]) -> int:
     socket = handshake.socket_dir / f"{plugin.name}.sock"
     stop = asyncio.Event()
     server = grpc.aio.server()
-    plugin_pb2_grpc.add_PluginServicer_to_server(PluginService(plugin, stop), server)
+    service = PluginService(plugin, stop, handshake.socket_dir / f"{plugin.name}.handle.sock")
+    plugin_pb2_grpc.add_PluginServicer_to_server(service, server)
     health_service = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_service, server)
     if server.add_insecure_port(f"unix:{socket}") == 0:
@@ -159,6 +169,8 @@ async def _serve(plugin: Plugin[Any]) -> int:
     loop = asyncio.get_running_loop()
     threading.Thread(target=_wait_for_stdin_end, args=(loop, stop), daemon=True).start()
     await stop.wait()
+    if service.frames_server is not None:
+        service.frames_server.close()
     await server.stop(grace=5)
     return 0
 

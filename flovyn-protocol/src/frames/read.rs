@@ -108,21 +108,8 @@ pub fn read_to_plugin(frame: Bytes) -> Result<ToPlugin, prost::DecodeError> {
 
 /// A `start` frame in the plain form (each message field once); `None` for any other frame —
 /// and for one that does not read, whose error prost then names.
-fn read_start(mut frame: Bytes) -> Option<ToPlugin> {
-    let (mut call, mut start) = (0, None);
-    while frame.has_remaining() {
-        let (tag, wire) = decode_key(&mut frame).ok()?;
-        match (tag, wire) {
-            (1, WireType::Varint) => call = decode_varint(&mut frame).ok()?,
-            (2, WireType::LengthDelimited) if start.is_none() => {
-                start = Some(delimited(&mut frame)?);
-            }
-            // Another kind, or a start in several pieces (merged, as protobuf allows).
-            (2..=6, _) => return None,
-            _ => skip(wire, tag, &mut frame)?,
-        }
-    }
-    let mut start = start?;
+fn read_start(frame: Bytes) -> Option<ToPlugin> {
+    let (call, mut start) = envelope(frame, 2)?;
     let (mut request, mut timeout_ms) = (None, 0);
     while start.has_remaining() {
         let (tag, wire) = decode_key(&mut start).ok()?;
@@ -203,20 +190,8 @@ pub fn read_to_host(frame: Bytes) -> Result<ToHost, prost::DecodeError> {
 }
 
 /// A `part` frame in the plain form; `None` otherwise (as [`read_start`]).
-fn read_part(mut frame: Bytes) -> Option<ToHost> {
-    let (mut call, mut part) = (0, None);
-    while frame.has_remaining() {
-        let (tag, wire) = decode_key(&mut frame).ok()?;
-        match (tag, wire) {
-            (1, WireType::Varint) => call = decode_varint(&mut frame).ok()?,
-            (3, WireType::LengthDelimited) if part.is_none() => {
-                part = Some(delimited(&mut frame)?);
-            }
-            (2..=6, _) => return None,
-            _ => skip(wire, tag, &mut frame)?,
-        }
-    }
-    let mut bytes = part?;
+fn read_part(frame: Bytes) -> Option<ToHost> {
+    let (call, mut bytes) = envelope(frame, 3)?;
     let mut part = IncomingPart::default();
     while bytes.has_remaining() {
         let (tag, wire) = decode_key(&mut bytes).ok()?;
@@ -231,6 +206,25 @@ fn read_part(mut frame: Bytes) -> Option<ToHost> {
         }
     }
     Some(ToHost::Part { call, part })
+}
+
+/// A `HandleFrame`'s call and the bytes of its kind, when the kind is field `kind` (once);
+/// `None` for another kind, a kind in several pieces (merged, as protobuf allows), or a frame
+/// that does not read.
+fn envelope(mut frame: Bytes, kind: u32) -> Option<(u64, Bytes)> {
+    let (mut call, mut body) = (0, None);
+    while frame.has_remaining() {
+        let (tag, wire) = decode_key(&mut frame).ok()?;
+        match (tag, wire) {
+            (1, WireType::Varint) => call = decode_varint(&mut frame).ok()?,
+            (tag, WireType::LengthDelimited) if tag == kind && body.is_none() => {
+                body = Some(delimited(&mut frame)?);
+            }
+            (2..=6, _) => return None,
+            _ => skip(wire, tag, &mut frame)?,
+        }
+    }
+    Some((call, body?))
 }
 
 fn read_head(mut bytes: Bytes) -> Option<IncomingHead> {

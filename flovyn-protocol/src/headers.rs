@@ -15,15 +15,25 @@ pub fn to_proto(headers: &HeaderMap) -> Vec<pb::Header> {
         .collect()
 }
 
-/// `headers` appended to `into`; a name or value that is not a valid header is skipped.
+/// `headers` appended to `into`, as [`append_one`] each.
 pub fn append_from_proto(headers: Vec<pb::Header>, into: &mut HeaderMap) {
     for header in headers {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(header.name.as_bytes()),
-            HeaderValue::from_maybe_shared(header.value),
-        ) {
-            into.append(name, value);
+        if !append_one(into, header.name.as_bytes(), header.value) {
+            break;
         }
+    }
+}
+
+/// `name: value` appended to `into` when both are valid (else left out). `false` once `into`
+/// holds all a `HeaderMap` can (some 24k names): the caller leaves the rest out — a peer
+/// sending that many cannot make the reader panic.
+pub fn append_one(into: &mut HeaderMap, name: &[u8], value: prost::bytes::Bytes) -> bool {
+    match (
+        HeaderName::from_bytes(name),
+        HeaderValue::from_maybe_shared(value),
+    ) {
+        (Ok(name), Ok(value)) => into.try_append(name, value).is_ok(),
+        _ => true,
     }
 }
 
@@ -45,5 +55,19 @@ mod tests {
         });
         append_from_proto(wire, &mut back);
         assert_eq!(back, headers);
+    }
+
+    #[test]
+    fn more_names_than_a_header_map_holds_are_left_out_not_a_panic() {
+        let wire: Vec<pb::Header> = (0..40_000)
+            .map(|i| pb::Header {
+                name: format!("x-{i}"),
+                value: prost::bytes::Bytes::from_static(b"1"),
+            })
+            .collect();
+        let mut back = HeaderMap::new();
+        append_from_proto(wire, &mut back);
+        assert!(back.len() > 20_000 && back.len() < 40_000, "{}", back.len());
+        assert_eq!(back["x-0"], "1");
     }
 }

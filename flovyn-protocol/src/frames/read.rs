@@ -77,13 +77,11 @@ impl IncomingRequest {
         *request.method_mut() = http::Method::from_bytes(&self.method)?;
         *request.uri_mut() = http::Uri::from_maybe_shared(uri)?;
         let headers = request.headers_mut();
-        headers.reserve(self.headers.len());
+        // Room for them all at once, when a map can have it (else it grows as they come).
+        let _ = headers.try_reserve(self.headers.len());
         for (name, value) in self.headers {
-            if let (Ok(name), Ok(value)) = (
-                http::HeaderName::from_bytes(&name),
-                http::HeaderValue::from_maybe_shared(value),
-            ) {
-                headers.append(name, value);
+            if !crate::headers::append_one(headers, &name, value) {
+                break;
             }
         }
         Ok(request)
@@ -120,6 +118,7 @@ fn read_start(frame: Bytes) -> Option<ToPlugin> {
             (1, _) => return None,
             // A uint32 field takes the low 32 bits of a wider varint, as prost does.
             (2, WireType::Varint) => timeout_ms = decode_varint(&mut start).ok()? as u32,
+            (2, _) => return None,
             _ => skip(wire, tag, &mut start)?,
         }
     }
@@ -217,6 +216,8 @@ fn envelope(mut frame: Bytes, kind: u32) -> Option<(u64, Bytes)> {
         let (tag, wire) = decode_key(&mut frame).ok()?;
         match (tag, wire) {
             (1, WireType::Varint) => call = decode_varint(&mut frame).ok()?,
+            // A known field in an unexpected wire type: prost names the error.
+            (1, _) => return None,
             (tag, WireType::LengthDelimited) if tag == kind && body.is_none() => {
                 body = Some(delimited(&mut frame)?);
             }
@@ -229,18 +230,15 @@ fn envelope(mut frame: Bytes, kind: u32) -> Option<(u64, Bytes)> {
 
 fn read_head(mut bytes: Bytes) -> Option<IncomingHead> {
     let mut head = IncomingHead::default();
+    let mut full = false;
     while bytes.has_remaining() {
         let (tag, wire) = decode_key(&mut bytes).ok()?;
         match (tag, wire) {
             (1, WireType::Varint) => head.status = decode_varint(&mut bytes).ok()? as u32,
             (2, WireType::LengthDelimited) => {
                 let (name, value) = read_header(delimited(&mut bytes)?)?;
-                if let (Ok(name), Ok(value)) = (
-                    http::HeaderName::from_bytes(&name),
-                    http::HeaderValue::from_maybe_shared(value),
-                ) {
-                    head.headers.append(name, value);
-                }
+                // Past what a map holds, the rest is left out (as `append_from_proto` does).
+                full = full || !crate::headers::append_one(&mut head.headers, &name, value);
             }
             (1 | 2, _) => return None,
             _ => skip(wire, tag, &mut bytes)?,
@@ -520,6 +518,49 @@ mod tests {
         // Cut short: an error.
         let good = wire(&frames[0]);
         assert!(read_to_host(good.slice(..good.len() - 2)).is_err());
+    }
+
+    /// Prost's verdict whatever the path: a known field in the wrong wire type is an error,
+    /// and a head with more names than a map holds is cut, not a panic.
+    #[test]
+    fn odd_frames_read_as_prost_reads_them() {
+        // `call` as a length-delimited field, then a plain part: prost refuses it.
+        let mut odd = vec![0x0a, 0x01, 0x05];
+        odd.extend_from_slice(&wire(&part(1, None, b"x", true)));
+        let odd = Bytes::from(odd);
+        assert!(HandleFrame::decode(odd.clone()).is_err());
+        assert!(read_to_host(odd.clone()).is_err());
+        assert!(read_to_plugin(odd).is_err());
+        // `timeout_ms` as a length-delimited field inside `start`.
+        let mut start_bytes = pb::HandleStart {
+            request: Some(request()),
+            timeout_ms: 0,
+        }
+        .encode_to_vec();
+        start_bytes.extend_from_slice(&[0x12, 0x00]);
+        let mut frame = vec![0x08, 0x01, 0x12];
+        prost::encoding::encode_varint(start_bytes.len() as u64, &mut frame);
+        frame.extend_from_slice(&start_bytes);
+        let frame = Bytes::from(frame);
+        assert!(HandleFrame::decode(frame.clone()).is_err());
+        assert!(read_to_plugin(frame).is_err());
+
+        let crowded = pb::HttpResponseHead {
+            status: 200,
+            headers: (0..30_000)
+                .map(|i| pb::Header {
+                    name: format!("x-{i}"),
+                    value: Bytes::from_static(b"1"),
+                })
+                .collect(),
+        };
+        let frame = wire(&part(2, Some(crowded), b"", true));
+        let fast = read_to_host(frame.clone()).unwrap();
+        assert_eq!(fast, host_through_prost(frame));
+        let ToHost::Part { part: cut, .. } = fast else {
+            panic!("a part frame");
+        };
+        assert!(cut.head.unwrap().headers.len() < 30_000);
     }
 
     fn head_only(status: u32) -> pb::HttpResponseHead {

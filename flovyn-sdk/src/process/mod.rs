@@ -273,9 +273,18 @@ impl Served {
         if let Some(authz) = authz {
             http.extensions_mut().insert(authz.clone());
         }
-        match tower::ServiceExt::oneshot(router.clone(), http).await {
-            Ok(response) => Ok(response),
-            Err(never) => match never {},
+        // A handler that panics answers 500, as it does linked (the server's edge catches it
+        // there); the panic hook has already written the message to stderr, the server's log.
+        let answered = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
+            tower::ServiceExt::oneshot(router.clone(), http),
+        ))
+        .await;
+        match answered {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(never)) => match never {},
+            Err(_panic) => Ok(axum::response::IntoResponse::into_response(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            )),
         }
     }
 

@@ -240,6 +240,28 @@ async fn its_responses_stream_back() {
     state.shutdown().await;
 }
 
+/// A handler that panics in the process: 500 for its client, as linked, the panic in the
+/// server's log with the plugin's name, and the process serves on (no restart).
+#[tokio::test]
+async fn a_panicking_handler_is_a_500_and_the_process_serves_on() {
+    let test_db = TestDb::sqlite();
+    let (state, app) = server(&test_db).await;
+    let before = send(&app, get_as("/_/plugins", ADMIN)).await.json()[0]["process"]["pid"].clone();
+    let panicked = send(&app, get(&format!("{PROBE}/panic"))).await;
+    assert_eq!(
+        panicked.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        panicked.body
+    );
+    let now = send(&app, get(&format!("{PROBE}/now"))).await;
+    assert_eq!(now.status, StatusCode::OK, "{}", now.body);
+    let after = send(&app, get_as("/_/plugins", ADMIN)).await.json();
+    assert_eq!(after[0]["process"]["pid"], before, "{after}");
+    assert_eq!(after[0]["process"]["restarts"], 0, "{after}");
+    state.shutdown().await;
+}
+
 /// A request larger than one frame (possible only with the body limit raised above it) is
 /// refused alone with 413 before it reaches the process; the connection keeps serving.
 #[tokio::test]

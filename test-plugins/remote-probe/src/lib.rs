@@ -183,6 +183,12 @@ impl RemoteProbe {
         Json(Waited { ms: 0 })
     }
 
+    /// Panics (a bug in a handler): the client gets 500, as from a linked plugin.
+    #[route(GET, "/panic", public)]
+    async fn panics(&self) -> Json<Waited> {
+        panic!("remote-probe's handler panicked on purpose")
+    }
+
     /// The `authorization` header as the plugin received it (`none`: the host kept it).
     #[route(GET, "/credentials", permission = "remote_probe:read")]
     async fn credentials(&self, headers: axum::http::HeaderMap) -> String {
